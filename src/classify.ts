@@ -1,0 +1,75 @@
+/**
+ * Is a database error about the connection (the statement never got a fair chance: retry
+ * later) or about the statement itself (it would fail again: move it to failed/)? Pure.
+ */
+export type FailureClass = 'connection' | 'sql';
+
+const CONNECTION_CODES: ReadonlySet<string> = new Set([
+  // Node socket errors
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN',
+  'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ENOENT', // ENOENT: a unix socket path that is not there
+  // mysql2 protocol states
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'POOL_CLOSED', 'HANDSHAKE_NO_SSL_SUPPORT',
+  // Server errors that say "not now" or "not you", not "not this statement"
+  'ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_CON_COUNT_ERROR', 'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_SERVER_SHUTDOWN', 'ER_NORMAL_SHUTDOWN', 'ER_SHUTDOWN_COMPLETE', 'ER_HOST_IS_BLOCKED', 'ER_HOST_NOT_PRIVILEGED',
+  'ER_CONNECTION_KILLED', 'ER_NET_READ_ERROR', 'ER_NET_READ_INTERRUPTED', 'ER_NET_ERROR_ON_WRITE', 'ER_NET_WRITE_INTERRUPTED',
+  'ER_NET_PACKETS_OUT_OF_ORDER', 'ER_OUT_OF_RESOURCES', 'ER_CANT_CREATE_THREAD', 'ER_OPTION_PREVENTS_STATEMENT',
+  'ER_READ_ONLY_MODE',
+]);
+
+const CONNECTION_ERRNOS: ReadonlySet<number> = new Set([
+  1040, // ER_CON_COUNT_ERROR
+  1044, // ER_DBACCESS_DENIED_ERROR
+  1045, // ER_ACCESS_DENIED_ERROR
+  1049, // ER_BAD_DB_ERROR
+  1053, // ER_SERVER_SHUTDOWN
+  1077, 1079, 1080, // shutdown in progress / complete
+  1129, 1130, // host blocked / not privileged
+  1152, 1153, 1154, 1155, 1156, 1157, 1158, 1159, 1160, 1161, // network read/write errors
+  1203, // ER_TOO_MANY_USER_CONNECTIONS
+  1927, // MariaDB ER_CONNECTION_KILLED
+  2002, 2003, 2006, 2013, // client: can't connect, server gone away, lost connection
+  4031, // MariaDB: disconnected for inactivity
+]);
+
+export interface DatabaseErrorInfo {
+  readonly code: string;
+  readonly errno?: number;
+  readonly sqlState?: string;
+  readonly message: string;
+  readonly fatal: boolean;
+}
+
+/** The fields of a thrown value that classification looks at. */
+export function errorInfo(error: unknown): DatabaseErrorInfo {
+  const e = (error ?? {}) as { code?: unknown; errno?: unknown; sqlState?: unknown; message?: unknown; fatal?: unknown };
+  const errno = typeof e.errno === 'number' && e.errno > 0 ? e.errno : undefined;
+  const sqlState = typeof e.sqlState === 'string' ? e.sqlState : undefined;
+  let message = typeof e.message === 'string' ? e.message : String(error);
+  // AggregateError (e.g. ECONNREFUSED on both ::1 and 127.0.0.1) has an empty message.
+  if (message === '' && error instanceof AggregateError) message = error.errors.map((x) => String((x as Error).message ?? x)).join('; ');
+  return {
+    code: typeof e.code === 'string' && e.code !== '' ? e.code : 'UNKNOWN',
+    ...(errno !== undefined && { errno }),
+    ...(sqlState !== undefined && { sqlState }),
+    message: message || 'unknown error',
+    fatal: e.fatal === true,
+  };
+}
+
+/**
+ * Classifies a failure. `phase` is where it happened: an error while connecting is always
+ * a connection failure; during a statement it depends on the error.
+ */
+export function classifyError(error: unknown, phase: 'connect' | 'execute'): FailureClass {
+  if (phase === 'connect') return 'connection';
+  const info = errorInfo(error);
+  if (info.fatal) return 'connection';
+  if (CONNECTION_CODES.has(info.code)) return 'connection';
+  if (info.errno !== undefined && CONNECTION_ERRNOS.has(info.errno)) return 'connection';
+  // SQLSTATE class 08 is "connection exception".
+  if (info.sqlState?.startsWith('08')) return 'connection';
+  return 'sql';
+}

@@ -1,0 +1,133 @@
+import { dirname, join } from 'node:path';
+import fs from 'fs-extra';
+import { QueryBatchError } from './errors.js';
+import { idAt } from './id.js';
+import type { ResolvedConfig } from './interfaces.js';
+import type { Layout } from './layout.js';
+import { listSorted } from './listing.js';
+import { readJobText } from './read-job.js';
+import { BUCKET_PATTERN, LEAF_PATTERN, belongsInLeaf, spoolPathFor } from './shards.js';
+import { DATASOURCE_NAME_PATTERN, SPOOL_EXTENSION, decodeRecord, encodeRecord, type SpoolRecord } from './spool-file.js';
+import { buildRecord, type SpoolWriter } from './spool-writer.js';
+import { makeDirDurable, type DirSyncer } from './durable.js';
+
+/**
+ * Adoption: anything under spool/ that is not a job in its own shard (a failed file copied
+ * back, a hand-written .sql file, a file in a directory of the operator's) is checked and
+ * moved into its shard, keeping its id and so its FIFO place. What can't be adopted goes
+ * to failed/ with the reason.
+ */
+export interface AdoptContext {
+  readonly layout: Layout;
+  readonly config: ResolvedConfig;
+  readonly writer: SpoolWriter;
+  readonly syncer: DirSyncer | null;
+  /** Moves a drop-in that can't be run into failed/ and logs why. */
+  fail(path: string, name: string, error: unknown, record?: Partial<SpoolRecord>): Promise<void>;
+}
+
+export interface AdoptResult {
+  adopted: number;
+  invalid: number;
+  /** Drop-ins changed too recently to be taken (still being written?); taken by a later run. */
+  settling: number;
+}
+
+function isJobDirectoryName(name: string): boolean {
+  return name.endsWith(SPOOL_EXTENSION) || name.endsWith('.sql');
+}
+
+export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise<AdoptResult> {
+  const result: AdoptResult = { adopted: 0, invalid: 0, settling: 0 };
+  const { spoolDir } = ctx.layout;
+
+  const dropIn = async (path: string, entry: fs.Dirent): Promise<void> => {
+    if (entry.isDirectory() && !isJobDirectoryName(entry.name)) {
+      for (const child of await listSorted(path)) await dropIn(join(path, child.name), child);
+      return;
+    }
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.lstat(path);
+    } catch {
+      return; // gone meanwhile
+    }
+    if (ctx.config.dropInSettleMs > 0 && now - Math.max(stat.mtimeMs, stat.ctimeMs) < ctx.config.dropInSettleMs) {
+      result.settling++;
+      return;
+    }
+    let record: SpoolRecord | undefined;
+    try {
+      record = await readDropIn(ctx, path, entry.name, stat);
+      await place(ctx, path, record);
+      result.adopted++;
+    } catch (error) {
+      result.invalid++;
+      await ctx.fail(path, entry.name, error, record);
+    }
+  };
+
+  for (const top of await listSorted(spoolDir)) {
+    const topPath = join(spoolDir, top.name);
+    if (!top.isDirectory() || !DATASOURCE_NAME_PATTERN.test(top.name)) {
+      await dropIn(topPath, top);
+      continue;
+    }
+    for (const bucket of await listSorted(topPath)) {
+      const bucketPath = join(topPath, bucket.name);
+      if (!bucket.isDirectory() || !BUCKET_PATTERN.test(bucket.name)) {
+        await dropIn(bucketPath, bucket);
+        continue;
+      }
+      for (const leaf of await listSorted(bucketPath)) {
+        const leafPath = join(bucketPath, leaf.name);
+        if (!leaf.isDirectory() || !LEAF_PATTERN.test(leaf.name)) {
+          await dropIn(leafPath, leaf);
+          continue;
+        }
+        for (const file of await listSorted(leafPath)) {
+          if (file.isFile() && belongsInLeaf(file.name, bucket.name, leaf.name)) continue;
+          await dropIn(join(leafPath, file.name), file);
+        }
+      }
+    }
+  }
+  return result;
+}
+
+async function readDropIn(ctx: AdoptContext, path: string, name: string, stat: fs.Stats): Promise<SpoolRecord> {
+  const isBatch = name.endsWith(SPOOL_EXTENSION);
+  if (!isBatch && !name.endsWith('.sql')) {
+    throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a ${SPOOL_EXTENSION} or .sql file; found ${JSON.stringify(name)}`);
+  }
+  const text = await readJobText(path, ctx.config.limits.maxFileBytes);
+  let record: SpoolRecord;
+  if (isBatch) {
+    record = decodeRecord(text);
+  } else {
+    // A plain .sql file: its text is the SQL, for the default datasource, with no params.
+    // Its id carries its modification time, so drop-ins keep the order they were written in.
+    const sql = text.replace(/^\uFEFF/, '');
+    record = buildRecord(ctx.config, sql, [], {}, idAt(stat.mtimeMs), new Date(stat.mtimeMs));
+  }
+  if (!ctx.config.datasources[record.datasource]) {
+    throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected the file's datasource to be configured (${Object.keys(ctx.config.datasources).join(', ') || 'none are'}); found ${JSON.stringify(record.datasource)}`);
+  }
+  return record;
+}
+
+/** Puts an adopted job into its shard; attempts start again from 0 (respooling is a fresh start). */
+async function place(ctx: AdoptContext, path: string, record: SpoolRecord): Promise<void> {
+  const target = spoolPathFor(ctx.layout.spoolDir, record.datasource, record.id);
+  if (await fs.pathExists(target)) {
+    throw new QueryBatchError('INVALID_SPOOL_FILE', `A job with id ${record.id} is already pending (${target}); this copy was not queued again`);
+  }
+  if (path.endsWith(SPOOL_EXTENSION) && record.attempts === 0) {
+    await makeDirDurable(dirname(target), ctx.syncer);
+    await fs.promises.rename(path, target);
+    if (ctx.syncer) await ctx.syncer.sync(dirname(target));
+    return;
+  }
+  await ctx.writer.write(record.datasource, record.id, encodeRecord({ ...record, attempts: 0 }));
+  await fs.promises.unlink(path);
+}

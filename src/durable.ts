@@ -1,0 +1,119 @@
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import fs from 'fs-extra';
+
+/** fsync a directory, so that renames into it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+interface Waiters {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function waiters(): Waiters {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Group commit for directory fsyncs: every caller that asks for a directory while an fsync
+ * of it is in flight shares the next one, so N concurrent spool() calls into one shard
+ * cost about two directory fsyncs, not N.
+ */
+export class DirSyncer {
+  readonly #dirs = new Map<string, { inFlight: boolean; next: Waiters | null }>();
+
+  /** Resolves once an fsync of `dir` that started after this call has finished. */
+  sync(dir: string): Promise<void> {
+    let state = this.#dirs.get(dir);
+    if (!state) {
+      state = { inFlight: false, next: null };
+      this.#dirs.set(dir, state);
+    }
+    state.next ??= waiters();
+    const { promise } = state.next;
+    if (!state.inFlight) void this.#flush(dir, state);
+    return promise;
+  }
+
+  async #flush(dir: string, state: { inFlight: boolean; next: Waiters | null }): Promise<void> {
+    state.inFlight = true;
+    while (state.next) {
+      const batch = state.next;
+      state.next = null;
+      try {
+        await fsyncDir(dir);
+        batch.resolve();
+      } catch (error) {
+        // A drained shard may be removed by a runner once its files are gone: nothing to sync.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') batch.resolve();
+        else batch.reject(error);
+      }
+    }
+    state.inFlight = false;
+    this.#dirs.delete(dir);
+  }
+}
+
+/** A unique temp file name in `tmpDir` for content headed to `name`. */
+export function tempPathFor(tmpDir: string, name: string): string {
+  return join(tmpDir, `${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Writes `text` to a new temp file (O_EXCL, mode 0600) and optionally fsyncs it. On any
+ * failure the temp file is removed and the error rethrown.
+ */
+export async function writeTemp(tmpPath: string, text: string, sync: boolean): Promise<void> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    await handle.writeFile(text, 'utf8');
+    if (sync) await handle.sync();
+    await handle.close();
+    handle = undefined;
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    await fs.promises.unlink(tmpPath).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Makes `dir` and its missing parents (mode 0700). When `syncer` is given, the parent of
+ * every directory it created is fsynced, so the new directories survive a crash.
+ */
+export async function makeDirDurable(dir: string, syncer: DirSyncer | null): Promise<void> {
+  const created = await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (created === undefined || syncer === null) return;
+  const parents: string[] = [];
+  for (let d = dir; d !== dirname(created); d = dirname(d)) parents.push(dirname(d));
+  await Promise.all(parents.map((p) => syncer.sync(p)));
+}
+
+/** Atomic write of a whole file: temp, fsync, rename over `path`, fsync its directory. */
+export async function writeFileAtomic(tmpDir: string, path: string, text: string, syncer: DirSyncer | null): Promise<void> {
+  const tmp = tempPathFor(tmpDir, 'rewrite');
+  await writeTemp(tmp, text, syncer !== null);
+  try {
+    await makeDirDurable(dirname(path), syncer);
+    await fs.promises.rename(tmp, path);
+  } catch (error) {
+    await fs.promises.unlink(tmp).catch(() => {});
+    throw error;
+  }
+  if (syncer) await syncer.sync(dirname(path));
+}

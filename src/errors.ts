@@ -1,0 +1,72 @@
+/**
+ * Every error querybatch throws on purpose is a QueryBatchError with a stable `code`.
+ * Messages say what was expected and what was found.
+ */
+export type ErrorCode =
+  /** The configuration (file, environment, flags or constructor options) is not usable. */
+  | 'CONFIG_INVALID'
+  /** The home directory does not exist or cannot be written. */
+  | 'HOME_UNUSABLE'
+  /** A datasource name that is not configured. */
+  | 'UNKNOWN_DATASOURCE'
+  /** A datasource URL that cannot be parsed or is not mysql:// / mariadb://. */
+  | 'INVALID_DATASOURCE_URL'
+  /** spool() was given empty or non-string SQL. */
+  | 'EMPTY_SQL'
+  /** The SQL text is larger than `limits.maxSqlBytes`. */
+  | 'SQL_TOO_LARGE'
+  /** The encoded params are larger than `limits.maxParamsBytes`. */
+  | 'PARAMS_TOO_LARGE'
+  /** A param that cannot be carried exactly in a spool file (object, function, NaN, ...). */
+  | 'UNSERIALIZABLE_PARAM'
+  /** Writing the spool file failed (disk full, permissions, ...); nothing was left behind. */
+  | 'SPOOL_WRITE_FAILED'
+  /** A spool file that is not a valid querybatch/1 file. */
+  | 'INVALID_SPOOL_FILE'
+  /** The QueryBatch instance was closed. */
+  | 'CLOSED';
+
+/** Codes a user fixes in the configuration or the call itself (the CLI exits 2 on these). */
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'CONFIG_INVALID',
+  'HOME_UNUSABLE',
+  'UNKNOWN_DATASOURCE',
+  'INVALID_DATASOURCE_URL',
+  'EMPTY_SQL',
+  'SQL_TOO_LARGE',
+  'PARAMS_TOO_LARGE',
+  'UNSERIALIZABLE_PARAM',
+]);
+
+export class QueryBatchError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'QueryBatchError';
+    this.code = code;
+  }
+
+  /** True for errors a user fixes in configuration or on the command line (CLI exit code 2). */
+  get isUsageError(): boolean {
+    return USAGE_CODES.has(this.code);
+  }
+}
+
+export function isQueryBatchError(error: unknown, code?: ErrorCode): error is QueryBatchError {
+  return error instanceof QueryBatchError && (code === undefined || error.code === code);
+}
+
+/** A short description of any thrown value, for messages. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : 'a Date';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name && name !== 'Object' ? `an instance of ${name}` : 'a plain object';
+  }
+  return `a ${typeof value}`;
+}

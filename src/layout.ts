@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import fs from 'fs-extra';
+import { QueryBatchError } from './errors.js';
+
+/** The directories and files under a home directory. */
+export interface Layout {
+  readonly home: string;
+  readonly spoolDir: string;
+  /** Writers' temp files: same filesystem as the shards, so rename is atomic. */
+  readonly tmpDir: string;
+  /** Claimed files, one directory per runner. */
+  readonly activeDir: string;
+  readonly failedDir: string;
+  readonly logsDir: string;
+  readonly runLog: string;
+  readonly errorLog: string;
+}
+
+export function layoutOf(home: string): Layout {
+  const spoolDir = join(home, 'spool');
+  const logsDir = join(home, 'logs');
+  return {
+    home,
+    spoolDir,
+    tmpDir: join(spoolDir, '.tmp'),
+    activeDir: join(spoolDir, '.active'),
+    failedDir: join(home, 'failed'),
+    logsDir,
+    runLog: join(logsDir, 'querybatch.log'),
+    errorLog: join(logsDir, 'querybatch-error.log'),
+  };
+}
+
+/**
+ * Checks that home is a writable directory and creates spool/, failed/ and logs/ in it
+ * (spool 0700: the files hold SQL and params). Throws HOME_UNUSABLE.
+ */
+export async function ensureLayout(layout: Layout): Promise<void> {
+  let stat;
+  try {
+    stat = await fs.stat(layout.home);
+  } catch (error) {
+    throw new QueryBatchError('HOME_UNUSABLE', `Expected the home directory ${layout.home} to exist; found ${(error as NodeJS.ErrnoException).code ?? 'an error'}`, { cause: error });
+  }
+  if (!stat.isDirectory()) throw new QueryBatchError('HOME_UNUSABLE', `Expected the home ${layout.home} to be a directory; found a file`);
+  try {
+    await fs.access(layout.home, fs.constants.W_OK | fs.constants.X_OK);
+    for (const dir of [layout.spoolDir, layout.tmpDir, layout.activeDir, layout.failedDir]) {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    await fs.mkdir(layout.logsDir, { recursive: true, mode: 0o750 });
+  } catch (error) {
+    throw new QueryBatchError('HOME_UNUSABLE', `Expected the home directory ${layout.home} to be writable; found ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+  }
+}

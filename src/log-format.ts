@@ -1,0 +1,98 @@
+import type { LastRunLine } from './interfaces.js';
+
+/**
+ * The two log line formats (docs/logs.md). Pure: builds and parses lines.
+ *
+ *   logs/querybatch.log:
+ *   2026-11-22T08:30:00.123Z runSQL: success=6; SQLFailed=0; ConnectedFailed=0; SQL=32ms; avg=5ms
+ *
+ *   logs/querybatch-error.log:
+ *   2026-11-22T08:30:00.120Z sql id=01J… file="01J….batchsql" datasource=main code=ER_NO_SUCH_TABLE errno=1146 attempts=1 moved="failed/failed-01J….batchsql" message="…" sql="…" params="2[number,string]"
+ *
+ * Free text (file names, messages, SQL, params) is always a JSON string, so a newline or
+ * control character in it is escaped and can never start a forged line.
+ */
+export interface SummaryCounts {
+  readonly success: number;
+  readonly sqlFailed: number;
+  readonly connectionFailed: number;
+  readonly totalMs: number;
+  readonly avgMs: number;
+}
+
+export function formatSummaryLine(time: Date, s: SummaryCounts): string {
+  return `${time.toISOString()} runSQL: success=${s.success}; SQLFailed=${s.sqlFailed}; ConnectedFailed=${s.connectionFailed}; SQL=${Math.round(s.totalMs)}ms; avg=${Math.round(s.avgMs)}ms`;
+}
+
+const SUMMARY_PATTERN = /^(\S+) runSQL: success=(\d+); SQLFailed=(\d+); ConnectedFailed=(\d+); SQL=(\d+)ms; avg=(\d+)ms$/;
+
+export function parseSummaryLine(line: string): LastRunLine | null {
+  const m = SUMMARY_PATTERN.exec(line.trimEnd());
+  if (!m) return null;
+  return {
+    time: m[1]!,
+    success: Number(m[2]),
+    sqlFailed: Number(m[3]),
+    connectionFailed: Number(m[4]),
+    totalMs: Number(m[5]),
+    avgMs: Number(m[6]),
+  };
+}
+
+export interface FailureEntry {
+  /** connection | sql | invalid */
+  readonly class: string;
+  readonly id: string | null;
+  readonly file: string;
+  readonly datasource: string | null;
+  readonly code: string;
+  readonly errno?: number;
+  readonly attempts?: number;
+  /** Where the file went: a path relative to home (failed/…, or spool/… when it stays). */
+  readonly moved: string;
+  readonly message: string;
+  readonly sql?: string;
+  /** Params as "count[types]" (or their values when logParams is on). */
+  readonly params?: string;
+}
+
+const BARE = /^[A-Za-z0-9_.:\-]+$/;
+
+function value(v: string): string {
+  return BARE.test(v) ? v : JSON.stringify(v);
+}
+
+function text(v: string): string {
+  return JSON.stringify(v);
+}
+
+export function formatErrorLine(time: Date, e: FailureEntry): string {
+  const parts = [
+    time.toISOString(),
+    value(e.class),
+    `id=${e.id ?? '-'}`,
+    `file=${text(e.file)}`,
+    `datasource=${e.datasource ? value(e.datasource) : '-'}`,
+    `code=${value(e.code)}`,
+  ];
+  if (e.errno !== undefined) parts.push(`errno=${e.errno}`);
+  if (e.attempts !== undefined) parts.push(`attempts=${e.attempts}`);
+  parts.push(`moved=${text(e.moved)}`, `message=${text(e.message)}`);
+  if (e.sql !== undefined) parts.push(`sql=${text(e.sql)}`);
+  if (e.params !== undefined) parts.push(`params=${text(e.params)}`);
+  return parts.join(' ');
+}
+
+const FIELD = /\s([a-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
+
+/** Parses an error log line back into its fields (strings unquoted); null for other lines. */
+export function parseErrorLine(line: string): ({ time: string } & Record<string, string>) | null {
+  const head = /^(\S+) (connection|sql|invalid)(?=\s)/.exec(line);
+  if (!head) return null;
+  const out: { time: string } & Record<string, string> = { time: head[1]!, class: head[2]! };
+  for (const m of line.slice(head[0].length).matchAll(FIELD)) {
+    const raw = m[2]!;
+    out[m[1]!] = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+  }
+  return out;
+}

@@ -1,0 +1,234 @@
+import { createHash } from 'node:crypto';
+import { QueryBatchError, describeValue } from './errors.js';
+import { isId } from './id.js';
+
+/**
+ * The spool file format querybatch/1 (docs/spool-format.md): one JSON object, UTF-8, with
+ * a sha256 checksum over the canonical encoding of every other field. Pure: no disk, no
+ * database.
+ */
+export const FORMAT = 'querybatch/1';
+export const SPOOL_EXTENSION = '.batchsql';
+
+/** A value a statement can be bound to. */
+export type ParamValue = null | boolean | number | string | bigint | Date | Buffer | Uint8Array;
+/** Positional (`?`) or named (`:name`) params. */
+export type Params = readonly ParamValue[] | { readonly [name: string]: ParamValue };
+
+/** A param as stored in the file: JSON, with Date, bytes and bigint tagged. */
+export type WireValue = null | boolean | number | string | { $date: string } | { $bytes: string } | { $bigint: string };
+export type WireParams = WireValue[] | { [name: string]: WireValue };
+
+export type Priority = 'normal' | 'immediate';
+
+/** What the runner recorded about the last failure of a job. */
+export interface LastError {
+  readonly class: 'connection' | 'sql' | 'invalid';
+  readonly code: string;
+  readonly message: string;
+  readonly errno?: number;
+  readonly sqlState?: string;
+  readonly at: string;
+}
+
+/** The fields of a spool file, params in their wire form. */
+export interface SpoolRecord {
+  readonly format: typeof FORMAT;
+  readonly id: string;
+  readonly datasource: string;
+  readonly sql: string;
+  readonly params: WireParams;
+  readonly createdAt: string;
+  readonly attempts: number;
+  readonly priority?: Priority;
+  readonly timeoutMs?: number;
+  readonly lastError?: LastError;
+}
+
+export const DATASOURCE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+
+const FIELDS = new Set([
+  'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'lastError', 'checksum',
+]);
+
+function invalid(message: string): QueryBatchError {
+  return new QueryBatchError('INVALID_SPOOL_FILE', message);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Params
+
+function encodeValue(value: unknown, where: string): WireValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return value;
+  } else if (typeof value === 'bigint') {
+    return { $bigint: value.toString() };
+  } else if (value instanceof Date) {
+    if (!Number.isNaN(value.getTime())) return { $date: value.toISOString() };
+  } else if (value instanceof Uint8Array) {
+    return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  }
+  throw new QueryBatchError(
+    'UNSERIALIZABLE_PARAM',
+    `Expected ${where} to be a string, finite number, bigint, boolean, null, valid Date or Buffer; got ${describeValue(value)}`,
+  );
+}
+
+/** Params into their wire form. Throws UNSERIALIZABLE_PARAM naming the offending param. */
+export function encodeParams(params: unknown): WireParams {
+  if (params === undefined || params === null) return [];
+  if (Array.isArray(params)) return params.map((value, i) => encodeValue(value, `params[${i}]`));
+  if (isPlainObject(params)) {
+    const out: Record<string, WireValue> = {};
+    for (const [name, value] of Object.entries(params)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+        throw new QueryBatchError('UNSERIALIZABLE_PARAM', `Expected named param names like :name (letters, digits, _); got ${JSON.stringify(name)}`);
+      }
+      out[name] = encodeValue(value, `params.${name}`);
+    }
+    return out;
+  }
+  throw new QueryBatchError('UNSERIALIZABLE_PARAM', `Expected params to be an array (for ?) or a plain object (for :name); got ${describeValue(params)}`);
+}
+
+function decodeValue(value: unknown, where: string): ParamValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value);
+    if (keys.length === 1) {
+      const tag = value[keys[0]!];
+      if (keys[0] === '$date' && typeof tag === 'string') {
+        const date = new Date(tag);
+        if (!Number.isNaN(date.getTime())) return date;
+      } else if (keys[0] === '$bytes' && typeof tag === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(tag)) {
+        return Buffer.from(tag, 'base64');
+      } else if (keys[0] === '$bigint' && typeof tag === 'string' && /^-?\d+$/.test(tag)) {
+        return BigInt(tag);
+      }
+    }
+  }
+  throw invalid(`Expected ${where} to be null, a boolean, a number, a string or a {"$date"|"$bytes"|"$bigint": string} tag; found ${JSON.stringify(value)?.slice(0, 80)}`);
+}
+
+/** Wire params back into values to bind. Throws INVALID_SPOOL_FILE. */
+export function decodeParams(params: WireParams): ParamValue[] | Record<string, ParamValue> {
+  if (Array.isArray(params)) return params.map((value, i) => decodeValue(value, `params[${i}]`));
+  const out: Record<string, ParamValue> = {};
+  for (const [name, value] of Object.entries(params)) out[name] = decodeValue(value, `params.${name}`);
+  return out;
+}
+
+/** Count and types only: what the error log shows of params unless told otherwise. */
+export function describeParams(params: WireParams): string {
+  const typeOf = (v: WireValue): string => {
+    if (v === null) return 'null';
+    if (typeof v === 'object') return Object.keys(v)[0]!.slice(1);
+    return typeof v;
+  };
+  if (Array.isArray(params)) return `${params.length}[${params.map(typeOf).join(',')}]`;
+  const entries = Object.entries(params);
+  return `${entries.length}{${entries.map(([k, v]) => `${k}:${typeOf(v)}`).join(',')}}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Records
+
+/** The canonical encoding the checksum covers: fields in this order, optional ones only when set. */
+function canonical(record: SpoolRecord): string {
+  const ordered: Record<string, unknown> = {
+    format: record.format,
+    id: record.id,
+    datasource: record.datasource,
+    sql: record.sql,
+    params: record.params,
+    createdAt: record.createdAt,
+    attempts: record.attempts,
+  };
+  if (record.priority !== undefined) ordered.priority = record.priority;
+  if (record.timeoutMs !== undefined) ordered.timeoutMs = record.timeoutMs;
+  if (record.lastError !== undefined) ordered.lastError = record.lastError;
+  return JSON.stringify(ordered);
+}
+
+export function checksumOf(canonicalJson: string): string {
+  return 'sha256:' + createHash('sha256').update(canonicalJson, 'utf8').digest('hex');
+}
+
+/** The file's text: the canonical JSON with the checksum as its last field, and a newline. */
+export function encodeRecord(record: SpoolRecord): string {
+  const body = canonical(record);
+  return `${body.slice(0, -1)},"checksum":"${checksumOf(body)}"}\n`;
+}
+
+function checkLastError(value: unknown): LastError {
+  if (!isPlainObject(value) || typeof value.class !== 'string' || typeof value.code !== 'string' ||
+      typeof value.message !== 'string' || typeof value.at !== 'string') {
+    throw invalid('Expected lastError to be an object with class, code, message and at strings');
+  }
+  return value as unknown as LastError;
+}
+
+/** Parses and checks a spool file's text. Throws INVALID_SPOOL_FILE saying what is wrong. */
+export function decodeRecord(text: string): SpoolRecord {
+  if (text.trim() === '') throw invalid('Expected a querybatch/1 JSON object; found an empty file');
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw invalid(`Expected a querybatch/1 JSON object; found text that is not valid JSON (${(error as Error).message}), e.g. a truncated file`);
+  }
+  if (!isPlainObject(data)) throw invalid(`Expected a querybatch/1 JSON object; found ${describeValue(data)}`);
+  if (data.format !== FORMAT) {
+    throw invalid(`Expected format ${JSON.stringify(FORMAT)}; found ${data.format === undefined ? 'no format field' : JSON.stringify(data.format)}`);
+  }
+  for (const key of Object.keys(data)) {
+    if (!FIELDS.has(key)) throw invalid(`Unexpected field ${JSON.stringify(key)} in a ${FORMAT} file`);
+  }
+  if (!isId(data.id)) throw invalid(`Expected id to be a 26-character ULID; found ${JSON.stringify(data.id)}`);
+  if (typeof data.datasource !== 'string' || !DATASOURCE_NAME_PATTERN.test(data.datasource)) {
+    throw invalid(`Expected datasource to be a name (letters, digits, _ and -); found ${JSON.stringify(data.datasource)}`);
+  }
+  if (typeof data.sql !== 'string' || data.sql.trim() === '') throw invalid(`Expected sql to be a non-empty string; found ${JSON.stringify(data.sql)}`);
+  if (!Array.isArray(data.params) && !isPlainObject(data.params)) {
+    throw invalid(`Expected params to be an array or an object; found ${describeValue(data.params)}`);
+  }
+  if (typeof data.createdAt !== 'string' || Number.isNaN(Date.parse(data.createdAt))) {
+    throw invalid(`Expected createdAt to be an ISO 8601 time; found ${JSON.stringify(data.createdAt)}`);
+  }
+  if (!Number.isSafeInteger(data.attempts) || (data.attempts as number) < 0) {
+    throw invalid(`Expected attempts to be a whole number >= 0; found ${JSON.stringify(data.attempts)}`);
+  }
+  if (data.priority !== undefined && data.priority !== 'normal' && data.priority !== 'immediate') {
+    throw invalid(`Expected priority to be "normal" or "immediate"; found ${JSON.stringify(data.priority)}`);
+  }
+  if (data.timeoutMs !== undefined && (!Number.isSafeInteger(data.timeoutMs) || (data.timeoutMs as number) <= 0)) {
+    throw invalid(`Expected timeoutMs to be a whole number > 0; found ${JSON.stringify(data.timeoutMs)}`);
+  }
+  const record: SpoolRecord = {
+    format: FORMAT,
+    id: data.id,
+    datasource: data.datasource,
+    sql: data.sql,
+    params: data.params as WireParams,
+    createdAt: data.createdAt,
+    attempts: data.attempts as number,
+    ...(data.priority !== undefined && { priority: data.priority as Priority }),
+    ...(data.timeoutMs !== undefined && { timeoutMs: data.timeoutMs as number }),
+    ...(data.lastError !== undefined && { lastError: checkLastError(data.lastError) }),
+  };
+  if (typeof data.checksum !== 'string') throw invalid('Expected a checksum field ("sha256:<hex>"); found none');
+  const expected = checksumOf(canonical(record));
+  if (data.checksum !== expected) {
+    throw invalid(`Checksum mismatch: the file says ${data.checksum.slice(0, 20)}…, its content hashes to ${expected.slice(0, 20)}… (edited or damaged)`);
+  }
+  decodeParams(record.params); // every param must decode
+  return record;
+}

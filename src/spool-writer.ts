@@ -1,0 +1,120 @@
+import { dirname } from 'node:path';
+import fs from 'fs-extra';
+import { QueryBatchError, describeValue } from './errors.js';
+import { newId } from './id.js';
+import type { ResolvedConfig, SpoolOptions } from './interfaces.js';
+import type { Layout } from './layout.js';
+import { DirSyncer, makeDirDurable, tempPathFor, writeTemp } from './durable.js';
+import { spoolPathFor } from './shards.js';
+import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord } from './spool-file.js';
+
+/**
+ * Checks a statement and builds its record, or throws a typed error (EMPTY_SQL,
+ * SQL_TOO_LARGE, UNSERIALIZABLE_PARAM, PARAMS_TOO_LARGE, UNKNOWN_DATASOURCE). Pure.
+ */
+export function buildRecord(config: ResolvedConfig, sql: unknown, params: unknown, options: SpoolOptions, id: string, now: Date): SpoolRecord {
+  const datasource = options.datasource ?? config.defaultDatasource;
+  if (!config.datasources[datasource]) {
+    const names = Object.keys(config.datasources);
+    throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${names.length ? names.join(', ') : 'none are configured'}); got ${JSON.stringify(datasource)}`);
+  }
+  if (typeof sql !== 'string' || sql.trim() === '') {
+    throw new QueryBatchError('EMPTY_SQL', `Expected SQL to be a non-empty string; got ${typeof sql === 'string' ? 'an empty string' : describeValue(sql)}`);
+  }
+  const sqlBytes = Buffer.byteLength(sql, 'utf8');
+  if (sqlBytes > config.limits.maxSqlBytes) {
+    throw new QueryBatchError('SQL_TOO_LARGE', `Expected SQL of at most ${config.limits.maxSqlBytes} bytes (limits.maxSqlBytes); got ${sqlBytes} bytes`);
+  }
+  const wire = encodeParams(params);
+  const paramBytes = Buffer.byteLength(JSON.stringify(wire), 'utf8');
+  if (paramBytes > config.limits.maxParamsBytes) {
+    throw new QueryBatchError('PARAMS_TOO_LARGE', `Expected params of at most ${config.limits.maxParamsBytes} bytes encoded (limits.maxParamsBytes); got ${paramBytes} bytes`);
+  }
+  if (options.priority !== undefined && options.priority !== 'normal' && options.priority !== 'immediate') {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected priority to be "normal" or "immediate"; got ${JSON.stringify(options.priority)}`);
+  }
+  if (options.timeoutMs !== undefined && (!Number.isSafeInteger(options.timeoutMs) || options.timeoutMs <= 0)) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected timeoutMs to be a whole number > 0; got ${JSON.stringify(options.timeoutMs)}`);
+  }
+  return {
+    format: FORMAT,
+    id,
+    datasource,
+    sql,
+    params: wire,
+    createdAt: now.toISOString(),
+    attempts: 0,
+    ...(options.priority !== undefined && { priority: options.priority }),
+    ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+  };
+}
+
+/**
+ * Writes jobs into the spool: temp file (O_EXCL, 0600) → write → fsync → rename into its
+ * shard → fsync the shard directory, shared with concurrent writers (group commit).
+ * A failure leaves no visible file and rejects with SPOOL_WRITE_FAILED.
+ */
+export class SpoolWriter {
+  readonly #layout: Layout;
+  readonly #config: ResolvedConfig;
+  readonly #syncer: DirSyncer | null;
+  /** Shard directories known to exist; bounded, forgotten wholesale when large. */
+  readonly #knownDirs = new Set<string>();
+
+  constructor(layout: Layout, config: ResolvedConfig, syncer: DirSyncer) {
+    this.#layout = layout;
+    this.#config = config;
+    this.#syncer = config.durability === 'fsync' ? syncer : null;
+  }
+
+  /** Validates and writes one job; resolves with its id once it is durable. */
+  async spool(sql: unknown, params: unknown, options: SpoolOptions = {}): Promise<string> {
+    const record = buildRecord(this.#config, sql, params, options, newId(), new Date());
+    const text = encodeRecord(record);
+    if (Buffer.byteLength(text, 'utf8') > this.#config.limits.maxFileBytes) {
+      throw new QueryBatchError('PARAMS_TOO_LARGE', `Expected a spool file of at most ${this.#config.limits.maxFileBytes} bytes (limits.maxFileBytes); this job would take ${Buffer.byteLength(text, 'utf8')}`);
+    }
+    await this.write(record.datasource, record.id, text);
+    return record.id;
+  }
+
+  /** Writes an already-encoded job into its shard. */
+  async write(datasource: string, id: string, text: string): Promise<void> {
+    const target = spoolPathFor(this.#layout.spoolDir, datasource, id);
+    const tmp = tempPathFor(this.#layout.tmpDir, id + SPOOL_EXTENSION);
+    let renamed = false;
+    try {
+      await writeTemp(tmp, text, this.#syncer !== null);
+      await this.#renameIntoShard(tmp, target);
+      renamed = true;
+      if (this.#syncer) await this.#syncer.sync(dirname(target));
+    } catch (error) {
+      await fs.promises.unlink(renamed ? target : tmp).catch(() => {});
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new QueryBatchError(
+        'SPOOL_WRITE_FAILED',
+        `Could not write job ${id} into ${this.#layout.spoolDir}: ${code ? `${code}: ` : ''}${(error as Error).message}; nothing was spooled`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #renameIntoShard(tmp: string, target: string): Promise<void> {
+    const dir = dirname(target);
+    for (let attempt = 0; ; attempt++) {
+      if (!this.#knownDirs.has(dir)) {
+        await makeDirDurable(dir, this.#syncer);
+        if (this.#knownDirs.size >= 256) this.#knownDirs.clear();
+        this.#knownDirs.add(dir);
+      }
+      try {
+        await fs.promises.rename(tmp, target);
+        return;
+      } catch (error) {
+        // A runner removes drained shard directories; make it again and retry once.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw error;
+        this.#knownDirs.delete(dir);
+      }
+    }
+  }
+}

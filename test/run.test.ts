@@ -1,0 +1,277 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cp, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { QueryBatch } from '../src/index.js';
+import { decodeRecord } from '../src/spool-file.js';
+import { parseErrorLine } from '../src/log-format.js';
+import { CLOSED_PORT_URL, createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+
+let t: TestDatabase;
+let home: string;
+const open: QueryBatch[] = [];
+
+function qb(options: ConstructorParameters<typeof QueryBatch>[0] = {}): QueryBatch {
+  const q = new QueryBatch({ home, configFile: false, dropInSettleMs: 0, datasources: { main: t.url }, ...options });
+  open.push(q);
+  return q;
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(join(e.parentPath, e.name));
+  }
+  return out;
+}
+
+async function errorLog(): Promise<Array<Record<string, string>>> {
+  const text = await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8');
+  return text.trim().split('\n').map((l) => parseErrorLine(l)!);
+}
+
+beforeAll(async () => {
+  t = await createTestDatabase('run');
+});
+afterAll(async () => {
+  await t.drop();
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((q) => q.close()));
+  await removeHome(home);
+});
+
+describe('run()', () => {
+  it('executes 1,000 INSERTs from 20 concurrent producers once each, in spool order, and empties spool/', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE fifo (n INT AUTO_INCREMENT PRIMARY KEY, producer INT NOT NULL, seq INT NOT NULL)');
+    const q = qb();
+    const spooled: Array<{ id: string; producer: number; seq: number }> = [];
+    await Promise.all(Array.from({ length: 20 }, async (_, producer) => {
+      for (let seq = 0; seq < 50; seq++) {
+        const id = await q.spool('INSERT INTO fifo (producer, seq) VALUES (?, ?)', [producer, seq]);
+        spooled.push({ id, producer, seq });
+      }
+    }));
+    expect(new Set(spooled.map((s) => s.id)).size).toBe(1000);
+
+    const summary = await q.run();
+    expect(summary).toMatchObject({ success: 1000, sqlFailed: 0, connectionFailed: 0, deferred: 0 });
+
+    const [rows] = await t.db.query('SELECT producer, seq FROM fifo ORDER BY n');
+    const executed = (rows as Array<{ producer: number; seq: number }>).map((r) => `${r.producer}:${r.seq}`);
+    // Exactly once each, and in the order of their ids (spool order).
+    const expected = [...spooled].sort((a, b) => (a.id < b.id ? -1 : 1)).map((s) => `${s.producer}:${s.seq}`);
+    expect(executed).toEqual(expected);
+    expect(await filesUnder(join(home, 'spool'))).toEqual([]);
+    // Drained shard directories are removed.
+    expect((await readdir(join(home, 'spool', 'main')))).toEqual([]);
+
+    const log = await readFile(join(home, 'logs', 'querybatch.log'), 'utf8');
+    expect(log).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z runSQL: success=1000; SQLFailed=0; ConnectedFailed=0; SQL=\d+ms; avg=\d+ms\n$/);
+  });
+
+  it('carries params exactly: Date with ms, Buffer, bigint beyond 2^53, null, unicode, named params', async () => {
+    home = await tempHome();
+    await t.db.query(`CREATE TABLE params (id INT PRIMARY KEY, d DATETIME(3), b VARBINARY(64), big BIGINT, n VARCHAR(10) NULL, u VARCHAR(100) CHARACTER SET utf8mb4, f DOUBLE, flag BOOLEAN)`);
+    const q = qb();
+    const date = new Date('2026-03-04T05:06:07.891Z');
+    const bytes = Buffer.from([0, 1, 2, 254, 255, 0x27, 0x5c]);
+    const big = 2n ** 62n + 12345n;
+    const unicode = 'Grüße, 世界 🌍 \'quote\' "dq" \\ back';
+    await q.spool('INSERT INTO params (id, d, b, big, n, u, f, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [1, date, bytes, big, null, unicode, 1.5, true]);
+    await q.spool('INSERT INTO params (id, d, b, big, n, u, f, flag) VALUES (:id, :d, :b, :big, :n, :u, :f, :flag)', {
+      id: 2, d: date, b: bytes, big: -big, n: null, u: unicode, f: -0.25, flag: false,
+    });
+    const summary = await q.run();
+    expect(summary).toMatchObject({ success: 2, sqlFailed: 0 });
+
+    const [rows] = await t.db.query('SELECT * FROM params ORDER BY id');
+    const [one, two] = rows as Array<Record<string, unknown>>;
+    expect((one!.d as Date).getTime()).toBe(date.getTime());
+    expect(one!.b).toEqual(bytes);
+    expect(one!.big).toBe(big.toString());
+    expect(one!.n).toBeNull();
+    expect(one!.u).toBe(unicode);
+    expect(one!.f).toBe(1.5);
+    expect(one!.flag).toBe(1);
+    expect((two!.d as Date).getTime()).toBe(date.getTime());
+    expect(two!.b).toEqual(bytes);
+    expect(two!.big).toBe((-big).toString());
+    expect(two!.n).toBeNull();
+    expect(two!.u).toBe(unicode);
+    expect(two!.f).toBe(-0.25);
+    expect(two!.flag).toBe(0);
+  });
+
+  it('moves only a failing statement to failed/failed-…, logs its id, code and SQL, and runs the others', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE mixed (n INT AUTO_INCREMENT PRIMARY KEY, v INT UNIQUE)');
+    const q = qb();
+    await q.spool('INSERT INTO mixed (v) VALUES (?)', [1]);
+    await q.spool('INSERT INTO mixed (v) VALUES (?)', [2]);
+    const bad = await q.spool('INSERT INTO no_such_table (v) VALUES (?)', [99]);
+    const dup = await q.spool('INSERT INTO mixed (v) VALUES (?)', [1]);
+    await q.spool('INSERT INTO mixed (v) VALUES (?)', [3]);
+
+    const summary = await q.run();
+    expect(summary).toMatchObject({ success: 3, sqlFailed: 2, connectionFailed: 0, invalid: 0 });
+    const [rows] = await t.db.query('SELECT v FROM mixed ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([1, 2, 3]);
+
+    expect((await readdir(join(home, 'failed'))).sort()).toEqual([`failed-${bad}.batchsql`, `failed-${dup}.batchsql`].sort());
+    const record = decodeRecord(await readFile(join(home, 'failed', `failed-${bad}.batchsql`), 'utf8'));
+    expect(record).toMatchObject({ id: bad, sql: 'INSERT INTO no_such_table (v) VALUES (?)', params: [99], attempts: 1 });
+    expect(record.lastError).toMatchObject({ class: 'sql', code: 'ER_NO_SUCH_TABLE', errno: 1146 });
+    const lines = await errorLog();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ class: 'sql', id: bad, datasource: 'main', code: 'ER_NO_SUCH_TABLE', errno: '1146', sql: 'INSERT INTO no_such_table (v) VALUES (?)', params: '1[number]', moved: `failed/failed-${bad}.batchsql` });
+    expect(lines[0]!.message).toContain("no_such_table' doesn't exist");
+    expect(lines[1]).toMatchObject({ class: 'sql', id: dup, code: 'ER_DUP_ENTRY' });
+    // Param values are redacted by default.
+    expect(await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).not.toContain('99');
+
+    const log = await readFile(join(home, 'logs', 'querybatch.log'), 'utf8');
+    expect(log).toMatch(/runSQL: success=3; SQLFailed=2; ConnectedFailed=0; SQL=\d+ms; avg=\d+ms\n$/);
+  });
+
+  it('keeps an unreachable datasource\'s files in place for maxConnectionAttempts runs while a healthy one drains', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE healthy (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    const q = qb({ datasources: { main: t.url, down: CLOSED_PORT_URL }, maxConnectionAttempts: 3 });
+    const downIds: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      downIds.push(await q.spool('INSERT INTO healthy (v) VALUES (?)', [100 + i], { datasource: 'down' }));
+      await q.spool('INSERT INTO healthy (v) VALUES (?)', [i]);
+    }
+    const downFiles = async () => (await filesUnder(join(home, 'spool', 'down'))).map((f) => f.slice(f.lastIndexOf('/') + 1)).sort();
+
+    const first = await q.run();
+    expect(first.datasources.main).toMatchObject({ success: 5 });
+    expect(first.datasources.down).toMatchObject({ success: 0, connectionFailed: 1, deferred: 5 });
+    expect(first.datasources.down!.connectionError).toMatch(/ECONNREFUSED/);
+    expect(first).toMatchObject({ success: 5, connectionFailed: 1 });
+    // Nothing lost, nothing moved: all five still in spool under their own names.
+    expect(await downFiles()).toEqual(downIds.map((id) => `${id}.batchsql`));
+    expect(await readdir(join(home, 'failed'))).toEqual([]);
+    const firstFile = (await filesUnder(join(home, 'spool', 'down'))).sort()[0]!;
+    expect(decodeRecord(await readFile(firstFile, 'utf8'))).toMatchObject({ id: downIds[0], attempts: 1, lastError: { class: 'connection', code: 'ECONNREFUSED' } });
+    // The others are untouched.
+    const second = (await filesUnder(join(home, 'spool', 'down'))).sort()[1]!;
+    expect(decodeRecord(await readFile(second, 'utf8')).attempts).toBe(0);
+
+    await q.run();
+    expect(await readdir(join(home, 'failed'))).toEqual([]);
+    const third = await q.run();
+    expect(third.datasources.down).toMatchObject({ connectionFailed: 1, deferred: 4 });
+    expect(await readdir(join(home, 'failed'))).toEqual([`connection-${downIds[0]}.batchsql`]);
+    expect(await downFiles()).toEqual(downIds.slice(1).map((id) => `${id}.batchsql`));
+    const failed = decodeRecord(await readFile(join(home, 'failed', `connection-${downIds[0]}.batchsql`), 'utf8'));
+    expect(failed).toMatchObject({ attempts: 3, lastError: { class: 'connection' } });
+
+    const lines = await errorLog();
+    expect(lines.map((l) => [l.class, l.id, l.attempts])).toEqual([
+      ['connection', downIds[0], '1'], ['connection', downIds[0], '2'], ['connection', downIds[0], '3'],
+    ]);
+    expect(lines[2]!.moved).toBe(`failed/connection-${downIds[0]}.batchsql`);
+    expect(lines[0]!.moved).toMatch(/^spool\/down\//);
+    const [rows] = await t.db.query('SELECT v FROM healthy ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('runs a failed file copied back into spool/ at the top level and three directories deep', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE respool (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    const q = qb();
+    const a = await q.spool('INSERT INTO respool_later (v) VALUES (?)', [1]);
+    const b = await q.spool('INSERT INTO respool_later (v) VALUES (?)', [2]);
+    expect(await q.run()).toMatchObject({ sqlFailed: 2 });
+    await t.db.query('CREATE TABLE respool_later (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+
+    await cp(join(home, 'failed', `failed-${a}.batchsql`), join(home, 'spool', `failed-${a}.batchsql`));
+    await mkdir(join(home, 'spool', 'a', 'b', 'c'), { recursive: true });
+    await cp(join(home, 'failed', `failed-${b}.batchsql`), join(home, 'spool', 'a', 'b', 'c', `failed-${b}.batchsql`));
+
+    const summary = await q.run();
+    expect(summary).toMatchObject({ adopted: 2, success: 2, sqlFailed: 0 });
+    const [rows] = await t.db.query('SELECT v FROM respool_later ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([1, 2]);
+    expect(await filesUnder(join(home, 'spool'))).toEqual([]);
+    // Copying it again runs it again (it is a new request); a copy of a job still pending is refused.
+  });
+
+  it('takes a plain .sql drop-in as SQL for the default datasource, in the order of modification', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE dropins (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))');
+    const q = qb();
+    await q.spool('INSERT INTO dropins (v) VALUES (?)', ['first']);
+    await mkdir(join(home, 'spool', 'incoming'), { recursive: true });
+    const { writeFile, utimes } = await import('node:fs/promises');
+    await writeFile(join(home, 'spool', 'incoming', 'b.sql'), "\uFEFFINSERT INTO dropins (v) VALUES ('second')\n");
+    await writeFile(join(home, 'spool', 'a.sql'), "INSERT INTO dropins (v) VALUES ('third')");
+    // Modification times decide the order: b.sql before a.sql, both after the spooled job.
+    const now = Date.now() / 1000;
+    await utimes(join(home, 'spool', 'incoming', 'b.sql'), now + 1, now + 1);
+    await utimes(join(home, 'spool', 'a.sql'), now + 2, now + 2);
+    expect(await q.run()).toMatchObject({ adopted: 2, success: 3 });
+    const [rows] = await t.db.query('SELECT v FROM dropins ORDER BY n');
+    // The spooled job is older than both drop-ins' modification times, b.sql older than a.sql.
+    expect((rows as Array<{ v: string }>).map((r) => r.v)).toEqual(['first', 'second', 'third']);
+  });
+
+  it('leaves a drop-in that is still changing for a later run (dropInSettleMs)', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE settle (v INT)');
+    const q = qb({ dropInSettleMs: 60_000 });
+    await q.status(); // creates the layout
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(home, 'spool', 'fresh.sql'), 'INSERT INTO settle VALUES (1)');
+    expect(await q.run()).toMatchObject({ adopted: 0, success: 0, deferred: 1 });
+    expect(await readdir(join(home, 'spool'))).toContain('fresh.sql');
+  });
+
+  it('falls back to a plain query for statements the server cannot prepare', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE unprepared (v INT)');
+    const q = qb();
+    await q.spool("EXECUTE IMMEDIATE 'INSERT INTO unprepared VALUES (?)' USING 7");
+    await q.spool('INSERT INTO unprepared VALUES (?)', [8]);
+    expect(await q.run()).toMatchObject({ success: 2, sqlFailed: 0 });
+    const [rows] = await t.db.query('SELECT v FROM unprepared ORDER BY v');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([7, 8]);
+  });
+
+  it('respects limit and an aborted signal, leaving the rest in spool in order', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE limited (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    const q = qb();
+    for (let i = 0; i < 10; i++) await q.spool('INSERT INTO limited (v) VALUES (?)', [i]);
+    expect(await q.run({ limit: 4 })).toMatchObject({ success: 4, deferred: 6 });
+    const controller = new AbortController();
+    controller.abort();
+    expect(await q.run({ signal: controller.signal })).toMatchObject({ success: 0, deferred: 6 });
+    expect(await q.run()).toMatchObject({ success: 6, deferred: 0 });
+    const [rows] = await t.db.query('SELECT v FROM limited ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('gives claims left by a dead runner back to the spool in their order', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE orphans (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    const q = qb();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await q.spool('INSERT INTO orphans (v) VALUES (?)', [i]));
+    // Simulate a runner that died holding the first two claims: pid 2^22-1 on this host is not running.
+    const { hostname } = await import('node:os');
+    const { rename } = await import('node:fs/promises');
+    const dead = join(home, 'spool', '.active', `${hostname()}.4194303.1000`, 'main');
+    await mkdir(dead, { recursive: true });
+    const files = (await filesUnder(join(home, 'spool', 'main'))).sort();
+    for (const f of files.slice(0, 2)) await rename(f, join(dead, f.slice(f.lastIndexOf('/') + 1)));
+    const summary = await q.run();
+    expect(summary).toMatchObject({ recovered: 2, success: 3 });
+    const [rows] = await t.db.query('SELECT v FROM orphans ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([0, 1, 2]);
+    expect(await readdir(join(home, 'spool', '.active'))).toEqual([]);
+    expect((await stat(join(home, 'spool'))).mode & 0o777).toBe(0o700);
+  });
+});
