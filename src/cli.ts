@@ -136,7 +136,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         .example(`$0 spool --params '[1, {"$date": "2026-01-01T00:00:00.000Z"}]' "INSERT INTO t (a, d) VALUES (?, ?)"`, ''),
       async (args) => {
         let sql = args.sql;
-        if (sql === undefined || sql === '-') {
+        // yargs parses a lone "-" as an empty string: look at the raw arguments instead.
+        if (sql === undefined || argv.includes('-')) {
           if (process.stdin.isTTY) throw new QueryBatchError('EMPTY_SQL', 'Expected SQL as an argument or on standard input; got neither');
           sql = await readStdin();
         }

@@ -1,0 +1,150 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLOSED_PORT_URL, createTestDatabase, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
+
+let t: TestDatabase;
+let home: string;
+
+async function writeConfig(config: unknown): Promise<void> {
+  await writeFile(join(home, 'querybatch.config.json'), JSON.stringify(config));
+}
+
+beforeAll(async () => {
+  t = await createTestDatabase('cli');
+  await t.db.query('CREATE TABLE audit (n INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(20), what VARCHAR(20), big BIGINT NULL, d DATETIME(3) NULL)');
+});
+afterAll(async () => {
+  await t.drop();
+});
+afterEach(async () => {
+  await removeHome(home);
+});
+
+describe('querybatch CLI', () => {
+  it('spool then run --json works end to end (exit 0), with --param strings, --params JSON tags and SQL on stdin', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: { url: t.url } } });
+    const a = await runCli(['--home', home, 'spool', 'INSERT INTO audit (who, what) VALUES (?, ?)', '--param', 'alice', '-p', '007']);
+    expect(a.stderr).toBe('');
+    expect(a.code).toBe(0);
+    expect(a.stdout.trim()).toMatch(/^[0-9A-Z]{26}$/);
+    const b = await runCli(['--home', home, 'spool', '--json', '--params', '["bob", "x", {"$bigint": "9007199254740993"}, {"$date": "2026-01-02T03:04:05.678Z"}]', 'INSERT INTO audit (who, what, big, d) VALUES (?, ?, ?, ?)']);
+    expect(b.code).toBe(0);
+    expect(JSON.parse(b.stdout)).toEqual({ id: expect.stringMatching(/^[0-9A-Z]{26}$/) });
+    const c = await runCli(['spool', '-'], { cwd: home, input: "INSERT INTO audit (who, what) VALUES ('carol', 'stdin')\n" });
+    expect(c.code).toBe(0);
+
+    const run = await runCli(['--home', home, 'run', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary).toMatchObject({ success: 3, sqlFailed: 0, connectionFailed: 0, datasources: { main: { success: 3 } } });
+    const [rows] = await t.db.query('SELECT who, what, big, d FROM audit ORDER BY n');
+    expect(rows).toEqual([
+      { who: 'alice', what: '007', big: null, d: null },
+      { who: 'bob', what: 'x', big: '9007199254740993', d: new Date('2026-01-02T03:04:05.678Z') },
+      { who: 'carol', what: 'stdin', big: null, d: null },
+    ]);
+
+    const status = await runCli(['--home', home, 'status', '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      pendingTotal: 0,
+      pending: { main: { count: 0 } },
+      failed: { connection: 0, failed: 0 },
+      lastRun: { success: 3, sqlFailed: 0, connectionFailed: 0 },
+    });
+    await t.db.query('TRUNCATE audit');
+  });
+
+  it('run exits 1 when the run had failures, and prints a readable summary', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: t.url } });
+    expect((await runCli(['--home', home, 'spool', 'INSERT INTO missing_table VALUES (1)'])).code).toBe(0);
+    const run = await runCli(['--home', home, 'run']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^runSQL: success=0; SQLFailed=1; ConnectedFailed=0; SQL=\d+ms; avg=\d+ms\n  main: 0 ok, 1 failed/);
+    const status = await runCli(['--home', home, 'status']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('failed: 0 connection-, 1 failed-');
+    expect(status.stdout).toMatch(/last run: \S+ success=0; SQLFailed=1/);
+  });
+
+  it('run exits 1 on a connection failure and status shows the pending file with its age', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: CLOSED_PORT_URL } });
+    expect((await runCli(['--home', home, 'spool', 'SELECT 1'])).code).toBe(0);
+    const run = await runCli(['--home', home, 'run']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('ConnectedFailed=1');
+    expect(run.stdout).toContain('stopped: cannot reach the database (ECONNREFUSED');
+    const status = JSON.parse((await runCli(['--home', home, 'status', '--json'])).stdout);
+    expect(status.pending.main.count).toBe(1);
+    expect(status.pending.main.oldestAgeMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('exits 2 with a one-line error on usage and configuration errors', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: t.url } });
+    const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+      [['--home', home, 'spool', '-d', 'nope', 'SELECT 1'], {}, /^querybatch: Expected a configured datasource \(main\); got "nope" \[UNKNOWN_DATASOURCE\]\n$/],
+      [['--home', home, 'run', '-d', 'nope'], {}, /UNKNOWN_DATASOURCE/],
+      [['--home', home, 'run'], { QUERYBATCH_DATASOURCE_MAIN: 'not a url' }, /^querybatch: Expected datasource "main" url to look like mysql:\/\/user@host:3306\/database; got "not a url" \[INVALID_DATASOURCE_URL\]\n$/],
+      [['--home', join(home, 'nowhere'), 'run'], {}, /^querybatch: Expected the home directory .*nowhere to exist; found ENOENT \[HOME_UNUSABLE\]\n$/],
+      [['--home', home, 'frobnicate'], {}, /Unknown argument: frobnicate/],
+      [['--home', home], {}, /Expected a command: spool, run or status/],
+      [['--home', home, 'spool', ''], {}, /EMPTY_SQL/],
+      [['--home', home, 'run', '--limit', '-3'], {}, /Expected --limit to be a whole number > 0; got -3/],
+      [['--home', home, 'spool', '--params', '{bad json', 'SELECT 1'], {}, /Expected --params to be a JSON array or object/],
+      [['--home', home, '--config', join(home, 'absent.json'), 'status'], {}, /Expected a readable config file at .*absent\.json; found ENOENT/],
+    ];
+    for (const [args, env, pattern] of cases) {
+      const result = await runCli(args, { env });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr, args.join(' ')).toMatch(pattern);
+      expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+    await writeFile(join(home, 'querybatch.config.json'), '{ "datasources": ');
+    const broken = await runCli(['--home', home, 'status']);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/Expected .*querybatch\.config\.json to be JSON/);
+    // Nothing was spooled by any of them.
+    const files = (await readdir(join(home, 'spool'), { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => !e.isDirectory());
+    expect(files).toEqual([]);
+  });
+
+  it('takes configuration from the file, then the environment, then flags', async () => {
+    home = await tempHome();
+    const other = await tempHome();
+    try {
+      // The file points main at a closed port; the environment fixes it (matched case-insensitively).
+      await writeConfig({ datasources: { Main: CLOSED_PORT_URL } });
+      const env = { QUERYBATCH_DATASOURCE_MAIN: t.url, QUERYBATCH_HOME: other };
+      // QUERYBATCH_HOME chooses the home unless --home is given.
+      expect((await runCli(['spool', 'SELECT 1'], { env: { ...env, QUERYBATCH_HOME: home } })).code).toBe(0);
+      const run = await runCli(['--home', home, 'run', '--json'], { env });
+      expect(run.code).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ success: 1, datasources: { Main: { success: 1 } } });
+      expect(await readdir(other)).toEqual([]);
+      // --config names another file.
+      await writeFile(join(other, 'alt.json'), JSON.stringify({ datasources: { alt: t.url } }));
+      const alt = await runCli(['--home', home, '--config', join(other, 'alt.json'), 'status', '--json']);
+      expect(JSON.parse(alt.stdout).pending).toHaveProperty('alt');
+    } finally {
+      await removeHome(other);
+    }
+  });
+
+  it('prints help with every command and the exit codes', async () => {
+    home = await tempHome();
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    for (const word of ['spool [sql]', 'run', 'status', '--home', '--config', '--json', 'Exit codes: 0 ok, 1 the run had failures, 2 usage']) {
+      expect(help.stdout).toContain(word);
+    }
+    const version = await runCli(['--version']);
+    const pkg = JSON.parse(await readFile(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    expect(version.stdout.trim()).toBe(pkg.version);
+  });
+});

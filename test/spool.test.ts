@@ -1,0 +1,139 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import fs from 'fs-extra';
+import { QueryBatch, isQueryBatchError } from '../src/index.js';
+import { idTime } from '../src/id.js';
+import { spoolPathFor } from '../src/shards.js';
+import { decodeRecord } from '../src/spool-file.js';
+import { removeHome, tempHome } from './helpers.js';
+
+const URL_MAIN = 'mysql://root@127.0.0.1:3306/test';
+let home: string;
+let q: QueryBatch;
+
+async function jobFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory()).map((e) => join(e.parentPath, e.name));
+}
+
+async function expectCode(promise: Promise<unknown>, code: string, fragment: string): Promise<void> {
+  const error = await promise.then(() => null, (e: unknown) => e);
+  expect(isQueryBatchError(error), String(error)).toBe(true);
+  expect((error as { code: string }).code).toBe(code);
+  expect((error as Error).message).toContain(fragment);
+}
+
+describe('spool()', () => {
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await q.close();
+    await removeHome(home);
+  });
+
+  it('writes a checksummed querybatch/1 file into its shard, 0600 in 0700 directories, and resolves with its id', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: URL_MAIN, other: URL_MAIN }, defaultDatasource: 'main' });
+    const before = Date.now();
+    const id = await q.spool('INSERT INTO t (a, b) VALUES (?, ?)', [1, 'x'], { datasource: 'other' });
+    expect(idTime(id)).toBeGreaterThanOrEqual(before);
+    const path = spoolPathFor(join(home, 'spool'), 'other', id);
+    expect(path).toBe(join(home, 'spool', 'other', id.slice(0, 6), id.slice(6, 8), `${id}.batchsql`));
+    const text = await readFile(path, 'utf8');
+    expect(decodeRecord(text)).toMatchObject({ format: 'querybatch/1', id, datasource: 'other', sql: 'INSERT INTO t (a, b) VALUES (?, ?)', params: [1, 'x'], attempts: 0 });
+    expect(text).toMatch(/"checksum":"sha256:[0-9a-f]{64}"}\n$/);
+    expect(text).not.toContain('root@'); // a datasource name, never credentials
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    for (let dir = dirname(path); dir !== home; dir = dirname(dir)) {
+      expect((await stat(dir)).mode & 0o777, dir).toBe(0o700);
+    }
+    expect(await readdir(join(home, 'spool', '.tmp'))).toEqual([]);
+  });
+
+  it('rejects bad input with a typed error and writes nothing', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: URL_MAIN }, limits: { maxSqlBytes: 100, maxParamsBytes: 200 } });
+    await expectCode(q.spool(''), 'EMPTY_SQL', 'Expected SQL to be a non-empty string; got an empty string');
+    await expectCode(q.spool('   \n'), 'EMPTY_SQL', 'non-empty');
+    await expectCode(q.spool(42 as unknown as string), 'EMPTY_SQL', 'got a number');
+    await expectCode(q.spool('SELECT 1', [], { datasource: 'nope' }), 'UNKNOWN_DATASOURCE', 'Expected a configured datasource (main); got "nope"');
+    await expectCode(q.spool('SELECT ?', [{ a: 1 } as never]), 'UNSERIALIZABLE_PARAM', 'params[0]');
+    await expectCode(q.spool('SELECT ?', [undefined as never]), 'UNSERIALIZABLE_PARAM', 'got undefined');
+    await expectCode(q.spool('SELECT ?', [Number.NaN]), 'UNSERIALIZABLE_PARAM', 'got NaN');
+    await expectCode(q.spool('SELECT ?', [new Date('nope')]), 'UNSERIALIZABLE_PARAM', 'an invalid Date');
+    await expectCode(q.spool('SELECT :a', { a: () => 1 } as never), 'UNSERIALIZABLE_PARAM', 'params.a');
+    await expectCode(q.spool(`SELECT '${'x'.repeat(200)}'`), 'SQL_TOO_LARGE', 'at most 100 bytes (limits.maxSqlBytes); got 209 bytes');
+    await expectCode(q.spool('SELECT ?', ['y'.repeat(300)]), 'PARAMS_TOO_LARGE', 'at most 200 bytes');
+    expect(await jobFiles(join(home, 'spool'))).toEqual([]);
+  });
+
+  it('shares directory fsyncs between concurrent calls (group commit)', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: URL_MAIN } });
+    await q.spool('SELECT 0'); // make the shard directories
+    const open = vi.spyOn(fs.promises, 'open');
+    const ids = await Promise.all(Array.from({ length: 64 }, (_, i) => q.spool('SELECT ?', [i])));
+    expect(new Set(ids).size).toBe(64);
+    const dirOpens = open.mock.calls.filter(([, flags]) => typeof flags === 'number' && (flags & fs.constants.O_DIRECTORY) !== 0).length;
+    const fileOpens = open.mock.calls.length - dirOpens;
+    expect(fileOpens).toBe(64);
+    // 64 renames into at most a couple of shards: far fewer directory fsyncs than files.
+    expect(dirOpens).toBeGreaterThan(0);
+    expect(dirOpens).toBeLessThanOrEqual(8);
+    expect(await jobFiles(join(home, 'spool', 'main'))).toHaveLength(65);
+  });
+
+  it('with durability "none" writes the same files without fsyncs', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: URL_MAIN }, durability: 'none' });
+    await q.spool('SELECT 0');
+    const open = vi.spyOn(fs.promises, 'open');
+    await Promise.all(Array.from({ length: 16 }, (_, i) => q.spool('SELECT ?', [i])));
+    expect(open.mock.calls.filter(([, flags]) => typeof flags === 'number' && (flags & fs.constants.O_DIRECTORY) !== 0)).toHaveLength(0);
+    expect(await jobFiles(join(home, 'spool', 'main'))).toHaveLength(17);
+  });
+
+  it('fails with HOME_UNUSABLE when the home directory does not exist', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home: join(home, 'missing'), configFile: false, datasources: { main: URL_MAIN } });
+    await expectCode(q.spool('SELECT 1'), 'HOME_UNUSABLE', 'to exist; found ENOENT');
+  });
+});
+
+// A real full disk: a 256 KiB tmpfs (the tests run as root here, as in CI).
+describe.skipIf(process.getuid?.() !== 0)('spool() on a full disk', () => {
+  let mount: string;
+  beforeAll(async () => {
+    mount = await mkdtemp(join(tmpdir(), 'qb-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mount]);
+  });
+  afterAll(async () => {
+    await q?.close();
+    execFileSync('umount', [mount]);
+    await rm(mount, { recursive: true, force: true });
+  });
+
+  it('rejects with SPOOL_WRITE_FAILED naming ENOSPC and leaves nothing in spool/', async () => {
+    q = new QueryBatch({ home: mount, configFile: false, datasources: { main: URL_MAIN } });
+    const first = await q.spool('SELECT 1'); // the layout and a shard exist, the disk has room
+    // Fill the disk.
+    const filler = join(mount, 'filler');
+    await writeFile(filler, '');
+    try {
+      for (;;) await fs.promises.appendFile(filler, Buffer.alloc(16 * 1024));
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    }
+    const error = await q.spool('INSERT INTO t VALUES (?)', ['z'.repeat(64 * 1024)]).then(() => null, (e: unknown) => e);
+    expect(isQueryBatchError(error, 'SPOOL_WRITE_FAILED')).toBe(true);
+    expect((error as Error).message).toMatch(/ENOSPC/);
+    expect((error as Error).message).toContain('nothing was spooled');
+    const files = await jobFiles(join(mount, 'spool'));
+    expect(files).toEqual([spoolPathFor(join(mount, 'spool'), 'main', first)]);
+    expect(await readdir(join(mount, 'spool', '.tmp'))).toEqual([]);
+    // Room again: spooling works again.
+    await rm(filler);
+    await expect(q.spool('SELECT 2')).resolves.toMatch(/^[0-9A-Z]{26}$/);
+  });
+});
