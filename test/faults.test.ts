@@ -1,0 +1,112 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { QueryBatch } from '../src/index.js';
+import { spoolPathFor } from '../src/shards.js';
+import { decodeRecord } from '../src/spool-file.js';
+import { CLI, createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+
+let t: TestDatabase;
+let home: string;
+let q: QueryBatch | undefined;
+
+async function filesUnder(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory()).map((e) => join(e.parentPath, e.name));
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+beforeAll(async () => {
+  t = await createTestDatabase('faults');
+});
+afterAll(async () => {
+  await t.drop();
+});
+afterEach(async () => {
+  await q?.close();
+  q = undefined;
+  await removeHome(home);
+});
+
+describe('faults, for real', () => {
+  it('a connection KILLed from a second session mid-statement stops the datasource and loses nothing', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE killed (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    await q.spool('INSERT INTO killed (v) VALUES (?)', [1]);
+    const sleeper = await q.spool('SELECT SLEEP(20)');
+    const after = [await q.spool('INSERT INTO killed (v) VALUES (?)', [2]), await q.spool('INSERT INTO killed (v) VALUES (?)', [3])];
+
+    const running = q.run();
+    const victim = await waitFor(async () => {
+      const [rows] = await t.db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(20)%' AND DB = ?", [t.name]);
+      return (rows as Array<{ ID: number }>)[0]?.ID;
+    }, 10_000);
+    await t.db.query(`KILL CONNECTION ${victim}`);
+    const summary = await running;
+
+    expect(summary).toMatchObject({ success: 1, connectionFailed: 1, sqlFailed: 0, deferred: 3 });
+    expect(summary.wallMs).toBeLessThan(15_000);
+    // The killed statement keeps its place with one more attempt; the ones after it are untouched.
+    const sleeping = decodeRecord(await readFile(spoolPathFor(join(home, 'spool'), 'main', sleeper), 'utf8'));
+    expect(sleeping).toMatchObject({ attempts: 1, lastError: { class: 'connection' } });
+    for (const id of after) {
+      expect(decodeRecord(await readFile(spoolPathFor(join(home, 'spool'), 'main', id), 'utf8')).attempts).toBe(0);
+    }
+    expect(await readdir(join(home, 'failed'))).toEqual([]);
+    const [rows] = await t.db.query('SELECT v FROM killed ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([1]);
+  });
+
+  it('SIGKILL of a runner mid-drain loses nothing; the next run gives its claim back and finishes', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE crash (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const total = 400;
+    for (let k = 0; k < total; k++) await q.spool('INSERT INTO crash (job) VALUES (?)', [k]);
+
+    const child = spawn(process.execPath, [CLI, '--home', home, 'run'], {
+      env: { ...process.env, QUERYBATCH_DATASOURCE_MAIN: t.url },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await waitFor(async () => {
+      const [rows] = await t.db.query('SELECT COUNT(*) AS c FROM crash');
+      return Number((rows as Array<{ c: number }>)[0]!.c) >= 50 ? true : undefined;
+    }, 30_000);
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+
+    const [before] = await t.db.query('SELECT COUNT(*) AS c FROM crash');
+    const executedBefore = Number((before as Array<{ c: number }>)[0]!.c);
+    expect(executedBefore).toBeLessThan(total); // it really died mid-drain
+
+    const summary = await q.run();
+    expect(summary.recovered).toBeLessThanOrEqual(1);
+    expect(await filesUnder(join(home, 'spool'))).toEqual([]);
+    expect(await readdir(join(home, 'failed'))).toEqual([]);
+
+    const [rows] = await t.db.query('SELECT job, COUNT(*) AS c FROM crash GROUP BY job ORDER BY job');
+    const counts = rows as Array<{ job: number; c: number }>;
+    // Nothing lost: every job ran. Without the ledger (a later issue) the one statement in
+    // flight at the kill may run twice: at most one duplicate per kill.
+    expect(counts.map((r) => r.job)).toEqual(Array.from({ length: total }, (_, k) => k));
+    const duplicates = counts.filter((r) => Number(r.c) > 1);
+    expect(duplicates.length).toBeLessThanOrEqual(1);
+    expect(counts.every((r) => Number(r.c) <= 2)).toBe(true);
+    // Order kept: rows by auto-increment are in job order (a re-run duplicate aside).
+    const [ordered] = await t.db.query('SELECT job FROM crash ORDER BY n');
+    const jobs = (ordered as Array<{ job: number }>).map((r) => r.job);
+    const firstSeen = jobs.filter((job, i) => jobs.indexOf(job) === i);
+    expect(firstSeen).toEqual(Array.from({ length: total }, (_, k) => k));
+  });
+});
