@@ -13,6 +13,26 @@ import { SpoolWriter } from './spool-writer.js';
 import { spoolStatus } from './status.js';
 
 /**
+ * The in-process guard: runs on one home never overlap within a process, even from two
+ * QueryBatch instances (they share this process's runner name, so their claims would mix).
+ */
+const runsByHome = new Map<string, Promise<unknown>>();
+
+async function oneRunAtATime<T>(home: string, run: () => Promise<T>): Promise<T> {
+  const previous = runsByHome.get(home);
+  const mine = (async () => {
+    await previous?.catch(() => {});
+    return run();
+  })();
+  runsByHome.set(home, mine);
+  try {
+    return await mine;
+  } finally {
+    if (runsByHome.get(home) === mine) runsByHome.delete(home);
+  }
+}
+
+/**
  * The library's entry point: spool() writes a job durably and returns its id; run()
  * executes everything waiting; status() tells what is pending, failed and last run.
  *
@@ -28,7 +48,7 @@ export class QueryBatch {
   readonly layout: Layout;
   /** This process's runner name, host.pid.starttime (its claims live in spool/.active/<name>/). */
   readonly runnerName = runnerName();
-  readonly #syncer: DirSyncer | null;
+  readonly #syncer = new DirSyncer();
   readonly #writer: SpoolWriter;
   readonly #logs: Logs;
   readonly #drivers = new Map<string, Driver>();
@@ -40,9 +60,7 @@ export class QueryBatch {
   constructor(options: QueryBatchOptions = {}) {
     this.config = resolveConfig(options);
     this.layout = layoutOf(this.config.home);
-    const syncer = new DirSyncer();
-    this.#syncer = this.config.durability === 'fsync' ? syncer : null;
-    this.#writer = new SpoolWriter(this.layout, this.config, syncer);
+    this.#writer = new SpoolWriter(this.layout, this.config, this.#syncer);
     this.#logs = new Logs(this.layout, this.config);
   }
 
@@ -67,14 +85,15 @@ export class QueryBatch {
   }
 
   /**
-   * Executes everything waiting, serially and in FIFO order per datasource. A call while a
-   * run is in flight in this process joins that run.
+   * Executes everything waiting, serially and in FIFO order per datasource. A call while
+   * this instance has a run in flight joins that run; a run of another instance on the
+   * same home in this process waits for that one to finish.
    */
   run(options: RunOptions = {}): Promise<RunSummary> {
     this.#running ??= (async () => {
       try {
         await this.#open();
-        return await runBatch({
+        return await oneRunAtATime(this.layout.home, () => runBatch({
           layout: this.layout,
           config: this.config,
           writer: this.#writer,
@@ -82,7 +101,7 @@ export class QueryBatch {
           logs: this.#logs,
           name: this.runnerName,
           driver: (name) => this.#driver(name),
-        }, options);
+        }, options));
       } finally {
         this.#running = null;
       }

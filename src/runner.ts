@@ -23,7 +23,8 @@ export interface RunnerDeps {
   readonly layout: Layout;
   readonly config: ResolvedConfig;
   readonly writer: SpoolWriter;
-  readonly syncer: DirSyncer | null;
+  /** Directory fsyncs for the runner's own moves (always on: they are few next to the statements). */
+  readonly syncer: DirSyncer;
   readonly logs: Logs;
   readonly name: string;
   driver(datasource: string): Driver;
@@ -59,7 +60,7 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   const logFailure = (entry: FailureEntry) => logs.failure(new Date(), entry);
 
   /** Moves a file that could not be read or placed into failed/ and logs why; never throws. */
-  const failInvalid = async (path: string, name: string, error: unknown, record?: Partial<SpoolRecord>): Promise<void> => {
+  const failInvalid = async (path: string, name: string, error: unknown, record?: Partial<SpoolRecord>, shownAs = path): Promise<void> => {
     const reason = lastErrorOf('invalid', error, new Date());
     let moved = home(path);
     try {
@@ -71,7 +72,7 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
     logFailure({
       class: 'invalid',
       id: record?.id ?? null,
-      file: home(path),
+      file: home(shownAs),
       datasource: record?.datasource ?? null,
       code: reason.code,
       moved,
@@ -128,7 +129,7 @@ async function drainDatasource(
   deps: RunnerDeps,
   ds: string,
   options: RunOptions,
-  failInvalid: (path: string, name: string, error: unknown, record?: Partial<SpoolRecord>) => Promise<void>,
+  failInvalid: (path: string, name: string, error: unknown, record?: Partial<SpoolRecord>, shownAs?: string) => Promise<void>,
   logFailure: (entry: FailureEntry) => void,
 ): Promise<DatasourceSummary> {
   const { layout, config } = deps;
@@ -189,7 +190,7 @@ async function drainDatasource(
       } catch (error) {
         summary.invalid++;
         summary.sqlFailed++;
-        await failInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: ds });
+        await failInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: ds }, src);
         continue;
       }
       if (record.datasource !== ds || record.id !== idOfFileName(name)) {
@@ -202,7 +203,7 @@ async function drainDatasource(
         } else {
           summary.invalid++;
           summary.sqlFailed++;
-          await failInvalid(claimed, name, new QueryBatchError('INVALID_SPOOL_FILE', `Expected job ${record.id} of datasource "${record.datasource}" at ${home(target)}; found it at ${home(src)} and could not move it there`), record);
+          await failInvalid(claimed, name, new QueryBatchError('INVALID_SPOOL_FILE', `Expected job ${record.id} of datasource "${record.datasource}" at ${home(target)}; found it at ${home(src)} and could not move it there`), record, src);
         }
         continue;
       }

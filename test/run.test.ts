@@ -254,6 +254,19 @@ describe('run()', () => {
     expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('serialises runs of two instances on one home in one process: no job twice, order kept', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE twice (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    const a = qb();
+    const b = qb();
+    for (let i = 0; i < 200; i++) await a.spool('INSERT INTO twice (v) VALUES (?)', [i]);
+    const [ra, rb] = await Promise.all([a.run(), b.run()]);
+    expect(ra.success + rb.success).toBe(200);
+    expect(ra.recovered + rb.recovered).toBe(0);
+    const [rows] = await t.db.query('SELECT v FROM twice ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+
   it('gives claims left by a dead runner back to the spool in their order', async () => {
     home = await tempHome();
     await t.db.query('CREATE TABLE orphans (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
