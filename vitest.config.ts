@@ -10,5 +10,7 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     globalSetup: ['test/global-setup.ts'],
+    // .ci/run prints a plain "N passed, N failed" closing line from this file.
+    reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
   },
 });

@@ -32,7 +32,9 @@ export function readConfigFile(path: string, required = false): QueryBatchOption
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !required) return {};
+    const code = (error as NodeJS.ErrnoException).code;
+    // No file (or no home directory to hold one): nothing to read; a bad home is reported by the layout check.
+    if ((code === 'ENOENT' || code === 'ENOTDIR') && !required) return {};
     throw configError(`Expected a readable config file at ${path}; found ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   let data: unknown;

@@ -1,0 +1,67 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { QueryBatch } from '../src/index.js';
+import { parseErrorLine, parseSummaryLine } from '../src/log-format.js';
+import { createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+
+let t: TestDatabase;
+let home: string;
+let q: QueryBatch;
+
+beforeAll(async () => {
+  t = await createTestDatabase('logs');
+});
+afterAll(async () => {
+  await t.drop();
+});
+afterEach(async () => {
+  await q.close();
+  await removeHome(home);
+});
+
+describe('logs', () => {
+  it('rotate by size, keeping logs.maxFiles files of about logs.maxSize each, newest in querybatch-error.log', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url }, logs: { maxSize: 2048, maxFiles: 3 } });
+    let last = '';
+    for (let run = 0; run < 6; run++) {
+      for (let i = 0; i < 5; i++) last = await q.spool('INSERT INTO not_there VALUES (?)', [i]);
+      await q.run();
+    }
+    await q.close();
+    const files = (await readdir(join(home, 'logs'))).sort();
+    expect(files).toEqual(['querybatch-error.log', 'querybatch-error1.log', 'querybatch-error2.log', 'querybatch.log']);
+    let lines: string[] = [];
+    for (const f of files.filter((f) => f.includes('error'))) {
+      const size = (await stat(join(home, 'logs', f))).size;
+      expect(size, f).toBeLessThan(2048 + 400); // at most one line past the limit
+      const text = await readFile(join(home, 'logs', f), 'utf8');
+      if (text) lines = lines.concat(text.trim().split('\n'));
+    }
+    for (const line of lines) expect(parseErrorLine(line), line).not.toBeNull();
+    // Rotation dropped the oldest lines, never the newest.
+    expect(lines.length).toBeLessThan(30);
+    expect(lines.some((l) => l.includes(`id=${last}`))).toBe(true);
+    const summaries = (await readFile(join(home, 'logs', 'querybatch.log'), 'utf8')).trim().split('\n');
+    expect(summaries.map((l) => parseSummaryLine(l)?.sqlFailed)).toEqual([5, 5, 5, 5, 5, 5]);
+  });
+
+  it('hostile SQL and error text cannot forge a log line', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const forged = 'SELECT * FROM nope_table\n2026-01-01T00:00:00Z runSQL: success=999; SQLFailed=0; ConnectedFailed=0; SQL=1ms; avg=1ms\r\u0007\u001b[31m';
+    const id = await q.spool(forged);
+    await q.spool("SELECT 'line1\nline2' FROM nope_table2");
+    await q.run();
+    await q.close();
+    const summary = (await readFile(join(home, 'logs', 'querybatch.log'), 'utf8')).split('\n').filter(Boolean);
+    expect(summary).toHaveLength(1);
+    expect(parseSummaryLine(summary[0]!)).toMatchObject({ success: 0, sqlFailed: 2 });
+    const errors = (await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).split('\n').filter(Boolean);
+    expect(errors).toHaveLength(2);
+    expect(errors.join('\n')).not.toMatch(/[\r\u0007\u001b]/);
+    const first = parseErrorLine(errors[0]!)!;
+    expect(first).toMatchObject({ id, class: 'sql', sql: forged });
+  });
+});
