@@ -1,12 +1,11 @@
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import fs from 'fs-extra';
 import type { Layout } from './layout.js';
 import { listSorted, removeIfEmpty } from './listing.js';
 import { idOfFileName, spoolPathFor } from './shards.js';
 import { makeDirDurable, type DirSyncer } from './durable.js';
-import { dirname } from 'node:path';
 
 /**
  * Claims: a runner takes a job by renaming it into spool/.active/<runner>/<datasource>/,

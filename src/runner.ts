@@ -1,4 +1,4 @@
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
 import { classifyError, errorInfo } from './classify.js';
 import { recoverClaims } from './claims.js';
@@ -16,7 +16,6 @@ import { idOfFileName, spoolPathFor } from './shards.js';
 import { decodeParams, decodeRecord, describeParams, encodeRecord, type LastError, type SpoolRecord } from './spool-file.js';
 import type { SpoolWriter } from './spool-writer.js';
 import { makeDirDurable, writeFileAtomic, type DirSyncer } from './durable.js';
-import { dirname } from 'node:path';
 
 /** What a run needs, handed in (the runner opens nothing by itself). */
 export interface RunnerDeps {
