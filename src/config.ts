@@ -89,7 +89,8 @@ export function mergeOptions(...layers: QueryBatchOptions[]): QueryBatchOptions 
 function wholeNumber(value: unknown, name: string, min: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw configError(`Expected \`${name}\` to be a whole number >= ${min}; got ${JSON.stringify(value) ?? describeValue(value)}`);
+    const shown = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? describeValue(value);
+    throw configError(`Expected \`${name}\` to be a whole number >= ${min}; got ${shown}`);
   }
   return value;
 }
@@ -115,8 +116,13 @@ export function checkDatasourceUrl(name: string, url: unknown): string {
   return redactUrl(url);
 }
 
+/**
+ * The URL with its password (if any) replaced by ***, for messages and logs. Everything
+ * between "user:" and the last "@" before the path is the password (WHATWG URL parsing,
+ * which mysql2 uses, reads a raw "@" in a password the same way).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/]*@/i, '$1***@');
 }
 
 function resolveDatasource(name: string, value: DatasourceOptions | string | undefined): { url: string; options: Omit<PoolOptions, 'uri'> } {
