@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import fs from 'fs-extra';
-import { QueryBatchError } from './errors.js';
+import { QueryBatchError, isQueryBatchError } from './errors.js';
 import { idAt } from './id.js';
 import type { ResolvedConfig } from './interfaces.js';
 import type { Layout } from './layout.js';
@@ -24,12 +24,14 @@ export interface AdoptContext {
   readonly syncer: DirSyncer | null;
   /** Moves a drop-in that can't be run into failed/ and logs why. */
   fail(path: string, name: string, error: unknown, record?: Partial<SpoolRecord>): Promise<void>;
+  /** Logs why a valid drop-in could not be queued (an I/O error); it stays where it is. */
+  leave(path: string, error: unknown, record?: Partial<SpoolRecord>): void;
 }
 
 export interface AdoptResult {
   adopted: number;
   invalid: number;
-  /** Drop-ins changed too recently to be taken (still being written?); taken by a later run. */
+  /** Drop-ins changed too recently to be taken (still being written?), or valid ones that could not be queued (disk full): taken by a later run. */
   settling: number;
 }
 
@@ -56,14 +58,25 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
       result.settling++;
       return;
     }
-    let record: SpoolRecord | undefined;
+    let record: SpoolRecord;
     try {
       record = await readDropIn(ctx, path, entry.name, stat);
+    } catch (error) {
+      result.invalid++;
+      await ctx.fail(path, entry.name, error);
+      return;
+    }
+    try {
       await place(ctx, path, record);
       result.adopted++;
     } catch (error) {
-      result.invalid++;
-      await ctx.fail(path, entry.name, error, record);
+      if (isQueryBatchError(error, 'INVALID_SPOOL_FILE')) {
+        result.invalid++;
+        await ctx.fail(path, entry.name, error, record);
+      } else {
+        result.settling++;
+        ctx.leave(path, error, record);
+      }
     }
   };
 
@@ -123,6 +136,7 @@ async function place(ctx: AdoptContext, path: string, record: SpoolRecord): Prom
     throw new QueryBatchError('INVALID_SPOOL_FILE', `A job with id ${record.id} is already pending (${target}); this copy was not queued again`);
   }
   if (path.endsWith(SPOOL_EXTENSION) && record.attempts === 0) {
+    await fs.promises.chmod(path, 0o600); // a hand-made file may have come in 0644
     await makeDirDurable(dirname(target), ctx.syncer);
     await fs.promises.rename(path, target);
     if (ctx.syncer) await ctx.syncer.sync(dirname(target));

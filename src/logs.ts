@@ -3,63 +3,101 @@ import type { ResolvedConfig } from './interfaces.js';
 import type { Layout } from './layout.js';
 import { formatErrorLine, formatSummaryLine, type FailureEntry, type SummaryCounts } from './log-format.js';
 
+/** How long close() waits for a log file to flush before giving up on it. */
+const FLUSH_TIMEOUT_MS = 5_000;
+
+interface OpenLog {
+  readonly logger: winston.Logger;
+  /** Set when the file could not be written (disk full, permissions): it will never flush. */
+  failed: boolean;
+}
+
 /**
  * The run log and the error log, written through winston file transports that rotate by
  * size (querybatch.log → querybatch1.log → …, newest always in querybatch.log). Lines are
- * built by log-format.ts; winston only writes them.
+ * built by log-format.ts; winston only writes them. A log that can't be written (disk full)
+ * never blocks or fails a run: the next line opens the file again, and `lastError` says
+ * what went wrong.
  */
 export class Logs {
   readonly #layout: Layout;
   readonly #config: ResolvedConfig;
-  #run: winston.Logger | null = null;
-  #errors: winston.Logger | null = null;
+  #run: OpenLog | null = null;
+  #errors: OpenLog | null = null;
+  #closing: OpenLog[] = [];
+  /** The last error writing a log file, if any. */
+  lastError: Error | null = null;
 
   constructor(layout: Layout, config: ResolvedConfig) {
     this.#layout = layout;
     this.#config = config;
   }
 
-  #open(filename: string): winston.Logger {
-    return winston.createLogger({
-      level: 'info',
-      format: winston.format.printf((info) => String(info.message)),
-      transports: [
-        new winston.transports.File({
-          filename,
-          maxsize: this.#config.logs.maxSize,
-          maxFiles: this.#config.logs.maxFiles,
-          tailable: true,
-        }),
-      ],
+  #open(filename: string): OpenLog {
+    const transport = new winston.transports.File({
+      filename,
+      maxsize: this.#config.logs.maxSize,
+      maxFiles: this.#config.logs.maxFiles,
+      tailable: true,
     });
+    const log: OpenLog = {
+      logger: winston.createLogger({ level: 'info', format: winston.format.printf((info) => String(info.message)), transports: [transport] }),
+      failed: false,
+    };
+    const onError = (error: Error) => {
+      this.lastError = error;
+      if (log.failed) return;
+      log.failed = true;
+      // Open afresh for the next line; this one is closed and forgotten.
+      if (this.#run === log) this.#run = null;
+      if (this.#errors === log) this.#errors = null;
+      this.#closing.push(log);
+    };
+    transport.on('error', onError);
+    log.logger.on('error', onError);
+    // winston's File transport only debug-logs errors of the file stream it writes to (disk
+    // full, EIO): listen on that stream itself, or a failed log would hang close() and be
+    // silently lost.
+    transport.on('open', () => {
+      (transport as unknown as { _dest?: NodeJS.EventEmitter })._dest?.on('error', onError);
+    });
+    return log;
   }
 
   summary(time: Date, counts: SummaryCounts): void {
     this.#run ??= this.#open(this.#layout.runLog);
-    this.#run.info(formatSummaryLine(time, counts));
+    this.#run.logger.info(formatSummaryLine(time, counts));
   }
 
   failure(time: Date, entry: FailureEntry): void {
     this.#errors ??= this.#open(this.#layout.errorLog);
-    this.#errors.info(formatErrorLine(time, entry));
+    this.#errors.logger.info(formatErrorLine(time, entry));
   }
 
-  /** Flushes and closes both files; resolves once every line is on disk. */
+  /** Flushes and closes both files; resolves once every line is on disk (or the file failed). */
   async close(): Promise<void> {
-    const loggers = [this.#run, this.#errors].filter((l): l is winston.Logger => l !== null);
+    const logs = [this.#run, this.#errors, ...this.#closing].filter((l): l is OpenLog => l !== null);
     this.#run = null;
     this.#errors = null;
-    await Promise.all(loggers.map(closeLogger));
+    this.#closing = [];
+    await Promise.all(logs.map(closeLog));
   }
 }
 
 /** winston's logger 'finish' fires before its file transports have flushed: wait for theirs. */
-function closeLogger(logger: winston.Logger): Promise<void> {
-  const transports = logger.transports;
-  const done = Promise.all(transports.map((t) => new Promise<void>((resolve) => {
-    t.once('finish', () => resolve());
-    t.once('error', () => resolve());
-  })));
-  logger.end();
-  return done.then(() => undefined);
+function closeLog(log: OpenLog): Promise<void> {
+  const flushed = log.failed
+    ? Promise.resolve()
+    : Promise.all(log.logger.transports.map((t) => new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, FLUSH_TIMEOUT_MS);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      t.once('finish', done);
+      t.once('error', done);
+      t.once('close', done);
+    })));
+  log.logger.end();
+  return flushed.then(() => undefined);
 }

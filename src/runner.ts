@@ -62,11 +62,12 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   const failInvalid = async (path: string, name: string, error: unknown, record?: Partial<SpoolRecord>, shownAs = path): Promise<void> => {
     const reason = lastErrorOf('invalid', error, new Date());
     let moved = home(path);
+    let message = reason.message;
     try {
       moved = home(await moveToFailed(layout, path, 'failed-', name, deps.syncer));
     } catch (moveError) {
-      // Left where it was (nothing is lost); the next run tries again.
-      logFailure({ class: 'invalid', id: record?.id ?? null, file: name, datasource: record?.datasource ?? null, code: 'MOVE_FAILED', moved, message: `Could not move to failed/: ${(moveError as Error).message}` });
+      // Left where it was: nothing is lost, and the next run tries again.
+      message += ` (could not move it to failed/: ${(moveError as Error).message}; left in place)`;
     }
     logFailure({
       class: 'invalid',
@@ -75,13 +76,27 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
       datasource: record?.datasource ?? null,
       code: reason.code,
       moved,
-      message: reason.message,
+      message,
       ...(record?.sql !== undefined && { sql: record.sql }),
     });
   };
 
+  /** A drop-in that is fine but could not be placed (disk full, permissions): it stays for the next run. */
+  const leaveForLater = (path: string, error: unknown, record?: Partial<SpoolRecord>): void => {
+    const reason = lastErrorOf('invalid', error, new Date());
+    logFailure({
+      class: 'invalid',
+      id: record?.id ?? null,
+      file: home(path),
+      datasource: record?.datasource ?? null,
+      code: reason.code,
+      moved: home(path),
+      message: `Could not queue this file (${reason.message}); left in place for the next run`,
+    });
+  };
+
   const recovered = await recoverClaims(layout, deps.name, deps.syncer);
-  const adoption = await adoptDropIns({ layout, config, writer: deps.writer, syncer: deps.syncer, fail: failInvalid });
+  const adoption = await adoptDropIns({ layout, config, writer: deps.writer, syncer: deps.syncer, fail: failInvalid, leave: leaveForLater });
 
   const names = options.datasource !== undefined ? [options.datasource] : Object.keys(config.datasources);
   for (const name of names) {
@@ -156,7 +171,7 @@ async function drainDatasource(
     await fs.promises.unlink(claimed);
     summary.connectionFailed++;
     summary.connectionError = `${lastError.code}: ${lastError.message}`;
-    logFailure(entryFor(record, 'connection', lastError, updated.attempts, moved, config.logs.logParams));
+    logFailure(entryFor(record, home(spoolPathFor(layout.spoolDir, ds, record.id)), 'connection', lastError, updated.attempts, moved, config.logs.logParams));
   };
 
   outer: for await (const leaf of leavesOf(dsDir)) {
@@ -224,7 +239,6 @@ async function drainDatasource(
         summary.success++;
         await fs.promises.unlink(claimed);
       } catch (error) {
-        summary.sqlMs += performance.now() - t;
         if (classifyError(error, 'execute') === 'connection') {
           session.destroy();
           session = null;
@@ -232,12 +246,13 @@ async function drainDatasource(
           stopped = true;
           break outer;
         }
+        summary.sqlMs += performance.now() - t;
         const lastError = lastErrorOf('sql', error, new Date());
         const updated: SpoolRecord = { ...record, attempts: record.attempts + 1, lastError };
         const moved = await writeToFailed(layout, encodeRecord(updated), 'failed-', idFileName(record), deps.syncer);
         await fs.promises.unlink(claimed);
         summary.sqlFailed++;
-        logFailure(entryFor(record, 'sql', lastError, updated.attempts, home(moved), config.logs.logParams));
+        logFailure(entryFor(record, home(src), 'sql', lastError, updated.attempts, home(moved), config.logs.logParams));
       }
     }
     if (await removeIfEmpty(leaf.path)) await removeIfEmpty(dirname(leaf.path));
@@ -254,11 +269,11 @@ function idFileName(record: SpoolRecord): string {
   return `${record.id}.batchsql`;
 }
 
-function entryFor(record: SpoolRecord, cls: 'sql' | 'connection', error: LastError, attempts: number, moved: string, logParams: boolean): FailureEntry {
+function entryFor(record: SpoolRecord, file: string, cls: 'sql' | 'connection', error: LastError, attempts: number, moved: string, logParams: boolean): FailureEntry {
   return {
     class: cls,
     id: record.id,
-    file: idFileName(record),
+    file,
     datasource: record.datasource,
     code: error.code,
     ...(error.errno !== undefined && { errno: error.errno }),

@@ -46,6 +46,9 @@ export interface SpoolRecord {
 }
 
 export const DATASOURCE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+const PARAM_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ISO_TIME_PATTERN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+const ERROR_CLASSES = new Set(['connection', 'sql', 'invalid']);
 
 const FIELDS = new Set([
   'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'lastError', 'checksum',
@@ -88,7 +91,7 @@ export function encodeParams(params: unknown): WireParams {
   if (isPlainObject(params)) {
     const out: Record<string, WireValue> = {};
     for (const [name, value] of Object.entries(params)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      if (!PARAM_NAME_PATTERN.test(name)) {
         throw new QueryBatchError('UNSERIALIZABLE_PARAM', `Expected named param names like :name (letters, digits, _); got ${JSON.stringify(name)}`);
       }
       out[name] = encodeValue(value, `params.${name}`);
@@ -122,7 +125,10 @@ function decodeValue(value: unknown, where: string): ParamValue {
 export function decodeParams(params: WireParams): ParamValue[] | Record<string, ParamValue> {
   if (Array.isArray(params)) return params.map((value, i) => decodeValue(value, `params[${i}]`));
   const out: Record<string, ParamValue> = {};
-  for (const [name, value] of Object.entries(params)) out[name] = decodeValue(value, `params.${name}`);
+  for (const [name, value] of Object.entries(params)) {
+    if (!PARAM_NAME_PATTERN.test(name)) throw invalid(`Expected named param names like :name (letters, digits, _); found ${JSON.stringify(name)}`);
+    out[name] = decodeValue(value, `params.${name}`);
+  }
   return out;
 }
 
@@ -169,9 +175,9 @@ export function encodeRecord(record: SpoolRecord): string {
 }
 
 function checkLastError(value: unknown): LastError {
-  if (!isPlainObject(value) || typeof value.class !== 'string' || typeof value.code !== 'string' ||
+  if (!isPlainObject(value) || typeof value.class !== 'string' || !ERROR_CLASSES.has(value.class) || typeof value.code !== 'string' ||
       typeof value.message !== 'string' || typeof value.at !== 'string') {
-    throw invalid('Expected lastError to be an object with class, code, message and at strings');
+    throw invalid('Expected lastError to be an object with class (connection, sql or invalid), code, message and at strings');
   }
   return value as unknown as LastError;
 }
@@ -200,7 +206,7 @@ export function decodeRecord(text: string): SpoolRecord {
   if (!Array.isArray(data.params) && !isPlainObject(data.params)) {
     throw invalid(`Expected params to be an array or an object; found ${describeValue(data.params)}`);
   }
-  if (typeof data.createdAt !== 'string' || Number.isNaN(Date.parse(data.createdAt))) {
+  if (typeof data.createdAt !== 'string' || !ISO_TIME_PATTERN.test(data.createdAt) || Number.isNaN(Date.parse(data.createdAt))) {
     throw invalid(`Expected createdAt to be an ISO 8601 time; found ${JSON.stringify(data.createdAt)}`);
   }
   if (!Number.isSafeInteger(data.attempts) || (data.attempts as number) < 0) {

@@ -124,7 +124,11 @@ describe('run()', () => {
     expect(record.lastError).toMatchObject({ class: 'sql', code: 'ER_NO_SUCH_TABLE', errno: 1146 });
     const lines = await errorLog();
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ class: 'sql', id: bad, datasource: 'main', code: 'ER_NO_SUCH_TABLE', errno: '1146', sql: 'INSERT INTO no_such_table (v) VALUES (?)', params: '1[number]', moved: `failed/failed-${bad}.batchsql` });
+    expect(lines[0]).toMatchObject({
+      class: 'sql', id: bad, datasource: 'main', code: 'ER_NO_SUCH_TABLE', errno: '1146', attempts: '1',
+      file: `spool/main/${bad.slice(0, 6)}/${bad.slice(6, 8)}/${bad}.batchsql`,
+      sql: 'INSERT INTO no_such_table (v) VALUES (?)', params: '1[number]', moved: `failed/failed-${bad}.batchsql`,
+    });
     expect(lines[0]!.message).toContain("no_such_table' doesn't exist");
     expect(lines[1]).toMatchObject({ class: 'sql', id: dup, code: 'ER_DUP_ENTRY' });
     // Param values are redacted by default.
@@ -191,8 +195,18 @@ describe('run()', () => {
     await mkdir(join(home, 'spool', 'a', 'b', 'c'), { recursive: true });
     await cp(join(home, 'failed', `failed-${b}.batchsql`), join(home, 'spool', 'a', 'b', 'c', `failed-${b}.batchsql`));
 
+    const { chmod } = await import('node:fs/promises');
+    await chmod(join(home, 'spool', `failed-${a}.batchsql`), 0o644); // as a hand copy may arrive
+    // A stopped run still takes the drop-ins into their shards (0600, like every job file).
+    const stopped = new AbortController();
+    stopped.abort();
+    expect(await q.run({ signal: stopped.signal })).toMatchObject({ adopted: 2, success: 0, deferred: 2 });
+    const placed = (await filesUnder(join(home, 'spool'))).sort();
+    expect(placed.map((f) => f.slice(f.lastIndexOf('/') + 1))).toEqual([`${a}.batchsql`, `${b}.batchsql`]);
+    for (const f of placed) expect((await stat(f)).mode & 0o777).toBe(0o600);
+
     const summary = await q.run();
-    expect(summary).toMatchObject({ adopted: 2, success: 2, sqlFailed: 0 });
+    expect(summary).toMatchObject({ adopted: 0, success: 2, sqlFailed: 0 });
     const [rows] = await t.db.query('SELECT v FROM respool_later ORDER BY n');
     expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([1, 2]);
     expect(await filesUnder(join(home, 'spool'))).toEqual([]);

@@ -115,8 +115,9 @@ describe.skipIf(process.getuid?.() !== 0)('spool() on a full disk', () => {
   });
 
   it('rejects with SPOOL_WRITE_FAILED naming ENOSPC and leaves nothing in spool/', async () => {
-    q = new QueryBatch({ home: mount, configFile: false, datasources: { main: URL_MAIN } });
+    q = new QueryBatch({ home: mount, configFile: false, datasources: { main: URL_MAIN }, dropInSettleMs: 0 });
     const first = await q.spool('SELECT 1'); // the layout and a shard exist, the disk has room
+    await writeFile(join(mount, 'spool', 'dropped.sql'), 'DO 1');
     // Fill the disk.
     const filler = join(mount, 'filler');
     await writeFile(filler, '');
@@ -130,10 +131,22 @@ describe.skipIf(process.getuid?.() !== 0)('spool() on a full disk', () => {
     expect((error as Error).message).toMatch(/ENOSPC/);
     expect((error as Error).message).toContain('nothing was spooled');
     const files = await jobFiles(join(mount, 'spool'));
-    expect(files).toEqual([spoolPathFor(join(mount, 'spool'), 'main', first)]);
+    expect(files.sort()).toEqual([join(mount, 'spool', 'dropped.sql'), spoolPathFor(join(mount, 'spool'), 'main', first)].sort());
     expect(await readdir(join(mount, 'spool', '.tmp'))).toEqual([]);
-    // Room again: spooling works again.
+    // A valid drop-in that can't be queued for want of space stays where it is, said so in the log.
+    const stopped = new AbortController();
+    stopped.abort();
+    expect(await q.run({ signal: stopped.signal })).toMatchObject({ adopted: 0, invalid: 0, deferred: 2 });
+    expect(await readdir(join(mount, 'spool'))).toContain('dropped.sql');
+    expect(await readdir(join(mount, 'failed'))).toEqual([]);
+    // Room again: spooling works again, and the drop-in is taken.
     await rm(filler);
     await expect(q.spool('SELECT 2')).resolves.toMatch(/^[0-9A-Z]{26}$/);
+    expect(await q.run({ signal: stopped.signal })).toMatchObject({ adopted: 1 });
+    expect(await readdir(join(mount, 'spool'))).not.toContain('dropped.sql');
+    // Closing does not hang on a log file that hit the full disk.
+    const closing = Date.now();
+    await q.close();
+    expect(Date.now() - closing).toBeLessThan(4_000);
   });
 });

@@ -532,9 +532,15 @@ describe('decodeRecord rejects', () => {
     expectInvalid(JSON.stringify(data), `Expected params to be an array or an object; found ${found}`);
   });
 
+  it('named params whose names spool() would refuse', () => {
+    // Correctly checksummed, so only the name is wrong.
+    expectInvalid(encodeRecord({ ...baseRecord(), params: { 'x-y': 1 } }), 'Expected named param names like :name (letters, digits, _); found "x-y"');
+  });
+
   it.each([
     ['not a time', 'yesterday'],
     ['a number', 1700000000000],
+    ['a date Date.parse reads but not ISO 8601', 'Nov 22 2026 08:30:00'],
   ])('a bad createdAt (%s)', (_label, createdAt) => {
     const data = fileObject();
     data.createdAt = createdAt;
@@ -575,10 +581,11 @@ describe('decodeRecord rejects', () => {
     ['a string', 'boom'],
     ['missing code', { class: 'sql', message: 'm', at: '2026-01-01T00:00:00Z' }],
     ['a numeric message', { class: 'sql', code: 'X', message: 1, at: '2026-01-01T00:00:00Z' }],
+    ['an unknown class', { class: 'oops', code: 'X', message: 'm', at: '2026-01-01T00:00:00Z' }],
   ])('a bad lastError (%s)', (_label, lastError) => {
     const data = fileObject();
     data.lastError = lastError;
-    expectInvalid(JSON.stringify(data), 'Expected lastError to be an object with class, code, message and at strings');
+    expectInvalid(JSON.stringify(data), 'Expected lastError to be an object with class (connection, sql or invalid), code, message and at strings');
   });
 
   it('a missing checksum', () => {
