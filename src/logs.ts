@@ -39,6 +39,7 @@ export class Logs {
       maxsize: this.#config.logs.maxSize,
       maxFiles: this.#config.logs.maxFiles,
       tailable: true,
+      options: { flags: 'a', mode: 0o640 }, // the error log holds SQL
     });
     const log: OpenLog = {
       logger: winston.createLogger({ level: 'info', format: winston.format.printf((info) => String(info.message)), transports: [transport] }),
