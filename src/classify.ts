@@ -12,7 +12,7 @@ const CONNECTION_CODES: ReadonlySet<string> = new Set([
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT',
   'POOL_CLOSED', 'HANDSHAKE_NO_SSL_SUPPORT',
   // Server errors that say "not now" or "not you", not "not this statement"
-  'ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_CON_COUNT_ERROR', 'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_ACCESS_DENIED_ERROR', 'ER_CON_COUNT_ERROR', 'ER_TOO_MANY_USER_CONNECTIONS',
   'ER_SERVER_SHUTDOWN', 'ER_NORMAL_SHUTDOWN', 'ER_SHUTDOWN_COMPLETE', 'ER_HOST_IS_BLOCKED', 'ER_HOST_NOT_PRIVILEGED',
   'ER_CONNECTION_KILLED', 'ER_NET_READ_ERROR', 'ER_NET_READ_INTERRUPTED', 'ER_NET_ERROR_ON_WRITE', 'ER_NET_WRITE_INTERRUPTED',
   'ER_NET_PACKETS_OUT_OF_ORDER', 'ER_OUT_OF_RESOURCES', 'ER_CANT_CREATE_THREAD', 'ER_OPTION_PREVENTS_STATEMENT',
@@ -21,13 +21,11 @@ const CONNECTION_CODES: ReadonlySet<string> = new Set([
 
 const CONNECTION_ERRNOS: ReadonlySet<number> = new Set([
   1040, // ER_CON_COUNT_ERROR
-  1044, // ER_DBACCESS_DENIED_ERROR
   1045, // ER_ACCESS_DENIED_ERROR
-  1049, // ER_BAD_DB_ERROR
   1053, // ER_SERVER_SHUTDOWN
   1077, 1079, 1080, // shutdown in progress / complete
   1129, 1130, // host blocked / not privileged
-  1152, 1153, 1154, 1155, 1156, 1157, 1158, 1159, 1160, 1161, // network read/write errors
+  1152, 1154, 1155, 1156, 1157, 1158, 1159, 1160, 1161, // network read/write errors (not 1153: see below)
   1203, // ER_TOO_MANY_USER_CONNECTIONS
   1927, // MariaDB ER_CONNECTION_KILLED
   2002, 2003, 2006, 2013, // client: can't connect, server gone away, lost connection
@@ -60,12 +58,21 @@ export function errorInfo(error: unknown): DatabaseErrorInfo {
 }
 
 /**
+ * Errors about the statement even when the server then drops the connection: retrying
+ * can't help. A packet over max_allowed_packet (a huge param) is the statement's fault.
+ */
+const STATEMENT_CODES: ReadonlySet<string> = new Set(['ER_NET_PACKET_TOO_LARGE']);
+
+/**
  * Classifies a failure. `phase` is where it happened: an error while connecting is always
- * a connection failure; during a statement it depends on the error.
+ * a connection failure (access denied, unknown database included: the statement never got
+ * a chance); during a statement it depends on the error. ER_BAD_DB_ERROR or
+ * ER_DBACCESS_DENIED_ERROR from a statement (`CREATE TABLE otherdb.t`) is the statement's.
  */
 export function classifyError(error: unknown, phase: 'connect' | 'execute'): FailureClass {
   if (phase === 'connect') return 'connection';
   const info = errorInfo(error);
+  if (STATEMENT_CODES.has(info.code) || info.errno === 1153) return 'sql';
   if (info.fatal) return 'connection';
   if (CONNECTION_CODES.has(info.code)) return 'connection';
   if (info.errno !== undefined && CONNECTION_ERRNOS.has(info.errno)) return 'connection';

@@ -3,7 +3,7 @@ import { resolve, join } from 'node:path';
 import type { PoolOptions } from 'mysql2';
 import { QueryBatchError, describeValue } from './errors.js';
 import type { DatasourceOptions, QueryBatchOptions, ResolvedConfig } from './interfaces.js';
-import { DATASOURCE_NAME_PATTERN } from './spool-file.js';
+import { isDatasourceName } from './spool-file.js';
 
 export const CONFIG_FILE_NAME = 'querybatch.config.json';
 
@@ -126,8 +126,8 @@ export function redactUrl(url: string): string {
 }
 
 function resolveDatasource(name: string, value: DatasourceOptions | string | undefined): { url: string; options: Omit<PoolOptions, 'uri'> } {
-  if (!DATASOURCE_NAME_PATTERN.test(name)) {
-    throw configError(`Expected datasource names of letters, digits, _ and - (at most 64, not starting with -); got ${JSON.stringify(name)}`);
+  if (!isDatasourceName(name)) {
+    throw configError(`Expected datasource names of letters, digits, _ and - (at most 64, not starting with -, not a JavaScript object property like "constructor"); got ${JSON.stringify(name)}`);
   }
   const spec = typeof value === 'string' ? { url: value } : value;
   if (spec === undefined || spec === null || typeof spec !== 'object') {
@@ -152,11 +152,11 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
   const merged = mergeOptions(fromFile, options);
   const base = defaults();
 
-  const datasources: Record<string, { url: string; options: Omit<PoolOptions, 'uri'> }> = {};
+  const datasources: Record<string, { url: string; options: Omit<PoolOptions, 'uri'> }> = Object.create(null) as Record<string, never>;
   for (const [name, value] of Object.entries(merged.datasources ?? {})) datasources[name] = resolveDatasource(name, value);
   const names = Object.keys(datasources);
   const defaultDatasource = merged.defaultDatasource ?? (names.length === 1 ? names[0]! : 'main');
-  if (merged.defaultDatasource !== undefined && !datasources[merged.defaultDatasource]) {
+  if (merged.defaultDatasource !== undefined && !Object.hasOwn(datasources, merged.defaultDatasource)) {
     throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected defaultDatasource to be one of the configured datasources (${names.join(', ') || 'none'}); got ${JSON.stringify(merged.defaultDatasource)}`);
   }
   const durability = merged.durability ?? base.durability;

@@ -7,7 +7,7 @@ import type { Layout } from './layout.js';
 import { listSorted } from './listing.js';
 import { readJobText } from './read-job.js';
 import { BUCKET_PATTERN, LEAF_PATTERN, belongsInLeaf, spoolPathFor } from './shards.js';
-import { DATASOURCE_NAME_PATTERN, SPOOL_EXTENSION, decodeRecord, encodeRecord, type SpoolRecord } from './spool-file.js';
+import { isDatasourceName, SPOOL_EXTENSION, decodeRecord, encodeRecord, type SpoolRecord } from './spool-file.js';
 import { buildRecord, type SpoolWriter } from './spool-writer.js';
 import { makeDirDurable, type DirSyncer } from './durable.js';
 
@@ -82,7 +82,7 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
 
   for (const top of await listSorted(spoolDir)) {
     const topPath = join(spoolDir, top.name);
-    if (!top.isDirectory() || !DATASOURCE_NAME_PATTERN.test(top.name)) {
+    if (!top.isDirectory() || !isDatasourceName(top.name)) {
       await dropIn(topPath, top);
       continue;
     }
@@ -123,7 +123,7 @@ async function readDropIn(ctx: AdoptContext, path: string, name: string, stat: f
     const sql = text.replace(/^\uFEFF/, '');
     record = buildRecord(ctx.config, sql, [], {}, idAt(stat.mtimeMs), new Date(stat.mtimeMs));
   }
-  if (!ctx.config.datasources[record.datasource]) {
+  if (!Object.hasOwn(ctx.config.datasources, record.datasource)) {
     throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected the file's datasource to be configured (${Object.keys(ctx.config.datasources).join(', ') || 'none are'}); found ${JSON.stringify(record.datasource)}`);
   }
   return record;

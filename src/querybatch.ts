@@ -118,7 +118,7 @@ export class QueryBatch {
   #driver(name: string): Driver {
     let driver = this.#drivers.get(name);
     if (!driver) {
-      const ds = this.config.datasources[name];
+      const ds = Object.hasOwn(this.config.datasources, name) ? this.config.datasources[name] : undefined;
       if (!ds) throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource; got ${JSON.stringify(name)}`);
       driver = new MysqlDriver(ds.url, ds.options);
       this.#drivers.set(name, driver);

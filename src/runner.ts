@@ -100,7 +100,7 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
 
   const names = options.datasource !== undefined ? [options.datasource] : Object.keys(config.datasources);
   for (const name of names) {
-    if (!config.datasources[name]) {
+    if (!Object.hasOwn(config.datasources, name)) {
       throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${Object.keys(config.datasources).join(', ') || 'none are configured'}); got ${JSON.stringify(name)}`);
     }
   }
@@ -210,7 +210,7 @@ async function drainDatasource(
       if (record.datasource !== ds || record.id !== idOfFileName(name)) {
         // Copied into another datasource's tree, or renamed: send it to its own place.
         const target = spoolPathFor(layout.spoolDir, record.datasource, record.id);
-        if (config.datasources[record.datasource] && !(await fs.pathExists(target))) {
+        if (Object.hasOwn(config.datasources, record.datasource) && !(await fs.pathExists(target))) {
           await makeDirDurable(dirname(target), deps.syncer);
           await fs.promises.rename(claimed, target);
           taken--;

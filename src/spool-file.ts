@@ -47,6 +47,21 @@ export interface SpoolRecord {
 
 export const DATASOURCE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 const PARAM_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Names that would collide with JavaScript object internals ("constructor", "__proto__", …). */
+function isObjectProperty(name: string): boolean {
+  return name in Object.prototype || name === '__proto__' || name === 'prototype';
+}
+
+/** A datasource name: letters, digits, _ and -, at most 64, not an object property name. */
+export function isDatasourceName(name: unknown): name is string {
+  return typeof name === 'string' && DATASOURCE_NAME_PATTERN.test(name) && !isObjectProperty(name);
+}
+
+/** A named param: letters, digits and _, not starting with a digit; not __proto__ (it would set the params object's prototype). */
+function isParamName(name: string): boolean {
+  return PARAM_NAME_PATTERN.test(name) && name !== '__proto__';
+}
 const ISO_TIME_PATTERN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
 const ERROR_CLASSES = new Set(['connection', 'sql', 'invalid']);
 
@@ -91,7 +106,7 @@ export function encodeParams(params: unknown): WireParams {
   if (isPlainObject(params)) {
     const out: Record<string, WireValue> = {};
     for (const [name, value] of Object.entries(params)) {
-      if (!PARAM_NAME_PATTERN.test(name)) {
+      if (!isParamName(name)) {
         throw new QueryBatchError('UNSERIALIZABLE_PARAM', `Expected named param names like :name (letters, digits, _); got ${JSON.stringify(name)}`);
       }
       out[name] = encodeValue(value, `params.${name}`);
@@ -126,7 +141,7 @@ export function decodeParams(params: WireParams): ParamValue[] | Record<string, 
   if (Array.isArray(params)) return params.map((value, i) => decodeValue(value, `params[${i}]`));
   const out: Record<string, ParamValue> = {};
   for (const [name, value] of Object.entries(params)) {
-    if (!PARAM_NAME_PATTERN.test(name)) throw invalid(`Expected named param names like :name (letters, digits, _); found ${JSON.stringify(name)}`);
+    if (!isParamName(name)) throw invalid(`Expected named param names like :name (letters, digits, _); found ${JSON.stringify(name)}`);
     out[name] = decodeValue(value, `params.${name}`);
   }
   return out;
@@ -199,7 +214,7 @@ export function decodeRecord(text: string): SpoolRecord {
     if (!FIELDS.has(key)) throw invalid(`Unexpected field ${JSON.stringify(key)} in a ${FORMAT} file`);
   }
   if (!isId(data.id)) throw invalid(`Expected id to be a 26-character ULID; found ${JSON.stringify(data.id)}`);
-  if (typeof data.datasource !== 'string' || !DATASOURCE_NAME_PATTERN.test(data.datasource)) {
+  if (!isDatasourceName(data.datasource)) {
     throw invalid(`Expected datasource to be a name (letters, digits, _ and -); found ${JSON.stringify(data.datasource)}`);
   }
   if (typeof data.sql !== 'string' || data.sql.trim() === '') throw invalid(`Expected sql to be a non-empty string; found ${JSON.stringify(data.sql)}`);

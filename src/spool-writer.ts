@@ -14,7 +14,7 @@ import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord }
  */
 export function buildRecord(config: ResolvedConfig, sql: unknown, params: unknown, options: SpoolOptions, id: string, now: Date): SpoolRecord {
   const datasource = options.datasource ?? config.defaultDatasource;
-  if (!config.datasources[datasource]) {
+  if (typeof datasource !== 'string' || !Object.hasOwn(config.datasources, datasource)) {
     const names = Object.keys(config.datasources);
     throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${names.length ? names.join(', ') : 'none are configured'}); got ${JSON.stringify(datasource)}`);
   }

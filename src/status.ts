@@ -6,7 +6,7 @@ import type { Layout } from './layout.js';
 import { countJobs, listSorted } from './listing.js';
 import { parseSummaryLine } from './log-format.js';
 import { idOfFileName } from './shards.js';
-import { DATASOURCE_NAME_PATTERN } from './spool-file.js';
+import { isDatasourceName } from './spool-file.js';
 
 /** Counts files below a directory (any depth, hidden names skipped). */
 async function countFiles(dir: string): Promise<number> {
@@ -51,7 +51,7 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
       dropIns++;
       continue;
     }
-    if (!DATASOURCE_NAME_PATTERN.test(top.name)) {
+    if (!isDatasourceName(top.name)) {
       dropIns += await countFiles(path);
       continue;
     }
@@ -59,7 +59,7 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
     // Anything in the tree that is not a job in its shard is a drop-in.
     const all = await countFiles(path);
     dropIns += all - count;
-    if (count === 0 && !config.datasources[top.name]) continue;
+    if (count === 0 && !Object.hasOwn(config.datasources, top.name)) continue;
     const id = oldest ? idOfFileName(oldest)! : null;
     pending[top.name] = { count, oldestId: id, oldestAgeMs: id ? Math.max(0, now - idTime(id)) : null };
   }

@@ -36,7 +36,6 @@ describe('classifyError in the execute phase', () => {
     ['fatal: true with an SQL code', dbError('fatal', { code: 'ER_PARSE_ERROR', errno: 1064, fatal: true })],
     ['fatal: true with no code', dbError('fatal', { fatal: true })],
     ['ER_ACCESS_DENIED_ERROR', dbError('Access denied', { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045, sqlState: '28000' })],
-    ['ER_BAD_DB_ERROR', dbError('Unknown database', { code: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000' })],
     ['errno 2013 alone', dbError('Lost connection to server during query', { errno: 2013 })],
     ['errno 2006 alone', dbError('server has gone away', { errno: 2006 })],
     ['errno 1927 alone', dbError('Connection was killed', { errno: 1927 })],
@@ -61,6 +60,10 @@ describe('classifyError in the execute phase', () => {
     ['ER_DUP_ENTRY', DUP_ENTRY],
     ['ER_BAD_FIELD_ERROR', dbError("Unknown column 'x'", { code: 'ER_BAD_FIELD_ERROR', errno: 1054, sqlState: '42S22' })],
     ['ER_LOCK_DEADLOCK', dbError('Deadlock found', { code: 'ER_LOCK_DEADLOCK', errno: 1213, sqlState: '40001' })],
+    // The statement's own fault, even though the words sound like the connection's:
+    ['ER_BAD_DB_ERROR (CREATE TABLE typo_db.t)', dbError('Unknown database', { code: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000' })],
+    ['ER_DBACCESS_DENIED_ERROR (CREATE DATABASE without the grant)', dbError('Access denied for user to database', { code: 'ER_DBACCESS_DENIED_ERROR', errno: 1044, sqlState: '42000' })],
+    ['ER_NET_PACKET_TOO_LARGE, fatal', dbError('Got a packet bigger than max_allowed_packet', { code: 'ER_NET_PACKET_TOO_LARGE', errno: 1153, sqlState: '08S01', fatal: true })],
     ['fatal: false', dbError('x', { code: 'ER_PARSE_ERROR', fatal: false })],
     ['a sqlState that merely contains 08', dbError('x', { code: 'ER_X', sqlState: '42080' })],
     ['a plain Error', new Error('boom')],

@@ -411,3 +411,14 @@ describe('checkDatasourceUrl', () => {
     expect(checkDatasourceUrl('main', 'mysql://root@localhost/test?socketPath=/run/mysqld/mysqld.sock')).toContain('socketPath');
   });
 });
+
+describe('names that collide with JavaScript object internals', () => {
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty', 'prototype'])('rejects a datasource named %s', (name) => {
+    const datasources = JSON.parse(`{${JSON.stringify(name)}: "mysql://root@127.0.0.1:3306/test"}`) as Record<string, string>;
+    expectError(() => resolveConfig({ configFile: false, datasources }), 'CONFIG_INVALID', 'not a JavaScript object property');
+  });
+
+  it('does not take inherited properties for configured datasources', () => {
+    expectError(() => resolveConfig({ configFile: false, datasources: { main: URL_MAIN }, defaultDatasource: 'constructor' }), 'UNKNOWN_DATASOURCE');
+  });
+});

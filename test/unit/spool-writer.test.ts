@@ -179,3 +179,15 @@ describe('buildRecord rejects', () => {
     expectError(() => build(config(), 'SELECT 1', [], { timeoutMs: 2.5 }), 'CONFIG_INVALID', 'got 2.5');
   });
 });
+
+describe('buildRecord refuses names that are object internals', () => {
+  it('an inherited property is not a datasource', () => {
+    expectError(() => build(config(), 'SELECT 1', [], { datasource: 'constructor' }), 'UNKNOWN_DATASOURCE', 'got "constructor"');
+    expectError(() => build(config(), 'SELECT 1', [], { datasource: 'toString' }), 'UNKNOWN_DATASOURCE');
+  });
+
+  it('a __proto__ named param is refused, not silently dropped', () => {
+    const params = JSON.parse('{"__proto__": 1, "a": 2}') as Record<string, number>;
+    expectError(() => build(config(), 'SELECT :a', params), 'UNSERIALIZABLE_PARAM', '"__proto__"');
+  });
+});
