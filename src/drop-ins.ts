@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import fs from 'fs-extra';
 import { QueryBatchError, isQueryBatchError } from './errors.js';
-import { idAt } from './id.js';
+import { idAt, idTime, isId } from './id.js';
 import type { ResolvedConfig } from './interfaces.js';
 import type { Layout } from './layout.js';
 import { listSorted } from './listing.js';
@@ -22,8 +23,10 @@ export interface AdoptContext {
   readonly config: ResolvedConfig;
   readonly writer: SpoolWriter;
   readonly syncer: DirSyncer | null;
-  /** Moves a drop-in that can't be run into failed/ and logs why. */
-  fail(path: string, name: string, error: unknown, record?: Partial<SpoolRecord>): Promise<void>;
+  /** Where this runner holds the drop-ins it is adopting (spool/.active/<runner>/.adopt). */
+  readonly claimDir: string;
+  /** Moves a drop-in that can't be run into failed/ and logs why (`shownAs`: where it was found). */
+  fail(path: string, name: string, error: unknown, record: Partial<SpoolRecord> | undefined, shownAs: string): Promise<void>;
   /** Logs why a valid drop-in could not be queued (an I/O error); it stays where it is. */
   leave(path: string, error: unknown, record?: Partial<SpoolRecord>): void;
 }
@@ -58,22 +61,35 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
       result.settling++;
       return;
     }
+    // Take it first: one rename into this runner's adoption claims, so that two runners
+    // never both adopt it, and a crash leaves it where recovery finds it (claims.ts).
+    const sqlId = entry.name.endsWith('.sql') ? sqlIdOf(entry.name, stat) : null;
+    const claimed = join(ctx.claimDir, sqlId !== null ? `${sqlId}.sql` : `${randomBytes(4).toString('hex')}-${entry.name}`);
+    try {
+      await fs.promises.mkdir(ctx.claimDir, { recursive: true, mode: 0o700 });
+      await fs.promises.rename(path, claimed);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // another runner took it
+      throw error;
+    }
     let record: SpoolRecord;
     try {
-      record = await readDropIn(ctx, path, entry.name, stat);
+      record = await readDropIn(ctx, claimed, entry.name, sqlId, stat);
     } catch (error) {
       result.invalid++;
-      await ctx.fail(path, entry.name, error);
+      await ctx.fail(claimed, entry.name, error, undefined, path);
       return;
     }
     try {
-      await place(ctx, path, record);
+      await place(ctx, claimed, record);
       result.adopted++;
     } catch (error) {
       if (isQueryBatchError(error, 'INVALID_SPOOL_FILE')) {
         result.invalid++;
-        await ctx.fail(path, entry.name, error, record);
+        await ctx.fail(claimed, entry.name, error, record, path);
       } else {
+        // Not the file's fault (disk full, permissions): put it back for a later run.
+        await fs.promises.rename(claimed, path).catch(() => {});
         result.settling++;
         ctx.leave(path, error, record);
       }
@@ -108,9 +124,19 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
   return result;
 }
 
-async function readDropIn(ctx: AdoptContext, path: string, name: string, stat: fs.Stats): Promise<SpoolRecord> {
+/**
+ * The id a .sql drop-in gets: the ULID in its name when it is named `<ULID>.sql` (as
+ * recovery names an adoption that was cut short, so it keeps its id), else one carrying
+ * its modification time, so drop-ins keep the order they were written in.
+ */
+function sqlIdOf(name: string, stat: fs.Stats): string {
+  const named = name.slice(0, -'.sql'.length);
+  return isId(named) ? named : idAt(stat.mtimeMs);
+}
+
+async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: string | null, stat: fs.Stats): Promise<SpoolRecord> {
   const isBatch = name.endsWith(SPOOL_EXTENSION);
-  if (!isBatch && !name.endsWith('.sql')) {
+  if (!isBatch && sqlId === null) {
     throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a ${SPOOL_EXTENSION} or .sql file; found ${JSON.stringify(name)}`);
   }
   const text = await readJobText(path, ctx.config.limits.maxFileBytes);
@@ -119,9 +145,8 @@ async function readDropIn(ctx: AdoptContext, path: string, name: string, stat: f
     record = decodeRecord(text);
   } else {
     // A plain .sql file: its text is the SQL, for the default datasource, with no params.
-    // Its id carries its modification time, so drop-ins keep the order they were written in.
     const sql = text.replace(/^\uFEFF/, '');
-    record = buildRecord(ctx.config, sql, [], {}, idAt(stat.mtimeMs), new Date(stat.mtimeMs));
+    record = buildRecord(ctx.config, sql, [], {}, sqlId!, new Date(idTime(sqlId!)));
   }
   if (!Object.hasOwn(ctx.config.datasources, record.datasource)) {
     throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected the file's datasource to be configured (${Object.keys(ctx.config.datasources).join(', ') || 'none are'}); found ${JSON.stringify(record.datasource)}`);

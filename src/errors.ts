@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'SPOOL_WRITE_FAILED'
   /** A spool file that is not a valid querybatch/1 file. */
   | 'INVALID_SPOOL_FILE'
+  /** The runner could not move a file (disk full, permissions); the job stays claimed and the next run gives it back. */
+  | 'RUN_IO_FAILED'
   /** The QueryBatch instance was closed. */
   | 'CLOSED';
 

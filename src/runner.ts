@@ -1,7 +1,7 @@
 import { dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
 import { classifyError, errorInfo } from './classify.js';
-import { recoverClaims } from './claims.js';
+import { adoptionClaimDir, recoverClaims } from './claims.js';
 import type { Driver, Session } from './driver.js';
 import { adoptDropIns } from './drop-ins.js';
 import { QueryBatchError, isQueryBatchError } from './errors.js';
@@ -10,7 +10,7 @@ import type { Layout } from './layout.js';
 import { countJobs, jobsInLeaf, leavesOf, removeIfEmpty } from './listing.js';
 import type { FailureEntry } from './log-format.js';
 import type { Logs } from './logs.js';
-import { moveToFailed, writeToFailed, type FailedPrefix } from './failed.js';
+import { moveToFailed } from './failed.js';
 import { readJobText } from './read-job.js';
 import { idOfFileName, spoolPathFor } from './shards.js';
 import { decodeParams, decodeRecord, describeParams, encodeRecord, type LastError, type SpoolRecord } from './spool-file.js';
@@ -51,9 +51,15 @@ function lastErrorOf(cls: LastError['class'], error: unknown, at: Date): LastErr
  * write the summary line.
  */
 export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Promise<RunSummary> {
+  const { layout, config, logs } = deps;
+  const names = options.datasource !== undefined ? [options.datasource] : Object.keys(config.datasources);
+  for (const name of names) {
+    if (!Object.hasOwn(config.datasources, name)) {
+      throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${Object.keys(config.datasources).join(', ') || 'none are configured'}); got ${JSON.stringify(name)}`);
+    }
+  }
   const started = new Date();
   const t0 = performance.now();
-  const { layout, config, logs } = deps;
   const home = (path: string) => relative(layout.home, path);
 
   const logFailure = (entry: FailureEntry) => logs.failure(new Date(), entry);
@@ -95,19 +101,34 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
     });
   };
 
-  const recovered = await recoverClaims(layout, deps.name, deps.syncer);
-  const adoption = await adoptDropIns({ layout, config, writer: deps.writer, syncer: deps.syncer, fail: failInvalid, leave: leaveForLater });
+  const recovered = await recoverClaims(layout, deps.name, config.defaultDatasource, deps.syncer);
+  const adoption = await adoptDropIns({
+    layout,
+    config,
+    writer: deps.writer,
+    syncer: deps.syncer,
+    claimDir: adoptionClaimDir(layout, deps.name),
+    fail: failInvalid,
+    leave: leaveForLater,
+  });
+  await removeIfEmpty(adoptionClaimDir(layout, deps.name));
 
-  const names = options.datasource !== undefined ? [options.datasource] : Object.keys(config.datasources);
-  for (const name of names) {
-    if (!Object.hasOwn(config.datasources, name)) {
-      throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${Object.keys(config.datasources).join(', ') || 'none are configured'}); got ${JSON.stringify(name)}`);
-    }
-  }
   const perDatasource: Record<string, DatasourceSummary> = {};
-  await Promise.all(names.map(async (name) => {
+  // Every drain finishes before the run does, even when one fails: a run that returned
+  // while another drain still held claims would let the next run take them back.
+  const drains = await Promise.allSettled(names.map(async (name) => {
     perDatasource[name] = await drainDatasource(deps, name, options, failInvalid, logFailure);
   }));
+  drains.forEach((drain, i) => {
+    if (drain.status === 'fulfilled') return;
+    const error = drain.reason as NodeJS.ErrnoException;
+    if (isQueryBatchError(error)) throw error;
+    throw new QueryBatchError(
+      'RUN_IO_FAILED',
+      `Datasource "${names[i]}" stopped: ${error.code ? `${error.code}: ` : ''}${error.message}. Its claimed job is given back to the spool by the next run.`,
+      { cause: error },
+    );
+  });
 
   const totals = Object.values(perDatasource).reduce((a, s) => ({
     success: a.success + s.success,
@@ -160,107 +181,113 @@ async function drainDatasource(
   const connectionFailure = async (record: SpoolRecord, claimed: string, error: unknown): Promise<void> => {
     const lastError = lastErrorOf('connection', error, new Date());
     const updated: SpoolRecord = { ...record, attempts: record.attempts + 1, lastError };
+    // Rewrite the claim, then move it in one rename: a crash leaves one copy, never two.
+    await writeFileAtomic(layout.tmpDir, claimed, encodeRecord(updated), deps.syncer);
     let moved: string;
     if (updated.attempts >= config.maxConnectionAttempts) {
-      moved = home(await writeToFailed(layout, encodeRecord(updated), 'connection-', idFileName(record), deps.syncer));
+      moved = home(await moveToFailed(layout, claimed, 'connection-', idFileName(record), deps.syncer));
     } else {
       const back = spoolPathFor(layout.spoolDir, ds, record.id);
-      await writeFileAtomic(layout.tmpDir, back, encodeRecord(updated), deps.syncer);
+      await makeDirDurable(dirname(back), deps.syncer);
+      await fs.promises.rename(claimed, back);
+      await deps.syncer.sync(dirname(back));
       moved = home(back);
     }
-    await fs.promises.unlink(claimed);
     summary.connectionFailed++;
     summary.connectionError = `${lastError.code}: ${lastError.message}`;
     logFailure(entryFor(record, home(spoolPathFor(layout.spoolDir, ds, record.id)), 'connection', lastError, updated.attempts, moved, config.logs.logParams));
   };
 
-  outer: for await (const leaf of leavesOf(dsDir)) {
-    const names = await jobsInLeaf(leaf);
-    for (let i = 0; i < names.length; i++) {
-      if (stopped || options.signal?.aborted || (options.limit !== undefined && taken >= options.limit)) {
-        stopped = true;
-        break outer;
-      }
-      const name = names[i]!;
-      const src = join(leaf.path, name);
-      if (!claimDirReady) {
-        await fs.promises.mkdir(claimDir, { recursive: true, mode: 0o700 });
-        claimDirReady = true;
-      }
-      const claimed = join(claimDir, name);
-      try {
-        await fs.promises.rename(src, claimed);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // another runner took it
-        throw error;
-      }
-      taken++;
+  try {
+    outer: for await (const leaf of leavesOf(dsDir)) {
+      const names = await jobsInLeaf(leaf);
+      for (let i = 0; i < names.length; i++) {
+        if (stopped || options.signal?.aborted || (options.limit !== undefined && taken >= options.limit)) {
+          stopped = true;
+          break outer;
+        }
+        const name = names[i]!;
+        const src = join(leaf.path, name);
+        if (!claimDirReady) {
+          await fs.promises.mkdir(claimDir, { recursive: true, mode: 0o700 });
+          claimDirReady = true;
+        }
+        const claimed = join(claimDir, name);
+        try {
+          await fs.promises.rename(src, claimed);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // another runner took it
+          throw error;
+        }
+        taken++;
 
-      let record: SpoolRecord;
-      let params;
-      try {
-        record = decodeRecord(await readJobText(claimed, config.limits.maxFileBytes));
-        params = decodeParams(record.params);
-      } catch (error) {
-        summary.invalid++;
-        summary.sqlFailed++;
-        await failInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: ds }, src);
-        continue;
-      }
-      if (record.datasource !== ds || record.id !== idOfFileName(name)) {
-        // Copied into another datasource's tree, or renamed: send it to its own place.
-        const target = spoolPathFor(layout.spoolDir, record.datasource, record.id);
-        if (Object.hasOwn(config.datasources, record.datasource) && !(await fs.pathExists(target))) {
-          await makeDirDurable(dirname(target), deps.syncer);
-          await fs.promises.rename(claimed, target);
-          taken--;
-        } else {
+        let record: SpoolRecord;
+        let params;
+        try {
+          record = decodeRecord(await readJobText(claimed, config.limits.maxFileBytes));
+          params = decodeParams(record.params);
+        } catch (error) {
           summary.invalid++;
           summary.sqlFailed++;
-          await failInvalid(claimed, name, new QueryBatchError('INVALID_SPOOL_FILE', `Expected job ${record.id} of datasource "${record.datasource}" at ${home(target)}; found it at ${home(src)} and could not move it there`), record, src);
+          await failInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: ds }, src);
+          continue;
         }
-        continue;
-      }
+        if (record.datasource !== ds || record.id !== idOfFileName(name)) {
+          // Copied into another datasource's tree, or renamed: send it to its own place.
+          const target = spoolPathFor(layout.spoolDir, record.datasource, record.id);
+          if (Object.hasOwn(config.datasources, record.datasource) && !(await fs.pathExists(target))) {
+            await makeDirDurable(dirname(target), deps.syncer);
+            await fs.promises.rename(claimed, target);
+            taken--;
+          } else {
+            summary.invalid++;
+            summary.sqlFailed++;
+            await failInvalid(claimed, name, new QueryBatchError('INVALID_SPOOL_FILE', `Expected job ${record.id} of datasource "${record.datasource}" at ${home(target)}; found it at ${home(src)} and could not move it there`), record, src);
+          }
+          continue;
+        }
 
-      if (session === null) {
+        if (session === null) {
+          try {
+            session = await deps.driver(ds).connect();
+          } catch (error) {
+            await connectionFailure(record, claimed, error);
+            stopped = true;
+            break outer;
+          }
+        }
+
+        const t = performance.now();
         try {
-          session = await deps.driver(ds).connect();
+          await session.execute(record.sql, params);
+          summary.sqlMs += performance.now() - t;
+          summary.success++;
+          await fs.promises.unlink(claimed);
         } catch (error) {
-          await connectionFailure(record, claimed, error);
-          stopped = true;
-          break outer;
+          if (classifyError(error, 'execute') === 'connection') {
+            session.destroy();
+            session = null;
+            await connectionFailure(record, claimed, error);
+            stopped = true;
+            break outer;
+          }
+          summary.sqlMs += performance.now() - t;
+          const lastError = lastErrorOf('sql', error, new Date());
+          const updated: SpoolRecord = { ...record, attempts: record.attempts + 1, lastError };
+          await writeFileAtomic(layout.tmpDir, claimed, encodeRecord(updated), deps.syncer);
+          const moved = await moveToFailed(layout, claimed, 'failed-', idFileName(record), deps.syncer);
+          summary.sqlFailed++;
+          logFailure(entryFor(record, home(src), 'sql', lastError, updated.attempts, home(moved), config.logs.logParams));
         }
       }
-
-      const t = performance.now();
-      try {
-        await session.execute(record.sql, params);
-        summary.sqlMs += performance.now() - t;
-        summary.success++;
-        await fs.promises.unlink(claimed);
-      } catch (error) {
-        if (classifyError(error, 'execute') === 'connection') {
-          session.destroy();
-          session = null;
-          await connectionFailure(record, claimed, error);
-          stopped = true;
-          break outer;
-        }
-        summary.sqlMs += performance.now() - t;
-        const lastError = lastErrorOf('sql', error, new Date());
-        const updated: SpoolRecord = { ...record, attempts: record.attempts + 1, lastError };
-        const moved = await writeToFailed(layout, encodeRecord(updated), 'failed-', idFileName(record), deps.syncer);
-        await fs.promises.unlink(claimed);
-        summary.sqlFailed++;
-        logFailure(entryFor(record, home(src), 'sql', lastError, updated.attempts, home(moved), config.logs.logParams));
-      }
+      if (await removeIfEmpty(leaf.path)) await removeIfEmpty(dirname(leaf.path));
     }
-    if (await removeIfEmpty(leaf.path)) await removeIfEmpty(dirname(leaf.path));
+  } finally {
+    // Released however the drain ends: a leaked connection would make a later run wait forever.
+    session?.release();
+    await removeIfEmpty(claimDir);
+    await removeIfEmpty(dirname(claimDir));
   }
-
-  session?.release();
-  await removeIfEmpty(claimDir);
-  await removeIfEmpty(dirname(claimDir));
   if (stopped) summary.deferred = (await countJobs(dsDir)).count;
   return summary;
 }

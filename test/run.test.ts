@@ -281,6 +281,59 @@ describe('run()', () => {
     expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual(Array.from({ length: 200 }, (_, i) => i));
   });
 
+  it('a datasource whose drain fails does not cut the others short, leak connections or lose its job', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE ioerr (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10))');
+    const q = qb({ datasources: { main: t.url, other: t.url } });
+    await q.spool("INSERT INTO ioerr (v) SELECT 'slow' FROM (SELECT SLEEP(0.5)) AS s");
+    const bad = await q.spool('INSERT INTO no_table_here VALUES (1)', [], { datasource: 'other' });
+    // failed/ is a file: moving the failed statement there fails (as a full or broken disk would).
+    const { rm, writeFile } = await import('node:fs/promises');
+    await rm(join(home, 'failed'), { recursive: true });
+    await writeFile(join(home, 'failed'), 'not a directory');
+
+    const error = await q.run().then(() => null, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'RUN_IO_FAILED' });
+    expect((error as Error).message).toMatch(/^Datasource "other" stopped: ENOTDIR/);
+    // main's drain finished before run() settled: its job ran once and is gone.
+    const [rows] = await t.db.query('SELECT v FROM ioerr');
+    expect(rows).toEqual([{ v: 'slow' }]);
+    // Three more failing runs: connections are released each time (the pool holds two), so none hangs.
+    for (let i = 0; i < 3; i++) await expect(q.run()).rejects.toMatchObject({ code: 'RUN_IO_FAILED' });
+
+    await rm(join(home, 'failed'));
+    await mkdir(join(home, 'failed'), { mode: 0o700 });
+    const summary = await q.run();
+    expect(summary).toMatchObject({ success: 0, sqlFailed: 1 });
+    expect(await readdir(join(home, 'failed'))).toEqual([`failed-${bad}.batchsql`]);
+    const [again] = await t.db.query('SELECT v FROM ioerr');
+    expect(again).toEqual([{ v: 'slow' }]);
+  });
+
+  it('finishes an adoption a dead runner cut short, keeping the id it had given a .sql file', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE cutshort (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10))');
+    const q = qb();
+    const { hostname } = await import('node:os');
+    const { writeFile } = await import('node:fs/promises');
+    const { newId } = await import('../src/id.js');
+    const adopting = join(home, 'spool', '.active', `${hostname()}.4194303.1000`, '.adopt');
+    await mkdir(adopting, { recursive: true });
+    // One whose job was already written into its shard before the crash: not queued twice.
+    const done = await q.spool("INSERT INTO cutshort (v) VALUES ('written')");
+    await writeFile(join(adopting, `${done}.sql`), "INSERT INTO cutshort (v) VALUES ('written')");
+    // One cut short before its job was written: queued once, under the id it had been given.
+    const cut = newId();
+    await writeFile(join(adopting, `${cut}.sql`), "INSERT INTO cutshort (v) VALUES ('cut')");
+    const { utimes } = await import('node:fs/promises');
+    await utimes(join(adopting, `${cut}.sql`), new Date(0), new Date(0));
+
+    expect(await q.run()).toMatchObject({ recovered: 1, adopted: 1, success: 2 });
+    const [rows] = await t.db.query('SELECT v FROM cutshort ORDER BY n');
+    expect((rows as Array<{ v: string }>).map((r) => r.v)).toEqual(['written', 'cut']);
+    expect(await filesUnder(join(home, 'spool'))).toEqual([]);
+  });
+
   it('gives claims left by a dead runner back to the spool in their order', async () => {
     home = await tempHome();
     await t.db.query('CREATE TABLE orphans (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
