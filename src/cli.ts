@@ -93,6 +93,7 @@ function formatSummary(s: RunSummary): string {
     const parts = [`${d.success} ok`];
     if (d.sqlFailed > 0) parts.push(`${d.sqlFailed} failed (see failed/ and logs/querybatch-error.log)`);
     if (d.connectionError) parts.push(`stopped: cannot reach the database (${d.connectionError})`);
+    if (d.busy) parts.push('skipped: another runner is draining it');
     if (d.deferred > 0) parts.push(`${d.deferred} left in spool`);
     lines.push(`  ${name}: ${parts.join(', ')}`);
   }

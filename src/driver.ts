@@ -18,6 +18,13 @@ export interface ExecuteResult {
 export interface Session {
   /** Runs one statement. Rejects with the driver's error (classified by classify.ts). */
   execute(sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): Promise<ExecuteResult>;
+  /**
+   * Takes a named lock held by this session until unlock() or until the session dies
+   * (MySQL/MariaDB GET_LOCK): one drainer per datasource across processes and hosts.
+   * Resolves false at once when another session holds it.
+   */
+  tryLock(name: string): Promise<boolean>;
+  unlock(name: string): Promise<void>;
   /** Gives the session back for reuse. */
   release(): void;
   /** Drops the session (after a connection failure). */

@@ -87,6 +87,8 @@ export interface DatasourceSummary {
   sqlMs: number;
   /** Set when the datasource stopped on a connection failure. */
   connectionError?: string;
+  /** Set when another runner (another process or host) was draining this datasource: it was skipped. */
+  busy?: boolean;
 }
 
 export interface RunSummary {

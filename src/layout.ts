@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import fs from 'fs-extra';
 import { QueryBatchError } from './errors.js';
@@ -14,6 +15,8 @@ export interface Layout {
   readonly logsDir: string;
   readonly runLog: string;
   readonly errorLog: string;
+  /** spool/.id: a random name for this spool, shared by every process and host using it. */
+  readonly spoolIdFile: string;
 }
 
 export function layoutOf(home: string): Layout {
@@ -28,6 +31,7 @@ export function layoutOf(home: string): Layout {
     logsDir,
     runLog: join(logsDir, 'querybatch.log'),
     errorLog: join(logsDir, 'querybatch-error.log'),
+    spoolIdFile: join(spoolDir, '.id'),
   };
 }
 
@@ -49,7 +53,16 @@ export async function ensureLayout(layout: Layout): Promise<void> {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     }
     await fs.mkdir(layout.logsDir, { recursive: true, mode: 0o750 });
+    // O_EXCL: when two processes start at once, one writes it and both read the same.
+    await fs.writeFile(layout.spoolIdFile, randomBytes(12).toString('hex') + '\n', { flag: 'wx', mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
   } catch (error) {
     throw new QueryBatchError('HOME_UNUSABLE', `Expected the home directory ${layout.home} to be writable; found ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
   }
+}
+
+/** The spool's id (spool/.id), written by ensureLayout. */
+export async function readSpoolId(layout: Layout): Promise<string> {
+  return (await fs.readFile(layout.spoolIdFile, 'utf8')).trim();
 }

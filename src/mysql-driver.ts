@@ -66,6 +66,15 @@ class MysqlSession implements Session {
     return { affectedRows: typeof header?.affectedRows === 'number' ? header.affectedRows : 0 };
   }
 
+  async tryLock(name: string): Promise<boolean> {
+    const [rows] = await this.#connection.query('SELECT GET_LOCK(?, 0) AS granted', [name]);
+    return Number((rows as Array<{ granted: unknown }>)[0]?.granted) === 1;
+  }
+
+  async unlock(name: string): Promise<void> {
+    await this.#connection.query('SELECT RELEASE_LOCK(?)', [name]);
+  }
+
   release(): void {
     this.#connection.release();
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
 import { classifyError, errorInfo } from './classify.js';
@@ -6,7 +7,7 @@ import type { Driver, Session } from './driver.js';
 import { adoptDropIns } from './drop-ins.js';
 import { QueryBatchError, isQueryBatchError } from './errors.js';
 import type { DatasourceSummary, ResolvedConfig, RunOptions, RunSummary } from './interfaces.js';
-import type { Layout } from './layout.js';
+import { readSpoolId, type Layout } from './layout.js';
 import { countJobs, jobsInLeaf, leavesOf, removeIfEmpty } from './listing.js';
 import type { FailureEntry } from './log-format.js';
 import type { Logs } from './logs.js';
@@ -113,11 +114,12 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   });
   await removeIfEmpty(adoptionClaimDir(layout, deps.name));
 
+  const spoolId = await readSpoolId(layout);
   const perDatasource: Record<string, DatasourceSummary> = {};
   // Every drain finishes before the run does, even when one fails: a run that returned
   // while another drain still held claims would let the next run take them back.
   const drains = await Promise.allSettled(names.map(async (name) => {
-    perDatasource[name] = await drainDatasource(deps, name, options, failInvalid, logFailure);
+    perDatasource[name] = await drainDatasource(deps, name, options, failInvalid, logFailure, lockNameFor(spoolId, name));
   }));
   drains.forEach((drain, i) => {
     if (drain.status === 'fulfilled') return;
@@ -166,6 +168,7 @@ async function drainDatasource(
   options: RunOptions,
   failInvalid: (path: string, name: string, error: unknown, record?: Partial<SpoolRecord>, shownAs?: string) => Promise<void>,
   logFailure: (entry: FailureEntry) => void,
+  lockName: string,
 ): Promise<DatasourceSummary> {
   const { layout, config } = deps;
   const summary = emptyDatasourceSummary();
@@ -174,6 +177,9 @@ async function drainDatasource(
   const home = (path: string) => relative(layout.home, path);
   let claimDirReady = false;
   let session: Session | null = null;
+  /** Why connecting failed; the next job read carries it. */
+  let connectError: unknown = null;
+  let locked = false;
   let stopped = false;
   let taken = 0;
 
@@ -213,6 +219,23 @@ async function drainDatasource(
           claimDirReady = true;
         }
         const claimed = join(claimDir, name);
+        if (session === null && connectError === null) {
+          // Connect, and take the datasource's lock, before claiming anything: a runner that
+          // finds another draining this datasource touches none of its files.
+          try {
+            session = await deps.driver(ds).connect();
+            if (!(await session.tryLock(lockName))) {
+              summary.busy = true;
+              stopped = true;
+              break outer;
+            }
+            locked = true;
+          } catch (error) {
+            session?.destroy();
+            session = null;
+            connectError = error;
+          }
+        }
         try {
           await fs.promises.rename(src, claimed);
         } catch (error) {
@@ -247,14 +270,11 @@ async function drainDatasource(
           continue;
         }
 
-        if (session === null) {
-          try {
-            session = await deps.driver(ds).connect();
-          } catch (error) {
-            await connectionFailure(record, claimed, error);
-            stopped = true;
-            break outer;
-          }
+        if (connectError !== null || session === null) {
+          // The first job carries the failure: its attempt count grows, the rest stay untouched.
+          await connectionFailure(record, claimed, connectError);
+          stopped = true;
+          break outer;
         }
 
         const t = performance.now();
@@ -284,12 +304,28 @@ async function drainDatasource(
     }
   } finally {
     // Released however the drain ends: a leaked connection would make a later run wait forever.
-    session?.release();
+    const held = session as Session | null;
+    if (held !== null) {
+      try {
+        if (locked) await held.unlock(lockName);
+        held.release();
+      } catch {
+        held.destroy(); // the server frees the lock with the session
+      }
+    }
     await removeIfEmpty(claimDir);
     await removeIfEmpty(dirname(claimDir));
   }
   if (stopped) summary.deferred = (await countJobs(dsDir)).count;
   return summary;
+}
+
+/**
+ * The database lock that makes one runner at a time drain a datasource of a spool, across
+ * processes and hosts (GET_LOCK names are at most 64 characters).
+ */
+export function lockNameFor(spoolId: string, datasource: string): string {
+  return 'querybatch:' + createHash('sha256').update(`${spoolId}:${datasource}`).digest('hex').slice(0, 40);
 }
 
 function idFileName(record: SpoolRecord): string {

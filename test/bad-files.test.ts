@@ -7,7 +7,7 @@ import { newId } from '../src/id.js';
 import { parseErrorLine } from '../src/log-format.js';
 import { spoolPathFor } from '../src/shards.js';
 import { encodeRecord, FORMAT, type SpoolRecord } from '../src/spool-file.js';
-import { createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { createTestDatabase, filesBelow, removeHome, tempHome, type TestDatabase } from './helpers.js';
 
 let t: TestDatabase;
 let home: string;
@@ -92,8 +92,7 @@ describe('bad files in spool/', () => {
     expect(failed).toContain(`failed-${shardId}.batchsql`);
     expect(failed).toHaveLength(badCount);
     // Nothing is left behind in spool/ but the (empty) structure.
-    const left = (await readdir(spool, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory());
-    expect(left.map((e) => e.name)).toEqual([]);
+    expect(await filesBelow(spool)).toEqual([]);
 
     const lines = (await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).trim().split('\n').map((l) => parseErrorLine(l)!);
     expect(lines).toHaveLength(badCount);

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLOSED_PORT_URL, createTestDatabase, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
+import { CLOSED_PORT_URL, createTestDatabase, filesBelow, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
 
 let t: TestDatabase;
 let home: string;
@@ -111,8 +111,7 @@ describe('querybatch CLI', () => {
     expect(broken.code).toBe(2);
     expect(broken.stderr).toMatch(/Expected .*querybatch\.config\.json to be JSON/);
     // Nothing was spooled by any of them.
-    const files = (await readdir(join(home, 'spool'), { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => !e.isDirectory());
-    expect(files).toEqual([]);
+    expect(await filesBelow(join(home, 'spool'))).toEqual([]);
   });
 
   it('takes configuration from the file, then the environment, then flags', async () => {

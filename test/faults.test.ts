@@ -5,15 +5,13 @@ import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { spoolPathFor } from '../src/shards.js';
 import { decodeRecord } from '../src/spool-file.js';
-import { CLI, createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { CLI, createTestDatabase, filesBelow, removeHome, tempHome, type TestDatabase } from './helpers.js';
 
 let t: TestDatabase;
 let home: string;
 let q: QueryBatch | undefined;
 
-async function filesUnder(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory()).map((e) => join(e.parentPath, e.name));
-}
+const filesUnder = filesBelow;
 
 async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -65,6 +63,46 @@ describe('faults, for real', () => {
     expect(await readdir(join(home, 'failed'))).toEqual([]);
     const [rows] = await t.db.query('SELECT v FROM killed ORDER BY n');
     expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([1]);
+  });
+
+  it('a datasource another runner holds the database lock for is skipped untouched', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE locked (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    for (let i = 0; i < 5; i++) await q.spool('INSERT INTO locked (v) VALUES (?)', [i]);
+    const { lockNameFor } = await import('../src/runner.js');
+    const spoolId = (await readFile(join(home, 'spool', '.id'), 'utf8')).trim();
+    const [granted] = await t.db.query('SELECT GET_LOCK(?, 0) AS g', [lockNameFor(spoolId, 'main')]);
+    expect((granted as Array<{ g: number }>)[0]!.g).toBe(1);
+    const before = (await filesUnder(join(home, 'spool'))).sort();
+
+    const skipped = await q.run();
+    expect(skipped).toMatchObject({ success: 0, connectionFailed: 0, deferred: 5, datasources: { main: { busy: true } } });
+    expect((await filesUnder(join(home, 'spool'))).sort()).toEqual(before);
+    for (const f of before) expect(decodeRecord(await readFile(f, 'utf8')).attempts).toBe(0);
+
+    await t.db.query('SELECT RELEASE_LOCK(?)', [lockNameFor(spoolId, 'main')]);
+    expect(await q.run()).toMatchObject({ success: 5 });
+    // The runner gave its lock back: another session can take it.
+    const [again] = await t.db.query('SELECT GET_LOCK(?, 0) AS g', [lockNameFor(spoolId, 'main')]);
+    expect((again as Array<{ g: number }>)[0]!.g).toBe(1);
+    await t.db.query('SELECT RELEASE_LOCK(?)', [lockNameFor(spoolId, 'main')]);
+  });
+
+  it('two runner processes started together keep FIFO: one drains, the other skips', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE twoproc (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const total = 300;
+    for (let k = 0; k < total; k++) await q.spool('INSERT INTO twoproc (job) VALUES (?)', [k]);
+    const runner = () => new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [CLI, '--home', home, 'run', '--json'], { env: { ...process.env, QUERYBATCH_DATASOURCE_MAIN: t.url }, stdio: 'ignore' });
+      child.on('exit', (code) => resolve(code));
+    });
+    expect(await Promise.all([runner(), runner()])).toEqual([0, 0]);
+    await q.run(); // whatever a skipped runner left
+    const [rows] = await t.db.query('SELECT job FROM twoproc ORDER BY n');
+    expect((rows as Array<{ job: number }>).map((r) => r.job)).toEqual(Array.from({ length: total }, (_, k) => k));
   });
 
   it('SIGKILL of a runner mid-drain loses nothing; the next run gives its claim back and finishes', async () => {

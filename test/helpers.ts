@@ -73,3 +73,15 @@ export function runCli(args: readonly string[], options: { cwd?: string; env?: N
     child.stdin.end(options.input ?? '');
   });
 }
+
+/**
+ * Every file below `dir` (any depth), as paths, except spool/.id (the spool's own name,
+ * which stays). Directories are not listed.
+ */
+export async function filesBelow(dir: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => !e.isDirectory() && !(e.name === '.id' && e.parentPath.endsWith('spool')))
+    .map((e) => join(e.parentPath, e.name));
+}

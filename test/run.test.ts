@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { decodeRecord } from '../src/spool-file.js';
 import { parseErrorLine } from '../src/log-format.js';
-import { CLOSED_PORT_URL, createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { CLOSED_PORT_URL, createTestDatabase, filesBelow, removeHome, tempHome, type TestDatabase } from './helpers.js';
 
 let t: TestDatabase;
 let home: string;
@@ -16,13 +16,7 @@ function qb(options: ConstructorParameters<typeof QueryBatch>[0] = {}): QueryBat
   return q;
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(join(e.parentPath, e.name));
-  }
-  return out;
-}
+const filesUnder = filesBelow;
 
 async function errorLog(): Promise<Array<Record<string, string>>> {
   const text = await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8');

@@ -8,15 +8,13 @@ import { QueryBatch, isQueryBatchError } from '../src/index.js';
 import { idTime } from '../src/id.js';
 import { spoolPathFor } from '../src/shards.js';
 import { decodeRecord } from '../src/spool-file.js';
-import { removeHome, tempHome } from './helpers.js';
+import { filesBelow, removeHome, tempHome } from './helpers.js';
 
 const URL_MAIN = 'mysql://root@127.0.0.1:3306/test';
 let home: string;
 let q: QueryBatch;
 
-async function jobFiles(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => !e.isDirectory()).map((e) => join(e.parentPath, e.name));
-}
+const jobFiles = filesBelow;
 
 async function expectCode(promise: Promise<unknown>, code: string, fragment: string): Promise<void> {
   const error = await promise.then(() => null, (e: unknown) => e);
