@@ -125,6 +125,20 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/]*@/i, '$1***@');
 }
 
+/** A typo'd option is an error, not silently a default. */
+function onlyKeys(value: object, allowed: readonly string[], what: string): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw configError(`Unknown option ${JSON.stringify(key)} in ${what}; expected ${allowed.join(', ')}`);
+  }
+}
+
+function optionGroup(value: unknown, what: string, allowed: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw configError(`Expected \`${what}\` to be an object; got ${describeValue(value)}`);
+  onlyKeys(value, allowed, `\`${what}\``);
+  return value as Record<string, unknown>;
+}
+
 function resolveDatasource(name: string, value: DatasourceOptions | string | undefined): { url: string; options: Omit<PoolOptions, 'uri'> } {
   if (!isDatasourceName(name)) {
     throw configError(`Expected datasource names of letters, digits, _ and - (at most 64, not starting with -, not a JavaScript object property like "constructor"); got ${JSON.stringify(name)}`);
@@ -133,6 +147,7 @@ function resolveDatasource(name: string, value: DatasourceOptions | string | und
   if (spec === undefined || spec === null || typeof spec !== 'object') {
     throw configError(`Expected datasource "${name}" to be a URL string or { "url": ... }; got ${describeValue(spec)}`);
   }
+  onlyKeys(spec, ['url', 'options'], `datasource "${name}"`);
   checkDatasourceUrl(name, spec.url);
   if (spec.options !== undefined && (spec.options === null || typeof spec.options !== 'object' || Array.isArray(spec.options))) {
     throw configError(`Expected datasource "${name}" options to be an object of mysql2 pool options; got ${describeValue(spec.options)}`);
@@ -163,8 +178,11 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
   if (durability !== 'fsync' && durability !== 'none') {
     throw configError(`Expected \`durability\` to be "fsync" or "none"; got ${JSON.stringify(durability)}`);
   }
-  const limits = merged.limits ?? {};
-  const logs = merged.logs ?? {};
+  const limits = optionGroup(merged.limits, 'limits', ['maxSqlBytes', 'maxParamsBytes', 'maxFileBytes']);
+  const logs = optionGroup(merged.logs, 'logs', ['maxSize', 'maxFiles', 'logParams']);
+  if (logs.logParams !== undefined && typeof logs.logParams !== 'boolean') {
+    throw configError(`Expected \`logs.logParams\` to be true or false; got ${JSON.stringify(logs.logParams)}`);
+  }
   return {
     home,
     datasources,
@@ -180,7 +198,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
     logs: {
       maxSize: wholeNumber(logs.maxSize, 'logs.maxSize', 1024, base.logs.maxSize),
       maxFiles: wholeNumber(logs.maxFiles, 'logs.maxFiles', 1, base.logs.maxFiles),
-      logParams: logs.logParams ?? base.logs.logParams,
+      logParams: (logs.logParams as boolean | undefined) ?? base.logs.logParams,
     },
   };
 }

@@ -422,3 +422,18 @@ describe('names that collide with JavaScript object internals', () => {
     expectError(() => resolveConfig({ configFile: false, datasources: { main: URL_MAIN }, defaultDatasource: 'constructor' }), 'UNKNOWN_DATASOURCE');
   });
 });
+
+describe('typos in option groups are errors, not silent defaults', () => {
+  it('an unknown key in a datasource', () => {
+    expectError(() => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, user: 'x' } as never } }), 'CONFIG_INVALID', 'Unknown option "user" in datasource "main"; expected url, options');
+  });
+
+  it('an unknown key in limits or logs', () => {
+    expectError(() => resolveConfig({ configFile: false, limits: { maxFileByte: 10 } as never }), 'CONFIG_INVALID', 'Unknown option "maxFileByte" in `limits`');
+    expectError(() => resolveConfig({ configFile: false, logs: { maxsize: 10 } as never }), 'CONFIG_INVALID', 'Unknown option "maxsize" in `logs`; expected maxSize, maxFiles, logParams');
+  });
+
+  it('logs.logParams that is not a boolean', () => {
+    expectError(() => resolveConfig({ configFile: false, logs: { logParams: 'yes' } as never }), 'CONFIG_INVALID', 'Expected `logs.logParams` to be true or false; got "yes"');
+  });
+});
