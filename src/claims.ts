@@ -8,6 +8,7 @@ import { idOfFileName, spoolPathFor } from './shards.js';
 import { isId } from './id.js';
 import { SPOOL_EXTENSION, decodeRecord } from './spool-file.js';
 import { makeDirDurable, type DirSyncer } from './durable.js';
+import { moveToFailed } from './failed.js';
 
 /**
  * Claims: a runner takes a job by renaming it into spool/.active/<runner>/<datasource>/,
@@ -104,39 +105,130 @@ async function recoverAdoption(layout: Layout, src: string, name: string, defaul
 }
 
 /**
+ * A claim renamed `<id>.uncertain` before its statement ran: a statement that commits
+ * implicitly (outside the ledger's transaction), so a crash leaves its outcome unknown.
+ */
+export const UNCERTAIN_SUFFIX = '.uncertain';
+
+export function uncertainMarkerName(id: string): string {
+  return id + UNCERTAIN_SUFFIX;
+}
+
+/** A claim found with its uncertain marker, moved to failed/uncertain-<id>.batchsql. */
+export interface UncertainClaim {
+  readonly id: string;
+  readonly datasource: string;
+  readonly claim: string;
+  readonly moved: string;
+}
+
+export interface Recovery {
+  recovered: number;
+  readonly uncertain: UncertainClaim[];
+}
+
+/** Gives back the claims of one datasource of a dead runner (`dsDir` = .active/<runner>/<ds>). */
+async function recoverDatasourceDir(layout: Layout, owner: string, ds: string, syncer: DirSyncer | null, out: Recovery): Promise<void> {
+  const dsDir = join(layout.activeDir, owner, ds);
+  for (const file of await listSorted(dsDir)) {
+    const src = join(dsDir, file.name);
+    if (file.name.endsWith(UNCERTAIN_SUFFIX) && isId(file.name.slice(0, -UNCERTAIN_SUFFIX.length))) {
+      const id = file.name.slice(0, -UNCERTAIN_SUFFIX.length);
+      try {
+        const moved = await moveToFailed(layout, src, 'uncertain-', `${id}${SPOOL_EXTENSION}`, syncer);
+        out.uncertain.push({ id, datasource: ds, claim: src, moved });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // another runner took it
+      }
+      continue;
+    }
+    const id = idOfFileName(file.name);
+    // A name that is not <id>.batchsql goes back as a drop-in, to be checked by adoption.
+    const target = id ? spoolPathFor(layout.spoolDir, ds, id) : join(layout.spoolDir, `recovered-${owner}-${file.name}`);
+    if (await fs.pathExists(target)) {
+      // The job is pending already (a copy written back before the crash): that one stays.
+      await drop(src);
+      continue;
+    }
+    if (await giveBack(src, target, syncer)) out.recovered++;
+  }
+  await removeIfEmpty(dsDir);
+}
+
+/**
+ * Claims of runners on other hosts for datasource `ds`, given back once this runner holds
+ * the datasource's database lock: a live runner holds that lock for as long as it has
+ * claims of the datasource, so with the lock ours every such claim is a dead runner's.
+ */
+export async function recoverForeignClaims(layout: Layout, ds: string, syncer: DirSyncer | null): Promise<Recovery> {
+  const out: Recovery = { recovered: 0, uncertain: [] };
+  for (const owner of await listSorted(layout.activeDir)) {
+    if (!owner.isDirectory()) continue;
+    const runner = parseRunnerName(owner.name);
+    if (runner === null || runner.host === hostname()) continue;
+    await recoverDatasourceDir(layout, owner.name, ds, syncer, out);
+    await removeIfEmpty(join(layout.activeDir, owner.name));
+  }
+  return out;
+}
+
+/** Other hosts' claim directories holding claims of datasource `ds` (cheap: one listing per runner). */
+export async function hasForeignClaims(layout: Layout, ds: string): Promise<boolean> {
+  for (const owner of await listSorted(layout.activeDir)) {
+    const runner = parseRunnerName(owner.name);
+    if (!owner.isDirectory() || runner === null || runner.host === hostname()) continue;
+    if ((await listSorted(join(layout.activeDir, owner.name, ds))).length > 0) return true;
+  }
+  return false;
+}
+
+/**
  * Gives the claims of dead runners on this host (and this runner's own leftovers: a run
  * that threw) back to the spool, each into its own shard so it keeps its FIFO place.
  * Several runners may recover the same dead runner at once: whichever moves a file first
  * wins, the others skip it. Returns how many it gave back.
  */
-export async function recoverClaims(layout: Layout, self: string, defaultDatasource: string, syncer: DirSyncer | null): Promise<number> {
-  let recovered = 0;
+export async function recoverClaims(layout: Layout, self: string, defaultDatasource: string, syncer: DirSyncer | null): Promise<Recovery> {
+  const out: Recovery = { recovered: 0, uncertain: [] };
   for (const owner of await listSorted(layout.activeDir)) {
     if (!owner.isDirectory()) continue;
     if (owner.name !== self && isRunnerAlive(owner.name)) continue;
     const ownerDir = join(layout.activeDir, owner.name);
     const adoptDir = adoptionClaimDir(layout, owner.name);
     for (const file of await listSorted(adoptDir)) {
-      if (await recoverAdoption(layout, join(adoptDir, file.name), file.name, defaultDatasource, syncer)) recovered++;
+      if (await recoverAdoption(layout, join(adoptDir, file.name), file.name, defaultDatasource, syncer)) out.recovered++;
     }
     await removeIfEmpty(adoptDir);
     for (const ds of await listSorted(ownerDir)) {
-      const dsDir = join(ownerDir, ds.name);
-      for (const file of await listSorted(dsDir)) {
-        const src = join(dsDir, file.name);
-        const id = idOfFileName(file.name);
-        // A name that is not <id>.batchsql goes back as a drop-in, to be checked by adoption.
-        const target = id ? spoolPathFor(layout.spoolDir, ds.name, id) : join(layout.spoolDir, `recovered-${owner.name}-${file.name}`);
-        if (await fs.pathExists(target)) {
-          // The job is pending already (a copy written back before the crash): that one stays.
-          await drop(src);
-          continue;
-        }
-        if (await giveBack(src, target, syncer)) recovered++;
-      }
-      await removeIfEmpty(dsDir);
+      if (ds.isDirectory()) await recoverDatasourceDir(layout, owner.name, ds.name, syncer, out);
     }
     await removeIfEmpty(ownerDir);
   }
-  return recovered;
+  return out;
+}
+
+/**
+ * Removes temp files in spool/.tmp older than `maxAgeMs` (left by a producer or runner killed
+ * mid-write; never a job: only a rename out of .tmp makes one). Returns how many.
+ */
+export async function removeStaleTemps(layout: Layout, maxAgeMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(layout.tmpDir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const path = join(layout.tmpDir, name);
+    try {
+      const stat = await fs.promises.lstat(path);
+      if (!stat.isFile() || now - stat.mtimeMs < maxAgeMs) continue;
+      await fs.promises.unlink(path);
+      removed++;
+    } catch {
+      // gone already (its writer finished or another runner removed it)
+    }
+  }
+  return removed;
 }

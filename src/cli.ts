@@ -6,9 +6,14 @@ import type { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CONFIG_FILE_NAME, environmentOptions, mergeOptions, readConfigFile } from './config.js';
 import { QueryBatchError, isQueryBatchError } from './errors.js';
-import type { QueryBatchOptions, RunSummary, StatusReport } from './interfaces.js';
+import type { JobStatus, QueryBatchOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
 import { QueryBatch } from './querybatch.js';
-import { decodeParams, type Params, type WireParams } from './spool-file.js';
+import { decodeParams, type Params, type Priority, type WireParams } from './spool-file.js';
+import type { FailedFile, FailedFileDetail, RespoolResult } from './failed-files.js';
+import { initHome } from './init.js';
+import { parseTime, type LogEntry, type LogFilter } from './log-reader.js';
+import { formatProgress } from './progress.js';
+import type { RunReason } from './schedule.js';
 
 /**
  * The command line. Only this file deals with the process: arguments, environment,
@@ -99,6 +104,9 @@ function formatSummary(s: RunSummary): string {
   }
   if (s.adopted > 0) lines.push(`  ${s.adopted} dropped-in file(s) queued`);
   if (s.recovered > 0) lines.push(`  ${s.recovered} claim(s) of a dead runner given back to the spool`);
+  if (s.settled > 0) lines.push(`  ${s.settled} job(s) the ledger showed had run before a crash: removed, not run again`);
+  if (s.uncertain > 0) lines.push(`  ${s.uncertain} statement(s) that commit implicitly were cut short: see failed/uncertain-… (docs/guarantees.md)`);
+  if (s.tmpRemoved > 0) lines.push(`  ${s.tmpRemoved} stale temp file(s) removed from spool/.tmp`);
   return lines.join('\n');
 }
 
@@ -109,12 +117,109 @@ function formatStatus(r: StatusReport): string {
   }
   if (r.dropIns > 0) lines.push(`dropped-in, not yet queued: ${r.dropIns}`);
   if (r.active > 0) lines.push(`claimed by a runner now: ${r.active}`);
-  lines.push(`failed: ${r.failed.connection} connection-, ${r.failed.failed} failed-${r.failed.other > 0 ? `, ${r.failed.other} other` : ''}`);
+  lines.push(`failed: ${r.failed.connection} connection-, ${r.failed.failed} failed-${r.failed.uncertain > 0 ? `, ${r.failed.uncertain} uncertain- (check by hand: docs/guarantees.md)` : ''}${r.failed.other > 0 ? `, ${r.failed.other} other` : ''}`);
   const l = r.lastRun;
   lines.push(l
     ? `last run: ${l.time} success=${l.success}; SQLFailed=${l.sqlFailed}; ConnectedFailed=${l.connectionFailed}; SQL=${l.totalMs}ms; avg=${l.avgMs}ms`
     : 'last run: none logged');
   return lines.join('\n');
+}
+
+/** Control characters (but newline and tab) shown as \u escapes: SQL or a message can't drive the terminal. */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** One line of free text: newlines too are escaped (as JSON does). */
+function oneLine(text: string): string {
+  return printable(JSON.stringify(text).slice(1, -1));
+}
+
+function formatFailedList(files: readonly FailedFile[]): string {
+  if (files.length === 0) return 'failed/ is empty';
+  const lines = [`${files.length} file(s) in failed/ (oldest first):`];
+  for (const f of files) {
+    const head = `${oneLine(f.name)}  ${f.class}  ${f.id ?? '-'}  ${f.datasource ?? '-'}  age ${ago(f.ageMs)}  attempts ${f.attempts ?? '-'}`;
+    const error = f.lastError ? `${f.lastError.code}: ${oneLine(f.lastError.message)}` : '-';
+    lines.push(head, `    ${f.valid ? '' : '(not a valid job file) '}${error}`);
+  }
+  return lines.join('\n');
+}
+
+function formatFailedDetail(f: FailedFileDetail): string {
+  const lines = [
+    `name:       ${oneLine(f.name)}`,
+    `class:      ${f.class}${f.valid ? '' : ' (not a valid job file: cannot be respooled)'}`,
+    `id:         ${f.id ?? '-'}`,
+    `datasource: ${f.datasource ?? '-'}`,
+    `created:    ${f.createdAt ?? '-'} (${ago(f.ageMs)} ago)`,
+    `attempts:   ${f.attempts ?? '-'}`,
+  ];
+  if (f.lastError) {
+    lines.push(`error:      ${f.lastError.class} ${f.lastError.code}${f.lastError.errno !== undefined ? ` errno=${f.lastError.errno}` : ''}${f.lastError.sqlState ? ` sqlState=${f.lastError.sqlState}` : ''} at ${f.lastError.at}`);
+    lines.push(`message:    ${oneLine(f.lastError.message)}`);
+  }
+  lines.push(`params:     ${f.params !== null ? printable(JSON.stringify(f.params)) : `${f.paramsSummary ?? '-'}${f.paramsSummary ? ' (values hidden; --show-params shows them)' : ''}`}`);
+  if (f.sql !== null) lines.push('sql:', printable(f.sql));
+  return lines.join('\n');
+}
+
+function formatRespool(r: RespoolResult): string {
+  const lines = [`respooled: ${r.respooled.length}`];
+  for (const j of r.respooled) lines.push(`  ${oneLine(j.name)} -> ${j.datasource} ${j.id}`);
+  if (r.skipped.length > 0) lines.push(`skipped: ${r.skipped.length}`);
+  for (const k of r.skipped) lines.push(`  ${oneLine(k.name)}: ${oneLine(k.reason)}`);
+  return lines.join('\n');
+}
+
+/** Draws the progress bar on stderr (a TTY) for runs that last more than a moment. */
+function progressBar(stream: NodeJS.WriteStream): { onProgress: (p: { done: number; total: number }) => void; finish(): void } {
+  const started = performance.now();
+  let shown = false;
+  let last = 0;
+  return {
+    onProgress: (p) => {
+      const now = performance.now();
+      if (now - started < PROGRESS_AFTER_MS || (now - last < PROGRESS_EVERY_MS && p.done < p.total)) return;
+      last = now;
+      shown = true;
+      stream.write(`\r${formatProgress({ ...p, elapsedMs: now - started }, (stream.columns || 80) - 1)}\u001b[K`);
+    },
+    finish: () => {
+      if (shown) stream.write('\r\u001b[K');
+    },
+  };
+}
+/** The bar appears once a run has gone on this long, and is redrawn at most this often. */
+const PROGRESS_AFTER_MS = 500;
+const PROGRESS_EVERY_MS = 100;
+
+function timeOption(value: string | undefined, what: string): Date | undefined {
+  return value === undefined ? undefined : parseTime(value, what);
+}
+
+function printLogEntry(args: GlobalArgs, entry: LogEntry): void {
+  process.stdout.write((args.json ? JSON.stringify(entry.record) : entry.line) + '\n');
+}
+
+function formatJobStatus(s: JobStatus): string {
+  switch (s.state) {
+    case 'queued':
+      return `${s.id}: queued in ${s.datasource}, position ${s.position}${s.attempts > 0 ? `, ${s.attempts} attempt(s) so far` : ''}${s.priority === 'immediate' ? ', immediate' : ''}`;
+    case 'running':
+      return `${s.id}: running on ${s.datasource} (runner ${s.runner})`;
+    case 'succeeded':
+      return `${s.id}: succeeded on ${s.datasource} at ${s.finishedAt} in ${s.durationMs}ms, ${s.affectedRows} row(s) affected`;
+    case 'failed':
+      return [
+        `${s.id}: failed (${s.class}) on ${s.datasource ?? 'an unknown datasource'}${s.finishedAt ? ` at ${s.finishedAt}` : ''}`,
+        `  error: ${s.code ?? '-'}: ${s.message === null ? '-' : oneLine(s.message)}`,
+        s.file ? `  file: failed/${oneLine(s.file)} (copy it back under spool/ or use respool to run it again)` : '  file: no longer in failed/',
+      ].join('\n');
+    case 'unknown':
+      return `${s.id}: unknown (never spooled here, or finished longer ago than retentionMs)`;
+  }
 }
 
 export function buildCli(argv: string[]): Argv<GlobalArgs> {
@@ -132,6 +237,10 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         .option('datasource', { alias: 'd', type: 'string', describe: 'Datasource name (default: the configured default)' })
         .option('param', { alias: 'p', type: 'string', array: true, describe: 'A positional parameter value, as a string (repeatable, in order)' })
         .option('params', { type: 'string', describe: 'All parameters as JSON: an array for ?, an object for :name; {"$date":…}, {"$bytes":base64}, {"$bigint":"…"} tags allowed' })
+        .option('webhook', { type: 'string', describe: 'An http(s) URL told (signed JSON POST) when this statement succeeds or fails' })
+        .option('timeout-ms', { type: 'number', describe: 'Stop the statement on the server after this many ms (default: the configured timeoutMs, 5 minutes)' })
+        .option('capture-result', { type: 'boolean', describe: 'Keep the result rows (a background SELECT) as pages, for querybatch result ID' })
+        .option('priority', { type: 'string', choices: ['normal', 'immediate'], describe: 'immediate: run before every normal statement of its datasource, and at once under a running start' })
         .conflicts('param', 'params')
         .example('$0 spool "INSERT INTO audit (user, action) VALUES (?, ?)" -p alice -p login', '')
         .example(`$0 spool --params '[1, {"$date": "2026-01-01T00:00:00.000Z"}]' "INSERT INTO t (a, d) VALUES (?, ?)"`, ''),
@@ -143,7 +252,14 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           sql = await readStdin();
         }
         const params = paramsFrom(args.param, args.params);
-        const id = await withQueryBatch(args, (qb) => qb.spool(sql, params, args.datasource !== undefined ? { datasource: args.datasource } : {}));
+        const options: SpoolOptions = {
+          ...(args.datasource !== undefined && { datasource: args.datasource }),
+          ...(args.webhook !== undefined && { webhook: args.webhook }),
+          ...(args.timeoutMs !== undefined && { timeoutMs: args.timeoutMs }),
+          ...(args.priority !== undefined && { priority: args.priority as Priority }),
+          ...(args.captureResult === true && { captureResult: true }),
+        };
+        const id = await withQueryBatch(args, (qb) => qb.spool(sql, params, options));
         print(args, { id }, id);
       },
     )
@@ -164,14 +280,16 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         const stop = () => controller.abort();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        const bar = process.stderr.isTTY && !args.json ? progressBar(process.stderr) : null;
         try {
           const summary = await withQueryBatch(args, (qb) => qb.run({
             ...(args.datasource !== undefined && { datasource: args.datasource }),
             ...(args.limit !== undefined && { limit: args.limit }),
             signal: controller.signal,
-          }));
+            ...(bar && { onProgress: bar.onProgress }),
+          }).finally(() => bar?.finish()));
           print(args, summary, formatSummary(summary));
-          process.exitCode = summary.sqlFailed + summary.connectionFailed > 0 ? EXIT_FAILURES : EXIT_OK;
+          process.exitCode = summary.sqlFailed + summary.connectionFailed + summary.uncertain > 0 ? EXIT_FAILURES : EXIT_OK;
         } finally {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
@@ -179,22 +297,261 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       },
     )
     .command(
-      'status',
-      'Pending per datasource, oldest pending age, failed counts, last run',
-      (y) => y,
+      'result <id>',
+      'The captured result of a job spooled with --capture-result: its pages, or one page\'s rows',
+      (y) => y
+        .positional('id', { type: 'string', demandOption: true, describe: 'The job id' })
+        .option('page', { type: 'number', describe: 'Print this page\'s rows (from 1), one JSON array per line' }),
       async (args) => {
+        const id = args.id;
+        if (args.page !== undefined) {
+          const n = args.page;
+          const page = await withQueryBatch(args, (qb) => qb.resultPage(id, n));
+          if (args.json) process.stdout.write(JSON.stringify(page, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+          else for (const row of page.rows) process.stdout.write(JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+          return;
+        }
+        const manifest = await withQueryBatch(args, (qb) => qb.result(id));
+        const lines = [`${manifest.id}: ${manifest.totalRows} row(s) in ${manifest.pages.length} page(s), finished ${manifest.finishedAt}`, `columns: ${manifest.columns.map(oneLine).join(', ')}`];
+        for (const p of manifest.pages) lines.push(`  page ${p.page}: rows ${p.firstRow}-${p.lastRow} (${p.rowCount} rows, ${p.bytes} bytes)`);
+        print(args, manifest, lines.join('\n'));
+      },
+    )
+    .command(
+      'status [id]',
+      'Pending per datasource, oldest pending age, failed counts, last run; with an id, what became of that job',
+      (y) => y
+        .positional('id', { type: 'string', describe: 'A job id (as spool prints): queued (with its position), running, succeeded, failed or unknown' }),
+      async (args) => {
+        if (args.id !== undefined) {
+          const id = args.id;
+          const job = await withQueryBatch(args, (qb) => qb.status(id));
+          print(args, job, formatJobStatus(job));
+          return;
+        }
         const report = await withQueryBatch(args, (qb) => qb.status());
         print(args, report, formatStatus(report));
       },
     )
-    .demandCommand(1, 'Expected a command: spool, run or status')
+    .command(
+      'start',
+      'Run on a schedule (cron) and watch spool/ for drop-ins, until SIGINT/SIGTERM',
+      (y) => y
+        .option('cron', { type: 'string', describe: 'Cron expression, 5 fields or 6 with seconds first (default: schedule.cron, "*/5 * * * *")' })
+        .option('timezone', { type: 'string', describe: 'IANA time zone for the cron expression (default: the machine\'s)' })
+        .option('start-delay', { type: 'number', describe: 'Milliseconds before the first run (default: schedule.startDelayMs, 10000)' })
+        .option('run-on-drop', { type: 'boolean', describe: 'Run a batch soon after a file is dropped into spool/ instead of at the next scheduled run' })
+        .option('watch', { type: 'boolean', describe: 'Watch spool/ for drop-ins (--no-watch: only the schedule)' })
+        .check((a) => {
+          if (a['start-delay'] !== undefined && !(Number.isSafeInteger(a['start-delay']) && a['start-delay'] >= 0)) {
+            throw new QueryBatchError('CONFIG_INVALID', `Expected --start-delay to be a whole number of milliseconds >= 0; got ${String(a['start-delay'])}`);
+          }
+          return true;
+        })
+        .example('$0 start --cron "*/30 * * * * *" --run-on-drop', 'every 30 seconds, and soon after each drop-in'),
+      async (args) => {
+        const qb = new QueryBatch(optionsFrom(args, process.env));
+        const say = (json: Record<string, unknown>, text: string) => print(args, json, text);
+        const onRun = (summary: RunSummary, reason: RunReason) => {
+          const did = summary.success + summary.sqlFailed + summary.connectionFailed + summary.adopted + summary.recovered;
+          if (did === 0) return;
+          say({ event: 'run', reason, ...summary }, `${summary.finishedAt} ${reason} run\n${formatSummary(summary)}`);
+        };
+        const onError = (error: unknown) => {
+          const message = error instanceof Error ? error.message : String(error);
+          if (args.json) say({ event: 'error', code: isQueryBatchError(error) ? error.code : ((error as NodeJS.ErrnoException).code ?? null), message }, '');
+          else process.stderr.write(`querybatch: ${oneLine(message)}${isQueryBatchError(error) ? ` [${error.code}]` : ''}\n`);
+        };
+        const s = qb.config.schedule;
+        // Signals are handled from the start: one that comes while starting stops it too.
+        let stopping = false;
+        let resolveStopped!: () => void;
+        const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (stopping) {
+            process.stderr.write(`querybatch: ${signal} again: exiting now; a statement in flight may not have finished (its job is given back by the next run)\n`);
+            process.exit(EXIT_FAILURES);
+          }
+          stopping = true;
+          process.stderr.write(`querybatch: ${signal}: stopping after the statement in flight (again to force)\n`);
+          const timer = setTimeout(() => {
+            process.stderr.write(`querybatch: still not stopped after ${s.stopTimeoutMs} ms (schedule.stopTimeoutMs): exiting; the job in flight is given back by the next run\n`);
+            process.exit(EXIT_FAILURES);
+          }, s.stopTimeoutMs);
+          timer.unref();
+          void qb.close().then(() => {
+            clearTimeout(timer);
+            say({ event: 'stopped' }, 'querybatch stopped');
+            resolveStopped();
+          }, (error: unknown) => {
+            onError(error);
+            process.exit(EXIT_FAILURES);
+          });
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        try {
+          let handle;
+          try {
+            handle = await qb.start({
+              ...(args.cron !== undefined && { cron: args.cron }),
+              ...(args.timezone !== undefined && { timezone: args.timezone }),
+              ...(args['start-delay'] !== undefined && { startDelayMs: args['start-delay'] }),
+              ...(args['run-on-drop'] !== undefined && { runOnDrop: args['run-on-drop'] }),
+              ...(args.watch !== undefined && { watch: args.watch }),
+              onRun,
+              onError,
+            });
+          } catch (error) {
+            if (stopping && isQueryBatchError(error, 'CLOSED')) {
+              await stopped; // stopped while starting: that is a clean stop
+              process.exitCode = EXIT_OK;
+              return;
+            }
+            await qb.close();
+            throw error;
+          }
+          if (!stopping) {
+            const runOnDrop = args['run-on-drop'] ?? s.runOnDrop;
+            const watching = args.watch ?? s.watch;
+            const delay = args['start-delay'] ?? s.startDelayMs;
+            say(
+              { event: 'started', home: qb.config.home, cron: handle.cron, firstRunInMs: delay, nextRun: handle.nextRun()?.toISOString() ?? null, watch: watching, runOnDrop, pid: process.pid },
+              `querybatch started: home ${qb.config.home}, cron "${handle.cron}", first run in ${ago(delay)}, ${watching ? `watching spool/ (drop-ins run ${runOnDrop ? 'soon after they settle' : 'at the next scheduled run'})` : 'not watching spool/'}; SIGINT/SIGTERM stops`,
+            );
+          }
+          await stopped;
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+        process.exitCode = EXIT_OK;
+      },
+    )
+    .command(
+      'failed [action] [name]',
+      'List the files in failed/, or show one with its SQL and error',
+      (y) => y
+        .positional('action', { choices: ['list', 'show'] as const, default: 'list' as const, describe: 'list (default) or show NAME' })
+        .positional('name', { type: 'string', describe: 'For show: a file name as `failed list` prints it' })
+        .option('show-params', { type: 'boolean', default: false, describe: 'show: print the param values (hidden by default)' })
+        .check((a) => {
+          if (a.action === 'show' && (a.name === undefined || a.name === '')) throw new QueryBatchError('CONFIG_INVALID', 'Expected `failed show NAME` with the name of a file in failed/; got no name');
+          if (a.action === 'list' && a.name !== undefined) throw new QueryBatchError('CONFIG_INVALID', `Expected no name after \`failed list\`; got ${JSON.stringify(a.name)} (did you mean \`failed show ${a.name}\`?)`);
+          return true;
+        })
+        .example('$0 failed', 'every failed file with its class, id, datasource, age, attempts and last error')
+        .example('$0 failed show failed-01M81875YNJMPGVYQNQ96CYM8R.batchsql', 'its SQL, params (redacted) and the full error'),
+      async (args) => {
+        if (args.action === 'show') {
+          const detail = await withQueryBatch(args, (qb) => qb.failedFile(args.name!, { showParams: args['show-params'] }));
+          print(args, detail, formatFailedDetail(detail));
+        } else {
+          const files = await withQueryBatch(args, (qb) => qb.failed());
+          print(args, files, formatFailedList(files));
+        }
+      },
+    )
+    .command(
+      'respool [names..]',
+      'Move failed files back into the spool (original id and order, attempts reset; exit 1 when any was skipped)',
+      (y) => y
+        .positional('names', { type: 'string', array: true, describe: 'File names in failed/ (as `failed list` prints them)' })
+        .option('all', { type: 'boolean', describe: 'Every file in failed/' })
+        .option('connection', { type: 'boolean', describe: 'The connection-… files (the database could not be reached)' })
+        .option('failed', { type: 'boolean', describe: 'The failed-… files (the database refused the statement)' })
+        .option('since', { type: 'string', describe: 'Only files that failed at or after this time (ISO time, or an age like 2h); alone: of every kind' })
+        .check((a) => {
+          const names = a.names ?? [];
+          if (names.length === 0 && !a.all && !a.connection && !a.failed && a.since === undefined) {
+            throw new QueryBatchError('CONFIG_INVALID', 'Expected what to respool: --all, --connection, --failed, --since or file names; got none');
+          }
+          if (names.length > 0 && (a.all || a.connection || a.failed)) {
+            throw new QueryBatchError('CONFIG_INVALID', 'Expected either file names or --all/--connection/--failed; got both');
+          }
+          return true;
+        })
+        .example('$0 respool --connection', 'after the database is back: every connection failure, in its original order'),
+      async (args) => {
+        const since = timeOption(args.since, '--since');
+        const result = await withQueryBatch(args, (qb) => qb.respool({
+          ...(args.all !== undefined && { all: args.all }),
+          ...(args.connection !== undefined && { connection: args.connection }),
+          ...(args.failed !== undefined && { failed: args.failed }),
+          ...(since && { since }),
+          ...((args.names ?? []).length > 0 && { names: args.names!.map(String) }),
+        }));
+        print(args, result, formatRespool(result));
+        process.exitCode = result.skipped.length > 0 ? EXIT_FAILURES : EXIT_OK;
+      },
+    )
+    .command(
+      'logs',
+      'Print the run summaries and errors (rotated files included), oldest first',
+      (y) => y
+        .option('errors', { type: 'boolean', default: false, describe: 'Only the error log' })
+        .option('since', { type: 'string', describe: 'From this time on (ISO time, or an age like 15m, 2h, 7d)' })
+        .option('until', { type: 'string', describe: 'Up to this time (ISO time, or an age)' })
+        .option('datasource', { alias: 'd', type: 'string', describe: 'Only errors of this datasource' })
+        .option('tail', { type: 'number', describe: 'Only the last N entries' })
+        .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new entries as they are written (until SIGINT/SIGTERM)' })
+        .check((a) => {
+          if (a.tail !== undefined && !(Number.isSafeInteger(a.tail) && a.tail >= 0)) {
+            throw new QueryBatchError('CONFIG_INVALID', `Expected --tail to be a whole number >= 0; got ${String(a.tail)}`);
+          }
+          return true;
+        })
+        .example('$0 logs --errors --since 2h --json', 'the last two hours of failures, one JSON object per line'),
+      async (args) => {
+        const since = timeOption(args.since, '--since');
+        const until = timeOption(args.until, '--until');
+        const filter: LogFilter = {
+          errors: args.errors,
+          ...(since && { since }),
+          ...(until && { until }),
+          ...(args.datasource !== undefined && { datasource: args.datasource }),
+          ...(args.tail !== undefined && { tail: args.tail }),
+        };
+        await withQueryBatch(args, async (qb) => {
+          for (const entry of await qb.logs(filter)) printLogEntry(args, entry);
+          if (!args.follow) return;
+          const controller = new AbortController();
+          const stop = () => controller.abort();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          try {
+            const { tail: _tail, ...followFilter } = filter;
+            await qb.followLogs(followFilter, (entry) => printLogEntry(args, entry), controller.signal);
+          } finally {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+          }
+        });
+      },
+    )
+    .command(
+      'init',
+      'Create the home layout (spool/, failed/, logs/) and a commented querybatch.config.json',
+      (y) => y
+        .option('url', { type: 'string', default: 'mysql://root@127.0.0.1:3306/test', describe: 'URL of datasource "main" in the sample config' }),
+      async (args) => {
+        const home = resolve(args.home ?? process.env.QUERYBATCH_HOME ?? process.cwd());
+        const result = await initHome(home, args.url);
+        if (!result.configWritten) {
+          print(args, { ...result, message: 'config exists; left as it is' }, `${result.config} exists already; left as it is (nothing overwritten). Layout checked: spool/, failed/, logs/.`);
+          return;
+        }
+        print(args, result, `created ${home}/{spool,failed,logs}/ and ${result.config}\n(keys starting with "//" are comments; edit datasources.main, then: querybatch status)`);
+      },
+    )
+    .demandCommand(1, 'Expected a command: spool, run, start, status, result, failed, respool, logs or init')
     .recommendCommands()
     .strict()
     .help()
     .alias('help', 'h')
     .version(version)
     .wrap(Math.min(100, process.stdout.columns || 100))
-    .epilogue('Exit codes: 0 ok, 1 the run had failures, 2 usage or configuration error.\nDocs: README.md, docs/spool-format.md, docs/logs.md') as unknown as Argv<GlobalArgs>;
+    .epilogue('Exit codes: 0 ok, 1 the run had failures, 2 usage or configuration error.\nDocs: README.md, docs/api.md, docs/guarantees.md, docs/spool-format.md, docs/logs.md') as unknown as Argv<GlobalArgs>;
 }
 
 /** A usage error found by yargs itself (unknown argument, failed check, missing command). */

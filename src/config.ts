@@ -1,20 +1,33 @@
 import { readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
-import type { PoolOptions } from 'mysql2';
+import cron from 'node-cron';
 import { QueryBatchError, describeValue } from './errors.js';
-import type { DatasourceOptions, QueryBatchOptions, ResolvedConfig } from './interfaces.js';
+import type { DatasourceOptions, QueryBatchOptions, ResolvedConfig, ResolvedDatasource } from './interfaces.js';
 import { isDatasourceName } from './spool-file.js';
 
 export const CONFIG_FILE_NAME = 'querybatch.config.json';
 
 /** Every default, in one place. */
-export function defaults(): Omit<ResolvedConfig, 'home' | 'datasources' | 'defaultDatasource'> {
+export function defaults(): Omit<ResolvedConfig, 'home' | 'datasources' | 'defaultDatasource'> & { schedule: ResolvedConfig['schedule'] } {
   return {
     maxConnectionAttempts: 3,
     durability: 'fsync',
     dropInSettleMs: 1000,
+    tmpMaxAgeMs: 60 * 60 * 1000,
     limits: { maxSqlBytes: 1024 * 1024, maxParamsBytes: 16 * 1024 * 1024, maxFileBytes: 32 * 1024 * 1024 },
     logs: { maxSize: 10 * 1024 * 1024, maxFiles: 5, logParams: false },
+    schedule: {
+      cron: '*/5 * * * *',
+      timezone: null,
+      startDelayMs: 10_000,
+      watch: true,
+      runOnDrop: false,
+      dropDebounceMs: 200,
+      stopTimeoutMs: 30_000,
+    },
+    timeoutMs: 5 * 60 * 1000,
+    retentionMs: 24 * 60 * 60 * 1000,
+    webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10_000, concurrency: 4, maxQueued: 10_000, closeWaitMs: 30_000 },
   };
 }
 
@@ -23,8 +36,23 @@ function configError(message: string): QueryBatchError {
 }
 
 const KNOWN_KEYS = new Set([
-  'home', 'datasources', 'defaultDatasource', 'maxConnectionAttempts', 'durability', 'dropInSettleMs', 'limits', 'logs', 'configFile',
+  'home', 'datasources', 'defaultDatasource', 'maxConnectionAttempts', 'durability', 'dropInSettleMs', 'tmpMaxAgeMs', 'limits', 'logs', 'schedule', 'configFile',
+  'timeoutMs', 'retentionMs', 'webhooks',
 ]);
+
+/**
+ * JSON has no comments: in a config file, keys starting with "//" (at any depth) are
+ * comments and are dropped before the options are read (`querybatch init` writes them).
+ */
+export function stripComments(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripComments);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!key.startsWith('//')) out[key] = stripComments(v);
+  }
+  return out;
+}
 
 /** Reads a config file; a missing file is `{}` unless `required`. Throws CONFIG_INVALID. */
 export function readConfigFile(path: string, required = false): QueryBatchOptions {
@@ -43,6 +71,7 @@ export function readConfigFile(path: string, required = false): QueryBatchOption
   } catch (error) {
     throw configError(`Expected ${path} to be JSON; ${(error as Error).message}`);
   }
+  data = stripComments(data);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw configError(`Expected ${path} to hold a JSON object; found ${describeValue(data)}`);
   }
@@ -67,6 +96,7 @@ export function environmentOptions(env: NodeJS.ProcessEnv, known: readonly strin
   }
   return {
     ...(env.QUERYBATCH_HOME ? { home: env.QUERYBATCH_HOME } : {}),
+    ...(env.QUERYBATCH_WEBHOOK_SECRET ? { webhooks: { secret: env.QUERYBATCH_WEBHOOK_SECRET } } : {}),
     ...(Object.keys(datasources).length > 0 ? { datasources } : {}),
   };
 }
@@ -81,6 +111,8 @@ export function mergeOptions(...layers: QueryBatchOptions[]): QueryBatchOptions 
       datasources: { ...out.datasources, ...layer.datasources },
       limits: { ...out.limits, ...layer.limits },
       logs: { ...out.logs, ...layer.logs },
+      schedule: { ...out.schedule, ...layer.schedule },
+      webhooks: { ...out.webhooks, ...layer.webhooks },
     };
   }
   return out;
@@ -139,7 +171,42 @@ function optionGroup(value: unknown, what: string, allowed: readonly string[]): 
   return value as Record<string, unknown>;
 }
 
-function resolveDatasource(name: string, value: DatasourceOptions | string | undefined): { url: string; options: Omit<PoolOptions, 'uri'> } {
+/** Checks a webhook URL (http or https). Throws INVALID_WEBHOOK_URL. */
+export function checkWebhookUrl(url: unknown, what: string): string {
+  let parsed: URL | null = null;
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : null;
+  } catch {
+    // reported below
+  }
+  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw new QueryBatchError('INVALID_WEBHOOK_URL', `Expected ${what} to be an http:// or https:// URL; got ${typeof url === 'string' ? JSON.stringify(url) : describeValue(url)}`);
+  }
+  return url as string;
+}
+
+/** The ledger table's default name. */
+export const DEFAULT_LEDGER_TABLE = 'querybatch_ledger';
+/** Jobs per ledger transaction (group commit) by default. */
+export const DEFAULT_LEDGER_BATCH = 32;
+
+const TABLE_NAME = /^[A-Za-z0-9_$]{1,64}(\.[A-Za-z0-9_$]{1,64})?$/;
+
+function resolveLedger(name: string, value: unknown): { table: string; batch: number } | null {
+  if (value === undefined || value === true) return { table: DEFAULT_LEDGER_TABLE, batch: DEFAULT_LEDGER_BATCH };
+  if (value === false) return null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw configError(`Expected datasource "${name}" ledger to be true, false or { "table": "name" }; got ${describeValue(value)}`);
+  }
+  onlyKeys(value, ['table', 'batch'], `datasource "${name}" ledger`);
+  const table = (value as { table?: unknown }).table ?? DEFAULT_LEDGER_TABLE;
+  if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
+    throw configError(`Expected datasource "${name}" ledger.table to be a table name like querybatch_ledger or db.querybatch_ledger (letters, digits, _ and $); got ${JSON.stringify(table)}`);
+  }
+  return { table, batch: wholeNumber((value as { batch?: unknown }).batch, `datasources.${name}.ledger.batch`, 1, DEFAULT_LEDGER_BATCH) };
+}
+
+function resolveDatasource(name: string, value: DatasourceOptions | string | undefined): ResolvedDatasource {
   if (!isDatasourceName(name)) {
     throw configError(`Expected datasource names of letters, digits, _ and - (at most 64, not starting with -, not a JavaScript object property like "constructor"); got ${JSON.stringify(name)}`);
   }
@@ -147,12 +214,13 @@ function resolveDatasource(name: string, value: DatasourceOptions | string | und
   if (spec === undefined || spec === null || typeof spec !== 'object') {
     throw configError(`Expected datasource "${name}" to be a URL string or { "url": ... }; got ${describeValue(spec)}`);
   }
-  onlyKeys(spec, ['url', 'options'], `datasource "${name}"`);
+  onlyKeys(spec, ['url', 'options', 'webhook', 'ledger'], `datasource "${name}"`);
   checkDatasourceUrl(name, spec.url);
   if (spec.options !== undefined && (spec.options === null || typeof spec.options !== 'object' || Array.isArray(spec.options))) {
     throw configError(`Expected datasource "${name}" options to be an object of mysql2 pool options; got ${describeValue(spec.options)}`);
   }
-  return { url: spec.url, options: { ...spec.options } };
+  const webhook = spec.webhook === undefined ? null : checkWebhookUrl(spec.webhook, `datasource "${name}" webhook`);
+  return { url: spec.url, options: { ...spec.options }, webhook, ledger: resolveLedger(name, spec.ledger) };
 }
 
 /**
@@ -167,7 +235,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
   const merged = mergeOptions(fromFile, options);
   const base = defaults();
 
-  const datasources: Record<string, { url: string; options: Omit<PoolOptions, 'uri'> }> = Object.create(null) as Record<string, never>;
+  const datasources: Record<string, ResolvedDatasource> = Object.create(null) as Record<string, never>;
   for (const [name, value] of Object.entries(merged.datasources ?? {})) datasources[name] = resolveDatasource(name, value);
   const names = Object.keys(datasources);
   const defaultDatasource = merged.defaultDatasource ?? (names.length === 1 ? names[0]! : 'main');
@@ -180,9 +248,14 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
   }
   const limits = optionGroup(merged.limits, 'limits', ['maxSqlBytes', 'maxParamsBytes', 'maxFileBytes']);
   const logs = optionGroup(merged.logs, 'logs', ['maxSize', 'maxFiles', 'logParams']);
+  const webhooks = optionGroup(merged.webhooks, 'webhooks', ['secret', 'maxAttempts', 'backoffMs', 'timeoutMs', 'concurrency', 'maxQueued', 'closeWaitMs']);
+  if (webhooks.secret !== undefined && (typeof webhooks.secret !== 'string' || webhooks.secret === '')) {
+    throw configError(`Expected \`webhooks.secret\` to be a non-empty string; got ${describeValue(webhooks.secret)}`);
+  }
   if (logs.logParams !== undefined && typeof logs.logParams !== 'boolean') {
     throw configError(`Expected \`logs.logParams\` to be true or false; got ${JSON.stringify(logs.logParams)}`);
   }
+  const schedule = optionGroup(merged.schedule, 'schedule', Object.keys(base.schedule));
   return {
     home,
     datasources,
@@ -190,6 +263,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
     maxConnectionAttempts: wholeNumber(merged.maxConnectionAttempts, 'maxConnectionAttempts', 1, base.maxConnectionAttempts),
     durability,
     dropInSettleMs: wholeNumber(merged.dropInSettleMs, 'dropInSettleMs', 0, base.dropInSettleMs),
+    tmpMaxAgeMs: wholeNumber(merged.tmpMaxAgeMs, 'tmpMaxAgeMs', 0, base.tmpMaxAgeMs),
     limits: {
       maxSqlBytes: wholeNumber(limits.maxSqlBytes, 'limits.maxSqlBytes', 1, base.limits.maxSqlBytes),
       maxParamsBytes: wholeNumber(limits.maxParamsBytes, 'limits.maxParamsBytes', 2, base.limits.maxParamsBytes),
@@ -200,5 +274,52 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
       maxFiles: wholeNumber(logs.maxFiles, 'logs.maxFiles', 1, base.logs.maxFiles),
       logParams: (logs.logParams as boolean | undefined) ?? base.logs.logParams,
     },
+    schedule: {
+      cron: schedule.cron === undefined ? base.schedule.cron : checkCron(schedule.cron, 'schedule.cron'),
+      timezone: schedule.timezone === undefined || schedule.timezone === null ? null : checkTimezone(schedule.timezone),
+      startDelayMs: wholeNumber(schedule.startDelayMs, 'schedule.startDelayMs', 0, base.schedule.startDelayMs),
+      watch: flag(schedule.watch, 'schedule.watch', base.schedule.watch),
+      runOnDrop: flag(schedule.runOnDrop, 'schedule.runOnDrop', base.schedule.runOnDrop),
+      dropDebounceMs: wholeNumber(schedule.dropDebounceMs, 'schedule.dropDebounceMs', 0, base.schedule.dropDebounceMs),
+      stopTimeoutMs: wholeNumber(schedule.stopTimeoutMs, 'schedule.stopTimeoutMs', 1, base.schedule.stopTimeoutMs),
+    },
+    timeoutMs: wholeNumber(merged.timeoutMs, 'timeoutMs', 0, base.timeoutMs),
+    retentionMs: wholeNumber(merged.retentionMs, 'retentionMs', 0, base.retentionMs),
+    webhooks: {
+      secret: (webhooks.secret as string | undefined) ?? base.webhooks.secret,
+      maxAttempts: wholeNumber(webhooks.maxAttempts, 'webhooks.maxAttempts', 1, base.webhooks.maxAttempts),
+      backoffMs: wholeNumber(webhooks.backoffMs, 'webhooks.backoffMs', 0, base.webhooks.backoffMs),
+      timeoutMs: wholeNumber(webhooks.timeoutMs, 'webhooks.timeoutMs', 1, base.webhooks.timeoutMs),
+      concurrency: wholeNumber(webhooks.concurrency, 'webhooks.concurrency', 1, base.webhooks.concurrency),
+      maxQueued: wholeNumber(webhooks.maxQueued, 'webhooks.maxQueued', 1, base.webhooks.maxQueued),
+      closeWaitMs: wholeNumber(webhooks.closeWaitMs, 'webhooks.closeWaitMs', 0, base.webhooks.closeWaitMs),
+    },
   };
+}
+
+function flag(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw configError(`Expected \`${name}\` to be true or false; got ${JSON.stringify(value) ?? describeValue(value)}`);
+  return value;
+}
+
+/** A cron expression node-cron accepts (5 fields, or 6 with seconds first). Throws CONFIG_INVALID. */
+export function checkCron(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !cron.validate(value)) {
+    throw configError(`Expected \`${name}\` to be a cron expression like "*/5 * * * *" (minute hour day month weekday, optionally a seconds field first); got ${JSON.stringify(value) ?? describeValue(value)}`);
+  }
+  return value;
+}
+
+/** An IANA time zone name. Throws CONFIG_INVALID. */
+export function checkTimezone(value: unknown): string {
+  if (typeof value === 'string' && value !== '') {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: value });
+      return value;
+    } catch {
+      // reported below
+    }
+  }
+  throw configError(`Expected \`schedule.timezone\` to be an IANA time zone like "Europe/Berlin" or "UTC"; got ${JSON.stringify(value) ?? describeValue(value)}`);
 }

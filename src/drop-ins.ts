@@ -5,9 +5,10 @@ import { QueryBatchError, isQueryBatchError } from './errors.js';
 import { idAt, idTime, isId } from './id.js';
 import type { ResolvedConfig } from './interfaces.js';
 import type { Layout } from './layout.js';
-import { listSorted } from './listing.js';
+import { LeafIndex } from './leaf-index.js';
+import { listSorted, scanLeaf } from './listing.js';
 import { readJobText } from './read-job.js';
-import { BUCKET_PATTERN, LEAF_PATTERN, belongsInLeaf, spoolPathFor } from './shards.js';
+import { BUCKET_PATTERN, LEAF_PATTERN, spoolPathFor } from './shards.js';
 import { isDatasourceName, SPOOL_EXTENSION, decodeRecord, encodeRecord, type SpoolRecord } from './spool-file.js';
 import { buildRecord, type SpoolWriter } from './spool-writer.js';
 import { makeDirDurable, type DirSyncer } from './durable.js';
@@ -81,7 +82,7 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
       return;
     }
     try {
-      await place(ctx, claimed, record);
+      await placeJob(ctx, claimed, record);
       result.adopted++;
     } catch (error) {
       if (isQueryBatchError(error, 'INVALID_SPOOL_FILE')) {
@@ -102,6 +103,8 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
       await dropIn(topPath, top);
       continue;
     }
+    // Leaves that have not changed since the last walk are known to hold only jobs.
+    const index = await LeafIndex.load(spoolDir, top.name);
     for (const bucket of await listSorted(topPath)) {
       const bucketPath = join(topPath, bucket.name);
       if (!bucket.isDirectory() || !BUCKET_PATTERN.test(bucket.name)) {
@@ -114,12 +117,11 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
           await dropIn(leafPath, leaf);
           continue;
         }
-        for (const file of await listSorted(leafPath)) {
-          if (file.isFile() && belongsInLeaf(file.name, bucket.name, leaf.name)) continue;
-          await dropIn(join(leafPath, file.name), file);
-        }
+        const { strays } = await scanLeaf({ bucket: bucket.name, leaf: leaf.name, path: leafPath }, index);
+        for (const file of strays) await dropIn(join(leafPath, file.name), file);
       }
     }
+    await index.save();
   }
   return result;
 }
@@ -154,8 +156,8 @@ async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: 
   return record;
 }
 
-/** Puts an adopted job into its shard; attempts start again from 0 (respooling is a fresh start). */
-async function place(ctx: AdoptContext, path: string, record: SpoolRecord): Promise<void> {
+/** Puts an adopted (or respooled) job into its shard; attempts start again from 0 (respooling is a fresh start). */
+export async function placeJob(ctx: Pick<AdoptContext, 'layout' | 'writer' | 'syncer'>, path: string, record: SpoolRecord): Promise<void> {
   const target = spoolPathFor(ctx.layout.spoolDir, record.datasource, record.id);
   if (await fs.pathExists(target)) {
     throw new QueryBatchError('INVALID_SPOOL_FILE', `A job with id ${record.id} is already pending (${target}); this copy was not queued again`);
@@ -165,8 +167,11 @@ async function place(ctx: AdoptContext, path: string, record: SpoolRecord): Prom
     await makeDirDurable(dirname(target), ctx.syncer);
     await fs.promises.rename(path, target);
     if (ctx.syncer) await ctx.syncer.sync(dirname(target));
-    return;
+  } else {
+    await ctx.writer.write(record.datasource, record.id, encodeRecord({ ...record, attempts: 0 }));
+    await fs.promises.unlink(path);
   }
-  await ctx.writer.write(record.datasource, record.id, encodeRecord({ ...record, attempts: 0 }));
-  await fs.promises.unlink(path);
+  // A respooled or dropped-in immediate job is marked again once it is queued. The job is
+  // queued either way: without its marker (disk full) it runs in its normal place.
+  if (record.priority === 'immediate') await ctx.writer.markImmediate(record.datasource, record.id).catch(() => {});
 }

@@ -68,20 +68,24 @@ export class DirSyncer {
   }
 }
 
-/** A unique temp file name in `tmpDir` for content headed to `name`. */
+/** Random per process (a pid is reused across hosts and restarts), then a counter: no random bytes per file. */
+const TEMP_PREFIX = randomBytes(6).toString('hex');
+let tempCounter = 0;
+
+/** A unique temp file name in `tmpDir` for content headed to `name` (O_EXCL still guards it). */
 export function tempPathFor(tmpDir: string, name: string): string {
-  return join(tmpDir, `${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(tmpDir, `${name}.${process.pid}.${TEMP_PREFIX}${(tempCounter++).toString(36)}.tmp`);
 }
 
 /**
  * Writes `text` to a new temp file (O_EXCL, mode 0600) and optionally fsyncs it. On any
  * failure the temp file is removed and the error rethrown.
  */
-export async function writeTemp(tmpPath: string, text: string, sync: boolean): Promise<void> {
+export async function writeTemp(tmpPath: string, text: string | Buffer, sync: boolean): Promise<void> {
   let handle: fs.promises.FileHandle | undefined;
   try {
     handle = await fs.promises.open(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-    await handle.writeFile(text, 'utf8');
+    await handle.writeFile(text);
     if (sync) await handle.sync();
     await handle.close();
     handle = undefined;

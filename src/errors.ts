@@ -25,6 +25,16 @@ export type ErrorCode =
   | 'INVALID_SPOOL_FILE'
   /** The runner could not move a file (disk full, permissions); the job stays claimed and the next run gives it back. */
   | 'RUN_IO_FAILED'
+  /** `failed show` / `respool` named a file that is not in failed/. */
+  | 'FAILED_FILE_NOT_FOUND'
+  /** Something that is not a job id where one was expected. */
+  | 'INVALID_ID'
+  /** A webhook URL that is not http:// or https://. */
+  | 'INVALID_WEBHOOK_URL'
+  /** No captured result for that job (not captured, not run yet, failed or expired), or no such page. */
+  | 'RESULT_NOT_FOUND'
+  /** A statement ran past its timeoutMs and was stopped on the server. */
+  | 'STATEMENT_TIMEOUT'
   /** The QueryBatch instance was closed. */
   | 'CLOSED';
 
@@ -38,6 +48,10 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'SQL_TOO_LARGE',
   'PARAMS_TOO_LARGE',
   'UNSERIALIZABLE_PARAM',
+  'FAILED_FILE_NOT_FOUND',
+  'INVALID_ID',
+  'INVALID_WEBHOOK_URL',
+  'RESULT_NOT_FOUND',
 ]);
 
 export class QueryBatchError extends Error {

@@ -3,8 +3,12 @@ import fs from 'fs-extra';
 import type { Layout } from './layout.js';
 import type { DirSyncer } from './durable.js';
 
-/** failed/ file name prefixes. */
-export type FailedPrefix = 'failed-' | 'connection-';
+/**
+ * failed/ file name prefixes ('' puts a file back under the name it had there).
+ * `uncertain-`: a statement that commits implicitly (DDL, …) was cut short by a crash or a
+ * lost connection; it may or may not have run, and a person decides.
+ */
+export type FailedPrefix = 'failed-' | 'connection-' | 'uncertain-' | '';
 
 /** Candidate names: `<prefix><name>`, then `<prefix><stem>-1<ext>`, `-2`, … */
 function candidate(prefix: FailedPrefix, name: string, n: number): string {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { QueryBatchError } from './errors.js';
 
 /**
  * Job ids are ULIDs: 48 bits of milliseconds then 80 random bits, in Crockford base32,
@@ -63,6 +64,12 @@ export function idAt(time: number): string {
 
 export function isId(value: unknown): value is string {
   return typeof value === 'string' && ID_PATTERN.test(value);
+}
+
+/** An id a caller handed in (status, result): returned as is, or INVALID_ID saying what was found. */
+export function requireJobId(value: unknown): string {
+  if (!isId(value)) throw new QueryBatchError('INVALID_ID', `Expected a job id (26 characters of Crockford base32, as spool() returns); got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /** The creation time (ms since the epoch) an id carries. */

@@ -7,6 +7,39 @@ export interface DatasourceOptions {
   readonly url: string;
   /** Extra mysql2 pool options (e.g. `{ "connectTimeout": 5000 }`); they win over the URL's. */
   readonly options?: Omit<PoolOptions, 'uri'>;
+  /** An http(s) URL that receives a signed JSON POST when a job of this datasource succeeds or fails (a job's own `webhook` wins). */
+  readonly webhook?: string;
+  /**
+   * Exactly-once: each job's id is recorded in this table (created if missing) in the same
+   * transaction as its statement, so a job that committed never runs again after a crash.
+   * `false` turns it off (at-least-once). See docs/guarantees.md.
+   * @default { table: 'querybatch_ledger' }
+   */
+  readonly ledger?: boolean | {
+    readonly table?: string;
+    /**
+     * Group commit: up to this many consecutive transactional jobs go in one ledger
+     * transaction and one round trip (1: one job per transaction). @default 32
+     */
+    readonly batch?: number;
+  };
+}
+
+export interface WebhookOptions {
+  /** Secret for the `x-querybatch-signature` HMAC header (or `QUERYBATCH_WEBHOOK_SECRET`). @default none: requests are unsigned */
+  readonly secret?: string;
+  /** Tries per delivery, the first included. @default 5 */
+  readonly maxAttempts?: number;
+  /** Wait before the second try, doubled for each further one. @default 1000 */
+  readonly backoffMs?: number;
+  /** Time limit per request. @default 10000 */
+  readonly timeoutMs?: number;
+  /** Requests in flight at once. @default 4 */
+  readonly concurrency?: number;
+  /** Deliveries waiting at most; beyond it the oldest waiting one is dropped and reported. @default 10000 */
+  readonly maxQueued?: number;
+  /** How long close() waits for deliveries still going (retries included) before giving up on them. @default 30000 */
+  readonly closeWaitMs?: number;
 }
 
 export interface Limits {
@@ -27,6 +60,23 @@ export interface LogOptions {
   readonly logParams?: boolean;
 }
 
+export interface ScheduleOptions {
+  /** When to run: a cron expression, 5 fields or 6 with seconds first. @default '*\/5 * * * *' (every 5 minutes) */
+  readonly cron?: string;
+  /** IANA time zone the cron expression is read in (e.g. "Europe/Berlin"). @default the machine's */
+  readonly timezone?: string | null;
+  /** The first run starts this long after start() (OpenBD drained about 10 s after boot). @default 10000 */
+  readonly startDelayMs?: number;
+  /** Watch spool/ for drop-ins and take them into the spool as they settle. @default true */
+  readonly watch?: boolean;
+  /** Run a batch soon after a drop-in instead of waiting for the schedule. @default false */
+  readonly runOnDrop?: boolean;
+  /** Drop-in events within this long are handled together. @default 200 */
+  readonly dropDebounceMs?: number;
+  /** The CLI's `start` gives up waiting for the statement in flight after this long on SIGINT/SIGTERM and exits 1. @default 30000 */
+  readonly stopTimeoutMs?: number;
+}
+
 /** What the constructor, querybatch.config.json and the CLI accept. Every field is optional. */
 export interface QueryBatchOptions {
   /** Directory holding spool/, failed/, logs/ and querybatch.config.json. @default process.cwd() */
@@ -41,8 +91,20 @@ export interface QueryBatchOptions {
   readonly durability?: 'fsync' | 'none';
   /** A dropped-in file is taken once it has not changed for this long (so a half-copied file is not read). @default 1000 */
   readonly dropInSettleMs?: number;
+  /** Temp files in spool/.tmp older than this (left by a killed producer or runner) are removed at the start of a run. @default 3600000 (1 hour) */
+  readonly tmpMaxAgeMs?: number;
   readonly limits?: Limits;
   readonly logs?: LogOptions;
+  /** How `start()` / `querybatch start` schedules runs. */
+  readonly schedule?: ScheduleOptions;
+  /**
+   * Longest a statement may run before it is stopped on the server (KILL QUERY) and moved to
+   * failed/ with class `timeout`; a job's own `timeoutMs` wins. 0: no limit. @default 300000 (5 min, as Halo)
+   */
+  readonly timeoutMs?: number;
+  /** How long status(id) remembers a finished job (logs/outcomes/). @default 86400000 (24 h) */
+  readonly retentionMs?: number;
+  readonly webhooks?: WebhookOptions;
   /** Read `<home>/querybatch.config.json` (options given here win over it). @default true */
   readonly configFile?: string | false;
 }
@@ -50,13 +112,36 @@ export interface QueryBatchOptions {
 /** Everything resolved: no optional fields left. */
 export interface ResolvedConfig {
   readonly home: string;
-  readonly datasources: Readonly<Record<string, { readonly url: string; readonly options: Omit<PoolOptions, 'uri'> }>>;
+  readonly datasources: Readonly<Record<string, ResolvedDatasource>>;
   readonly defaultDatasource: string;
   readonly maxConnectionAttempts: number;
   readonly durability: 'fsync' | 'none';
   readonly dropInSettleMs: number;
+  readonly tmpMaxAgeMs: number;
   readonly limits: Required<Limits>;
   readonly logs: Required<LogOptions>;
+  readonly schedule: ResolvedSchedule;
+  readonly timeoutMs: number;
+  readonly retentionMs: number;
+  readonly webhooks: Required<Omit<WebhookOptions, 'secret'>> & { readonly secret: string | null };
+}
+
+export interface ResolvedSchedule {
+  readonly cron: string;
+  readonly timezone: string | null;
+  readonly startDelayMs: number;
+  readonly watch: boolean;
+  readonly runOnDrop: boolean;
+  readonly dropDebounceMs: number;
+  readonly stopTimeoutMs: number;
+}
+
+export interface ResolvedDatasource {
+  readonly url: string;
+  readonly options: Omit<PoolOptions, 'uri'>;
+  readonly webhook: string | null;
+  /** The ledger table and group-commit size, or null when the ledger is off. */
+  readonly ledger: { readonly table: string; readonly batch: number } | null;
 }
 
 export interface SpoolOptions {
@@ -65,6 +150,10 @@ export interface SpoolOptions {
   /** Stored with the job for the runner (see docs/spool-format.md). */
   readonly priority?: Priority;
   readonly timeoutMs?: number;
+  /** An http(s) URL told when this job succeeds or fails (instead of its datasource's). */
+  readonly webhook?: string;
+  /** Store the result rows as pages of about 1 MB, for qb.result(id) / qb.resultPage(id, n). @default false */
+  readonly captureResult?: boolean;
 }
 
 export interface RunOptions {
@@ -74,6 +163,15 @@ export interface RunOptions {
   readonly limit?: number;
   /** Aborting lets the statement in flight finish and leaves the rest in spool. */
   readonly signal?: AbortSignal;
+  /** Called after each statement executed (or refused): how many are done of how many were pending when the run began. */
+  readonly onProgress?: (progress: RunProgress) => void;
+}
+
+export interface RunProgress {
+  /** Statements executed or refused so far in this run, all datasources together. */
+  readonly done: number;
+  /** Jobs pending when the drain began (at least `done`). */
+  readonly total: number;
 }
 
 export interface DatasourceSummary {
@@ -87,6 +185,14 @@ export interface DatasourceSummary {
   sqlMs: number;
   /** Set when the datasource stopped on a connection failure. */
   connectionError?: string;
+  /** Jobs found in the ledger (they ran before a crash): removed without running again. */
+  settled: number;
+  /** Other hosts' dead claims given back once this runner held the datasource's lock. */
+  recovered?: number;
+  /** Ledger rows deleted at the end of the drain (their jobs' files are gone). */
+  pruned?: number;
+  /** Jobs whose statement commits implicitly and whose run was cut short: moved to failed/uncertain-…. */
+  uncertain: number;
   /** Set when another runner (another process or host) was draining this datasource: it was skipped. */
   busy?: boolean;
 }
@@ -107,8 +213,14 @@ export interface RunSummary {
   readonly deferred: number;
   /** Drop-ins moved into their shards at the start of the run. */
   readonly adopted: number;
-  /** Claims of dead runners given back to the spool at the start of the run. */
+  /** Claims of dead runners given back to the spool (this host's at the start of the run, other hosts' once their datasource lock is taken). */
   readonly recovered: number;
+  /** Jobs the ledger showed had run already (before a crash): removed without running again. */
+  readonly settled: number;
+  /** Jobs moved to failed/uncertain-… (a statement that commits implicitly was cut short by a crash or a lost connection). */
+  readonly uncertain: number;
+  /** Temp files older than tmpMaxAgeMs removed from spool/.tmp. */
+  readonly tmpRemoved: number;
   /** Milliseconds spent executing statements. */
   readonly totalMs: number;
   /** totalMs / statements executed. */
@@ -126,7 +238,8 @@ export interface StatusReport {
   readonly dropIns: number;
   /** Files claimed by runners right now. */
   readonly active: number;
-  readonly failed: { readonly connection: number; readonly failed: number; readonly other: number };
+  /** uncertain: statements that commit implicitly cut short by a crash (docs/guarantees.md). */
+  readonly failed: { readonly connection: number; readonly failed: number; readonly uncertain: number; readonly other: number };
   /** The last summary line of logs/querybatch.log, parsed. */
   readonly lastRun: LastRunLine | null;
 }
@@ -139,3 +252,22 @@ export interface LastRunLine {
   readonly totalMs: number;
   readonly avgMs: number;
 }
+
+/** What became of a job, by id: `qb.status(id)`. */
+export type JobStatus =
+  | { readonly id: string; readonly state: 'queued'; readonly datasource: string; /** 1: runs next in its datasource. */ readonly position: number; readonly attempts: number; readonly priority: Priority }
+  | { readonly id: string; readonly state: 'running'; readonly datasource: string; readonly runner: string }
+  | { readonly id: string; readonly state: 'succeeded'; readonly datasource: string; readonly finishedAt: string; readonly durationMs: number; readonly affectedRows: number }
+  | {
+    readonly id: string;
+    readonly state: 'failed';
+    readonly datasource: string | null;
+    readonly class: 'sql' | 'connection' | 'invalid' | 'uncertain' | 'timeout';
+    readonly code: string | null;
+    readonly message: string | null;
+    /** Its name in failed/, or null when it is no longer there (respooled or removed). */
+    readonly file: string | null;
+    readonly finishedAt: string | null;
+    readonly attempts: number | null;
+  }
+  | { readonly id: string; readonly state: 'unknown' };

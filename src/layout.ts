@@ -15,6 +15,12 @@ export interface Layout {
   readonly logsDir: string;
   readonly runLog: string;
   readonly errorLog: string;
+  /** Markers of immediate-priority jobs, spool/.immediate/<datasource>/<id> (priority.ts). */
+  readonly immediateDir: string;
+  /** Captured results of background SELECTs, logs/results/<id>/ (results.ts). */
+  readonly resultsDir: string;
+  /** What became of finished jobs, for status(id) (outcomes.ts). */
+  readonly outcomesDir: string;
   /** spool/.id: a random name for this spool, shared by every process and host using it. */
   readonly spoolIdFile: string;
 }
@@ -31,6 +37,9 @@ export function layoutOf(home: string): Layout {
     logsDir,
     runLog: join(logsDir, 'querybatch.log'),
     errorLog: join(logsDir, 'querybatch-error.log'),
+    immediateDir: join(spoolDir, '.immediate'),
+    outcomesDir: join(logsDir, 'outcomes'),
+    resultsDir: join(logsDir, 'results'),
     spoolIdFile: join(spoolDir, '.id'),
   };
 }

@@ -40,7 +40,7 @@ export function parseSummaryLine(line: string): LastRunLine | null {
 }
 
 export interface FailureEntry {
-  /** connection | sql | invalid */
+  /** connection | sql | invalid | timeout | uncertain */
   readonly class: string;
   readonly id: string | null;
   readonly file: string;
@@ -87,7 +87,7 @@ const FIELD = /\s([a-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
 
 /** Parses an error log line back into its fields (strings unquoted); null for other lines. */
 export function parseErrorLine(line: string): ({ time: string } & Record<string, string>) | null {
-  const head = /^(\S+) (connection|sql|invalid)(?=\s)/.exec(line);
+  const head = /^(\S+) (connection|sql|invalid|timeout|uncertain)(?=\s)/.exec(line);
   if (!head) return null;
   const out: { time: string } & Record<string, string> = { time: head[1]!, class: head[2]! };
   for (const m of line.slice(head[0].length).matchAll(FIELD)) {

@@ -1,7 +1,33 @@
 import mysql from 'mysql2/promise';
+import { escape as mysqlEscape, escapeId } from 'mysql2';
 import type { Pool, PoolConnection, PoolOptions, ResultSetHeader } from 'mysql2/promise';
-import type { Driver, ExecuteResult, Session } from './driver.js';
+import type { Connection as CoreConnection } from 'mysql2';
+import { classifyError } from './classify.js';
+import type { Driver, ExecuteResult, OnceResult, Session } from './driver.js';
 import type { ParamValue } from './spool-file.js';
+import { inlineParams, inspectStatement, runsInLedgerTransaction } from './statement.js';
+
+/** The ledger of one spool in one database: which job ids have committed. */
+export interface LedgerSettings {
+  /** Table name, `name` or `database.name`. */
+  readonly table: string;
+  /** The spool's id (spool/.id): several spools may share one database. */
+  readonly spool: string;
+}
+
+/** mysql2's escape with the arguments its typings leave out (sql-escaper's signature). */
+const escapeValue = mysqlEscape as unknown as (value: unknown, stringifyObjects: boolean, timezone: string, sqlMode: { noBackslashEscapes: boolean }) => string;
+
+/** 1062 ER_DUP_ENTRY */
+const DUPLICATE_KEY = 1062;
+
+function ledgerTableSql(table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (
+  id CHAR(26) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+  spool CHAR(24) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+) ENGINE=InnoDB`;
+}
 
 /**
  * Error numbers for "this statement can't be prepared (now)": fall back to a plain query.
@@ -47,9 +73,109 @@ function isNamed(params: readonly ParamValue[] | Record<string, ParamValue>): pa
 
 class MysqlSession implements Session {
   readonly #connection: PoolConnection;
+  readonly #ledger: LedgerSettings | null;
+  /** The ledger table, quoted. */
+  readonly #table: string;
+  /** Read from the session at connect: how strings must be escaped, and the time zone Dates are written in. */
+  #noBackslashEscapes = false;
+  readonly #timezone: string;
 
-  constructor(connection: PoolConnection) {
+  constructor(connection: PoolConnection, ledger: LedgerSettings | null) {
     this.#connection = connection;
+    this.#ledger = ledger;
+    this.#table = ledger ? escapeId(ledger.table) : '';
+    const config = (connection as unknown as { connection?: { config?: { timezone?: unknown } } }).connection?.config;
+    this.#timezone = typeof config?.timezone === 'string' ? config.timezone : 'local';
+  }
+
+  /** Reads the SQL mode (NO_BACKSLASH_ESCAPES changes how a string literal is written). */
+  async init(): Promise<void> {
+    const [rows] = await this.#connection.query('SELECT @@SESSION.sql_mode AS mode');
+    this.#noBackslashEscapes = String((rows as Array<{ mode: unknown }>)[0]?.mode ?? '').includes('NO_BACKSLASH_ESCAPES');
+  }
+
+  #escape(value: unknown): string {
+    // Uint8Array that is not a Buffer: as bytes, like the prepared-statement path sends it.
+    const v = value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value) : value;
+    return escapeValue(v, true, this.#timezone, { noBackslashEscapes: this.#noBackslashEscapes });
+  }
+
+  #requireLedger(): LedgerSettings {
+    if (!this.#ledger) throw new Error('This session has no ledger (the datasource has ledger: false)');
+    return this.#ledger;
+  }
+
+  async executeOnce(id: string, sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): Promise<OnceResult> {
+    const ledger = this.#requireLedger();
+    const record = `INSERT INTO ${this.#table} (id, spool) VALUES (${this.#escape(id)}, ${this.#escape(ledger.spool)})`;
+    const info = inspectStatement(sql, !this.#noBackslashEscapes);
+    // Only a single statement that never commits by itself is inlined (read with this
+    // session's escaping rules); anything else takes the prepared-statement path.
+    const inline = isNamed(params) || !runsInLedgerTransaction(info) ? null : inlineParams(info, params, (v) => this.#escape(v));
+    try {
+      if (inline !== null) {
+        // One round trip: the ledger row and the statement commit together or not at all.
+        const [results] = await this.#connection.query(`START TRANSACTION; ${record}; ${inline}; COMMIT`);
+        const header = (results as unknown[])[2] as Partial<ResultSetHeader> | undefined;
+        return { status: 'done', affectedRows: typeof header?.affectedRows === 'number' ? header.affectedRows : 0 };
+      }
+      // Named params, or placeholders that don't match the values: the statement goes through
+      // the prepared-statement path (the server reports a mismatch), four round trips.
+      await this.#connection.query('START TRANSACTION');
+      await this.#connection.query(record);
+      const result = await this.execute(sql, params);
+      await this.#connection.query('COMMIT');
+      return { status: 'done', affectedRows: result.affectedRows };
+    } catch (error) {
+      if (classifyError(error, 'execute') === 'connection') throw error;
+      // The statement (or the ledger row) failed: the transaction is still open. A rollback
+      // that fails means the connection is gone, and the server rolls back for us.
+      await this.#connection.query('ROLLBACK');
+      const e = error as { errno?: number; message?: string };
+      if (e.errno === DUPLICATE_KEY && String(e.message).includes(id) && (await this.isDone(id))) return { status: 'done-before' };
+      throw error;
+    }
+  }
+
+  async executeBatch(jobs: ReadonlyArray<{ readonly id: string; readonly sql: string; readonly params: readonly ParamValue[] | Record<string, ParamValue> }>): Promise<readonly number[] | null> {
+    const ledger = this.#requireLedger();
+    const statements: string[] = [];
+    for (const job of jobs) {
+      const info = inspectStatement(job.sql, !this.#noBackslashEscapes);
+      const inline = isNamed(job.params) || !runsInLedgerTransaction(info) ? null : inlineParams(info, job.params, (v) => this.#escape(v));
+      if (inline === null) return null;
+      statements.push(inline);
+    }
+    const ids = jobs.map((job) => `(${this.#escape(job.id)}, ${this.#escape(ledger.spool)})`).join(', ');
+    try {
+      const [results] = await this.#connection.query(`START TRANSACTION; INSERT INTO ${this.#table} (id, spool) VALUES ${ids}; ${statements.join('; ')}; COMMIT`);
+      // One result per statement: START TRANSACTION, the ledger rows, the jobs', COMMIT.
+      return (results as unknown[]).slice(2, 2 + jobs.length).map((r) => {
+        const affected = (r as Partial<ResultSetHeader> | null)?.affectedRows;
+        return typeof affected === 'number' ? affected : 0;
+      });
+    } catch (error) {
+      if (classifyError(error, 'execute') === 'connection') throw error;
+      await this.#connection.query('ROLLBACK');
+      throw error;
+    }
+  }
+
+  async isDone(id: string): Promise<boolean> {
+    this.#requireLedger();
+    const [rows] = await this.#connection.query(`SELECT 1 AS done FROM ${this.#table} WHERE id = ?`, [id]);
+    return (rows as unknown[]).length > 0;
+  }
+
+  async pruneLedger(beforeId: string): Promise<number> {
+    const ledger = this.#requireLedger();
+    let total = 0;
+    for (;;) {
+      const [result] = await this.#connection.query(`DELETE FROM ${this.#table} WHERE spool = ? AND id < ? LIMIT 10000`, [ledger.spool, beforeId]);
+      const n = (result as ResultSetHeader).affectedRows;
+      total += n;
+      if (n < 10000) return total;
+    }
   }
 
   async execute(sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): Promise<ExecuteResult> {
@@ -60,10 +186,44 @@ class MysqlSession implements Session {
       [result] = await this.#connection.execute(query, values);
     } catch (error) {
       if (!NOT_PREPARABLE.has((error as { errno?: number }).errno ?? 0)) throw error;
+      // With a ledger the pool allows several statements per query: never for a job's text.
+      if (inspectStatement(sql, !this.#noBackslashEscapes).multiple) throw error;
       [result] = await this.#connection.query(query, values);
     }
     const header = result as Partial<ResultSetHeader>;
     return { affectedRows: typeof header?.affectedRows === 'number' ? header.affectedRows : 0 };
+  }
+
+  async stream(
+    sql: string,
+    params: readonly ParamValue[] | Record<string, ParamValue>,
+    onColumns: (columns: string[]) => void,
+    onRow: (row: unknown[]) => Promise<void>,
+  ): Promise<{ rows: number; affectedRows: number }> {
+    // With a ledger the pool allows several statements per query: never for a job's text.
+    if (inspectStatement(sql, !this.#noBackslashEscapes).multiple) {
+      throw Object.assign(new Error('Expected one statement to capture the result of; found several'), { code: 'ER_MULTIPLE_STATEMENTS' });
+    }
+    // The core connection's query streams (the promise wrapper's does not).
+    const core = (this.#connection as unknown as { connection: CoreConnection }).connection;
+    const query = core.query({ sql, values: params as never, rowsAsArray: true, namedPlaceholders: isNamed(params) });
+    query.on('fields', (fields: Array<{ name: string }> | undefined) => onColumns((fields ?? []).map((f) => f.name)));
+    let rows = 0;
+    let affectedRows = 0;
+    for await (const row of query.stream({ highWaterMark: 64 })) {
+      if (!Array.isArray(row)) {
+        // Not a result set (an UPDATE captured): its header.
+        affectedRows += Number((row as Partial<ResultSetHeader>).affectedRows ?? 0);
+        continue;
+      }
+      await onRow(row);
+      rows++;
+    }
+    return { rows, affectedRows };
+  }
+
+  get threadId(): number {
+    return this.#connection.threadId;
   }
 
   async tryLock(name: string): Promise<boolean> {
@@ -86,9 +246,16 @@ class MysqlSession implements Session {
 
 export class MysqlDriver implements Driver {
   readonly #pool: Pool;
+  readonly #ledger: LedgerSettings | null;
+  /** How to open a connection of its own (for cancel()): the pool's settings. */
+  readonly #connectOptions: PoolOptions;
+  #ledgerReady: Promise<unknown> | null = null;
 
-  constructor(url: string, options: Omit<PoolOptions, 'uri'> = {}) {
-    this.#pool = mysql.createPool({ ...defaultsUnder(url), ...options, uri: url });
+  /** With `ledger`, sessions can run statements exactly once (the pool then allows multi-statement queries for that). */
+  constructor(url: string, options: Omit<PoolOptions, 'uri'> = {}, ledger: LedgerSettings | null = null) {
+    this.#ledger = ledger;
+    this.#connectOptions = { ...defaultsUnder(url), ...options, uri: url };
+    this.#pool = mysql.createPool({ ...defaultsUnder(url), ...options, uri: url, ...(ledger && { multipleStatements: true }) });
     // An idle pooled connection that dies emits 'error' on the pool's connection; the next
     // run sees a fresh one. Without a listener Node would crash the process.
     this.#pool.on('connection', (connection) => {
@@ -98,7 +265,40 @@ export class MysqlDriver implements Driver {
 
   async connect(): Promise<Session> {
     const connection = await this.#pool.getConnection();
-    return new MysqlSession(connection);
+    const session = new MysqlSession(connection, this.#ledger);
+    try {
+      if (this.#ledger) {
+        await session.init();
+        this.#ledgerReady ??= connection.query(ledgerTableSql(escapeId(this.#ledger.table))).catch((error: unknown) => {
+          this.#ledgerReady = null;
+          throw error;
+        });
+        await this.#ledgerReady;
+      }
+    } catch (error) {
+      connection.destroy();
+      throw error;
+    }
+    return session;
+  }
+
+  /**
+   * KILL QUERY from a connection of its own, not the pool's: the pool may have no connection
+   * to spare, and a cancel must not wait behind the statement it stops. If that connection
+   * can't be had, the session itself is dropped: the server then ends the statement when it
+   * finds the client gone (a lost connection; the runner treats it as one).
+   */
+  async cancel(session: Session): Promise<void> {
+    const { connectionLimit: _l, maxIdle: _m, idleTimeout: _i, enableKeepAlive: _k, ...single } = this.#connectOptions;
+    let killer: mysql.Connection | null = null;
+    try {
+      killer = await mysql.createConnection({ ...single, connectTimeout: 5_000 });
+      await killer.query(`KILL QUERY ${Number(session.threadId)}`);
+    } catch {
+      session.destroy();
+    } finally {
+      await killer?.end().catch(() => killer?.destroy());
+    }
   }
 
   async close(): Promise<void> {

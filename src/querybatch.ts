@@ -1,16 +1,27 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { resolveConfig } from './config.js';
 import type { Driver } from './driver.js';
 import { DirSyncer } from './durable.js';
 import { QueryBatchError } from './errors.js';
-import type { QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
+import type { JobStatus, QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
+import { jobStatus } from './job-status.js';
+import { pruneResults, readManifest, readPage, type ResultManifest, type ResultPage } from './results.js';
+import { OutcomeLog, type Outcome } from './outcomes.js';
+import { WebhookNotifier, type DeliveryFailure } from './webhooks.js';
 import { ensureLayout, layoutOf, type Layout } from './layout.js';
 import { Logs } from './logs.js';
 import { MysqlDriver } from './mysql-driver.js';
 import { runBatch } from './runner.js';
 import { runnerName } from './claims.js';
-import type { Params } from './spool-file.js';
+import type { Params, SpoolRecord } from './spool-file.js';
 import { SpoolWriter } from './spool-writer.js';
 import { spoolStatus } from './status.js';
+import { listFailed, respoolFailed, showFailed, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from './failed-files.js';
+import { followLogs, readLogs, type LogEntry, type LogFilter } from './log-reader.js';
+import { startSchedule, type ScheduleHandle, type ScheduleHooks } from './schedule.js';
+import type { ScheduleOptions } from './interfaces.js';
+import { checkCron, checkTimezone } from './config.js';
 
 /**
  * The in-process guard: runs on one home never overlap within a process, even from two
@@ -32,6 +43,20 @@ async function oneRunAtATime<T>(home: string, run: () => Promise<T>): Promise<T>
   }
 }
 
+/** The events a QueryBatch emits, with their arguments. */
+export interface QueryBatchEvents {
+  /** A run began. */
+  'run:start': [{ readonly runner: string; readonly startedAt: string }];
+  /** A run ended (also when it had failures). */
+  'run:end': [RunSummary];
+  /** A job's statement committed (its file is removed right after). */
+  succeeded: [Outcome];
+  /** A job moved to failed/ (SQL error, last connection attempt, or not a valid file). */
+  failed: [Outcome];
+  /** A webhook delivery was given up on after its last try. */
+  'webhook:failed': [DeliveryFailure];
+}
+
 /**
  * The library's entry point: spool() writes a job durably and returns its id; run()
  * executes everything waiting; status() tells what is pending, failed and last run.
@@ -43,7 +68,7 @@ async function oneRunAtATime<T>(home: string, run: () => Promise<T>): Promise<T>
  * await qb.close();
  * ```
  */
-export class QueryBatch {
+export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   readonly config: ResolvedConfig;
   readonly layout: Layout;
   /** This process's runner name, host.pid.starttime (its claims live in spool/.active/<name>/). */
@@ -52,16 +77,31 @@ export class QueryBatch {
   readonly #writer: SpoolWriter;
   readonly #logs: Logs;
   readonly #drivers = new Map<string, Driver>();
+  readonly #outcomes: OutcomeLog;
+  readonly #webhooks: WebhookNotifier;
   #ready: Promise<void> | null = null;
   #running: Promise<RunSummary> | null = null;
   #closing: Promise<void> | null = null;
+  #schedule: ScheduleHandle | null = null;
 
   /** Resolves the options (reading `<home>/querybatch.config.json`); throws a QueryBatchError when they are not usable. */
   constructor(options: QueryBatchOptions = {}) {
+    super();
     this.config = resolveConfig(options);
     this.layout = layoutOf(this.config.home);
     this.#writer = new SpoolWriter(this.layout, this.config, this.#syncer);
     this.#logs = new Logs(this.layout, this.config);
+    this.#outcomes = new OutcomeLog(this.layout.outcomesDir, this.config.retentionMs);
+    this.#webhooks = new WebhookNotifier(this.config.webhooks, (failure) => this.#emitSafely('webhook:failed', failure));
+  }
+
+  /** A finished job: remembered for status(id), emitted, and sent to its webhook if it has one. */
+  #finished(outcome: Outcome, record: SpoolRecord | null): void {
+    this.#outcomes.record(outcome);
+    const ds = Object.hasOwn(this.config.datasources, outcome.datasource) ? this.config.datasources[outcome.datasource] : undefined;
+    const url = record?.webhook ?? ds?.webhook ?? null;
+    if (url !== null) this.#webhooks.send(url, outcome);
+    this.#emitSafely(outcome.status, outcome);
   }
 
   #open(): Promise<void> {
@@ -90,29 +130,153 @@ export class QueryBatch {
    * same home in this process waits for that one to finish.
    */
   run(options: RunOptions = {}): Promise<RunSummary> {
-    this.#running ??= (async () => {
-      try {
-        await this.#open();
-        return await oneRunAtATime(this.layout.home, () => runBatch({
-          layout: this.layout,
-          config: this.config,
-          writer: this.#writer,
-          syncer: this.#syncer,
-          logs: this.#logs,
-          name: this.runnerName,
-          driver: (name) => this.#driver(name),
-        }, options));
-      } finally {
-        this.#running = null;
-      }
-    })();
+    this.#running ??= this.#runBatch(options).finally(() => {
+      this.#running = null;
+    });
     return this.#running;
   }
 
-  /** Pending jobs per datasource, failed files, the last run's summary. */
-  async status(): Promise<StatusReport> {
+  /** A run; `events: false` for the watcher's queue-only pass (it runs nothing: no run:start/run:end). */
+  async #runBatch(options: RunOptions, events = true): Promise<RunSummary> {
     await this.#open();
+    // Expired results go with each real run, not with every queue-only pass of the watcher.
+    if (events) await pruneResults(this.layout.resultsDir, this.config.retentionMs).catch(() => {});
+    const summary = await oneRunAtATime(this.layout.home, () => {
+      if (events) this.#emitSafely('run:start', { runner: this.runnerName, startedAt: new Date().toISOString() });
+      return runBatch({
+        layout: this.layout,
+        config: this.config,
+        writer: this.#writer,
+        syncer: this.#syncer,
+        logs: this.#logs,
+        name: this.runnerName,
+        driver: (name) => this.#driver(name),
+        onOutcome: (outcome, record) => this.#finished(outcome, record),
+      }, options);
+    });
+    if (events) this.#emitSafely('run:end', summary);
+    return summary;
+  }
+
+  /**
+   * Starts the schedule: a run `schedule.startDelayMs` after start and then on the cron
+   * expression (default every 5 minutes), never two at once, plus the drop-in watcher.
+   * `options` override the configured `schedule`. Resolves with the handle once the
+   * watcher is watching; a second call returns the same handle.
+   */
+  async start(options: ScheduleOptions & ScheduleHooks = {}): Promise<ScheduleHandle> {
+    await this.#open();
+    if (this.#closing) throw new QueryBatchError('CLOSED', 'Expected an open QueryBatch; this one was closed');
+    if (!this.#schedule) {
+      const { onRun, onError, ...overrides } = options;
+      const schedule = {
+        ...this.config.schedule,
+        ...overrides,
+        ...(overrides.cron !== undefined && { cron: checkCron(overrides.cron, 'cron') }),
+        ...(overrides.timezone !== undefined && { timezone: overrides.timezone === null ? null : checkTimezone(overrides.timezone) }),
+      };
+      this.#schedule = startSchedule({
+        spoolDir: this.layout.spoolDir,
+        settleMs: this.config.dropInSettleMs,
+        schedule,
+        run: (runOptions) => this.run(runOptions),
+        // Queues drop-ins and runs nothing (limit 0). Not through run(): a run() called
+        // meanwhile must not join this pass and come back having executed nothing.
+        adopt: (signal) => this.#runBatch({ limit: 0, signal }, false),
+      }, { ...(onRun && { onRun }), ...(onError && { onError }) });
+    }
+    await this.#schedule.ready;
+    return this.#schedule;
+  }
+
+  /** Stops the schedule started by start() (the statement in flight finishes, the rest stays in spool). Idempotent. */
+  async stop(): Promise<void> {
+    const schedule = this.#schedule;
+    await schedule?.stop();
+    if (this.#schedule === schedule) this.#schedule = null;
+  }
+
+  /** The files in failed/, oldest job first, with class, id, datasource, age, attempts and last error. */
+  async failed(): Promise<FailedFile[]> {
+    await this.#open();
+    return listFailed(this.layout, this.config);
+  }
+
+  /** One file of failed/ with its SQL and full error; param values only with `showParams`. Throws FAILED_FILE_NOT_FOUND. */
+  async failedFile(name: string, options: { showParams?: boolean } = {}): Promise<FailedFileDetail> {
+    await this.#open();
+    return showFailed(this.layout, this.config, name, options.showParams ?? false);
+  }
+
+  /**
+   * Moves failed files back into the spool with their original id and the attempt count
+   * reset; they run in their original order. Throws CONFIG_INVALID (nothing moved) for a
+   * name outside failed/.
+   */
+  async respool(selection: RespoolSelection): Promise<RespoolResult> {
+    await this.#open();
+    return oneRunAtATime(this.layout.home, () => respoolFailed({
+      layout: this.layout,
+      config: this.config,
+      writer: this.#writer,
+      syncer: this.#syncer,
+      runner: this.runnerName,
+    }, selection));
+  }
+
+  /** Entries of the run and error logs (rotated files included), oldest first, filtered. */
+  async logs(filter: LogFilter = {}): Promise<LogEntry[]> {
+    await this.#open();
+    return readLogs(this.layout, filter);
+  }
+
+  /** Calls `onEntry` for each new log entry that passes the filter until `signal` aborts. */
+  async followLogs(filter: LogFilter, onEntry: (entry: LogEntry) => void, signal: AbortSignal): Promise<void> {
+    await this.#open();
+    return followLogs(this.layout, filter, onEntry, signal);
+  }
+
+
+  /** Emits to the listeners; one that throws does not stop a run (the job is done either way). */
+  #emitSafely<K extends keyof QueryBatchEvents>(event: K, ...args: QueryBatchEvents[K]): void {
+    try {
+      (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
+    } catch {
+      // the listener's own error
+    }
+  }
+
+  /**
+   * Without an id: pending jobs per datasource, failed files, the last run's summary.
+   * With one: what became of that job (queued with its position, running, succeeded,
+   * failed, or unknown once `retentionMs` has passed). Throws INVALID_ID for a non-id.
+   */
+  status(): Promise<StatusReport>;
+  status(id: string): Promise<JobStatus>;
+  async status(id?: string): Promise<StatusReport | JobStatus> {
+    await this.#open();
+    if (id !== undefined) return jobStatus(this.layout, this.config, this.#outcomes, id);
     return spoolStatus(this.layout, this.config);
+  }
+
+  /**
+   * The captured result of a job spooled with `captureResult: true`: columns, total rows and
+   * one entry per page (row range, row count, bytes). Throws INVALID_ID or RESULT_NOT_FOUND.
+   */
+  async result(id: string): Promise<ResultManifest> {
+    await this.#open();
+    return readManifest(this.layout.resultsDir, id, this.config.retentionMs);
+  }
+
+  /** Page `page` (from 1) of a job's captured result, values decoded (Date, Buffer, bigint). */
+  async resultPage(id: string, page: number): Promise<ResultPage> {
+    await this.#open();
+    return readPage(this.layout.resultsDir, id, page, this.config.retentionMs);
+  }
+
+  /** Resolves when every webhook delivery queued so far has finished (delivered or given up). */
+  webhooksIdle(): Promise<void> {
+    return this.#webhooks.idle();
   }
 
   #driver(name: string): Driver {
@@ -120,19 +284,25 @@ export class QueryBatch {
     if (!driver) {
       const ds = Object.hasOwn(this.config.datasources, name) ? this.config.datasources[name] : undefined;
       if (!ds) throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource; got ${JSON.stringify(name)}`);
-      driver = new MysqlDriver(ds.url, ds.options);
+      // The spool's id scopes its ledger rows (ensureLayout wrote it before any run).
+      const ledger = ds.ledger ? { table: ds.ledger.table, spool: readFileSync(this.layout.spoolIdFile, 'utf8').trim() } : null;
+      driver = new MysqlDriver(ds.url, ds.options, ledger);
       this.#drivers.set(name, driver);
     }
     return driver;
   }
 
-  /** Waits for a run in flight, closes the connection pools and flushes the logs. Idempotent. */
+  /**
+   * Stops the schedule, waits for a run in flight, closes the connection pools, waits up to
+   * `webhooks.closeWaitMs` for webhook deliveries, and flushes the logs. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await this.#schedule?.stop();
       await this.#running?.catch(() => {});
       await Promise.all([...this.#drivers.values()].map((d) => d.close().catch(() => {})));
       this.#drivers.clear();
-      await this.#logs.close();
+      await Promise.all([this.#webhooks.close(this.config.webhooks.closeWaitMs), this.#outcomes.flush(), this.#logs.close()]);
     })();
     return this.#closing;
   }

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
 import { classifyError, errorInfo } from './classify.js';
-import { adoptionClaimDir, recoverClaims } from './claims.js';
+import { adoptionClaimDir, hasForeignClaims, recoverClaims, recoverForeignClaims, removeStaleTemps, uncertainMarkerName, type Recovery } from './claims.js';
 import type { Driver, Session } from './driver.js';
 import { adoptDropIns } from './drop-ins.js';
 import { QueryBatchError, isQueryBatchError } from './errors.js';
 import type { DatasourceSummary, ResolvedConfig, RunOptions, RunSummary } from './interfaces.js';
 import { readSpoolId, type Layout } from './layout.js';
-import { countJobs, jobsInLeaf, leavesOf, removeIfEmpty } from './listing.js';
+import { countJobs, removeIfEmpty } from './listing.js';
+import { drainOrder, dropStaleMarker } from './priority.js';
 import type { FailureEntry } from './log-format.js';
 import type { Logs } from './logs.js';
 import { moveToFailed } from './failed.js';
@@ -16,7 +17,12 @@ import { readJobText } from './read-job.js';
 import { idOfFileName, spoolPathFor } from './shards.js';
 import { decodeParams, decodeRecord, describeParams, encodeRecord, type LastError, type SpoolRecord } from './spool-file.js';
 import type { SpoolWriter } from './spool-writer.js';
+import type { Outcome } from './outcomes.js';
 import { makeDirDurable, writeFileAtomic, type DirSyncer } from './durable.js';
+import { oldestLiveId } from './ledger.js';
+import { inspectStatement, runsInLedgerTransaction } from './statement.js';
+import { withTimeout } from './timeout.js';
+import { ResultWriter } from './results.js';
 
 /** What a run needs, handed in (the runner opens nothing by itself). */
 export interface RunnerDeps {
@@ -28,10 +34,12 @@ export interface RunnerDeps {
   readonly logs: Logs;
   readonly name: string;
   driver(datasource: string): Driver;
+  /** Told of every job that finished (succeeded, or moved to failed/), before its file is removed. */
+  onOutcome?(outcome: Outcome, record: SpoolRecord | null): void;
 }
 
 function emptyDatasourceSummary(): DatasourceSummary {
-  return { success: 0, sqlFailed: 0, connectionFailed: 0, invalid: 0, deferred: 0, sqlMs: 0 };
+  return { success: 0, sqlFailed: 0, connectionFailed: 0, invalid: 0, deferred: 0, sqlMs: 0, settled: 0, uncertain: 0 };
 }
 
 function lastErrorOf(cls: LastError['class'], error: unknown, at: Date): LastError {
@@ -76,6 +84,9 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
       // Left where it was: nothing is lost, and the next run tries again.
       message += ` (could not move it to failed/: ${(moveError as Error).message}; left in place)`;
     }
+    if (record?.id && moved.startsWith('failed')) {
+      deps.onOutcome?.(failedOutcome(record.id, record.datasource ?? '', reason, 0, moved), null);
+    }
     logFailure({
       class: 'invalid',
       id: record?.id ?? null,
@@ -102,7 +113,9 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
     });
   };
 
-  const recovered = await recoverClaims(layout, deps.name, config.defaultDatasource, deps.syncer);
+  const tmpRemoved = await removeStaleTemps(layout, config.tmpMaxAgeMs);
+  const recovery = await recoverClaims(layout, deps.name, config.defaultDatasource, deps.syncer);
+  logUncertain(deps, recovery);
   const adoption = await adoptDropIns({
     layout,
     config,
@@ -115,11 +128,12 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   await removeIfEmpty(adoptionClaimDir(layout, deps.name));
 
   const spoolId = await readSpoolId(layout);
+  const drainOptions = await withProgress(layout, names, options);
   const perDatasource: Record<string, DatasourceSummary> = {};
   // Every drain finishes before the run does, even when one fails: a run that returned
   // while another drain still held claims would let the next run take them back.
   const drains = await Promise.allSettled(names.map(async (name) => {
-    perDatasource[name] = await drainDatasource(deps, name, options, failInvalid, logFailure, lockNameFor(spoolId, name));
+    perDatasource[name] = await drainDatasource(deps, name, drainOptions, failInvalid, logFailure, lockNameFor(spoolId, name));
   }));
   drains.forEach((drain, i) => {
     if (drain.status === 'fulfilled') return;
@@ -139,6 +153,8 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
     invalid: a.invalid + s.invalid,
     deferred: a.deferred + s.deferred,
     sqlMs: a.sqlMs + s.sqlMs,
+    settled: a.settled + s.settled,
+    uncertain: a.uncertain + s.uncertain,
   }), emptyDatasourceSummary());
   const executed = totals.success + totals.sqlFailed - totals.invalid;
   const finished = new Date();
@@ -152,7 +168,10 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
     invalid: totals.invalid + adoption.invalid,
     deferred: totals.deferred + adoption.settling,
     adopted: adoption.adopted,
-    recovered,
+    recovered: recovery.recovered + Object.values(perDatasource).reduce((n, s) => n + (s.recovered ?? 0), 0),
+    settled: totals.settled,
+    uncertain: totals.uncertain + recovery.uncertain.length,
+    tmpRemoved,
     totalMs: Math.round(totals.sqlMs * 1000) / 1000,
     avgMs: executed > 0 ? Math.round((totals.sqlMs / executed) * 1000) / 1000 : 0,
     wallMs: Math.round(performance.now() - t0),
@@ -165,23 +184,65 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
 async function drainDatasource(
   deps: RunnerDeps,
   ds: string,
-  options: RunOptions,
+  options: DrainOptions,
   failInvalid: (path: string, name: string, error: unknown, record?: Partial<SpoolRecord>, shownAs?: string) => Promise<void>,
   logFailure: (entry: FailureEntry) => void,
   lockName: string,
 ): Promise<DatasourceSummary> {
   const { layout, config } = deps;
   const summary = emptyDatasourceSummary();
+  /** Exactly-once: the job id goes into the ledger in the statement's transaction (null: at-least-once). */
+  const ledger = config.datasources[ds]?.ledger ?? null;
   const dsDir = join(layout.spoolDir, ds);
   const claimDir = join(layout.activeDir, deps.name, ds);
   const home = (path: string) => relative(layout.home, path);
   let claimDirReady = false;
-  let session: Session | null = null;
+  let session = null as Session | null;
   /** Why connecting failed; the next job read carries it. */
   let connectError: unknown = null;
   let locked = false;
   let stopped = false;
   let taken = 0;
+  /** The removal of the last executed job's file, still in flight (ledger on); resolves with its error. */
+  let removal: Promise<unknown> = Promise.resolve(null);
+  /** Set once the lock is ours and other hosts' dead claims were given back: the listing starts over. */
+  let again = false;
+
+  /** Connects and takes the datasource's lock; false when another runner holds it. Gives back other hosts' claims once the lock is ours. */
+  const openSession = async (): Promise<boolean> => {
+    try {
+      session = await deps.driver(ds).connect();
+      if (!(await session.tryLock(lockName))) {
+        summary.busy = true;
+        return false;
+      }
+      locked = true;
+    } catch (error) {
+      session?.destroy();
+      session = null;
+      connectError = error;
+      return true;
+    }
+    const foreign = await recoverForeignClaims(layout, ds, deps.syncer);
+    logUncertain(deps, foreign);
+    summary.recovered = (summary.recovered ?? 0) + foreign.recovered;
+    summary.uncertain += foreign.uncertain.length;
+    again = foreign.recovered > 0;
+    return true;
+  };
+
+  /** A statement outside the ledger transaction lost its connection: it may have run. A person decides. */
+  const uncertainFailure = async (record: SpoolRecord, path: string, error: unknown): Promise<void> => {
+    const lastError = lastErrorOf('connection', error, new Date());
+    const moved = await moveToFailed(layout, path, 'uncertain-', idFileName(record), deps.syncer);
+    deps.onOutcome?.(failedOutcome(record.id, ds, { ...lastError, class: 'uncertain' }, 0, home(moved)), record);
+    summary.uncertain++;
+    logFailure({
+      ...entryFor(record, home(spoolPathFor(layout.spoolDir, ds, record.id)), 'connection', lastError, record.attempts + 1, home(moved), config.logs.logParams),
+      class: 'uncertain',
+      message: `The connection was lost while a statement that commits implicitly (${inspectStatement(record.sql).keyword || 'unknown'}) ran outside the ledger: it may or may not have run, so it is not run again (${lastError.code}: ${lastError.message})`,
+    });
+  };
 
   /** A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…. */
   const connectionFailure = async (record: SpoolRecord, claimed: string, error: unknown): Promise<void> => {
@@ -192,6 +253,7 @@ async function drainDatasource(
     let moved: string;
     if (updated.attempts >= config.maxConnectionAttempts) {
       moved = home(await moveToFailed(layout, claimed, 'connection-', idFileName(record), deps.syncer));
+      deps.onOutcome?.(failedOutcome(record.id, ds, lastError, 0, moved), record);
     } else {
       const back = spoolPathFor(layout.spoolDir, ds, record.id);
       await makeDirDurable(dirname(back), deps.syncer);
@@ -204,9 +266,211 @@ async function drainDatasource(
     logFailure(entryFor(record, home(spoolPathFor(layout.spoolDir, ds, record.id)), 'connection', lastError, updated.attempts, moved, config.logs.logParams));
   };
 
+  /** A claimed job, read and checked, ready to run. */
+  interface Job {
+    readonly record: SpoolRecord;
+    readonly params: ReturnType<typeof decodeParams>;
+    readonly path: string;
+    readonly src: string;
+  }
+  /** Claimed jobs waiting to run in one ledger transaction (group commit). */
+  let batch: Job[] = [];
+
+  /** Removes an executed job's file while the next job runs (ledger on: a crash before it completes leaves a claim the ledger settles). */
+  const removeLater = async (...paths: string[]): Promise<void> => {
+    const previous = removal;
+    removal = Promise.all(paths.map((path) => fs.promises.unlink(path))).then(() => null, (error: unknown) => error);
+    const failed = await previous;
+    if (failed) throw failed;
+  };
+
+  /** Claimed jobs that did not run go back to their places, untouched. */
+  const giveBack = async (jobs: readonly Job[]): Promise<void> => {
+    for (const job of jobs) {
+      const back = spoolPathFor(layout.spoolDir, ds, job.record.id);
+      await makeDirDurable(dirname(back), deps.syncer);
+      await fs.promises.rename(job.path, back);
+      await deps.syncer.sync(dirname(back));
+    }
+  };
+
+  /** Streams a captured statement's rows into result pages; resolves with its affected rows (0 for a SELECT). */
+  const capture = async (live: Session, record: SpoolRecord, params: Job['params']): Promise<number> => {
+    const writer = new ResultWriter(layout.resultsDir, record.id, ds);
+    try {
+      const { affectedRows } = await live.stream(record.sql, params, (columns) => (writer.columns = columns), (row) => writer.add(row as never[]));
+      await writer.finish();
+      return affectedRows;
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  };
+
+  /** A job's time limit: its own timeoutMs, else the configured default (0: none). */
+  const limitFor = (record: SpoolRecord): number | null => record.timeoutMs ?? (config.timeoutMs > 0 ? config.timeoutMs : null);
+
+  /** A job committed: told to onOutcome (status by id, events, webhooks) and counted for progress. */
+  const succeeded = (record: SpoolRecord, ms: number, affectedRows: number): void => {
+    deps.onOutcome?.({ id: record.id, status: 'succeeded', datasource: ds, finishedAt: new Date().toISOString(), durationMs: round(ms), affectedRows }, record);
+    options.step?.();
+  };
+
+  /**
+   * Runs one job. With the ledger, a statement that can share its transaction runs exactly
+   * once; one that commits implicitly runs on its own, its claim renamed to <id>.uncertain
+   * first so that a crash mid-statement sends it to failed/uncertain-… instead of running it
+   * again. Resolves false when the datasource must stop (connection lost).
+   */
+  const runJob = async (job: Job, once: boolean): Promise<boolean> => {
+    const { record, params, src } = job;
+    let path = job.path;
+    if (ledger !== null && !once && !record.captureResult) {
+      path = join(claimDir, uncertainMarkerName(record.id));
+      await fs.promises.rename(job.path, path);
+      await deps.syncer.sync(claimDir);
+    }
+    const t = performance.now();
+    let ran = false;
+    try {
+      let affectedRows = 0;
+      const live = session!;
+      const limit = limitFor(record);
+      const cancel = () => deps.driver(ds).cancel(live);
+      if (record.captureResult) {
+        // A background SELECT: its rows are streamed into pages (results.ts). Outside the
+        // ledger: reading twice after a crash does no harm, and the pages are rewritten.
+        affectedRows = await withTimeout(limit, () => capture(live, record, params), cancel);
+        summary.success++;
+      } else if (once) {
+        const result = await withTimeout(limit, () => live.executeOnce(record.id, record.sql, params), cancel);
+        if (result.status === 'done-before') summary.settled++;
+        else {
+          summary.success++;
+          affectedRows = result.affectedRows;
+        }
+      } else {
+        affectedRows = (await withTimeout(limit, () => live.execute(record.sql, params), cancel)).affectedRows;
+        summary.success++;
+      }
+      const ms = performance.now() - t;
+      summary.sqlMs += ms;
+      ran = true;
+      succeeded(record, ms, affectedRows);
+    } catch (error) {
+      // A timeout whose cancel had to drop the connection is a lost connection too.
+      if (classifyError(causeOf(error), 'execute') === 'connection') {
+        session!.destroy();
+        session = null;
+        if (once && (await committedAfterAll(deps, ds, record.id))) {
+          // Lost during COMMIT, but the ledger has it: it ran, once.
+          summary.success++;
+          summary.connectionError = `${errorInfo(error).code}: ${errorInfo(error).message}`;
+          succeeded(record, performance.now() - t, 0);
+          await fs.promises.unlink(path);
+        } else if (ledger !== null && !once && !record.captureResult) {
+          await uncertainFailure(record, path, error);
+        } else {
+          await connectionFailure(record, path, error);
+        }
+        return false;
+      }
+      const ms = performance.now() - t;
+      summary.sqlMs += ms;
+      // A statement stopped for its time limit fails like an SQL error, with its own class.
+      const lastError = lastErrorOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error, new Date());
+      const updated: SpoolRecord = { ...record, attempts: record.attempts + 1, lastError };
+      await writeFileAtomic(layout.tmpDir, path, encodeRecord(updated), deps.syncer);
+      const moved = await moveToFailed(layout, path, 'failed-', idFileName(record), deps.syncer);
+      deps.onOutcome?.(failedOutcome(record.id, ds, lastError, ms, home(moved)), record);
+      options.step?.();
+      summary.sqlFailed++;
+      logFailure(entryFor(record, home(src), lastError.class, lastError, updated.attempts, home(moved), config.logs.logParams));
+    }
+    if (ran) {
+      // With the ledger the removal overlaps the next job; without, it is awaited, so a
+      // crash repeats at most the one statement in flight.
+      if (once) await removeLater(path);
+      else await fs.promises.unlink(path);
+    }
+    return true;
+  };
+
+  /**
+   * Runs the batched jobs in one ledger transaction and one round trip. On an SQL error
+   * (all rolled back) they run again one by one, so the failing one goes to failed/ alone.
+   * Resolves false when the datasource must stop; the jobs that did not run are given back.
+   */
+  const flush = async (): Promise<boolean> => {
+    const jobs = batch;
+    batch = [];
+    if (jobs.length === 0) return true;
+    if (session === null) {
+      await giveBack(jobs);
+      return false;
+    }
+    let sent: readonly number[] | null = null;
+    const t = performance.now();
+    if (jobs.length > 1) {
+      try {
+        const live = session;
+        // The batch as a whole gets the default limit; on a timeout it runs again one by one,
+        // each job under its own limit, so only the slow one fails.
+        sent = await withTimeout(
+          config.timeoutMs > 0 ? config.timeoutMs : null,
+          () => live.executeBatch(jobs.map((j) => ({ id: j.record.id, sql: j.record.sql, params: j.params }))),
+          () => deps.driver(ds).cancel(live),
+        );
+      } catch (error) {
+        if (classifyError(causeOf(error), 'execute') === 'connection') {
+          session.destroy();
+          session = null;
+          summary.connectionError = `${errorInfo(error).code}: ${errorInfo(error).message}`;
+          if (await committedAfterAll(deps, ds, jobs[0]!.record.id)) {
+            // Lost during COMMIT, but the ledger has the batch (all or none): it ran, once.
+            summary.success += jobs.length;
+            for (const job of jobs) {
+              succeeded(job.record, (performance.now() - t) / jobs.length, 0);
+              await fs.promises.unlink(job.path);
+            }
+          } else {
+            await connectionFailure(jobs[0]!.record, jobs[0]!.path, error);
+            await giveBack(jobs.slice(1));
+          }
+          return false;
+        }
+        // An SQL error somewhere in the batch (a duplicate ledger id included): one by one.
+      }
+    }
+    if (sent !== null) {
+      const ms = performance.now() - t;
+      summary.sqlMs += ms;
+      summary.success += jobs.length;
+      jobs.forEach((job, k) => succeeded(job.record, ms / jobs.length, sent[k] ?? 0));
+      await removeLater(...jobs.map((job) => job.path));
+      return true;
+    }
+    for (let k = 0; k < jobs.length; k++) {
+      if (!(await runJob(jobs[k]!, true))) {
+        await giveBack(jobs.slice(k + 1));
+        return false;
+      }
+    }
+    return true;
+  };
+
   try {
-    outer: for await (const leaf of leavesOf(dsDir)) {
-      const names = await jobsInLeaf(leaf);
+    if (await hasForeignClaims(layout, ds)) {
+      // Another host's runner died holding claims: with the lock ours they go back first, in their places.
+      if (!(await openSession())) {
+        stopped = true;
+      }
+    }
+    do {
+    again = false;
+    // Immediate jobs first (FIFO among themselves), then every leaf oldest first (priority.ts).
+    outer: for await (const { leaf, names, marker } of drainOrder(layout, ds)) {
+      if (stopped) break;
       for (let i = 0; i < names.length; i++) {
         if (stopped || options.signal?.aborted || (options.limit !== undefined && taken >= options.limit)) {
           stopped = true;
@@ -222,26 +486,23 @@ async function drainDatasource(
         if (session === null && connectError === null) {
           // Connect, and take the datasource's lock, before claiming anything: a runner that
           // finds another draining this datasource touches none of its files.
-          try {
-            session = await deps.driver(ds).connect();
-            if (!(await session.tryLock(lockName))) {
-              summary.busy = true;
-              stopped = true;
-              break outer;
-            }
-            locked = true;
-          } catch (error) {
-            session?.destroy();
-            session = null;
-            connectError = error;
+          if (!(await openSession())) {
+            stopped = true;
+            break outer;
           }
+          if (again) break outer; // other hosts' claims went back: list again from the start
         }
         try {
-          await fs.promises.rename(src, claimed);
+          // Synchronous: a thread-pool trip costs more than the rename itself (read-job.ts).
+          fs.renameSync(src, claimed);
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // another runner took it
-          throw error;
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          // Another runner took it; or, for a marker, its job is gone (ran, or moved).
+          if (marker !== undefined) await dropStaleMarker(marker);
+          continue;
         }
+        // Taken: the marker has done its work (a crash before this keeps the job first in line).
+        if (marker !== undefined) await fs.promises.unlink(marker).catch(() => {});
         taken++;
 
         let record: SpoolRecord;
@@ -277,35 +538,51 @@ async function drainDatasource(
           break outer;
         }
 
-        const t = performance.now();
-        try {
-          await session.execute(record.sql, params);
-          summary.sqlMs += performance.now() - t;
-          summary.success++;
-          await fs.promises.unlink(claimed);
-        } catch (error) {
-          if (classifyError(error, 'execute') === 'connection') {
-            session.destroy();
-            session = null;
-            await connectionFailure(record, claimed, error);
+        const job: Job = { record, params, path: claimed, src };
+        const once = ledger !== null && !record.captureResult && runsInLedgerTransaction(inspectStatement(record.sql));
+        if (once && ledger !== null && ledger.batch > 1 && record.attempts === 0 && record.timeoutMs === undefined) {
+          // Group commit: jobs wait (claimed) to go in one ledger transaction together. A job
+          // that failed to connect before runs alone, so a failure is pinned on the right job;
+          // so does one with a time limit of its own.
+          batch.push(job);
+          if (batch.length < ledger.batch) continue;
+          if (!(await flush())) {
             stopped = true;
             break outer;
           }
-          summary.sqlMs += performance.now() - t;
-          const lastError = lastErrorOf('sql', error, new Date());
-          const updated: SpoolRecord = { ...record, attempts: record.attempts + 1, lastError };
-          await writeFileAtomic(layout.tmpDir, claimed, encodeRecord(updated), deps.syncer);
-          const moved = await moveToFailed(layout, claimed, 'failed-', idFileName(record), deps.syncer);
-          summary.sqlFailed++;
-          logFailure(entryFor(record, home(src), 'sql', lastError, updated.attempts, home(moved), config.logs.logParams));
+          continue;
+        }
+        // FIFO: what is batched runs before this job.
+        if (!(await flush())) {
+          await giveBack([job]);
+          stopped = true;
+          break outer;
+        }
+        if (!(await runJob(job, once))) {
+          stopped = true;
+          break outer;
         }
       }
       if (await removeIfEmpty(leaf.path)) await removeIfEmpty(dirname(leaf.path));
     }
+    } while (again && !stopped);
+    // Jobs batched when the listing ended or the run stopped.
+    if (!(await flush())) stopped = true;
+    const failed = await removal;
+    if (failed) throw failed;
   } finally {
+    await removal;
     // Released however the drain ends: a leaked connection would make a later run wait forever.
     const held = session as Session | null;
     if (held !== null) {
+      if (ledger !== null && locked && summary.success + summary.settled > 0) {
+        // Bounded ledger: rows of jobs whose files are all gone are deleted (under the lock).
+        try {
+          summary.pruned = await held.pruneLedger(await oldestLiveId(layout, config));
+        } catch {
+          // the next run prunes
+        }
+      }
       try {
         if (locked) await held.unlock(lockName);
         held.release();
@@ -320,6 +597,22 @@ async function drainDatasource(
   return summary;
 }
 
+/** What a drain is given: the run's options plus `step`, called once per statement executed or refused. */
+interface DrainOptions extends RunOptions {
+  readonly step?: () => void;
+}
+
+/** With an onProgress hook: counts what is pending (streaming the shard listings) and makes the step counter. */
+async function withProgress(layout: Layout, names: readonly string[], options: RunOptions): Promise<DrainOptions> {
+  const onProgress = options.onProgress;
+  if (!onProgress) return options;
+  let total = 0;
+  for (const name of names) total += (await countJobs(join(layout.spoolDir, name))).count;
+  let done = 0;
+  onProgress({ done, total });
+  return { ...options, step: () => onProgress({ done: ++done, total: Math.max(total, done) }) };
+}
+
 /**
  * The database lock that makes one runner at a time drain a datasource of a spool, across
  * processes and hosts (GET_LOCK names are at most 64 characters).
@@ -328,11 +621,63 @@ export function lockNameFor(spoolId: string, datasource: string): string {
   return 'querybatch:' + createHash('sha256').update(`${spoolId}:${datasource}`).digest('hex').slice(0, 40);
 }
 
+/** The driver's error behind a STATEMENT_TIMEOUT, else the error itself. */
+function causeOf(error: unknown): unknown {
+  return isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? error.cause : error;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function failedOutcome(id: string, datasource: string, error: Pick<LastError, 'at' | 'code' | 'message'> & { class: Outcome['class'] }, ms: number, moved: string): Outcome {
+  return {
+    id,
+    status: 'failed',
+    datasource,
+    finishedAt: error.at,
+    durationMs: round(ms),
+    class: error.class,
+    code: error.code,
+    message: error.message,
+    file: basename(moved),
+  };
+}
+
+/** After a connection lost mid-transaction: did the job commit? Asked on a new session; false when that fails too. */
+async function committedAfterAll(deps: RunnerDeps, ds: string, id: string): Promise<boolean> {
+  let probe: Session | null = null;
+  try {
+    probe = await deps.driver(ds).connect();
+    const done = await probe.isDone(id);
+    probe.release();
+    return done;
+  } catch {
+    probe?.destroy();
+    return false;
+  }
+}
+
+/** Logs the claims recovery moved to failed/uncertain-…. */
+function logUncertain(deps: RunnerDeps, recovery: Recovery): void {
+  for (const u of recovery.uncertain) {
+    deps.logs.failure(new Date(), {
+      class: 'uncertain',
+      id: u.id,
+      file: relative(deps.layout.home, u.claim),
+      datasource: u.datasource,
+      code: 'UNCERTAIN',
+      moved: relative(deps.layout.home, u.moved),
+      message: 'A runner died while this statement, which commits implicitly and so runs outside the ledger, was in flight: it may or may not have run. Check the database, then respool it or delete it.',
+    });
+  }
+}
+
 function idFileName(record: SpoolRecord): string {
   return `${record.id}.batchsql`;
 }
 
-function entryFor(record: SpoolRecord, file: string, cls: 'sql' | 'connection', error: LastError, attempts: number, moved: string, logParams: boolean): FailureEntry {
+function entryFor(record: SpoolRecord, file: string, cls: LastError['class'], error: LastError, attempts: number, moved: string, logParams: boolean): FailureEntry {
   return {
     class: cls,
     id: record.id,

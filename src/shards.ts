@@ -31,10 +31,12 @@ export function idOfFileName(name: string): string | undefined {
   return FILE_PATTERN.exec(name)?.[1];
 }
 
-/** True when `name` is a job file that belongs in the leaf `bucket/leaf`. */
+const FILE_NAME_LENGTH = 26 + SPOOL_EXTENSION.length;
+
+/** True when `name` is a job file that belongs in the leaf `bucket/leaf` (cheap checks first: it runs once per pending file). */
 export function belongsInLeaf(name: string, bucket: string, leaf: string): boolean {
-  const id = idOfFileName(name);
-  return id !== undefined && id.startsWith(bucket + leaf);
+  return name.length === FILE_NAME_LENGTH && name.startsWith(bucket) && name.startsWith(leaf, bucket.length) &&
+    name.endsWith(SPOOL_EXTENSION) && FILE_PATTERN.test(name);
 }
 
 /** Names starting with "." under spool/ (.tmp, .active, editors' swap files) are never work. */

@@ -23,7 +23,7 @@ export type Priority = 'normal' | 'immediate';
 
 /** What the runner recorded about the last failure of a job. */
 export interface LastError {
-  readonly class: 'connection' | 'sql' | 'invalid';
+  readonly class: 'connection' | 'sql' | 'invalid' | 'timeout';
   readonly code: string;
   readonly message: string;
   readonly errno?: number;
@@ -42,6 +42,10 @@ export interface SpoolRecord {
   readonly attempts: number;
   readonly priority?: Priority;
   readonly timeoutMs?: number;
+  /** An http(s) URL told when the job succeeds or fails. */
+  readonly webhook?: string;
+  /** Store the statement's result rows as pages (results.ts); always `true` when present. */
+  readonly captureResult?: true;
   readonly lastError?: LastError;
 }
 
@@ -63,10 +67,10 @@ function isParamName(name: string): boolean {
   return PARAM_NAME_PATTERN.test(name) && name !== '__proto__';
 }
 const ISO_TIME_PATTERN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
-const ERROR_CLASSES = new Set(['connection', 'sql', 'invalid']);
+const ERROR_CLASSES = new Set(['connection', 'sql', 'invalid', 'timeout']);
 
 const FIELDS = new Set([
-  'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'lastError', 'checksum',
+  'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'webhook', 'captureResult', 'lastError', 'checksum',
 ]);
 
 function invalid(message: string): QueryBatchError {
@@ -162,37 +166,39 @@ export function describeParams(params: WireParams): string {
 // ---------------------------------------------------------------------------------------
 // Records
 
-/** The canonical encoding the checksum covers: fields in this order, optional ones only when set. */
-function canonical(record: SpoolRecord): string {
-  const ordered: Record<string, unknown> = {
-    format: record.format,
-    id: record.id,
-    datasource: record.datasource,
-    sql: record.sql,
-    params: record.params,
-    createdAt: record.createdAt,
-    attempts: record.attempts,
-  };
-  if (record.priority !== undefined) ordered.priority = record.priority;
-  if (record.timeoutMs !== undefined) ordered.timeoutMs = record.timeoutMs;
-  if (record.lastError !== undefined) ordered.lastError = record.lastError;
-  return JSON.stringify(ordered);
+/**
+ * The canonical encoding the checksum covers: fields in this order, optional ones only when
+ * set. Built field by field, which gives exactly JSON.stringify of the ordered object, so
+ * that the params' JSON, already made once to check their size, is not made again.
+ */
+function canonical(record: SpoolRecord, paramsJson: string = JSON.stringify(record.params)): string {
+  let out = `{"format":${JSON.stringify(record.format)},"id":${JSON.stringify(record.id)},"datasource":${JSON.stringify(record.datasource)}` +
+    `,"sql":${JSON.stringify(record.sql)},"params":${paramsJson},"createdAt":${JSON.stringify(record.createdAt)},"attempts":${JSON.stringify(record.attempts)}`;
+  if (record.priority !== undefined) out += `,"priority":${JSON.stringify(record.priority)}`;
+  if (record.timeoutMs !== undefined) out += `,"timeoutMs":${JSON.stringify(record.timeoutMs)}`;
+  if (record.webhook !== undefined) out += `,"webhook":${JSON.stringify(record.webhook)}`;
+  if (record.captureResult !== undefined) out += ',"captureResult":true';
+  if (record.lastError !== undefined) out += `,"lastError":${JSON.stringify(record.lastError)}`;
+  return out + '}';
 }
 
 export function checksumOf(canonicalJson: string): string {
   return 'sha256:' + createHash('sha256').update(canonicalJson, 'utf8').digest('hex');
 }
 
-/** The file's text: the canonical JSON with the checksum as its last field, and a newline. */
-export function encodeRecord(record: SpoolRecord): string {
-  const body = canonical(record);
+/**
+ * The file's text: the canonical JSON with the checksum as its last field, and a newline.
+ * `paramsJson`, when given, must be JSON.stringify(record.params) (spool() has it already).
+ */
+export function encodeRecord(record: SpoolRecord, paramsJson?: string): string {
+  const body = canonical(record, paramsJson);
   return `${body.slice(0, -1)},"checksum":"${checksumOf(body)}"}\n`;
 }
 
 function checkLastError(value: unknown): LastError {
   if (!isPlainObject(value) || typeof value.class !== 'string' || !ERROR_CLASSES.has(value.class) || typeof value.code !== 'string' ||
       typeof value.message !== 'string' || typeof value.at !== 'string') {
-    throw invalid('Expected lastError to be an object with class (connection, sql or invalid), code, message and at strings');
+    throw invalid('Expected lastError to be an object with class (connection, sql, invalid or timeout), code, message and at strings');
   }
   return value as unknown as LastError;
 }
@@ -233,6 +239,12 @@ export function decodeRecord(text: string): SpoolRecord {
   if (data.timeoutMs !== undefined && (!Number.isSafeInteger(data.timeoutMs) || (data.timeoutMs as number) <= 0)) {
     throw invalid(`Expected timeoutMs to be a whole number > 0; found ${JSON.stringify(data.timeoutMs)}`);
   }
+  if (data.webhook !== undefined && (typeof data.webhook !== 'string' || !/^https?:\/\/./.test(data.webhook))) {
+    throw invalid(`Expected webhook to be an http:// or https:// URL; found ${JSON.stringify(data.webhook)?.slice(0, 80)}`);
+  }
+  if (data.captureResult !== undefined && data.captureResult !== true) {
+    throw invalid(`Expected captureResult to be true when present; found ${JSON.stringify(data.captureResult)}`);
+  }
   const record: SpoolRecord = {
     format: FORMAT,
     id: data.id,
@@ -243,6 +255,8 @@ export function decodeRecord(text: string): SpoolRecord {
     attempts: data.attempts as number,
     ...(data.priority !== undefined && { priority: data.priority as Priority }),
     ...(data.timeoutMs !== undefined && { timeoutMs: data.timeoutMs as number }),
+    ...(data.webhook !== undefined && { webhook: data.webhook }),
+    ...(data.captureResult === true && { captureResult: true as const }),
     ...(data.lastError !== undefined && { lastError: checkLastError(data.lastError) }),
   };
   if (typeof data.checksum !== 'string') throw invalid('Expected a checksum field ("sha256:<hex>"); found none');

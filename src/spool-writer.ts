@@ -2,10 +2,12 @@ import { dirname } from 'node:path';
 import fs from 'fs-extra';
 import { QueryBatchError, describeValue } from './errors.js';
 import { newId } from './id.js';
+import { checkWebhookUrl } from './config.js';
 import type { ResolvedConfig, SpoolOptions } from './interfaces.js';
 import type { Layout } from './layout.js';
 import { DirSyncer, makeDirDurable, tempPathFor, writeTemp } from './durable.js';
 import { spoolPathFor } from './shards.js';
+import { markImmediate } from './priority.js';
 import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord } from './spool-file.js';
 
 /**
@@ -13,6 +15,11 @@ import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord }
  * SQL_TOO_LARGE, UNSERIALIZABLE_PARAM, PARAMS_TOO_LARGE, UNKNOWN_DATASOURCE). Pure.
  */
 export function buildRecord(config: ResolvedConfig, sql: unknown, params: unknown, options: SpoolOptions, id: string, now: Date): SpoolRecord {
+  return prepareRecord(config, sql, params, options, id, now).record;
+}
+
+/** buildRecord, and the params' JSON it made to check their size (for encodeRecord). Pure. */
+function prepareRecord(config: ResolvedConfig, sql: unknown, params: unknown, options: SpoolOptions, id: string, now: Date): { record: SpoolRecord; paramsJson: string } {
   const datasource = options.datasource ?? config.defaultDatasource;
   if (typeof datasource !== 'string' || !Object.hasOwn(config.datasources, datasource)) {
     const names = Object.keys(config.datasources);
@@ -26,17 +33,22 @@ export function buildRecord(config: ResolvedConfig, sql: unknown, params: unknow
     throw new QueryBatchError('SQL_TOO_LARGE', `Expected SQL of at most ${config.limits.maxSqlBytes} bytes (limits.maxSqlBytes); got ${sqlBytes} bytes`);
   }
   const wire = encodeParams(params);
-  const paramBytes = Buffer.byteLength(JSON.stringify(wire), 'utf8');
+  const paramsJson = JSON.stringify(wire);
+  const paramBytes = Buffer.byteLength(paramsJson, 'utf8');
   if (paramBytes > config.limits.maxParamsBytes) {
     throw new QueryBatchError('PARAMS_TOO_LARGE', `Expected params of at most ${config.limits.maxParamsBytes} bytes encoded (limits.maxParamsBytes); got ${paramBytes} bytes`);
   }
   if (options.priority !== undefined && options.priority !== 'normal' && options.priority !== 'immediate') {
     throw new QueryBatchError('CONFIG_INVALID', `Expected priority to be "normal" or "immediate"; got ${JSON.stringify(options.priority)}`);
   }
+  if (options.captureResult !== undefined && typeof options.captureResult !== 'boolean') {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected captureResult to be true or false; got ${describeValue(options.captureResult)}`);
+  }
   if (options.timeoutMs !== undefined && (!Number.isSafeInteger(options.timeoutMs) || options.timeoutMs <= 0)) {
     throw new QueryBatchError('CONFIG_INVALID', `Expected timeoutMs to be a whole number > 0; got ${JSON.stringify(options.timeoutMs)}`);
   }
-  return {
+  const webhook = options.webhook === undefined ? undefined : checkWebhookUrl(options.webhook, 'webhook');
+  const record: SpoolRecord = {
     format: FORMAT,
     id,
     datasource,
@@ -46,7 +58,10 @@ export function buildRecord(config: ResolvedConfig, sql: unknown, params: unknow
     attempts: 0,
     ...(options.priority !== undefined && { priority: options.priority }),
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+    ...(webhook !== undefined && { webhook }),
+    ...(options.captureResult === true && { captureResult: true as const }),
   };
+  return { record, paramsJson };
 }
 
 /**
@@ -69,17 +84,38 @@ export class SpoolWriter {
 
   /** Validates and writes one job; resolves with its id once it is durable. */
   async spool(sql: unknown, params: unknown, options: SpoolOptions = {}): Promise<string> {
-    const record = buildRecord(this.#config, sql, params, options, newId(), new Date());
-    const text = encodeRecord(record);
-    if (Buffer.byteLength(text, 'utf8') > this.#config.limits.maxFileBytes) {
-      throw new QueryBatchError('PARAMS_TOO_LARGE', `Expected a spool file of at most ${this.#config.limits.maxFileBytes} bytes (limits.maxFileBytes); this job would take ${Buffer.byteLength(text, 'utf8')}`);
+    const { record, paramsJson } = prepareRecord(this.#config, sql, params, options, newId(), new Date());
+    // Encoded once: the size check and the write use the same bytes.
+    const bytes = Buffer.from(encodeRecord(record, paramsJson), 'utf8');
+    if (bytes.length > this.#config.limits.maxFileBytes) {
+      throw new QueryBatchError('PARAMS_TOO_LARGE', `Expected a spool file of at most ${this.#config.limits.maxFileBytes} bytes (limits.maxFileBytes); this job would take ${bytes.length}`);
     }
-    await this.write(record.datasource, record.id, text);
+    await this.write(record.datasource, record.id, bytes);
+    if (record.priority === 'immediate') {
+      try {
+        await this.markImmediate(record.datasource, record.id);
+      } catch (error) {
+        // Take the job back so that nothing was spooled; if a runner has it already, it is
+        // running (without its priority, which no longer matters) and the id stands.
+        const taken = await fs.promises.unlink(spoolPathFor(this.#layout.spoolDir, record.datasource, record.id)).then(() => true, (e: NodeJS.ErrnoException) => e.code !== 'ENOENT');
+        if (taken) throw error;
+      }
+    }
     return record.id;
   }
 
+  /** Marks a job to run before the others of its datasource (priority.ts); after the job itself is written. */
+  async markImmediate(datasource: string, id: string): Promise<void> {
+    try {
+      await markImmediate(this.#layout, datasource, id, this.#syncer);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new QueryBatchError('SPOOL_WRITE_FAILED', `Could not mark job ${id} immediate in ${this.#layout.immediateDir}: ${code ? `${code}: ` : ''}${(error as Error).message}; nothing was spooled`, { cause: error });
+    }
+  }
+
   /** Writes an already-encoded job into its shard. */
-  async write(datasource: string, id: string, text: string): Promise<void> {
+  async write(datasource: string, id: string, text: string | Buffer): Promise<void> {
     const target = spoolPathFor(this.#layout.spoolDir, datasource, id);
     const tmp = tempPathFor(this.#layout.tmpDir, id + SPOOL_EXTENSION);
     let renamed = false;

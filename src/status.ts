@@ -63,10 +63,11 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
     const id = oldest ? idOfFileName(oldest)! : null;
     pending[top.name] = { count, oldestId: id, oldestAgeMs: id ? Math.max(0, now - idTime(id)) : null };
   }
-  const failed = { connection: 0, failed: 0, other: 0 };
+  const failed = { connection: 0, failed: 0, uncertain: 0, other: 0 };
   for (const e of await listSorted(layout.failedDir)) {
     if (e.name.startsWith('connection-')) failed.connection++;
     else if (e.name.startsWith('failed-')) failed.failed++;
+    else if (e.name.startsWith('uncertain-')) failed.uncertain++;
     else failed.other++;
   }
   return {

@@ -94,7 +94,7 @@ describe('querybatch CLI', () => {
       [['--home', join(home, 'nowhere'), 'run'], {}, /^querybatch: Expected the home directory .*nowhere to exist; found ENOENT \[HOME_UNUSABLE\]\n$/],
       [['--home', join(home, 'querybatch.config.json'), 'status'], {}, /^querybatch: Expected the home .*querybatch\.config\.json to be a directory; found a file \[HOME_UNUSABLE\]\n$/],
       [['--home', home, 'frobnicate'], {}, /Unknown argument: frobnicate/],
-      [['--home', home], {}, /Expected a command: spool, run or status/],
+      [['--home', home], {}, /Expected a command: spool, run, start, status, result, failed, respool, logs or init/],
       [['--home', home, 'spool', ''], {}, /EMPTY_SQL/],
       [['--home', home, 'run', '--limit', '-3'], {}, /Expected --limit to be a whole number > 0; got -3/],
       [['--home', home, 'spool', '--params', '{bad json', 'SELECT 1'], {}, /Expected --params to be a JSON array or object/],
@@ -140,7 +140,7 @@ describe('querybatch CLI', () => {
     home = await tempHome();
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
-    for (const word of ['spool [sql]', 'run', 'status', '--home', '--config', '--json', 'Exit codes: 0 ok, 1 the run had failures, 2 usage']) {
+    for (const word of ['spool [sql]', 'run', 'status', 'start', 'failed [action] [name]', 'respool [names..]', 'logs', 'init', '--home', '--config', '--json', 'Exit codes: 0 ok, 1 the run had failures, 2 usage']) {
       expect(help.stdout).toContain(word);
     }
     const version = await runCli(['--version']);

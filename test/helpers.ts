@@ -1,8 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import mysql from 'mysql2/promise';
 
 /** The real MariaDB every machine runs. Override with QUERYBATCH_TEST_URL. */
@@ -82,6 +83,90 @@ export async function filesBelow(dir: string): Promise<string[]> {
   const { readdir } = await import('node:fs/promises');
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return entries
-    .filter((e) => !e.isDirectory() && !(e.name === '.id' && e.parentPath.endsWith('spool')))
+    // spool/.id names the spool; spool/.index/ caches what walks learned about large leaves (leaf-index.ts).
+    .filter((e) => !e.isDirectory() && !(e.name === '.id' && e.parentPath.endsWith('spool')) && !e.parentPath.endsWith(`spool${sep}.index`))
     .map((e) => join(e.parentPath, e.name));
 }
+
+/** Polls `probe` every 5 ms until it returns something other than undefined. */
+export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A runner process (`querybatch --home HOME run --json`), its exit and its output. */
+export interface RunnerProcess {
+  readonly child: import('node:child_process').ChildProcess;
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+export function startRunner(home: string, args: readonly string[] = ['run', '--json']): RunnerProcess {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (/^QUERYBATCH_/i.test(key)) delete env[key];
+  const child = spawn(process.execPath, [CLI, '--home', home, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      child.stdout!.on('end', () => resolve({ code, signal, stdout, stderr }));
+      if (child.stdout!.readableEnded) resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, exit };
+}
+
+/** COUNT(*) of a query's rows, or of a table. */
+export async function count(db: mysql.Connection, sql: string, params: unknown[] = []): Promise<number> {
+  const [rows] = await db.query(sql, params);
+  return Number((rows as Array<Record<string, unknown>>)[0]!.c);
+}
+
+/**
+ * A TCP proxy in front of MariaDB that, once armed, forwards the next client packet holding
+ * `needle` (e.g. COMMIT) to the server and then cuts the client's side at once: the server
+ * runs it to the end, the client sees its connection lost and never gets the answer.
+ */
+export async function cuttingProxy(target: { host: string; port: number }, needle: string) {
+  let armed = false;
+  let cuts = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target.port, target.host);
+    sockets.add(client).add(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    upstream.on('data', (d) => client.write(d));
+    client.on('data', (d) => {
+      upstream.write(d);
+      if (armed && d.includes(needle)) {
+        armed = false;
+        cuts++;
+        client.destroy(); // the server side stays open: the server finishes the transaction
+        setTimeout(() => upstream.destroy(), 300);
+      }
+    });
+    client.on('close', () => setTimeout(() => upstream.destroy(), 300));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    arm() {
+      armed = true;
+    },
+    get cuts() {
+      return cuts;
+    },
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+}
+

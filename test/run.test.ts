@@ -103,7 +103,7 @@ describe('run()', () => {
     const q = qb();
     await q.spool('INSERT INTO mixed (v) VALUES (?)', [1]);
     await q.spool('INSERT INTO mixed (v) VALUES (?)', [2]);
-    const bad = await q.spool('INSERT INTO no_such_table (v) VALUES (?)', [99]);
+    const bad = await q.spool('INSERT INTO no_such_table (v) VALUES (?)', [4242424]);
     const dup = await q.spool('INSERT INTO mixed (v) VALUES (?)', [1]);
     await q.spool('INSERT INTO mixed (v) VALUES (?)', [3]);
 
@@ -114,7 +114,7 @@ describe('run()', () => {
 
     expect((await readdir(join(home, 'failed'))).sort()).toEqual([`failed-${bad}.batchsql`, `failed-${dup}.batchsql`].sort());
     const record = decodeRecord(await readFile(join(home, 'failed', `failed-${bad}.batchsql`), 'utf8'));
-    expect(record).toMatchObject({ id: bad, sql: 'INSERT INTO no_such_table (v) VALUES (?)', params: [99], attempts: 1 });
+    expect(record).toMatchObject({ id: bad, sql: 'INSERT INTO no_such_table (v) VALUES (?)', params: [4242424], attempts: 1 });
     expect(record.lastError).toMatchObject({ class: 'sql', code: 'ER_NO_SUCH_TABLE', errno: 1146 });
     const lines = await errorLog();
     expect(lines).toHaveLength(2);
@@ -126,7 +126,7 @@ describe('run()', () => {
     expect(lines[0]!.message).toContain("no_such_table' doesn't exist");
     expect(lines[1]).toMatchObject({ class: 'sql', id: dup, code: 'ER_DUP_ENTRY' });
     // Param values are redacted by default.
-    expect(await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).not.toContain('99');
+    expect(await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).not.toContain('4242424');
 
     const log = await readFile(join(home, 'logs', 'querybatch.log'), 'utf8');
     expect(log).toMatch(/runSQL: success=3; SQLFailed=2; ConnectedFailed=0; SQL=\d+ms; avg=\d+ms\n$/);

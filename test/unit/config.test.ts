@@ -34,8 +34,13 @@ describe('defaults', () => {
       maxConnectionAttempts: 3,
       durability: 'fsync',
       dropInSettleMs: 1000,
+      tmpMaxAgeMs: 3600000,
       limits: { maxSqlBytes: 1048576, maxParamsBytes: 16777216, maxFileBytes: 33554432 },
       logs: { maxSize: 10485760, maxFiles: 5, logParams: false },
+      schedule: { cron: '*/5 * * * *', timezone: null, startDelayMs: 10000, watch: true, runOnDrop: false, dropDebounceMs: 200, stopTimeoutMs: 30000 },
+      timeoutMs: 300000,
+      retentionMs: 86400000,
+      webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10000, concurrency: 4, maxQueued: 10000, closeWaitMs: 30000 },
     });
   });
 });
@@ -49,8 +54,13 @@ describe('resolveConfig with configFile: false', () => {
       maxConnectionAttempts: 3,
       durability: 'fsync',
       dropInSettleMs: 1000,
+      tmpMaxAgeMs: 3600000,
       limits: { maxSqlBytes: 1048576, maxParamsBytes: 16777216, maxFileBytes: 33554432 },
       logs: { maxSize: 10485760, maxFiles: 5, logParams: false },
+      schedule: { cron: '*/5 * * * *', timezone: null, startDelayMs: 10000, watch: true, runOnDrop: false, dropDebounceMs: 200, stopTimeoutMs: 30000 },
+      timeoutMs: 300000,
+      retentionMs: 86400000,
+      webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10000, concurrency: 4, maxQueued: 10000, closeWaitMs: 30000 },
     });
   });
 
@@ -67,12 +77,50 @@ describe('resolveConfig with configFile: false', () => {
 
   it('takes a datasource given as a URL string as { url }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: URL_MAIN } });
-    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {} } });
+    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, ledger: { table: 'querybatch_ledger', batch: 32 } } });
+  });
+
+  it('turns the ledger on by default, off with false, and takes its table name', () => {
+    const config = resolveConfig({
+      configFile: false,
+      datasources: { a: URL_MAIN, b: { url: URL_MAIN, ledger: false }, c: { url: URL_MAIN, ledger: { table: 'db1.my_ledger' } }, d: { url: URL_MAIN, ledger: true } },
+    });
+    expect(config.datasources.a!.ledger).toEqual({ table: 'querybatch_ledger', batch: 32 });
+    expect(config.datasources.b!.ledger).toBeNull();
+    expect(config.datasources.c!.ledger).toEqual({ table: 'db1.my_ledger', batch: 32 });
+    expect(config.datasources.d!.ledger).toEqual({ table: 'querybatch_ledger', batch: 32 });
+  });
+
+  it.each([
+    [{ table: 'bad name' }, /ledger.table to be a table name/],
+    [{ table: 'a.b.c' }, /ledger.table to be a table name/],
+    [{ tabel: 'x' }, /Unknown option "tabel"/],
+    [{ batch: 0 }, /ledger.batch. to be a whole number >= 1/],
+    ['yes', /ledger to be true, false or/],
+  ])('rejects ledger %j', (ledger, message) => {
+    expect(() => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, ledger: ledger as never } } })).toThrow(message);
+  });
+
+  it('checks tmpMaxAgeMs', () => {
+    expect(resolveConfig({ configFile: false, tmpMaxAgeMs: 0 }).tmpMaxAgeMs).toBe(0);
+    expect(() => resolveConfig({ configFile: false, tmpMaxAgeMs: -1 })).toThrow(/tmpMaxAgeMs/);
   });
 
   it('keeps a datasource given as { url, options }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, options: { connectTimeout: 5000 } } } });
-    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 } });
+    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, ledger: { table: 'querybatch_ledger', batch: 32 } });
+  });
+
+  it('keeps a datasource webhook, checks webhook options, and takes the secret from QUERYBATCH_WEBHOOK_SECRET', () => {
+    const config = resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, webhook: 'https://hooks.example/qb' } }, webhooks: { secret: 's', maxAttempts: 2 } });
+    expect(config.datasources.main?.webhook).toBe('https://hooks.example/qb');
+    expect(config.webhooks).toMatchObject({ secret: 's', maxAttempts: 2, backoffMs: 1000 });
+    expect(() => resolveConfig({ configFile: false, webhooks: { maxAttempts: 0 } })).toThrow('Expected `webhooks.maxAttempts` to be a whole number >= 1; got 0');
+    expect(() => resolveConfig({ configFile: false, webhooks: { secret: '' } })).toThrow('Expected `webhooks.secret` to be a non-empty string; got a string');
+    expect(() => resolveConfig({ configFile: false, webhooks: { retries: 3 } as never })).toThrow('Unknown option "retries" in `webhooks`');
+    expect(() => resolveConfig({ configFile: false, retentionMs: -1 })).toThrow('Expected `retentionMs` to be a whole number >= 0; got -1');
+    expect(() => resolveConfig({ configFile: false, timeoutMs: 1.5 })).toThrow('Expected `timeoutMs` to be a whole number >= 0; got 1.5');
+    expect(environmentOptions({ QUERYBATCH_WEBHOOK_SECRET: 'from-env' })).toEqual({ webhooks: { secret: 'from-env' } });
   });
 
   it('makes the only datasource the default', () => {
@@ -357,7 +405,7 @@ describe('mergeOptions', () => {
 
   it('returns empty maps for no layers', () => {
     expect(mergeOptions()).toEqual({});
-    expect(mergeOptions({})).toEqual({ datasources: {}, limits: {}, logs: {} });
+    expect(mergeOptions({})).toEqual({ datasources: {}, limits: {}, logs: {}, schedule: {}, webhooks: {} });
   });
 
   it('does not change its inputs', () => {

@@ -105,6 +105,15 @@ describe('formatErrorLine', () => {
 });
 
 describe('formatErrorLine/parseErrorLine round trip', () => {
+  it.each(['connection', 'sql', 'invalid', 'timeout', 'uncertain'])('reads back a %s line', (cls) => {
+    const line = formatErrorLine(new Date('2026-11-23T10:00:00.000Z'), { class: cls, id: ID, file: 'f', datasource: 'main', code: 'C', moved: 'm', message: 'x' });
+    expect(parseErrorLine(line)).toMatchObject({ time: '2026-11-23T10:00:00.000Z', class: cls, id: ID, code: 'C' });
+  });
+
+  it('refuses a line of another class', () => {
+    expect(parseErrorLine('2026-11-23T10:00:00.000Z bogus id=- file="f" datasource=- code=C moved="m" message="x"')).toBeNull();
+  });
+
   const nasty = [
     'plain',
     'line one\nline two\r\nline three\rline four',

@@ -327,6 +327,24 @@ describe('encodeRecord', () => {
     expect(Object.keys(JSON.parse(text) as object)).toEqual(['format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'checksum']);
   });
 
+  it('builds the same text as JSON.stringify of the ordered fields, with or without the params JSON handed in', () => {
+    const record = baseRecord({
+      sql: 'INSERT INTO t VALUES (?, "\u2028é\\")',
+      params: { a: { $date: '2026-11-22T08:30:00.000Z' }, b: null, c: 'x"y' },
+      priority: 'immediate',
+      timeoutMs: 5000,
+      lastError: { class: 'sql', code: 'ER_DUP_ENTRY', message: 'dup "x"', errno: 1062, at: '2026-11-22T08:31:00.000Z' },
+    });
+    const canonical = JSON.stringify({
+      format: record.format, id: record.id, datasource: record.datasource, sql: record.sql, params: record.params,
+      createdAt: record.createdAt, attempts: record.attempts, priority: record.priority, timeoutMs: record.timeoutMs, lastError: record.lastError,
+    });
+    const expected = `${canonical.slice(0, -1)},"checksum":"${checksumOf(canonical)}"}\n`;
+    expect(encodeRecord(record)).toBe(expected);
+    expect(encodeRecord(record, JSON.stringify(record.params))).toBe(expected);
+    expect(decodeRecord(expected)).toEqual(record);
+  });
+
   it('uses a sha256 checksum in hex', () => {
     expect(checksumOf('')).toBe('sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     expect((JSON.parse(encodeRecord(baseRecord())) as { checksum: string }).checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -336,10 +354,12 @@ describe('encodeRecord', () => {
     const text = encodeRecord(baseRecord({
       lastError: { class: 'connection', code: 'ECONNREFUSED', message: 'refused', at: '2026-11-22T08:31:00.000Z' },
       timeoutMs: 5000,
+      webhook: 'https://hooks.example/qb',
+      captureResult: true,
       priority: 'immediate',
     }));
     expect(Object.keys(JSON.parse(text) as object)).toEqual([
-      'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'lastError', 'checksum',
+      'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'webhook', 'captureResult', 'lastError', 'checksum',
     ]);
   });
 
@@ -363,6 +383,8 @@ describe('encodeRecord/decodeRecord round trip', () => {
       attempts: 2,
       priority: 'normal',
       timeoutMs: 30_000,
+      webhook: 'http://127.0.0.1:8080/done?x=1',
+      captureResult: true,
       lastError: { class: 'sql', code: 'ER_NO_SUCH_TABLE', message: "Table 'x.t' doesn't exist", errno: 1146, sqlState: '42S02', at: '2026-11-22T08:31:00.000Z' },
     });
     expect(decodeRecord(encodeRecord(record))).toEqual(record);
@@ -571,6 +593,18 @@ describe('decodeRecord rejects', () => {
     expectInvalid(JSON.stringify(data), 'Expected priority to be "normal" or "immediate"; found "urgent"');
   });
 
+  it.each([false, 'yes', 1, null])('a captureResult other than true: %j', (captureResult) => {
+    const data = fileObject();
+    data.captureResult = captureResult;
+    expectInvalid(JSON.stringify(data), `Expected captureResult to be true when present; found ${JSON.stringify(captureResult)}`);
+  });
+
+  it.each(['ftp://x/y', 'javascript:alert(1)', 42, ''])('a bad webhook %j', (webhook) => {
+    const data = fileObject();
+    data.webhook = webhook;
+    expectInvalid(JSON.stringify(data), `Expected webhook to be an http:// or https:// URL; found ${JSON.stringify(webhook)}`);
+  });
+
   it.each([0, -5, 1.5, '100'])('a bad timeoutMs %j', (timeoutMs) => {
     const data = fileObject();
     data.timeoutMs = timeoutMs;
@@ -585,7 +619,7 @@ describe('decodeRecord rejects', () => {
   ])('a bad lastError (%s)', (_label, lastError) => {
     const data = fileObject();
     data.lastError = lastError;
-    expectInvalid(JSON.stringify(data), 'Expected lastError to be an object with class (connection, sql or invalid), code, message and at strings');
+    expectInvalid(JSON.stringify(data), 'Expected lastError to be an object with class (connection, sql, invalid or timeout), code, message and at strings');
   });
 
   it('a missing checksum', () => {

@@ -1,0 +1,274 @@
+import { randomBytes } from 'node:crypto';
+import { basename, join, resolve } from 'node:path';
+import fs from 'fs-extra';
+import { adoptionClaimDir } from './claims.js';
+import { placeJob } from './drop-ins.js';
+import type { DirSyncer } from './durable.js';
+import { QueryBatchError } from './errors.js';
+import { moveToFailed } from './failed.js';
+import { idTime } from './id.js';
+import type { ResolvedConfig } from './interfaces.js';
+import type { Layout } from './layout.js';
+import { listSorted, removeIfEmpty } from './listing.js';
+import { readJobText } from './read-job.js';
+import { spoolPathFor } from './shards.js';
+import { decodeRecord, describeParams, type LastError, type SpoolRecord, type WireParams } from './spool-file.js';
+import type { SpoolWriter } from './spool-writer.js';
+
+/**
+ * failed/: listing, showing and respooling the files the runner gave up on.
+ * `connection-<id>.batchsql`: could not reach the database; `failed-<name>`: the database
+ * refused the statement, or the file was not a valid job.
+ */
+export type FailedClass = 'connection' | 'failed' | 'other';
+
+export interface FailedFile {
+  /** The file name in failed/ (what `failed show` and `respool` take). */
+  readonly name: string;
+  readonly class: FailedClass;
+  /** null when the file is not a readable job. */
+  readonly id: string | null;
+  readonly datasource: string | null;
+  readonly createdAt: string | null;
+  /** Milliseconds since the job was spooled (or, for an unreadable file, since it was last changed). */
+  readonly ageMs: number;
+  readonly attempts: number | null;
+  /** What the runner recorded; for an unreadable file, why it can't be read. */
+  readonly lastError: LastError | null;
+  /** The file can be respooled (it is a valid job). */
+  readonly valid: boolean;
+}
+
+export interface FailedFileDetail extends FailedFile {
+  readonly sql: string | null;
+  /** The params as stored (wire form), or null unless asked for. */
+  readonly params: WireParams | null;
+  /** Count and types of the params, e.g. `2[number,string]`. */
+  readonly paramsSummary: string | null;
+}
+
+function classOf(name: string): FailedClass {
+  if (name.startsWith('connection-')) return 'connection';
+  if (name.startsWith('failed-')) return 'failed';
+  return 'other';
+}
+
+async function readFailed(path: string, config: ResolvedConfig): Promise<{ record: SpoolRecord | null; error: unknown; mtimeMs: number }> {
+  const stat = await fs.promises.lstat(path);
+  try {
+    return { record: decodeRecord(await readJobText(path, config.limits.maxFileBytes)), error: null, mtimeMs: stat.mtimeMs };
+  } catch (error) {
+    return { record: null, error, mtimeMs: stat.mtimeMs };
+  }
+}
+
+function describe(name: string, record: SpoolRecord | null, error: unknown, mtimeMs: number, now: number): FailedFile {
+  if (record) {
+    return {
+      name,
+      class: classOf(name),
+      id: record.id,
+      datasource: record.datasource,
+      createdAt: record.createdAt,
+      ageMs: Math.max(0, now - idTime(record.id)),
+      attempts: record.attempts,
+      lastError: record.lastError ?? null,
+      valid: true,
+    };
+  }
+  return {
+    name,
+    class: classOf(name),
+    id: null,
+    datasource: null,
+    createdAt: null,
+    ageMs: Math.max(0, now - mtimeMs),
+    attempts: null,
+    lastError: {
+      class: 'invalid',
+      code: error instanceof QueryBatchError ? error.code : 'INVALID_SPOOL_FILE',
+      message: (error as Error).message,
+      at: new Date(mtimeMs).toISOString(),
+    },
+    valid: false,
+  };
+}
+
+/** Every file in failed/, oldest job first (by id; unreadable files by name after them). */
+export async function listFailed(layout: Layout, config: ResolvedConfig, now = Date.now()): Promise<FailedFile[]> {
+  const out: FailedFile[] = [];
+  for (const entry of await listSorted(layout.failedDir)) {
+    if (!entry.isFile()) continue;
+    try {
+      const { record, error, mtimeMs } = await readFailed(join(layout.failedDir, entry.name), config);
+      out.push(describe(entry.name, record, error, mtimeMs, now));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // respooled meanwhile
+    }
+  }
+  return out.sort((a, b) => (a.id ?? '\uffff' + a.name) < (b.id ?? '\uffff' + b.name) ? -1 : 1);
+}
+
+/**
+ * The path of a failed file named by the user: a plain name in failed/ (`failed-….batchsql`,
+ * also given as `failed/failed-….batchsql`). Throws CONFIG_INVALID for a name that would
+ * escape failed/ (`../../etc/passwd`, an absolute path, a hidden name).
+ */
+export function failedPathOf(layout: Layout, name: string): string {
+  const plain = name.replace(/^failed\//, '');
+  const path = resolve(layout.failedDir, plain);
+  if (plain === '' || plain.includes('/') || plain.includes('\\') || plain.startsWith('.') || path !== join(layout.failedDir, basename(path))) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected the name of a file in failed/ (as \`querybatch failed list\` shows it); got ${JSON.stringify(name)}, which is outside failed/`);
+  }
+  return path;
+}
+
+/** One failed file with its SQL and full error; params only when `showParams`. Throws FAILED_FILE_NOT_FOUND. */
+export async function showFailed(layout: Layout, config: ResolvedConfig, name: string, showParams: boolean, now = Date.now()): Promise<FailedFileDetail> {
+  const path = failedPathOf(layout, name);
+  let read;
+  try {
+    read = await readFailed(path, config);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new QueryBatchError('FAILED_FILE_NOT_FOUND', `Expected a file named ${JSON.stringify(basename(path))} in failed/; found none (see \`querybatch failed list\`)`);
+    }
+    throw error;
+  }
+  const { record, error, mtimeMs } = read;
+  return {
+    ...describe(basename(path), record, error, mtimeMs, now),
+    sql: record?.sql ?? null,
+    params: record && showParams ? record.params : null,
+    paramsSummary: record ? describeParams(record.params) : null,
+  };
+}
+
+/** Which failed files to respool. */
+export interface RespoolSelection {
+  /** Every failed file. */
+  readonly all?: boolean;
+  /** connection-… files. */
+  readonly connection?: boolean;
+  /** failed-… files. */
+  readonly failed?: boolean;
+  /** Only files whose last failure (or, without one, last change) is at or after this time (alone: of every kind). */
+  readonly since?: Date;
+  /** These names in failed/. */
+  readonly names?: readonly string[];
+}
+
+export interface RespoolResult {
+  /** Respooled, in id order: name in failed/, id and datasource. */
+  readonly respooled: { name: string; id: string; datasource: string }[];
+  /** Left in failed/, and why. */
+  readonly skipped: { name: string; reason: string }[];
+}
+
+export interface RespoolDeps {
+  readonly layout: Layout;
+  readonly config: ResolvedConfig;
+  readonly writer: SpoolWriter;
+  readonly syncer: DirSyncer;
+  readonly runner: string;
+}
+
+/**
+ * Moves failed files back into their shards with their original id (so they keep their
+ * FIFO place, and a job never runs twice) and the attempt count reset. Each file is first
+ * claimed by one rename into this runner's adoption claims, so a crash leaves it where
+ * recovery gives it back as a drop-in, and two respools never both take it.
+ */
+export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelection): Promise<RespoolResult> {
+  const { layout, config } = deps;
+  const named = selection.names ?? [];
+  if (named.length === 0 && !selection.all && !selection.connection && !selection.failed && !selection.since) {
+    throw new QueryBatchError('CONFIG_INVALID', 'Expected what to respool: all, connection, failed, since or names; got none');
+  }
+  // `since` alone: every kind.
+  const all = selection.all || (!selection.connection && !selection.failed);
+  // Every name is checked before anything moves: one outside failed/ and nothing is done.
+  const outside = named.filter((name) => {
+    try {
+      failedPathOf(layout, name);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (outside.length > 0) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected names of files in failed/ (as \`querybatch failed list\` shows them); refused ${outside.map((n) => JSON.stringify(n)).join(', ')}: outside failed/. Nothing was respooled`);
+  }
+  const paths = named.map((name) => failedPathOf(layout, name));
+  const result: RespoolResult = { respooled: [], skipped: [] };
+
+  let candidates: { name: string; path: string }[];
+  if (named.length > 0) {
+    candidates = paths.map((path) => ({ name: basename(path), path }));
+  } else {
+    candidates = [];
+    for (const entry of await listSorted(layout.failedDir)) {
+      const cls = classOf(entry.name);
+      if (!entry.isFile()) continue;
+      if (!all && !(selection.connection && cls === 'connection') && !(selection.failed && cls === 'failed')) continue;
+      candidates.push({ name: entry.name, path: join(layout.failedDir, entry.name) });
+    }
+  }
+
+  // Read first, so jobs go back in id order and unreadable ones are reported, not moved.
+  // Only names and ids are kept: failed/ may hold many large files.
+  const jobs: { name: string; path: string; id: string; datasource: string }[] = [];
+  for (const c of candidates) {
+    let read;
+    try {
+      read = await readFailed(c.path, config);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      result.skipped.push({ name: c.name, reason: code === 'ENOENT' ? 'no such file in failed/' : `cannot be read (${code ?? (error as Error).message})` });
+      continue;
+    }
+    if (selection.since) {
+      const at = Date.parse(read.record?.lastError?.at ?? '') || read.mtimeMs;
+      if (at < selection.since.getTime()) continue;
+    }
+    if (!read.record) {
+      result.skipped.push({ name: c.name, reason: `not a valid job file: ${(read.error as Error).message}` });
+      continue;
+    }
+    if (!Object.hasOwn(config.datasources, read.record.datasource)) {
+      result.skipped.push({ name: c.name, reason: `its datasource ${JSON.stringify(read.record.datasource)} is not configured` });
+      continue;
+    }
+    jobs.push({ ...c, id: read.record.id, datasource: read.record.datasource });
+  }
+  jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+  const claimDir = adoptionClaimDir(layout, deps.runner);
+  for (const job of jobs) {
+    if (await fs.pathExists(spoolPathFor(layout.spoolDir, job.datasource, job.id))) {
+      result.skipped.push({ name: job.name, reason: `job ${job.id} is already pending; this copy stays in failed/` });
+      continue;
+    }
+    const claimed = join(claimDir, `${randomBytes(4).toString('hex')}-${job.name}`);
+    await fs.promises.mkdir(claimDir, { recursive: true, mode: 0o700 });
+    try {
+      await fs.promises.rename(job.path, claimed);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      result.skipped.push({ name: job.name, reason: 'gone meanwhile (respooled by someone else?)' });
+      continue;
+    }
+    try {
+      // Read again: the claimed file is the one that goes back, whatever happened before the rename.
+      const record = decodeRecord(await readJobText(claimed, config.limits.maxFileBytes));
+      await placeJob({ layout, writer: deps.writer, syncer: deps.syncer }, claimed, record);
+      result.respooled.push({ name: job.name, id: record.id, datasource: record.datasource });
+    } catch (error) {
+      // Back where it was, under its own name if it is free.
+      await moveToFailed(layout, claimed, '', job.name, deps.syncer).catch(() => {});
+      result.skipped.push({ name: job.name, reason: (error as Error).message });
+    }
+  }
+  await removeIfEmpty(claimDir);
+  return result;
+}

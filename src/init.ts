@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import fs from 'fs-extra';
+import { CONFIG_FILE_NAME, defaults } from './config.js';
+import { ensureLayout, layoutOf } from './layout.js';
+
+/**
+ * `querybatch init`: the home layout and a sample config. JSON has no comments, so the
+ * sample carries them as keys starting with "//", which config.ts drops when it reads the
+ * file (see docs/decisions.md).
+ */
+export function sampleConfig(url: string): string {
+  const d = defaults();
+  const config = {
+    '//': 'querybatch configuration. Keys starting with // are comments. Every option is optional; the values shown under "// name" keys are the defaults (remove the // to change one). See README.md.',
+    datasources: {
+      '//': 'name: URL (mysql://user:password@host:3306/database or mariadb://…), or { "url": …, "options": { mysql2 pool options } }. Environment: QUERYBATCH_DATASOURCE_<NAME>=url wins over this file.',
+      main: url,
+    },
+    '// defaultDatasource': 'main',
+    '// maxConnectionAttempts': d.maxConnectionAttempts,
+    '// durability': d.durability,
+    '// dropInSettleMs': d.dropInSettleMs,
+    '// limits': d.limits,
+    '// logs': d.logs,
+    schedule: {
+      '//': 'For `querybatch start`: cron (5 fields, or 6 with seconds first), timezone (IANA name, default the machine\'s), startDelayMs (first run after start), watch (drop-in watcher), runOnDrop (run soon after a drop-in), dropDebounceMs, stopTimeoutMs (give up waiting for the statement in flight on SIGTERM).',
+      cron: d.schedule.cron,
+      '// timezone': 'UTC',
+      '// startDelayMs': d.schedule.startDelayMs,
+      '// watch': d.schedule.watch,
+      '// runOnDrop': d.schedule.runOnDrop,
+      '// dropDebounceMs': d.schedule.dropDebounceMs,
+      '// stopTimeoutMs': d.schedule.stopTimeoutMs,
+    },
+  };
+  return JSON.stringify(config, null, 2) + '\n';
+}
+
+export interface InitResult {
+  readonly home: string;
+  readonly config: string;
+  /** False when a config file was there already (it is left as it is). */
+  readonly configWritten: boolean;
+}
+
+/** Creates spool/, failed/, logs/ and, unless one exists, querybatch.config.json (never overwritten). */
+export async function initHome(home: string, url: string): Promise<InitResult> {
+  const layout = layoutOf(home);
+  await fs.promises.mkdir(home, { recursive: true }).catch(() => {}); // ensureLayout says what is wrong
+  await ensureLayout(layout);
+  const config = join(home, CONFIG_FILE_NAME);
+  try {
+    await fs.promises.writeFile(config, sampleConfig(url), { flag: 'wx', mode: 0o600 }); // it may hold passwords
+    return { home, config, configWritten: true };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { home, config, configWritten: false };
+    throw error;
+  }
+}

@@ -1,0 +1,130 @@
+import { join } from 'node:path';
+import fs from 'fs-extra';
+import { requireJobId } from './id.js';
+import type { JobStatus, ResolvedConfig } from './interfaces.js';
+import type { Layout } from './layout.js';
+import { jobsInLeaf, leavesOf, listSorted } from './listing.js';
+import type { OutcomeLog } from './outcomes.js';
+import { immediateIds } from './priority.js';
+import { compareNames, shardOf, spoolPathFor } from './shards.js';
+import { SPOOL_EXTENSION, decodeRecord, isDatasourceName } from './spool-file.js';
+
+/** The failed/ prefixes, most specific class first. */
+const FAILED_PREFIXES = ['failed-', 'connection-', 'uncertain-'] as const;
+
+/** Datasources that may hold the job: the configured ones and any other tree under spool/. */
+async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<string[]> {
+  const names = new Set(Object.keys(config.datasources));
+  for (const e of await listSorted(layout.spoolDir)) if (e.isDirectory() && isDatasourceName(e.name)) names.add(e.name);
+  return [...names];
+}
+
+/** Jobs ahead of `id` in its datasource: only the leaves up to its own are listed. */
+async function jobsAhead(layout: Layout, datasource: string, id: string): Promise<number> {
+  const [bucket, leaf] = shardOf(id);
+  const self = id + SPOOL_EXTENSION;
+  let ahead = 0;
+  for await (const l of leavesOf(join(layout.spoolDir, datasource))) {
+    const order = compareNames(l.bucket + l.leaf, bucket + leaf);
+    if (order > 0) break;
+    const names = await jobsInLeaf(l);
+    ahead += order < 0 ? names.length : names.filter((n) => compareNames(n, self) < 0).length;
+  }
+  return ahead;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return fs.promises.lstat(path).then(() => true, () => false);
+}
+
+/**
+ * What became of a job: queued (with its position), running, succeeded, failed or unknown.
+ * Looks where the job can be, derived from its id; never scans the whole spool (only the
+ * leaves ahead of a queued job, to count its position).
+ */
+export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes: OutcomeLog, id: string, now = Date.now()): Promise<JobStatus> {
+  requireJobId(id);
+  // Checked in the order a job moves (spool → claim → failed/ or done), so a job that moves
+  // while we look is still found one step on.
+  for (const datasource of await datasourceNames(layout, config)) {
+    const path = spoolPathFor(layout.spoolDir, datasource, id);
+    if (await exists(path)) {
+      let attempts = 0;
+      let priority: 'normal' | 'immediate' = 'normal';
+      try {
+        const record = decodeRecord(await fs.promises.readFile(path, 'utf8'));
+        attempts = record.attempts;
+        priority = record.priority ?? 'normal';
+      } catch {
+        // claimed or damaged since we looked: the position still says where it was
+      }
+      // Marked jobs run first, in id order (priority.ts).
+      const marked = await immediateIds(layout, datasource);
+      const position = marked.includes(id)
+        ? marked.indexOf(id) + 1
+        : (await jobsAhead(layout, datasource, id)) + marked.filter((m) => compareNames(m, id) > 0).length + 1;
+      return { id, state: 'queued', datasource, position, attempts, priority };
+    }
+  }
+  for (const runner of await listSorted(layout.activeDir)) {
+    if (!runner.isDirectory()) continue;
+    for (const ds of await listSorted(join(layout.activeDir, runner.name))) {
+      if (await exists(join(layout.activeDir, runner.name, ds.name, id + SPOOL_EXTENSION))) {
+        return { id, state: 'running', datasource: ds.name, runner: runner.name };
+      }
+    }
+  }
+  for (const prefix of FAILED_PREFIXES) {
+    const file = `${prefix}${id}${SPOOL_EXTENSION}`;
+    let text: string;
+    try {
+      text = await fs.promises.readFile(join(layout.failedDir, file), 'utf8');
+    } catch {
+      continue;
+    }
+    const outcome = await outcomes.find(id, now);
+    let record;
+    try {
+      record = decodeRecord(text);
+    } catch {
+      record = null;
+    }
+    return {
+      id,
+      state: 'failed',
+      datasource: record?.datasource ?? outcome?.datasource ?? null,
+      class: prefix === 'uncertain-' ? 'uncertain' : record?.lastError?.class ?? outcome?.class ?? (prefix === 'connection-' ? 'connection' : 'sql'),
+      code: record?.lastError?.code ?? outcome?.code ?? null,
+      message: record?.lastError?.message ?? outcome?.message ?? null,
+      file,
+      finishedAt: record?.lastError?.at ?? outcome?.finishedAt ?? null,
+      attempts: record?.attempts ?? null,
+    };
+  }
+  const outcome = await outcomes.find(id, now);
+  if (outcome?.status === 'succeeded') {
+    return {
+      id,
+      state: 'succeeded',
+      datasource: outcome.datasource,
+      finishedAt: outcome.finishedAt,
+      durationMs: outcome.durationMs,
+      affectedRows: outcome.affectedRows ?? 0,
+    };
+  }
+  if (outcome?.status === 'failed') {
+    // Failed, and its file has left failed/ since (respooled and run, or removed by a person).
+    return {
+      id,
+      state: 'failed',
+      datasource: outcome.datasource,
+      class: outcome.class ?? 'sql',
+      code: outcome.code ?? null,
+      message: outcome.message ?? null,
+      file: null,
+      finishedAt: outcome.finishedAt,
+      attempts: null,
+    };
+  }
+  return { id, state: 'unknown' };
+}

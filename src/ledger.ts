@@ -1,0 +1,54 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { newId } from './id.js';
+import type { ResolvedConfig } from './interfaces.js';
+import type { Layout } from './layout.js';
+import { jobsInLeaf, leavesOf, listSorted } from './listing.js';
+
+/**
+ * The ledger (exactly-once): a table per database, `querybatch_ledger(id, spool, done_at)`,
+ * that holds the id of every job whose statement committed, written in the same transaction
+ * as the statement (mysql-driver.ts). A row is needed only while a file of its job exists
+ * somewhere: a claim not yet removed, a claim given back to the spool by recovery, a
+ * failed/connection-… file written after a connection lost during COMMIT, or such a file
+ * copied back into spool/. Older rows are pruned.
+ */
+
+const ID_IN_NAME = /[0-7][0-9A-HJKMNP-TV-Z]{25}/;
+
+function idIn(name: string): string | null {
+  return ID_IN_NAME.exec(name)?.[0] ?? null;
+}
+
+async function names(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => []);
+}
+
+/**
+ * The oldest job id that may still have a file (and so may need its ledger row), or the id
+ * of "now" when there is none. Looked at in the order files move (failed/ → spool/ →
+ * claims → shards), so a file moving while this runs is seen at least once.
+ */
+export async function oldestLiveId(layout: Layout, config: ResolvedConfig): Promise<string> {
+  let oldest = newId();
+  const see = (id: string | null) => {
+    if (id !== null && id < oldest) oldest = id;
+  };
+  for (const name of await names(layout.failedDir)) if (name.startsWith('connection-')) see(idIn(name));
+  for (const e of await listSorted(layout.spoolDir)) if (!e.isDirectory()) see(idIn(e.name));
+  for (const runner of await names(layout.activeDir)) {
+    for (const sub of await names(join(layout.activeDir, runner))) {
+      for (const name of await names(join(layout.activeDir, runner, sub))) see(idIn(name));
+    }
+  }
+  for (const ds of Object.keys(config.datasources)) {
+    for await (const leaf of leavesOf(join(layout.spoolDir, ds))) {
+      const first = (await jobsInLeaf(leaf))[0];
+      if (first !== undefined) {
+        see(idIn(first));
+        break;
+      }
+    }
+  }
+  return oldest;
+}

@@ -1,0 +1,204 @@
+import { createReadStream } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
+import fs from 'fs-extra';
+import { QueryBatchError } from './errors.js';
+import type { LastRunLine } from './interfaces.js';
+import type { Layout } from './layout.js';
+import { parseErrorLine, parseSummaryLine, type FailureEntry } from './log-format.js';
+
+/**
+ * Reading the logs back: both files and their rotated predecessors, oldest first, parsed
+ * with log-format.ts, filtered; and following them as they grow.
+ */
+export interface RunLogRecord extends LastRunLine {
+  readonly log: 'run';
+}
+
+/** An error-log line read back: the failure entry it was written from, with its time. */
+export interface ErrorLogRecord extends FailureEntry {
+  readonly log: 'error';
+  readonly time: string;
+}
+
+export type LogRecord = RunLogRecord | ErrorLogRecord;
+
+export interface LogEntry {
+  readonly record: LogRecord;
+  /** The line as written (already safe to print: free text in it is JSON-quoted). */
+  readonly line: string;
+}
+
+export interface LogFilter {
+  /** Only the error log (default: both, in time order). */
+  readonly errors?: boolean;
+  readonly since?: Date;
+  readonly until?: Date;
+  /** Only error lines of this datasource (run summaries have none, so they are left out). */
+  readonly datasource?: string;
+  /** Only the last N entries. */
+  readonly tail?: number;
+}
+
+/** A line of either log as a typed record; null for anything else. Pure. */
+export function parseLogLine(line: string): LogRecord | null {
+  const run = parseSummaryLine(line);
+  if (run) return { log: 'run', ...run };
+  const e = parseErrorLine(line);
+  if (!e) return null;
+  const orNull = (v: string | undefined) => (v === undefined || v === '-' ? null : v);
+  return {
+    log: 'error',
+    time: e.time,
+    class: e.class!,
+    id: orNull(e.id),
+    file: e.file ?? '',
+    datasource: orNull(e.datasource),
+    code: e.code ?? '',
+    ...(e.errno !== undefined && { errno: Number(e.errno) }),
+    ...(e.attempts !== undefined && { attempts: Number(e.attempts) }),
+    moved: e.moved ?? '',
+    message: e.message ?? '',
+    ...(e.sql !== undefined && { sql: e.sql }),
+    ...(e.params !== undefined && { params: e.params }),
+  };
+}
+
+/** Does a record pass the filter (all but tail)? Pure. */
+export function matches(record: LogRecord, filter: LogFilter): boolean {
+  if (filter.errors && record.log !== 'error') return false;
+  if (filter.datasource !== undefined && (record.log !== 'error' || record.datasource !== filter.datasource)) return false;
+  const t = Date.parse(record.time);
+  if (filter.since && !(t >= filter.since.getTime())) return false;
+  if (filter.until && !(t <= filter.until.getTime())) return false;
+  return true;
+}
+
+/**
+ * A time given on the command line: an ISO 8601 date or time (`2026-11-23`,
+ * `2026-11-23T10:00:00Z`), or an age like `90s`, `15m`, `2h`, `7d` (that long before `now`).
+ * Throws CONFIG_INVALID. Pure.
+ */
+export function parseTime(value: string, what: string, now = Date.now()): Date {
+  const age = /^(\d+)\s*(s|m|h|d)$/.exec(value.trim());
+  if (age) {
+    const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(now - Number(age[1]) * unit);
+  }
+  if (/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/.test(value.trim())) {
+    const t = Date.parse(value.trim());
+    if (Number.isFinite(t)) return new Date(t);
+  }
+  throw new QueryBatchError('CONFIG_INVALID', `Expected ${what} to be an ISO time like 2026-11-23T10:00:00Z or an age like 15m, 2h, 7d; got ${JSON.stringify(value)}`);
+}
+
+/** The files of one log, oldest first: querybatchN.log … querybatch1.log, then querybatch.log. */
+export async function logFiles(current: string): Promise<string[]> {
+  const dir = dirname(current);
+  const stem = basename(current, '.log');
+  const pattern = new RegExp(`^${stem.replace(/[-.]/g, '\\$&')}(\\d*)\\.log$`);
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((name) => ({ name, m: pattern.exec(name) }))
+    .filter((x): x is { name: string; m: RegExpExecArray } => x.m !== null)
+    .sort((a, b) => Number(b.m[1] || 0) - Number(a.m[1] || 0))
+    .map((x) => join(dir, x.name));
+}
+
+async function* linesOf(path: string): AsyncGenerator<string> {
+  const stream = createReadStream(path, { encoding: 'utf8' });
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  try {
+    for await (const line of lines) yield line;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  } finally {
+    lines.close();
+    stream.destroy();
+  }
+}
+
+/**
+ * The entries of the logs that pass the filter, in time order (both logs merged unless
+ * `errors`). With `tail`, only the last N are kept in memory.
+ */
+export async function readLogs(layout: Layout, filter: LogFilter = {}): Promise<LogEntry[]> {
+  const logs = filter.errors ? [layout.errorLog] : [layout.runLog, layout.errorLog];
+  let out: LogEntry[] = [];
+  for (const log of logs) {
+    const kept: LogEntry[] = [];
+    for (const file of await logFiles(log)) {
+      for await (const line of linesOf(file)) {
+        const record = parseLogLine(line);
+        if (!record || !matches(record, filter)) continue;
+        kept.push({ record, line });
+        if (filter.tail !== undefined && kept.length > filter.tail) kept.shift();
+      }
+    }
+    out = out.concat(kept);
+  }
+  if (logs.length > 1) out.sort((a, b) => Date.parse(a.record.time) - Date.parse(b.record.time)); // stable: each log stays in its order
+  return filter.tail !== undefined ? out.slice(Math.max(0, out.length - filter.tail)) : out;
+}
+
+/** How often followLogs looks at the files. */
+const FOLLOW_INTERVAL_MS = 200;
+
+/**
+ * Calls `onEntry` for every new line that passes the filter, written to the logs after the
+ * call, until `signal` aborts. Notices rotation (the file got smaller: read it from the start).
+ */
+export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (entry: LogEntry) => void, signal: AbortSignal): Promise<void> {
+  const files = filter.errors ? [layout.errorLog] : [layout.runLog, layout.errorLog];
+  const state = new Map<string, { offset: number; rest: string; decoder: StringDecoder }>();
+  const size = async (path: string) => (await fs.promises.stat(path).catch(() => null))?.size ?? 0;
+  for (const file of files) state.set(file, { offset: await size(file), rest: '', decoder: new StringDecoder('utf8') });
+
+  const poll = async (): Promise<void> => {
+    for (const file of files) {
+      const s = state.get(file)!;
+      const now = await size(file);
+      if (now < s.offset) {
+        s.offset = 0; // rotated: a new file
+        s.rest = '';
+        s.decoder = new StringDecoder('utf8');
+      }
+      if (now === s.offset) continue;
+      const handle = await fs.promises.open(file, 'r').catch(() => null);
+      if (!handle) continue;
+      try {
+        const buffer = Buffer.alloc(now - s.offset);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, s.offset);
+        s.offset += bytesRead;
+        const text = s.rest + s.decoder.write(buffer.subarray(0, bytesRead));
+        const lines = text.split('\n');
+        s.rest = lines.pop() ?? '';
+        for (const line of lines) {
+          const record = parseLogLine(line);
+          if (record && matches(record, filter)) onEntry({ record, line });
+        }
+      } finally {
+        await handle.close();
+      }
+    }
+  };
+
+  while (!signal.aborted) {
+    await poll();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, FOLLOW_INTERVAL_MS);
+      signal.addEventListener('abort', done, { once: true });
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+  }
+}

@@ -1,0 +1,69 @@
+import { relative, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { BUCKET_PATTERN, isHidden } from './shards.js';
+import { isDatasourceName } from './spool-file.js';
+
+/**
+ * Which paths under spool/ the drop-in watcher leaves alone. Pure.
+ *
+ * Ignored: anything hidden (spool/.tmp, spool/.active, spool/.id, editors' swap files) and
+ * every shard bucket `spool/<datasource>/<bucket>/…`, which is where the queue itself lives
+ * (up to millions of files, written by spool() and emptied by the runner). What is left to
+ * watch is spool/, the datasource directories and whatever directories people drop files
+ * into: a handful of directories however deep the backlog. A file dropped inside a shard
+ * bucket is not seen by the watcher; the next run's scan finds it (the watcher is only
+ * there to cut latency).
+ */
+export function isIgnoredBySpoolWatcher(spoolDir: string, path: string): boolean {
+  const rel = relative(spoolDir, path);
+  if (rel === '') return false;
+  if (rel.startsWith('..')) return true;
+  const parts = rel.split(sep);
+  // spool/.immediate/<datasource>/<id>: a marked job wants a run now (priority.ts).
+  if (parts[0] === IMMEDIATE && parts.length <= 3) return false;
+  if (parts.some(isHidden)) return true;
+  return parts.length >= 2 && isDatasourceName(parts[0]) && BUCKET_PATTERN.test(parts[1]!);
+}
+
+/** The markers' directory under spool/ (layout.immediateDir). */
+const IMMEDIATE = '.immediate';
+
+/** True for a path in spool/.immediate/: a marker of an immediate-priority job. */
+export function isImmediateMarkerPath(spoolDir: string, path: string): boolean {
+  return relative(spoolDir, path).split(sep)[0] === IMMEDIATE;
+}
+
+export interface SpoolWatcher {
+  /** Resolves once the initial scan is done and events are flowing. */
+  readonly ready: Promise<void>;
+  /** What chokidar holds: each watched directory with the entries it tracks there. */
+  watched(): Record<string, string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Watches spool/ (any depth, shard buckets and hidden entries excepted) and calls `onDrop`
+ * with the path of every file or directory that appears or changes, and `onImmediate` when
+ * an immediate-priority job is marked in spool/.immediate/. It reads nothing: the caller
+ * decides when a drop-in has settled (drop-ins.ts).
+ */
+export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onError: (error: unknown) => void, onImmediate: () => void = () => {}): SpoolWatcher {
+  const watcher: FSWatcher = watch(spoolDir, {
+    ignoreInitial: true,
+    ignored: (path: string) => isIgnoredBySpoolWatcher(spoolDir, path),
+    followSymlinks: false,
+    // No awaitWriteFinish: adoption's own settle check (dropInSettleMs, on mtime and ctime)
+    // decides when a file is complete, the same for the watcher and for the scheduled scan.
+  });
+  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  const onEvent = (path: string) => (isImmediateMarkerPath(spoolDir, path) ? onImmediate() : onDrop(path));
+  watcher.on('add', onEvent);
+  watcher.on('change', onEvent);
+  watcher.on('addDir', onEvent);
+  watcher.on('error', onError);
+  return {
+    ready,
+    watched: () => watcher.getWatched(),
+    close: () => watcher.close(),
+  };
+}

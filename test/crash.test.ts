@@ -1,0 +1,433 @@
+/**
+ * Crash safety and exactly-once, with real faults: runner processes SIGKILLed at random
+ * moments, several runner processes on one spool, connections lost mid-COMMIT.
+ *
+ * Sizes: CI runs a slice (10 kills over 500 statements, 2,000 statements for the
+ * multi-runner tests); `npm run test:faults` (QUERYBATCH_FAULTS=full) runs the full ones
+ * (50 kills over 2,000 statements, 5,000 statements). Figures are printed as `[faults] …`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { QueryBatch } from '../src/index.js';
+import { spoolPathFor } from '../src/shards.js';
+import { count, createTestDatabase, cuttingProxy, filesBelow, removeHome, startRunner, tempHome, waitFor, type TestDatabase } from './helpers.js';
+
+const FULL = process.env.QUERYBATCH_FAULTS === 'full';
+const KILL_STATEMENTS = FULL ? 2000 : 500;
+const KILLS = FULL ? 50 : 10;
+const MULTI_STATEMENTS = FULL ? 5000 : 2000;
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase('crash');
+});
+afterAll(async () => {
+  await t.drop();
+});
+
+function report(line: string): void {
+  console.log(`[faults] ${line}`);
+}
+
+async function homeWith(datasources: Record<string, unknown>): Promise<string> {
+  const home = await tempHome();
+  await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources }));
+  return home;
+}
+
+interface KillFigures {
+  kills: number;
+  runs: number;
+  executedRows: number;
+  duplicates: number;
+  lost: number;
+  ms: number;
+}
+
+/**
+ * Spools `total` INSERTs into an audit table with no unique key, then starts runner processes
+ * and SIGKILLs them at random moments (half after a random delay, from startup and recovery
+ * on; half after a random number of rows), restarting after each, until `kills` kills; then
+ * one run to the end. Counts rows per job.
+ */
+async function killLoop(table: string, ledger: boolean, total: number, kills: number): Promise<KillFigures> {
+  await t.db.query(`CREATE TABLE ${table} (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)`);
+  const home = await homeWith({ main: { url: t.url, ledger } });
+  const started = Date.now();
+  try {
+    const q = new QueryBatch({ home, durability: 'none' });
+    for (let k = 0; k < total; k++) await q.spool(`INSERT INTO ${table} (job) VALUES (?)`, [k]);
+    await q.close();
+
+    let killed = 0;
+    let runs = 0;
+    while (killed < kills) {
+      const before = await count(t.db, `SELECT COUNT(*) AS c FROM ${table}`);
+      const runner = startRunner(home);
+      runs++;
+      if (killed % 2 === 0) {
+        await new Promise((r) => setTimeout(r, 20 + Math.random() * 600));
+      } else {
+        const step = 1 + Math.floor(Math.random() * (total / kills));
+        await Promise.race([
+          waitFor(async () => ((await count(t.db, `SELECT COUNT(*) AS c FROM ${table}`)) >= before + step ? true : undefined), 30_000),
+          runner.exit,
+        ]);
+      }
+      runner.child.kill('SIGKILL');
+      const { signal, code, stderr } = await runner.exit;
+      if (signal === 'SIGKILL') killed++;
+      else if (code !== 0) throw new Error(`runner exited ${code}: ${stderr}`);
+      if ((await filesBelow(join(home, 'spool'))).length === 0 && signal !== 'SIGKILL') break; // drained before a kill
+    }
+    // Then runs to the end (a killed runner's session may hold the datasource lock a moment
+    // longer on the server: a run meanwhile skips the datasource, and the next one drains it).
+    for (let i = 0; i < 20; i++) {
+      const last = startRunner(home);
+      runs++;
+      const { code, stderr, stdout } = await last.exit;
+      expect(code, stderr).toBe(0);
+      if (!(JSON.parse(stdout) as { datasources: { main: { busy?: boolean } } }).datasources.main.busy) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // Nothing left anywhere: not pending, not claimed, not failed.
+    expect(await filesBelow(join(home, 'spool'))).toEqual([]);
+    expect(await readdir(join(home, 'spool', '.active'))).toEqual([]);
+    expect(await readdir(join(home, 'failed'))).toEqual([]);
+
+    const [rows] = await t.db.query(`SELECT job, COUNT(*) AS c FROM ${table} GROUP BY job`);
+    const counts = new Map((rows as Array<{ job: number; c: number }>).map((r) => [r.job, Number(r.c)]));
+    let duplicates = 0;
+    let lost = 0;
+    for (let k = 0; k < total; k++) {
+      const c = counts.get(k) ?? 0;
+      if (c === 0) lost++;
+      if (c > 1) duplicates += c - 1;
+    }
+    const figures = { kills: killed, runs, executedRows: await count(t.db, `SELECT COUNT(*) AS c FROM ${table}`), duplicates, lost, ms: Date.now() - started };
+    report(`ledger ${ledger ? 'on' : 'off'}: ${total} statements, ${figures.kills} SIGKILLs over ${figures.runs} runner processes, ${figures.executedRows} rows, ${figures.duplicates} duplicates, ${figures.lost} lost, ${figures.ms} ms`);
+    return figures;
+  } finally {
+    await removeHome(home);
+  }
+}
+
+describe('runner SIGKILLed at random moments', () => {
+  it(`ledger on: every one of ${KILL_STATEMENTS} statements runs exactly once through ${KILLS} kills, in FIFO order`, async () => {
+    const figures = await killLoop('audit_once', true, KILL_STATEMENTS, KILLS);
+    expect(figures.kills).toBe(KILLS);
+    expect(figures.lost).toBe(0);
+    expect(figures.duplicates).toBe(0);
+    expect(figures.executedRows).toBe(KILL_STATEMENTS);
+    // Recovered claims keep their place: the rows are in job order.
+    const [ordered] = await t.db.query('SELECT job FROM audit_once ORDER BY n');
+    expect((ordered as Array<{ job: number }>).map((r) => r.job)).toEqual(Array.from({ length: KILL_STATEMENTS }, (_, k) => k));
+    // The ledger was pruned once the files were gone.
+    expect(await count(t.db, 'SELECT COUNT(*) AS c FROM querybatch_ledger')).toBe(0);
+  }, 600_000);
+
+  it(`ledger off: nothing lost, duplicates at most one per kill (${KILLS} kills)`, async () => {
+    const figures = await killLoop('audit_atleast', false, KILL_STATEMENTS, KILLS);
+    expect(figures.kills).toBe(KILLS);
+    expect(figures.lost).toBe(0);
+    expect(figures.duplicates).toBeLessThanOrEqual(figures.kills);
+  }, 600_000);
+});
+
+describe('several runner processes on one spool', () => {
+  for (const runners of [2, 4]) {
+    it(`${runners} runners started together on ${MULTI_STATEMENTS} statements of 2 datasources: 0 duplicates, FIFO per datasource, busy ones skip`, async () => {
+      const table = `multi_${runners}`;
+      await t.db.query(`CREATE TABLE ${table} (n INT AUTO_INCREMENT PRIMARY KEY, ds VARCHAR(10) NOT NULL, job INT NOT NULL)`);
+      const home = await homeWith({ main: { url: t.url }, other: { url: t.url } });
+      try {
+        const q = new QueryBatch({ home, durability: 'none' });
+        for (let k = 0; k < MULTI_STATEMENTS; k++) {
+          const ds = k % 2 === 0 ? 'main' : 'other';
+          await q.spool(`INSERT INTO ${table} (ds, job) VALUES (?, ?)`, [ds, k], { datasource: ds });
+        }
+        await q.close();
+        const started = Date.now();
+        const results = await Promise.all(Array.from({ length: runners }, () => startRunner(home).exit));
+        const ms = Date.now() - started;
+        for (const r of results) expect(r.code, r.stderr).toBe(0);
+        const summaries = results.map((r) => JSON.parse(r.stdout) as { success: number; datasources: Record<string, { busy?: boolean; success: number }> });
+        const busy = summaries.flatMap((s) => Object.entries(s.datasources).filter(([, d]) => d.busy).map(([name]) => name));
+        const successes = summaries.reduce((n, s) => n + s.success, 0);
+        report(`${runners} runners, ${MULTI_STATEMENTS} statements: ${successes} executed, ${busy.length} datasource skips (lock held by another runner), ${ms} ms`);
+        // Whatever a runner that skipped left behind (nothing, if the lock holders drained all).
+        const rest = startRunner(home);
+        expect((await rest.exit).code).toBe(0);
+        expect(await filesBelow(join(home, 'spool'))).toEqual([]);
+
+        expect(await count(t.db, `SELECT COUNT(*) AS c FROM ${table}`)).toBe(MULTI_STATEMENTS);
+        expect(await count(t.db, `SELECT COUNT(DISTINCT job) AS c FROM ${table}`)).toBe(MULTI_STATEMENTS);
+        expect(busy.length).toBeGreaterThanOrEqual(1);
+        for (const ds of ['main', 'other']) {
+          const [rows] = await t.db.query(`SELECT job FROM ${table} WHERE ds = ? ORDER BY n`, [ds]);
+          const jobs = (rows as Array<{ job: number }>).map((r) => r.job);
+          expect(jobs).toEqual([...jobs].sort((a, b) => a - b));
+        }
+      } finally {
+        await removeHome(home);
+      }
+    }, 300_000);
+  }
+});
+
+describe('connection lost mid-statement and mid-COMMIT, ledger on', () => {
+  it('a connection lost during COMMIT: the ledger is asked, the job counts once and never runs again', async () => {
+    await t.db.query('CREATE TABLE midcommit (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    const target = new URL(t.url);
+    const proxy = await cuttingProxy({ host: target.hostname, port: Number(target.port || 3306) }, 'COMMIT');
+    const home = await tempHome();
+    const proxied = `mysql://root@127.0.0.1:${proxy.port}/${t.name}`;
+    const q = new QueryBatch({ home, configFile: false, datasources: { main: proxied } });
+    try {
+      const ids = [];
+      for (let k = 0; k < 5; k++) ids.push(await q.spool('INSERT INTO midcommit (job) VALUES (?)', [k]));
+      proxy.arm();
+      const first = await q.run();
+      expect(proxy.cuts).toBe(1);
+      // Cut during the COMMIT of the first transaction (the 5 jobs as one group-commit batch):
+      // the run stops the datasource there. The ledger, asked on a new connection, says
+      // whether it committed (here it has: success for the batch, or the head job charged).
+      expect(first.connectionFailed === 1 || first.success === 5).toBe(true);
+      expect(first.datasources.main!.connectionError).toMatch(/PROTOCOL_CONNECTION_LOST|ECONNRESET/);
+      let done = first.success;
+      let settled = 0;
+      for (let i = 0; i < 20 && (await filesBelow(join(home, 'spool'))).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 100)); // the cut session holds the lock until it closes
+        const next = await q.run();
+        done += next.success;
+        settled += next.settled;
+      }
+      expect(done + settled).toBe(5);
+      expect(await filesBelow(join(home, 'spool'))).toEqual([]);
+      expect(await readdir(join(home, 'failed'))).toEqual([]);
+      const [rows] = await t.db.query('SELECT job FROM midcommit ORDER BY n');
+      expect((rows as Array<{ job: number }>).map((r) => r.job)).toEqual([0, 1, 2, 3, 4]);
+      report(`lost during COMMIT: first run ${JSON.stringify({ success: first.success, connectionFailed: first.connectionFailed })}, settled later ${settled}, one row per job`);
+    } finally {
+      await q.close();
+      await proxy.close();
+      await removeHome(home);
+    }
+  });
+
+  it('a connection KILLed mid-statement rolls back the ledger row with it; the job runs once on the next run', async () => {
+    await t.db.query('CREATE TABLE midstmt (id INT PRIMARY KEY, v INT NOT NULL)');
+    await t.db.query('INSERT INTO midstmt VALUES (1, 0), (2, 0)');
+    const home = await tempHome();
+    const q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const holder = await (await import('mysql2/promise')).default.createConnection({ uri: t.url });
+    try {
+      const blocked = await q.spool('UPDATE midstmt SET v = v + 1 WHERE id = 1');
+      await q.spool('UPDATE midstmt SET v = v + 1 WHERE id = 2');
+      // The statement waits on a row lock held by another session, then its connection is KILLed.
+      await holder.query('START TRANSACTION');
+      await holder.query('SELECT * FROM midstmt WHERE id = 1 FOR UPDATE');
+      const running = q.run();
+      const victim = await waitFor(async () => {
+        const [rows] = await t.db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%UPDATE midstmt%' AND ID <> CONNECTION_ID() AND DB = ?", [t.name]);
+        return (rows as Array<{ ID: number }>)[0]?.ID;
+      }, 10_000);
+      await t.db.query(`KILL CONNECTION ${victim}`);
+      expect(await running).toMatchObject({ success: 0, connectionFailed: 1, deferred: 2 });
+      await holder.query('COMMIT');
+      expect(await count(t.db, 'SELECT COUNT(*) AS c FROM querybatch_ledger WHERE id = ?', [blocked])).toBe(0);
+      const { readFile } = await import('node:fs/promises');
+      const record = JSON.parse(await readFile(spoolPathFor(join(home, 'spool'), 'main', blocked), 'utf8')) as { attempts: number };
+      expect(record.attempts).toBe(1);
+      expect(await q.run()).toMatchObject({ success: 2, settled: 0 });
+      const [rows] = await t.db.query('SELECT v FROM midstmt ORDER BY id');
+      expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([1, 1]);
+    } finally {
+      await holder.end();
+      await q.close();
+      await removeHome(home);
+    }
+  }, 60_000);
+});
+
+describe('group commit (ledger.batch)', () => {
+  it('a connection KILLed mid-batch rolls the whole batch back; the head carries the attempt and then runs alone', async () => {
+    await t.db.query('CREATE TABLE midbatch (id INT PRIMARY KEY, v INT NOT NULL)');
+    await t.db.query('INSERT INTO midbatch VALUES (1, 0), (2, 0), (3, 0)');
+    const home = await tempHome();
+    const q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const holder = await (await import('mysql2/promise')).default.createConnection({ uri: t.url });
+    try {
+      const ids = [];
+      for (const id of [1, 2, 3]) ids.push(await q.spool('UPDATE midbatch SET v = v + 1 WHERE id = ?', [id]));
+      await holder.query('START TRANSACTION');
+      await holder.query('SELECT * FROM midbatch WHERE id = 2 FOR UPDATE'); // the batch's 2nd statement waits
+      const running = q.run();
+      const victim = await waitFor(async () => {
+        const [rows] = await t.db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%UPDATE midbatch%' AND ID <> CONNECTION_ID() AND DB = ?", [t.name]);
+        return (rows as Array<{ ID: number }>)[0]?.ID;
+      }, 10_000);
+      await t.db.query(`KILL CONNECTION ${victim}`);
+      expect(await running).toMatchObject({ success: 0, connectionFailed: 1, deferred: 3 });
+      await holder.query('COMMIT');
+      // Nothing of the batch ran: job 1's update was rolled back with the others.
+      const [before] = await t.db.query('SELECT v FROM midbatch ORDER BY id');
+      expect((before as Array<{ v: number }>).map((r) => r.v)).toEqual([0, 0, 0]);
+      const { readFile } = await import('node:fs/promises');
+      const attempts = await Promise.all(ids.map(async (id) => (JSON.parse(await readFile(spoolPathFor(join(home, 'spool'), 'main', id), 'utf8')) as { attempts: number }).attempts));
+      expect(attempts).toEqual([1, 0, 0]);
+      expect(await q.run()).toMatchObject({ success: 3 });
+      const [after] = await t.db.query('SELECT v FROM midbatch ORDER BY id');
+      expect((after as Array<{ v: number }>).map((r) => r.v)).toEqual([1, 1, 1]);
+    } finally {
+      await holder.end();
+      await q.close();
+      await removeHome(home);
+    }
+  }, 60_000);
+
+  it('an SQL error in a batch rolls it back and runs its jobs one by one: only the failing one goes to failed/', async () => {
+    await t.db.query('CREATE TABLE batcherr (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    const home = await tempHome();
+    const q = new QueryBatch({ home, configFile: false, datasources: { main: { url: t.url, ledger: { batch: 4 } } } });
+    try {
+      const ids = [];
+      for (let k = 0; k < 10; k++) ids.push(await q.spool(k === 5 ? 'INSERT INTO batcherr (nope) VALUES (?)' : 'INSERT INTO batcherr (job) VALUES (?)', [k]));
+      expect(await q.run()).toMatchObject({ success: 9, sqlFailed: 1, settled: 0 });
+      expect(await readdir(join(home, 'failed'))).toEqual([`failed-${ids[5]}.batchsql`]);
+      const [rows] = await t.db.query('SELECT job FROM batcherr ORDER BY n');
+      expect((rows as Array<{ job: number }>).map((r) => r.job)).toEqual([0, 1, 2, 3, 4, 6, 7, 8, 9]);
+    } finally {
+      await q.close();
+      await removeHome(home);
+    }
+  });
+});
+
+describe('claims of runners on other hosts', () => {
+  it('are given back once the datasource lock is ours, and left alone while another session holds it', async () => {
+    await t.db.query('CREATE TABLE foreign_claims (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    const home = await tempHome();
+    const q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    try {
+      const ids = [];
+      for (let k = 0; k < 4; k++) ids.push(await q.spool('INSERT INTO foreign_claims (job) VALUES (?)', [k]));
+      // Another host's runner claimed the first two, then vanished.
+      const claimDir = join(home, 'spool', '.active', `not-${hostname()}.4242.1700000000000`, 'main');
+      await mkdir(claimDir, { recursive: true });
+      for (const id of ids.slice(0, 2)) await rename(spoolPathFor(join(home, 'spool'), 'main', id), join(claimDir, `${id}.batchsql`));
+
+      // While a session holds the lock (that host's runner alive), its claims stay put.
+      const { lockNameFor } = await import('../src/runner.js');
+      const { readFile } = await import('node:fs/promises');
+      const lock = lockNameFor((await readFile(join(home, 'spool', '.id'), 'utf8')).trim(), 'main');
+      await t.db.query('SELECT GET_LOCK(?, 0)', [lock]);
+      expect(await q.run()).toMatchObject({ success: 0, recovered: 0, datasources: { main: { busy: true } } });
+      expect((await readdir(claimDir)).length).toBe(2);
+      await t.db.query('SELECT RELEASE_LOCK(?)', [lock]);
+
+      // Lock free: that runner is dead. Its claims go back in their places and run first.
+      expect(await q.run()).toMatchObject({ success: 4, recovered: 2 });
+      const [rows] = await t.db.query('SELECT job FROM foreign_claims ORDER BY n');
+      expect((rows as Array<{ job: number }>).map((r) => r.job)).toEqual([0, 1, 2, 3]);
+      expect(await readdir(join(home, 'spool', '.active'))).toEqual([]);
+    } finally {
+      await q.close();
+      await removeHome(home);
+    }
+  });
+});
+
+describe('spool() under SIGKILL of the producer', () => {
+  it('every id spool() resolved with survives the kill and runs once; no partial file is ever read', async () => {
+    await t.db.query('CREATE TABLE produced (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    const home = await homeWith({ main: { url: t.url } });
+    try {
+      const { spawn } = await import('node:child_process');
+      const script = `
+        const { QueryBatch } = await import(${JSON.stringify(join(import.meta.dirname, '..', 'dist', 'index.js'))});
+        const q = new QueryBatch({ home: ${JSON.stringify(home)} });
+        for (let k = 0; ; k++) {
+          // 8 concurrent writers, as a busy application would have
+          await Promise.all(Array.from({ length: 8 }, async (_, j) => {
+            const job = k * 8 + j;
+            const id = await q.spool('INSERT INTO produced (job) VALUES (?)', [job]);
+            process.stdout.write(job + ' ' + id + '\\n');
+          }));
+        }`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise((r) => child.on('exit', r));
+      await waitFor(async () => (out.split('\n').length > 300 ? true : undefined), 30_000);
+      child.kill('SIGKILL');
+      await exited;
+      const acknowledged = out.split('\n').filter((l) => /^\d+ \w{26}$/.test(l)).map((l) => l.split(' ') as [string, string]);
+      for (const [, id] of acknowledged) {
+        await expect(readdir(join(spoolPathFor(join(home, 'spool'), 'main', id), '..'))).resolves.toContain(`${id}.batchsql`);
+      }
+      const q = new QueryBatch({ home, tmpMaxAgeMs: 0 });
+      const summary = await q.run();
+      await q.close();
+      expect(summary.invalid).toBe(0);
+      expect(summary.sqlFailed).toBe(0);
+      expect(await readdir(join(home, 'spool', '.tmp'))).toEqual([]); // leftovers of the killed writes removed
+      for (const [job] of acknowledged) {
+        expect(await count(t.db, 'SELECT COUNT(*) AS c FROM produced WHERE job = ?', [Number(job)])).toBe(1);
+      }
+      expect(await count(t.db, 'SELECT COUNT(*) AS c FROM produced')).toBe(summary.success);
+      report(`producer SIGKILLed after ${acknowledged.length} acknowledged spool() calls: all ${acknowledged.length} present and run once, ${summary.success} run in all (spooled, not yet acknowledged, at the kill: ${summary.success - acknowledged.length}), ${summary.tmpRemoved} temp files removed`);
+    } finally {
+      await removeHome(home);
+    }
+  });
+});
+
+// A real full disk under the runner: a small tmpfs holds the whole home (root only, as in CI).
+describe.skipIf(process.getuid?.() !== 0)('disk full during the runner\'s moves', () => {
+  it('a move that fails for want of space stops the run; nothing is lost or run twice once there is room again', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtemp, rm, appendFile, unlink } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { isQueryBatchError } = await import('../src/errors.js');
+    await t.db.query('CREATE TABLE diskfull (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    const mount = await mkdtemp(join(tmpdir(), 'qb-runner-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mount]);
+    let q: QueryBatch | undefined;
+    try {
+      q = new QueryBatch({ home: mount, configFile: false, datasources: { main: t.url } });
+      // A statement that fails: its file must be rewritten (attempts, lastError) before it moves
+      // to failed/, which needs a page the full disk does not have. (It comes first: each
+      // finished job's removal frees a page.)
+      const failing = await q.spool('INSERT INTO no_such_table VALUES (1)');
+      for (let k = 0; k < 8; k++) await q.spool('INSERT INTO diskfull (job) VALUES (?)', [k]);
+      const filler = join(mount, 'filler');
+      try {
+        for (;;) await appendFile(filler, Buffer.alloc(4096, 1));
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      }
+      const error = await q.run().then(() => null, (e: unknown) => e);
+      expect(isQueryBatchError(error, 'RUN_IO_FAILED')).toBe(true);
+      expect((error as Error).message).toMatch(/ENOSPC/);
+      expect(await count(t.db, 'SELECT COUNT(*) AS c FROM diskfull')).toBe(0);
+      // The claims (the group-commit batch the failing job was in: all 9) stay, whole.
+      expect(await filesBelow(join(mount, 'spool', '.active'))).toHaveLength(9);
+
+      await unlink(filler);
+      const summary = await q.run();
+      expect(summary).toMatchObject({ recovered: 9, success: 8, sqlFailed: 1 });
+      expect(await readdir(join(mount, 'failed'))).toEqual([`failed-${failing}.batchsql`]);
+      const [rows] = await t.db.query('SELECT job FROM diskfull ORDER BY n');
+      expect((rows as Array<{ job: number }>).map((r) => r.job)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(await filesBelow(join(mount, 'spool'))).toEqual([]);
+    } finally {
+      await q?.close();
+      execFileSync('umount', [mount]);
+      await rm(mount, { recursive: true, force: true });
+    }
+  });
+});
