@@ -131,8 +131,10 @@ describe('faults, for real', () => {
     expect(executedBefore).toBeLessThan(total); // it really died mid-drain
 
     const summary = await q.run();
-    // At most one group-commit batch of claims (ledger.batch, 32) was held at the kill.
-    expect(summary.recovered).toBeLessThanOrEqual(32);
+    // Claims held at the kill: the batch being gathered (ledger.batch, 32) plus, at most, the
+    // previous batch's files, committed but with their unlinks still in flight (one removal
+    // is outstanding at a time): never more than two batches.
+    expect(summary.recovered).toBeLessThanOrEqual(2 * 32);
     expect(await filesUnder(join(home, 'spool'))).toEqual([]);
     expect(await readdir(join(home, 'failed'))).toEqual([]);
 
