@@ -2,9 +2,9 @@
  * Crash safety and exactly-once, with real faults: runner processes SIGKILLed at random
  * moments, several runner processes on one spool, connections lost mid-COMMIT.
  *
- * Sizes: CI runs a slice (10 kills over 500 statements, 2,000 statements for the
+ * Sizes: CI runs a slice (10 kills over 800 statements, 2,000 statements for the
  * multi-runner tests); `npm run test:faults` (QUERYBATCH_FAULTS=full) runs the full ones
- * (50 kills over 2,000 statements, 5,000 statements). Figures are printed as `[faults] …`.
+ * (50 kills over 4,000 statements, 5,000 statements). Figures are printed as `[faults] …`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import { spoolPathFor } from '../src/shards.js';
 import { count, createTestDatabase, cuttingProxy, filesBelow, removeHome, startRunner, tempHome, waitFor, type TestDatabase } from './helpers.js';
 
 const FULL = process.env.QUERYBATCH_FAULTS === 'full';
-const KILL_STATEMENTS = FULL ? 2000 : 500;
+const KILL_STATEMENTS = FULL ? 4000 : 800;
 const KILLS = FULL ? 50 : 10;
 const MULTI_STATEMENTS = FULL ? 5000 : 2000;
 
@@ -58,7 +58,9 @@ async function killLoop(table: string, ledger: boolean, total: number, kills: nu
   const started = Date.now();
   try {
     const q = new QueryBatch({ home, durability: 'none' });
-    for (let k = 0; k < total; k++) await q.spool(`INSERT INTO ${table} (job) VALUES (?)`, [k]);
+    // Each statement takes 5 ms on the server (SLEEP returns 0): the drain lasts long enough
+    // (4 s for 800) for every kill to land mid-drain, however fast the runner gets.
+    for (let k = 0; k < total; k++) await q.spool(`INSERT INTO ${table} (job) VALUES (? + SLEEP(0.005))`, [k]);
     await q.close();
 
     let killed = 0;
