@@ -457,7 +457,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       'Move failed files back into the spool (original id and order, attempts reset; exit 1 when any was skipped)',
       (y) => y
         .positional('names', { type: 'string', array: true, describe: 'File names in failed/ (as `failed list` prints them)' })
-        .option('all', { type: 'boolean', describe: 'Every file in failed/' })
+        .option('all', { type: 'boolean', describe: 'Every file in failed/ but the uncertain-… ones (those only by name, once checked)' })
         .option('connection', { type: 'boolean', describe: 'The connection-… files (the database could not be reached)' })
         .option('failed', { type: 'boolean', describe: 'The failed-… files (the database refused the statement)' })
         .option('since', { type: 'string', describe: 'Only files that failed at or after this time (ISO time, or an age like 2h); alone: of every kind' })

@@ -5,7 +5,7 @@ import { adoptionClaimDir } from './claims.js';
 import { placeJob } from './drop-ins.js';
 import type { DirSyncer } from './durable.js';
 import { QueryBatchError } from './errors.js';
-import { moveToFailed } from './failed.js';
+import { failedClassOf, moveToFailed, type FailedClass } from './failed.js';
 import { idTime } from './id.js';
 import type { ResolvedConfig } from './interfaces.js';
 import type { Layout } from './layout.js';
@@ -16,11 +16,10 @@ import { decodeRecord, describeParams, type LastError, type SpoolRecord, type Wi
 import type { SpoolWriter } from './spool-writer.js';
 
 /**
- * failed/: listing, showing and respooling the files the runner gave up on.
- * `connection-<id>.batchsql`: could not reach the database; `failed-<name>`: the database
- * refused the statement, or the file was not a valid job.
+ * failed/: listing, showing and respooling the files the runner gave up on (classes in
+ * failed.ts). `uncertain-` files are respooled only by name: they may have run already.
  */
-export type FailedClass = 'connection' | 'failed' | 'other';
+export type { FailedClass };
 
 export interface FailedFile {
   /** The file name in failed/ (what `failed show` and `respool` take). */
@@ -47,12 +46,6 @@ export interface FailedFileDetail extends FailedFile {
   readonly paramsSummary: string | null;
 }
 
-function classOf(name: string): FailedClass {
-  if (name.startsWith('connection-')) return 'connection';
-  if (name.startsWith('failed-')) return 'failed';
-  return 'other';
-}
-
 async function readFailed(path: string, config: ResolvedConfig): Promise<{ record: SpoolRecord | null; error: unknown; mtimeMs: number }> {
   const stat = await fs.promises.lstat(path);
   try {
@@ -66,7 +59,7 @@ function describe(name: string, record: SpoolRecord | null, error: unknown, mtim
   if (record) {
     return {
       name,
-      class: classOf(name),
+      class: failedClassOf(name),
       id: record.id,
       datasource: record.datasource,
       createdAt: record.createdAt,
@@ -78,7 +71,7 @@ function describe(name: string, record: SpoolRecord | null, error: unknown, mtim
   }
   return {
     name,
-    class: classOf(name),
+    class: failedClassOf(name),
     id: null,
     datasource: null,
     createdAt: null,
@@ -208,7 +201,7 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
   } else {
     candidates = [];
     for (const entry of await listSorted(layout.failedDir)) {
-      const cls = classOf(entry.name);
+      const cls = failedClassOf(entry.name);
       if (!entry.isFile()) continue;
       if (!all && !(selection.connection && cls === 'connection') && !(selection.failed && cls === 'failed')) continue;
       candidates.push({ name: entry.name, path: join(layout.failedDir, entry.name) });
@@ -230,6 +223,12 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
     if (selection.since) {
       const at = Date.parse(read.record?.lastError?.at ?? '') || read.mtimeMs;
       if (at < selection.since.getTime()) continue;
+    }
+    if (named.length === 0 && failedClassOf(c.name) === 'uncertain') {
+      // It may have run already (a statement that commits implicitly, cut short): only a
+      // person who has checked respools it, by name.
+      result.skipped.push({ name: c.name, reason: 'uncertain: it may have run already; check (docs/guarantees.md), then respool it by name' });
+      continue;
     }
     if (!read.record) {
       result.skipped.push({ name: c.name, reason: `not a valid job file: ${(read.error as Error).message}` });

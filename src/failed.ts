@@ -10,6 +10,20 @@ import type { DirSyncer } from './durable.js';
  */
 export type FailedPrefix = 'failed-' | 'connection-' | 'uncertain-' | '';
 
+/**
+ * The class of a file in failed/, from its name: `connection-` (could not reach the
+ * database), `failed-` (the database refused it, or not a valid job), `uncertain-` (may or
+ * may not have run: a person decides) or `other` (put there by hand).
+ */
+export type FailedClass = 'connection' | 'failed' | 'uncertain' | 'other';
+
+export function failedClassOf(name: string): FailedClass {
+  if (name.startsWith('connection-')) return 'connection';
+  if (name.startsWith('failed-')) return 'failed';
+  if (name.startsWith('uncertain-')) return 'uncertain';
+  return 'other';
+}
+
 /** Candidate names: `<prefix><name>`, then `<prefix><stem>-1<ext>`, `-2`, … */
 function candidate(prefix: FailedPrefix, name: string, n: number): string {
   if (n === 0) return prefix + name;

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import fs from 'fs-extra';
+import { failedClassOf } from './failed.js';
 import { requireJobId } from './id.js';
 import type { JobStatus, ResolvedConfig } from './interfaces.js';
 import type { Layout } from './layout.js';
@@ -93,7 +94,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
       id,
       state: 'failed',
       datasource: record?.datasource ?? outcome?.datasource ?? null,
-      class: prefix === 'uncertain-' ? 'uncertain' : record?.lastError?.class ?? outcome?.class ?? (prefix === 'connection-' ? 'connection' : 'sql'),
+      class: failedClassOf(file) === 'uncertain' ? 'uncertain' : record?.lastError?.class ?? outcome?.class ?? (prefix === 'connection-' ? 'connection' : 'sql'),
       code: record?.lastError?.code ?? outcome?.code ?? null,
       message: record?.lastError?.message ?? outcome?.message ?? null,
       file,

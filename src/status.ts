@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import fs from 'fs-extra';
+import { failedClassOf } from './failed.js';
 import { idTime } from './id.js';
 import type { ResolvedConfig, StatusReport } from './interfaces.js';
 import type { Layout } from './layout.js';
@@ -64,12 +65,7 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
     pending[top.name] = { count, oldestId: id, oldestAgeMs: id ? Math.max(0, now - idTime(id)) : null };
   }
   const failed = { connection: 0, failed: 0, uncertain: 0, other: 0 };
-  for (const e of await listSorted(layout.failedDir)) {
-    if (e.name.startsWith('connection-')) failed.connection++;
-    else if (e.name.startsWith('failed-')) failed.failed++;
-    else if (e.name.startsWith('uncertain-')) failed.uncertain++;
-    else failed.other++;
-  }
+  for (const e of await listSorted(layout.failedDir)) failed[failedClassOf(e.name)]++;
   return {
     home: layout.home,
     pending,

@@ -190,6 +190,21 @@ describe('statements that commit implicitly (DDL), ledger on', () => {
       expect(errors).toMatch(new RegExp(`uncertain id=${ddl} .*may or may not have run`));
       expect(await filesBelow(join(home, 'spool'))).toEqual([]);
       expect(next).toBeTruthy();
+
+      // An operator sees it as uncertain; respool --all (and --since) leave it for a person,
+      // saying why; by name, once checked, it goes back.
+      const uncertainName = `uncertain-${ddl}.batchsql`;
+      expect(await q.failed()).toMatchObject([{ name: uncertainName, class: 'uncertain', id: ddl }]);
+      expect(await q.status()).toMatchObject({ failed: { uncertain: 1, failed: 0, connection: 0, other: 0 } });
+      for (const selection of [{ all: true }, { since: new Date(0) }]) {
+        const bulk = await q.respool(selection);
+        expect(bulk.respooled).toEqual([]);
+        expect(bulk.skipped).toEqual([{ name: uncertainName, reason: expect.stringMatching(/^uncertain: it may have run already/) }]);
+        expect(await readdir(join(home, 'failed'))).toEqual([uncertainName]);
+      }
+      const byName = await q.respool({ names: [uncertainName] });
+      expect(byName.respooled).toMatchObject([{ id: ddl }]);
+      expect(await readdir(join(home, 'failed'))).toEqual([]);
     } finally {
       await holder.end();
     }
