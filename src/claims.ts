@@ -208,8 +208,24 @@ export async function recoverClaims(layout: Layout, self: string, defaultDatasou
 }
 
 /**
+ * A leaf-index temp (`index.<pid>.….tmp`) whose writer is no longer alive here. The index
+ * is a cache: removing a temp another host is still writing only skips that host's update.
+ */
+function abandonedIndexTemp(name: string): boolean {
+  const pid = /^index\.(\d+)\./.exec(name)?.[1];
+  if (pid === undefined) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
  * Removes temp files in spool/.tmp older than `maxAgeMs` (left by a producer or runner killed
- * mid-write; never a job: only a rename out of .tmp makes one). Returns how many.
+ * mid-write; never a job: only a rename out of .tmp makes one), and leaf-index temps of dead
+ * writers at once. Returns how many.
  */
 export async function removeStaleTemps(layout: Layout, maxAgeMs: number, now = Date.now()): Promise<number> {
   let removed = 0;
@@ -223,7 +239,7 @@ export async function removeStaleTemps(layout: Layout, maxAgeMs: number, now = D
     const path = join(layout.tmpDir, name);
     try {
       const stat = await fs.promises.lstat(path);
-      if (!stat.isFile() || now - stat.mtimeMs < maxAgeMs) continue;
+      if (!stat.isFile() || (now - stat.mtimeMs < maxAgeMs && !abandonedIndexTemp(name))) continue;
       await fs.promises.unlink(path);
       removed++;
     } catch {

@@ -86,6 +86,8 @@ async function killLoop(table: string, ledger: boolean, total: number, kills: nu
     }
     // Then runs to the end (a killed runner's session may hold the datasource lock a moment
     // longer on the server: a run meanwhile skips the datasource, and the next one drains it).
+    // (A runner killed while writing its leaf index leaves that temp in spool/.tmp: the next
+    // run removes it, its writer being dead, so nothing is left below.)
     for (let i = 0; i < 20; i++) {
       const last = startRunner(home);
       runs++;

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
@@ -266,5 +267,19 @@ describe('temp files in spool/.tmp', () => {
     expect(summary).toMatchObject({ success: 1, tmpRemoved: 1 });
     expect(await readdir(join(home, 'spool', '.tmp'))).toEqual([`${real}.batchsql.4243.bbbbbbbbbbbb.tmp`]);
     expect(await count(t.db, 'SELECT COUNT(*) AS c FROM tmpjobs')).toBe(1);
+  });
+
+  it('a leaf-index temp whose writer is dead is removed at once; a live writer\'s is kept', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url }, tmpMaxAgeMs: 60_000 });
+    await q.spool('DO 1');
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const tmp = join(home, 'spool', '.tmp');
+    await writeFile(join(tmp, `index.${dead}.cccccccccccc.tmp`), '{}');
+    await writeFile(join(tmp, `index.${process.pid}.dddddddddddd.tmp`), '{}');
+    // A job temp of a dead writer waits out tmpMaxAgeMs: on a spool shared by hosts its pid means nothing here.
+    await writeFile(join(tmp, `01K00000000000000000000000.batchsql.${dead}.eeeeeeeeeeee.tmp`), '{}');
+    expect(await q.run()).toMatchObject({ success: 1, tmpRemoved: 1 });
+    expect((await readdir(tmp)).sort()).toEqual([`01K00000000000000000000000.batchsql.${dead}.eeeeeeeeeeee.tmp`, `index.${process.pid}.dddddddddddd.tmp`]);
   });
 });
