@@ -34,6 +34,10 @@ export interface Outcome {
 export const OUTCOME_FILE_CHARS = 7;
 const FILE_PATTERN = /^([0-7][0-9A-HJKMNP-TV-Z]{6})\.jsonl$/;
 
+/** Outcomes wait at most this long, or until this many are pending, before they are written. */
+const FLUSH_MS = 100;
+const FLUSH_LINES = 1024;
+
 function fileOf(dir: string, id: string): string {
   return join(dir, id.slice(0, OUTCOME_FILE_CHARS) + '.jsonl');
 }
@@ -43,6 +47,8 @@ export class OutcomeLog {
   readonly #retentionMs: number;
   /** Lines waiting to be appended, by file. */
   #pending = new Map<string, string[]>();
+  #pendingCount = 0;
+  #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
   #dirReady = false;
   #lastPrune = 0;
@@ -54,23 +60,40 @@ export class OutcomeLog {
     this.#retentionMs = retentionMs;
   }
 
-  /** Queues an outcome; it is appended soon after, in one write per file. */
+  /**
+   * Queues an outcome; it is appended within FLUSH_MS, many per write. Not at once: a
+   * file write while the runner's next COMMIT is in flight slows that COMMIT (the disk's
+   * journal is shared), by about half in per-statement mode (docs/benchmarks.md).
+   */
   record(outcome: Outcome): void {
     const file = fileOf(this.#dir, outcome.id);
     let lines = this.#pending.get(file);
     if (!lines) this.#pending.set(file, (lines = []));
     lines.push(JSON.stringify(outcome) + '\n');
-    this.#flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#write());
+    if (++this.#pendingCount >= FLUSH_LINES) this.#kick();
+    else this.#timer ??= setTimeout(() => this.#kick(), FLUSH_MS);
   }
 
   /** Resolves once every outcome recorded so far is in its file. */
   async flush(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+    for (;;) {
+      if (this.#pendingCount > 0) this.#kick();
+      if (this.#flushing === null) return;
+      await this.#flushing;
+    }
+  }
+
+  /** Starts a write of what is pending (after the one in progress). */
+  #kick(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#flushing ??= this.#write();
   }
 
   async #write(): Promise<void> {
     const batch = this.#pending;
     this.#pending = new Map();
+    this.#pendingCount = 0;
     try {
       if (!this.#dirReady) {
         await fs.promises.mkdir(this.#dir, { recursive: true, mode: 0o750 });
@@ -80,7 +103,8 @@ export class OutcomeLog {
     } catch (error) {
       this.lastError = error as Error;
     } finally {
-      this.#flushing = this.#pending.size > 0 ? this.#write() : null;
+      this.#flushing = this.#pendingCount >= FLUSH_LINES ? this.#write() : null;
+      if (this.#flushing === null && this.#pendingCount > 0) this.#timer ??= setTimeout(() => this.#kick(), FLUSH_MS);
     }
     if (Date.now() - this.#lastPrune > 60_000) await this.prune().catch(() => {});
   }

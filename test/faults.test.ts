@@ -141,10 +141,10 @@ describe('faults, for real', () => {
       recovered += summary.recovered;
     }
     expect(summary.datasources.main?.busy).toBeFalsy();
-    // Claims held at the kill: the batch being gathered (ledger.batch, 32) plus, at most, the
-    // previous batch's files, committed but with their unlinks still in flight (one removal
-    // is outstanding at a time): never more than two batches.
-    expect(recovered).toBeLessThanOrEqual(2 * 32);
+    // Claims held at the kill: at most one group-commit batch (ledger.batch, 32), being
+    // gathered, in flight, or committed with its files not yet removed (they are removed
+    // before the next job is claimed).
+    expect(recovered).toBeLessThanOrEqual(32);
     expect(await filesUnder(join(home, 'spool'))).toEqual([]);
     expect(await readdir(join(home, 'failed'))).toEqual([]);
 
