@@ -81,6 +81,10 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   readonly #webhooks: WebhookNotifier;
   #ready: Promise<void> | null = null;
   #running: Promise<RunSummary> | null = null;
+  /** The run in flight was started without options (so a call without options can join it). */
+  #runningPlain = false;
+  /** The run that calls without options, made while a run with options was in flight, wait for. */
+  #queuedPlain: Promise<RunSummary> | null = null;
   #closing: Promise<void> | null = null;
   #schedule: ScheduleHandle | null = null;
 
@@ -125,15 +129,30 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   }
 
   /**
-   * Executes everything waiting, serially and in FIFO order per datasource. A call while
-   * this instance has a run in flight joins that run; a run of another instance on the
-   * same home in this process waits for that one to finish.
+   * Executes everything waiting, serially and in FIFO order per datasource. A call without
+   * options while this instance has a run without options in flight joins that run; any
+   * other call waits for the run in flight, then runs with its own options. A run of another
+   * instance on the same home in this process waits for that one to finish.
    */
   run(options: RunOptions = {}): Promise<RunSummary> {
-    this.#running ??= this.#runBatch(options).finally(() => {
-      this.#running = null;
+    const plain = options.datasource === undefined && options.limit === undefined && options.signal === undefined && options.onProgress === undefined;
+    if (this.#running !== null) {
+      if (plain && this.#runningPlain) return this.#running;
+      const after = this.#running.catch(() => {});
+      if (!plain) return after.then(() => this.run(options));
+      // Calls without options waiting for the same run share the next one.
+      this.#queuedPlain ??= after.then(() => {
+        this.#queuedPlain = null;
+        return this.run();
+      });
+      return this.#queuedPlain;
+    }
+    this.#runningPlain = plain;
+    const running = this.#runBatch(options).finally(() => {
+      if (this.#running === running) this.#running = null;
     });
-    return this.#running;
+    this.#running = running;
+    return running;
   }
 
   /** A run; `events: false` for the watcher's queue-only pass (it runs nothing: no run:start/run:end). */

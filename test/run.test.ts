@@ -262,6 +262,23 @@ describe('run()', () => {
     expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('a run() with options while a run is in flight waits for it and keeps its own options; one without joins', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE overlap (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    const q = qb();
+    for (let i = 0; i < 50; i++) await q.spool('INSERT INTO overlap (v) VALUES (?)', [i]);
+    const first = q.run({ limit: 10 });
+    const joined = q.run({ limit: 10 }); // options: not joined, runs after
+    const plain = q.run();
+    const again = q.run(); // joins the plain run
+    expect(again).toBe(plain);
+    expect(await first).toMatchObject({ success: 10, deferred: 40 });
+    expect(await joined).toMatchObject({ success: 10, deferred: 30 });
+    expect(await plain).toMatchObject({ success: 30, deferred: 0 });
+    const [rows] = await t.db.query('SELECT v FROM overlap ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
   it('serialises runs of two instances on one home in one process: no job twice, order kept', async () => {
     home = await tempHome();
     await t.db.query('CREATE TABLE twice (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
