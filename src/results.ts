@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import fs from 'fs-extra';
 import { QueryBatchError } from './errors.js';
 import { requireJobId } from './id.js';
+import { tagOf, untag } from './spool-file.js';
 
 /**
  * Results of background SELECTs (`captureResult`), stored as pages, as Halo's async queries
@@ -50,25 +51,13 @@ export interface ResultPage {
 
 type Cell = null | boolean | number | string | Date | Buffer | Uint8Array | bigint | object;
 
+/** Dates, bytes and bigints as spool files tag them; everything else (JSON columns too) as it is. */
 function encodeCell(value: Cell): unknown {
-  if (value instanceof Date) return { $date: value.toISOString() };
-  if (value instanceof Uint8Array) return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
-  if (typeof value === 'bigint') return { $bigint: value.toString() };
-  return value;
+  return tagOf(value) ?? value;
 }
 
 function decodeCell(value: unknown): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-  const keys = Object.keys(value);
-  if (keys.length === 1) {
-    const tag = (value as Record<string, unknown>)[keys[0]!];
-    if (typeof tag === 'string') {
-      if (keys[0] === '$date') return new Date(tag);
-      if (keys[0] === '$bytes') return Buffer.from(tag, 'base64');
-      if (keys[0] === '$bigint') return BigInt(tag);
-    }
-  }
-  return value;
+  return untag(value) ?? value;
 }
 
 function pageName(n: number): string {

@@ -86,17 +86,38 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 // ---------------------------------------------------------------------------------------
 // Params
 
+/**
+ * The `{"$date"|"$bytes"|"$bigint": string}` tag of a value JSON can't carry (a valid Date,
+ * bytes, a bigint), or undefined for anything else. Shared with result pages (results.ts).
+ */
+export function tagOf(value: unknown): { $date: string } | { $bytes: string } | { $bigint: string } | undefined {
+  if (typeof value === 'bigint') return { $bigint: value.toString() };
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : { $date: value.toISOString() };
+  if (value instanceof Uint8Array) return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  return undefined;
+}
+
+/** The value a well-formed tag stands for, or undefined when `value` is not one. */
+export function untag(value: unknown): Date | Buffer | bigint | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return undefined;
+  const tag = value[keys[0]!];
+  if (typeof tag !== 'string') return undefined;
+  if (keys[0] === '$date') {
+    const date = new Date(tag);
+    return Number.isNaN(date.getTime()) ? undefined : date;
+  }
+  if (keys[0] === '$bytes' && /^[A-Za-z0-9+/]*={0,2}$/.test(tag)) return Buffer.from(tag, 'base64');
+  if (keys[0] === '$bigint' && /^-?\d+$/.test(tag)) return BigInt(tag);
+  return undefined;
+}
+
 function encodeValue(value: unknown, where: string): WireValue {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'number') {
-    if (Number.isFinite(value)) return value;
-  } else if (typeof value === 'bigint') {
-    return { $bigint: value.toString() };
-  } else if (value instanceof Date) {
-    if (!Number.isNaN(value.getTime())) return { $date: value.toISOString() };
-  } else if (value instanceof Uint8Array) {
-    return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
-  }
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  const tag = tagOf(value);
+  if (tag !== undefined) return tag;
   throw new QueryBatchError(
     'UNSERIALIZABLE_PARAM',
     `Expected ${where} to be a string, finite number, bigint, boolean, null, valid Date or Buffer; got ${describeValue(value)}`,
@@ -123,20 +144,8 @@ export function encodeParams(params: unknown): WireParams {
 function decodeValue(value: unknown, where: string): ParamValue {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (isPlainObject(value)) {
-    const keys = Object.keys(value);
-    if (keys.length === 1) {
-      const tag = value[keys[0]!];
-      if (keys[0] === '$date' && typeof tag === 'string') {
-        const date = new Date(tag);
-        if (!Number.isNaN(date.getTime())) return date;
-      } else if (keys[0] === '$bytes' && typeof tag === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(tag)) {
-        return Buffer.from(tag, 'base64');
-      } else if (keys[0] === '$bigint' && typeof tag === 'string' && /^-?\d+$/.test(tag)) {
-        return BigInt(tag);
-      }
-    }
-  }
+  const untagged = untag(value);
+  if (untagged !== undefined) return untagged;
   throw invalid(`Expected ${where} to be null, a boolean, a number, a string or a {"$date"|"$bytes"|"$bigint": string} tag; found ${JSON.stringify(value)?.slice(0, 80)}`);
 }
 
