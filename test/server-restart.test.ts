@@ -122,3 +122,39 @@ describe('MariaDB stopped and restarted during a run (private server)', () => {
     }
   }, 240_000);
 });
+
+describe('sql_mode NO_BACKSLASH_ESCAPES (private server: its global sql_mode is changed)', () => {
+  it('values inlined into the one-trip ledger transaction arrive exactly, batched and alone; named params too', async () => {
+    const admin = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+    const home = await tempHome();
+    let q: QueryBatch | null = null;
+    try {
+      await admin.query("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')");
+      await admin.query('CREATE DATABASE nbe');
+      await admin.query('CREATE TABLE nbe.t (n INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, s TEXT, b BLOB) CHARACTER SET utf8mb4');
+      const hostile = ["a'b", 'back\\slash', "\\'; DROP TABLE nbe.t; -- ", 'nul\0byte', 'line\nbreak\r\ttab', '\u00e9\u{1F600}', "''", '\\', '?', ':k'];
+      const bytes = Buffer.from([0x00, 0x5c, 0x27, 0x22, 0x0a, 0xff]);
+      const url = `mysql://root@127.0.0.1:${port}/nbe`;
+      for (const batch of [32, 1]) {
+        q = new QueryBatch({ home, configFile: false, durability: 'none', datasources: { main: { url, ledger: { batch } } } });
+        for (const [k, s] of hostile.entries()) await q.spool('INSERT INTO t (k, s, b) VALUES (?, ?, ?)', [k, s, bytes]);
+        await q.spool('INSERT INTO t (k, s, b) VALUES (:k, :s, :b)', { k: 99, s: "named 'x' \\ y", b: bytes });
+        expect(await q.run()).toMatchObject({ success: hostile.length + 1, sqlFailed: 0 });
+        const [rows] = await admin.query('SELECT k, s, b FROM nbe.t ORDER BY n');
+        expect((rows as Array<{ k: number; s: string; b: Buffer }>).map((r) => [r.k, r.s, Buffer.compare(r.b, bytes)])).toEqual([
+          ...hostile.map((s, k) => [k, s, 0]),
+          [99, "named 'x' \\ y", 0],
+        ]);
+        await admin.query('DELETE FROM nbe.t');
+        await q.close();
+        q = null;
+      }
+    } finally {
+      await q?.close();
+      await removeHome(home);
+      await admin.query("SET GLOBAL sql_mode = REPLACE(@@GLOBAL.sql_mode, 'NO_BACKSLASH_ESCAPES', '')").catch(() => {});
+      await admin.query('DROP DATABASE IF EXISTS nbe').catch(() => {});
+      await admin.end();
+    }
+  }, 120_000);
+});
