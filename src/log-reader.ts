@@ -152,53 +152,84 @@ const FOLLOW_INTERVAL_MS = 200;
 
 /**
  * Calls `onEntry` for every new line that passes the filter, written to the logs after the
- * call, until `signal` aborts. Notices rotation (the file got smaller: read it from the start).
+ * call, until `signal` aborts. Each file is followed through an open descriptor, as
+ * `tail -F` does: when the name points to a new file (rotation), the rest of the old one is
+ * read first, so no line written just before a rotation is missed.
  */
 export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (entry: LogEntry) => void, signal: AbortSignal): Promise<void> {
   const files = filter.errors ? [layout.errorLog] : [layout.runLog, layout.errorLog];
-  const state = new Map<string, { offset: number; rest: string; decoder: StringDecoder }>();
-  const size = async (path: string) => (await fs.promises.stat(path).catch(() => null))?.size ?? 0;
-  for (const file of files) state.set(file, { offset: await size(file), rest: '', decoder: new StringDecoder('utf8') });
+  interface Followed { handle: fs.promises.FileHandle | null; ino: number; offset: number; rest: string; decoder: StringDecoder }
+  const state = new Map<string, Followed>();
+  const fresh = (): Followed => ({ handle: null, ino: -1, offset: 0, rest: '', decoder: new StringDecoder('utf8') });
 
-  const poll = async (): Promise<void> => {
-    for (const file of files) {
-      const s = state.get(file)!;
-      const now = await size(file);
-      if (now < s.offset) {
-        s.offset = 0; // rotated: a new file
-        s.rest = '';
-        s.decoder = new StringDecoder('utf8');
-      }
-      if (now === s.offset) continue;
-      const handle = await fs.promises.open(file, 'r').catch(() => null);
-      if (!handle) continue;
-      try {
-        const buffer = Buffer.alloc(now - s.offset);
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, s.offset);
-        s.offset += bytesRead;
-        const text = s.rest + s.decoder.write(buffer.subarray(0, bytesRead));
-        const lines = text.split('\n');
-        s.rest = lines.pop() ?? '';
-        for (const line of lines) {
-          const record = parseLogLine(line);
-          if (record && matches(record, filter)) onEntry({ record, line });
-        }
-      } finally {
-        await handle.close();
-      }
+  /** Reads what the open file has past `offset` and hands out its complete lines. */
+  const drain = async (f: Followed): Promise<void> => {
+    if (!f.handle) return;
+    const { size } = await f.handle.stat();
+    if (size < f.offset) {
+      f.offset = 0; // truncated in place
+      f.rest = '';
+      f.decoder = new StringDecoder('utf8');
+    }
+    if (size === f.offset) return;
+    const buffer = Buffer.alloc(size - f.offset);
+    const { bytesRead } = await f.handle.read(buffer, 0, buffer.length, f.offset);
+    f.offset += bytesRead;
+    const lines = (f.rest + f.decoder.write(buffer.subarray(0, bytesRead))).split('\n');
+    f.rest = lines.pop() ?? '';
+    for (const line of lines) {
+      const record = parseLogLine(line);
+      if (record && matches(record, filter)) onEntry({ record, line });
     }
   };
 
-  while (!signal.aborted) {
-    await poll();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, FOLLOW_INTERVAL_MS);
-      signal.addEventListener('abort', done, { once: true });
-      function done(): void {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
+  /** Opens the file now at `path` (null when there is none); `atEnd`: skip what it holds. */
+  const open = async (path: string, atEnd: boolean): Promise<Followed> => {
+    const f = fresh();
+    f.handle = await fs.promises.open(path, 'r').catch(() => null);
+    if (f.handle) {
+      const st = await f.handle.stat();
+      f.ino = st.ino;
+      if (atEnd) f.offset = st.size;
+    }
+    return f;
+  };
+
+  for (const file of files) state.set(file, await open(file, true));
+
+  const poll = async (): Promise<void> => {
+    for (const file of files) {
+      let f = state.get(file)!;
+      const ino = (await fs.promises.stat(file).catch(() => null))?.ino ?? -1;
+      if (ino !== f.ino) {
+        // Rotated (or created): finish the old file, then follow the new one from its start.
+        await drain(f);
+        if (f.rest !== '') {
+          const record = parseLogLine(f.rest);
+          if (record && matches(record, filter)) onEntry({ record, line: f.rest });
+        }
+        await f.handle?.close();
+        f = await open(file, false);
+        state.set(file, f);
       }
-    });
+      await drain(f);
+    }
+  };
+
+  try {
+    while (!signal.aborted) {
+      await poll();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, FOLLOW_INTERVAL_MS);
+        signal.addEventListener('abort', done, { once: true });
+        function done(): void {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
+    }
+  } finally {
+    for (const f of state.values()) await f.handle?.close().catch(() => {});
   }
 }

@@ -1,9 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { formatErrorLine, formatSummaryLine } from '../src/log-format.js';
+import { followLogs } from '../src/log-reader.js';
+import { layoutOf } from '../src/layout.js';
 import { spoolPathFor } from '../src/shards.js';
 import { decodeRecord } from '../src/spool-file.js';
 import { CLI, CLOSED_PORT_URL, createTestDatabase, filesBelow, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
@@ -248,6 +250,36 @@ describe('logs', () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  });
+});
+
+describe('logs --follow across rotation', () => {
+  it('a line written just before a rotation, and lines in the new file past the old size, all arrive once, in order', async () => {
+    home = await tempHome();
+    const logs = join(home, 'logs');
+    await mkdir(logs);
+    const line = (k: number) => formatSummaryLine(new Date(Date.UTC(2026, 0, 1, 0, 0, k)), { success: k, sqlFailed: 0, connectionFailed: 0, totalMs: 1, avgMs: 1 }) + '\n';
+    const runLog = join(logs, 'querybatch.log');
+    await writeFile(runLog, line(0).repeat(5)); // there before: not followed
+    const seen: number[] = [];
+    const controller = new AbortController();
+    const following = followLogs(layoutOf(home), {}, (e) => seen.push((e.record as { success: number }).success), controller.signal);
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      await appendFile(runLog, line(1));
+      await waitFor(async () => (seen.length === 1 ? true : undefined), 5_000, 'line 1');
+      // Written and rotated between two polls, as winston's tailable rotation does it.
+      await appendFile(runLog, line(2));
+      await rename(runLog, join(logs, 'querybatch1.log'));
+      await writeFile(runLog, line(3) + line(4) + line(5) + line(6) + line(7) + line(8)); // longer than the old file
+      await waitFor(async () => (seen.length >= 8 ? true : undefined), 5_000, 'lines 2-8');
+      await appendFile(runLog, line(9));
+      await waitFor(async () => (seen.length >= 9 ? true : undefined), 5_000, 'line 9');
+      expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    } finally {
+      controller.abort();
+      await following;
+    }
   });
 });
 
