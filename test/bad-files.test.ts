@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { link, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,9 +7,9 @@ import { newId } from '../src/id.js';
 import { parseErrorLine } from '../src/log-format.js';
 import { spoolPathFor } from '../src/shards.js';
 import { encodeRecord, FORMAT, type SpoolRecord } from '../src/spool-file.js';
-import { createTestDatabase, filesBelow, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('badfiles', 'CREATE TABLE good (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40))');
 let home: string;
 let q: QueryBatch;
 
@@ -17,13 +17,6 @@ function record(sql: string, overrides: Partial<SpoolRecord> = {}): SpoolRecord 
   return { format: FORMAT, id: newId(), datasource: 'main', sql, params: [], createdAt: new Date().toISOString(), attempts: 0, ...overrides };
 }
 
-beforeAll(async () => {
-  t = await createTestDatabase('badfiles');
-  await t.db.query('CREATE TABLE good (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40))');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await q.close();
   await removeHome(home);

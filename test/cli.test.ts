@@ -1,22 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLOSED_PORT_URL, createTestDatabase, filesBelow, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
+import { CLOSED_PORT_URL, filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('cli', 'CREATE TABLE audit (n INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(20), what VARCHAR(20), big BIGINT NULL, d DATETIME(3) NULL)');
 let home: string;
 
 async function writeConfig(config: unknown): Promise<void> {
   await writeFile(join(home, 'querybatch.config.json'), JSON.stringify(config));
 }
 
-beforeAll(async () => {
-  t = await createTestDatabase('cli');
-  await t.db.query('CREATE TABLE audit (n INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(20), what VARCHAR(20), big BIGINT NULL, d DATETIME(3) NULL)');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await removeHome(home);
 });

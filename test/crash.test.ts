@@ -6,26 +6,20 @@
  * multi-runner tests); `npm run test:faults` (QUERYBATCH_FAULTS=full) runs the full ones
  * (50 kills over 4,000 statements, 5,000 statements). Figures are printed as `[faults] …`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { spoolPathFor } from '../src/shards.js';
-import { count, createTestDatabase, cuttingProxy, filesBelow, removeHome, startRunner, tempHome, waitFor, type TestDatabase } from './helpers.js';
+import { count, cuttingProxy, filesBelow, removeHome, startRunner, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const FULL = process.env.QUERYBATCH_FAULTS === 'full';
 const KILL_STATEMENTS = FULL ? 4000 : 800;
 const KILLS = FULL ? 50 : 10;
 const MULTI_STATEMENTS = FULL ? 5000 : 2000;
 
-let t: TestDatabase;
-beforeAll(async () => {
-  t = await createTestDatabase('crash');
-});
-afterAll(async () => {
-  await t.drop();
-});
+const t = useTestDatabase('crash');
 
 function report(line: string): void {
   console.log(`[faults] ${line}`);

@@ -1,13 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { spoolPathFor } from '../src/shards.js';
 import { decodeRecord } from '../src/spool-file.js';
-import { CLI, createTestDatabase, filesBelow, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { CLI, filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('faults');
 let home: string;
 let q: QueryBatch | undefined;
 
@@ -23,12 +23,6 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number
   }
 }
 
-beforeAll(async () => {
-  t = await createTestDatabase('faults');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await q?.close();
   q = undefined;

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
@@ -40,6 +41,22 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
       await db.end();
     },
   };
+}
+
+/**
+ * This test file's database: created (with `setup` statements run in it) before its tests,
+ * dropped after them. The handle is filled in by then; read it inside tests and hooks.
+ */
+export function useTestDatabase(label: string, ...setup: string[]): TestDatabase {
+  const handle = {} as TestDatabase;
+  beforeAll(async () => {
+    Object.assign(handle, await createTestDatabase(label));
+    for (const sql of setup) await handle.db.query(sql);
+  });
+  afterAll(async () => {
+    await handle.drop?.();
+  });
+  return handle;
 }
 
 /** A new empty home directory. */

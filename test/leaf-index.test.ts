@@ -1,11 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { cp, readdir, readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 /** The leaf index (src/leaf-index.ts) through whole runs: it must never hide a drop-in or miscount. */
-let t: TestDatabase;
+const t = useTestDatabase('leafindex', 'CREATE TABLE li (n INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)');
 let home: string;
 const open: QueryBatch[] = [];
 
@@ -27,13 +27,6 @@ async function settleLeaves(): Promise<string[]> {
   return leaves;
 }
 
-beforeAll(async () => {
-  t = await createTestDatabase('leafindex');
-  await t.db.query('CREATE TABLE li (n INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await Promise.all(open.splice(0).map((q) => q.close()));
   await removeHome(home);

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { mkdir, readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
@@ -6,18 +6,12 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { QueryBatch } from '../src/index.js';
 import { spoolPathFor } from '../src/shards.js';
-import { count, createTestDatabase, cuttingProxy, filesBelow, removeHome, startRunner, tempHome, waitFor, type TestDatabase } from './helpers.js';
+import { count, cuttingProxy, filesBelow, removeHome, startRunner, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('ledger');
 let home: string;
 let q: QueryBatch | undefined;
 
-beforeAll(async () => {
-  t = await createTestDatabase('ledger');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await q?.close();
   q = undefined;

@@ -1,20 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { parseErrorLine, parseSummaryLine } from '../src/log-format.js';
-import { createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('logs');
 let home: string;
 let q: QueryBatch;
 
-beforeAll(async () => {
-  t = await createTestDatabase('logs');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await q.close();
   await removeHome(home);

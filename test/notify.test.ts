@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, readdir, utimes, writeFile } from 'node:fs/promises';
@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { QueryBatch, isQueryBatchError, verifySignature, type DeliveryFailure, type Outcome, type RunSummary, type WebhookPayload } from '../src/index.js';
 import { OutcomeLog } from '../src/outcomes.js';
 import { newId } from '../src/id.js';
-import { createTestDatabase, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
+import { removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('notify', 'CREATE TABLE n (k INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40))');
 let home: string;
 let q: QueryBatch | undefined;
 
@@ -54,13 +54,6 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_00
   }
 }
 
-beforeAll(async () => {
-  t = await createTestDatabase('notify');
-  await t.db.query('CREATE TABLE n (k INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40))');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await q?.close();
   q = undefined;

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { appendFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,22 +8,16 @@ import { followLogs } from '../src/log-reader.js';
 import { layoutOf } from '../src/layout.js';
 import { spoolPathFor } from '../src/shards.js';
 import { decodeRecord } from '../src/spool-file.js';
-import { CLI, CLOSED_PORT_URL, createTestDatabase, filesBelow, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
+import { CLI, CLOSED_PORT_URL, filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 import { waitFor } from './daemon-helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('operations');
 let home: string;
 
 async function writeConfig(config: unknown): Promise<void> {
   await writeFile(join(home, 'querybatch.config.json'), JSON.stringify(config));
 }
 
-beforeAll(async () => {
-  t = await createTestDatabase('operations');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await removeHome(home);
 });

@@ -1,21 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { createTestDatabase, filesBelow, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
+import { filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 import { waitFor } from './daemon-helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('priority', 'CREATE TABLE ran (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))');
 let home: string;
 let q: QueryBatch | undefined;
 
-beforeAll(async () => {
-  t = await createTestDatabase('priority');
-  await t.db.query('CREATE TABLE ran (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await q?.close();
   q = undefined;

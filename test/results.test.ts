@@ -1,23 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { QueryBatch, isQueryBatchError } from '../src/index.js';
-import { createTestDatabase, removeHome, runCli, tempHome, type TestDatabase } from './helpers.js';
+import { removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('results');
 let home: string;
 let q: QueryBatch | undefined;
 
 const MiB = 1024 * 1024;
 
-beforeAll(async () => {
-  t = await createTestDatabase('results');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await q?.close();
   q = undefined;

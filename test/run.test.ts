@@ -1,12 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { cp, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { decodeRecord } from '../src/spool-file.js';
 import { parseErrorLine } from '../src/log-format.js';
-import { CLOSED_PORT_URL, createTestDatabase, filesBelow, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { CLOSED_PORT_URL, filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('run');
 let home: string;
 const open: QueryBatch[] = [];
 
@@ -23,12 +23,6 @@ async function errorLog(): Promise<Array<Record<string, string>>> {
   return text.trim().split('\n').map((l) => parseErrorLine(l)!);
 }
 
-beforeAll(async () => {
-  t = await createTestDatabase('run');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await Promise.all(open.splice(0).map((q) => q.close()));
   await removeHome(home);

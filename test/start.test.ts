@@ -1,12 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { copyFile, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { decodeRecord } from '../src/spool-file.js';
-import { createTestDatabase, filesBelow, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
 import { sleep, startDaemon, waitFor, type Daemon } from './daemon-helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('start');
 let home: string;
 let q: QueryBatch | undefined;
 let daemon: Daemon | undefined;
@@ -35,12 +35,6 @@ async function makeFailedFile(table: string, value: string): Promise<string> {
   return join(home, 'failed', name);
 }
 
-beforeAll(async () => {
-  t = await createTestDatabase('start');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   if (daemon) expect(await daemon.stop()).toBe(0);
   daemon = undefined;

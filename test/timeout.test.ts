@@ -1,21 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch, parseErrorLine, type Outcome } from '../src/index.js';
 import { decodeRecord } from '../src/spool-file.js';
-import { createTestDatabase, removeHome, tempHome, type TestDatabase } from './helpers.js';
+import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 
-let t: TestDatabase;
+const t = useTestDatabase('timeout', 'CREATE TABLE after_sleep (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))');
 let home: string;
 let q: QueryBatch | undefined;
 
-beforeAll(async () => {
-  t = await createTestDatabase('timeout');
-  await t.db.query('CREATE TABLE after_sleep (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))');
-});
-afterAll(async () => {
-  await t.drop();
-});
 afterEach(async () => {
   await q?.close();
   q = undefined;
