@@ -24,6 +24,9 @@ import { inspectStatement, runsInLedgerTransaction } from './statement.js';
 import { withTimeout } from './timeout.js';
 import { ResultWriter } from './results.js';
 
+
+/** Per-statement mode (`ledger.batch: 1`) claims this many jobs at a time, then commits them one by one. */
+const PER_STATEMENT_BURST = 32;
 /** What a run needs, handed in (the runner opens nothing by itself). */
 export interface RunnerDeps {
   readonly layout: Layout;
@@ -321,7 +324,7 @@ async function drainDatasource(
    * first so that a crash mid-statement sends it to failed/uncertain-… instead of running it
    * again. Resolves false when the datasource must stop (connection lost).
    */
-  const runJob = async (job: Job, once: boolean): Promise<boolean> => {
+  const runJob = async (job: Job, once: boolean, settled?: string[]): Promise<boolean> => {
     const { record, params, src } = job;
     let path = job.path;
     if (ledger !== null && !once && !record.captureResult) {
@@ -386,9 +389,12 @@ async function drainDatasource(
       summary.sqlFailed++;
       logFailure(entryFor(record, home(src), lastError.class, lastError, updated.attempts, home(moved), config.logs.logParams));
     }
-    // Removed before the next job starts: without the ledger a crash repeats at most the
-    // one statement in flight.
-    if (ran) remove(path);
+    // Removed before the next job starts (without the ledger a crash repeats at most the
+    // one statement in flight), or with the rest of its burst (ledger: a leftover is settled).
+    if (ran) {
+      if (settled) settled.push(path);
+      else remove(path);
+    }
     return true;
   };
 
@@ -407,7 +413,7 @@ async function drainDatasource(
     }
     let sent: readonly number[] | null = null;
     const t = performance.now();
-    if (jobs.length > 1) {
+    if (jobs.length > 1 && ledger!.batch > 1) {
       try {
         const live = session;
         // The batch as a whole gets the default limit; on a timeout it runs again one by one,
@@ -446,13 +452,24 @@ async function drainDatasource(
       remove(...jobs.map((job) => job.path));
       return true;
     }
-    for (let k = 0; k < jobs.length; k++) {
-      if (!(await runJob(jobs[k]!, true))) {
-        await giveBack(jobs.slice(k + 1));
-        return false;
+    // One by one (per-statement mode, or after a batch's SQL error); the files of the jobs
+    // that ran are removed together at the end (docs/decisions.md).
+    const ran: string[] = [];
+    try {
+      for (let k = 0; k < jobs.length; k++) {
+        if (k > 0 && options.signal?.aborted) {
+          await giveBack(jobs.slice(k));
+          return false;
+        }
+        if (!(await runJob(jobs[k]!, true, ran))) {
+          await giveBack(jobs.slice(k + 1));
+          return false;
+        }
       }
+      return true;
+    } finally {
+      remove(...ran);
     }
-    return true;
   };
 
   try {
@@ -536,12 +553,14 @@ async function drainDatasource(
 
         const job: Job = { record, params, path: claimed, src };
         const once = ledger !== null && !record.captureResult && runsInLedgerTransaction(inspectStatement(record.sql));
-        if (once && ledger !== null && ledger.batch > 1 && record.attempts === 0 && record.timeoutMs === undefined) {
+        if (once && ledger !== null && record.attempts === 0 && record.timeoutMs === undefined) {
           // Group commit: jobs wait (claimed) to go in one ledger transaction together. A job
           // that failed to connect before runs alone, so a failure is pinned on the right job;
-          // so does one with a time limit of its own.
+          // so does one with a time limit of its own. Per-statement mode (batch 1) claims a
+          // burst the same way and commits its jobs one by one: file work in bursts between
+          // COMMITs slows them less than a claim and a removal around each (docs/benchmarks.md).
           batch.push(job);
-          if (batch.length < ledger.batch) continue;
+          if (batch.length < (ledger.batch > 1 ? ledger.batch : PER_STATEMENT_BURST)) continue;
           if (!(await flush())) {
             stopped = true;
             break outer;

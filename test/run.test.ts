@@ -256,6 +256,24 @@ describe('run()', () => {
     expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('per-statement mode (ledger.batch 1) commits a claimed burst one by one: a stop after the first job leaves the rest in place, untouched, in order', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE burst (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    const q = qb({ datasources: { main: { url: t.url, ledger: { batch: 1 } } } });
+    for (let i = 0; i < 10; i++) await q.spool('INSERT INTO burst (v) VALUES (?)', [i]);
+    const controller = new AbortController();
+    const first = await q.run({ signal: controller.signal, onProgress: (p) => p.done >= 1 && controller.abort() });
+    expect(first).toMatchObject({ success: 1, deferred: 9 });
+    const left = await filesBelow(join(home, 'spool', 'main'));
+    expect(left).toHaveLength(9);
+    for (const f of left) expect(decodeRecord(await readFile(f, 'utf8')).attempts).toBe(0);
+    expect(await filesBelow(join(home, 'spool', '.active'))).toEqual([]);
+    // One transaction per job: each has its own ledger row, committed before the next ran.
+    expect(await q.run()).toMatchObject({ success: 9, deferred: 0 });
+    const [rows] = await t.db.query('SELECT v FROM burst ORDER BY n');
+    expect((rows as Array<{ v: number }>).map((r) => r.v)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
   it('a run() with options while a run is in flight waits for it and keeps its own options; one without joins', async () => {
     home = await tempHome();
     await t.db.query('CREATE TABLE overlap (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
