@@ -5,23 +5,13 @@ import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { spoolPathFor } from '../src/shards.js';
 import { decodeRecord } from '../src/spool-file.js';
-import { CLI, filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
+import { CLI, filesBelow, removeHome, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const t = useTestDatabase('faults');
 let home: string;
 let q: QueryBatch | undefined;
 
 const filesUnder = filesBelow;
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 afterEach(async () => {
   await q?.close();

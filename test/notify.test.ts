@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { QueryBatch, isQueryBatchError, verifySignature, type DeliveryFailure, type Outcome, type RunSummary, type WebhookPayload } from '../src/index.js';
 import { OutcomeLog } from '../src/outcomes.js';
 import { newId } from '../src/id.js';
-import { removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
+import { removeHome, runCli, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const t = useTestDatabase('notify', 'CREATE TABLE n (k INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40))');
 let home: string;
@@ -42,16 +42,6 @@ async function webhookServer(answer: (req: IncomingMessage, res: ServerResponse,
       server.close(() => resolve());
     }),
   };
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 afterEach(async () => {
