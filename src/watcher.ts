@@ -59,7 +59,11 @@ export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onE
   const onEvent = (path: string) => (isImmediateMarkerPath(spoolDir, path) ? onImmediate() : onDrop(path));
   watcher.on('add', onEvent);
   watcher.on('change', onEvent);
-  watcher.on('addDir', onEvent);
+  // A new directory in .immediate/ is not a marker yet: a run started then would find the
+  // job (written first) but not its marker, and run it in plain FIFO order.
+  watcher.on('addDir', (path: string) => {
+    if (!isImmediateMarkerPath(spoolDir, path)) onDrop(path);
+  });
   watcher.on('error', onError);
   return {
     ready,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
@@ -73,6 +73,10 @@ describe('priority: immediate', () => {
     try {
       await q.spool('INSERT INTO ran (v) VALUES (?)', ['normal']);
       await new Promise((r) => setTimeout(r, 1500));
+      expect(await ranInOrder()).toEqual([]);
+      // A marker directory appearing (a producer about to write its first marker) is no marker.
+      await mkdir(join(home, 'spool', '.immediate', 'main'), { recursive: true });
+      await new Promise((r) => setTimeout(r, 1000));
       expect(await ranInOrder()).toEqual([]);
       // From another process, as a producer would.
       await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { main: t.url } }));
