@@ -28,6 +28,11 @@ export async function markImmediate(layout: Layout, datasource: string, id: stri
   if (syncer) await syncer.sync(dirname(path));
 }
 
+/** Makes the marker directories of these datasources (before the watcher starts: watcher.ts). */
+export async function ensureMarkerDirs(layout: Layout, datasources: readonly string[]): Promise<void> {
+  for (const datasource of datasources) await fs.promises.mkdir(join(layout.immediateDir, datasource), { recursive: true, mode: 0o700 });
+}
+
 /** Ids of a datasource's marked jobs, oldest first (markers are few: only jobs not yet taken). */
 export async function immediateIds(layout: Layout, datasource: string): Promise<string[]> {
   return (await listSorted(join(layout.immediateDir, datasource))).filter((e) => e.isFile() && isId(e.name)).map((e) => e.name);

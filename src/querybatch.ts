@@ -6,6 +6,7 @@ import { DirSyncer } from './durable.js';
 import { QueryBatchError } from './errors.js';
 import type { JobStatus, QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
 import { jobStatus } from './job-status.js';
+import { ensureMarkerDirs } from './priority.js';
 import { pruneResults, readManifest, readPage, type ResultManifest, type ResultPage } from './results.js';
 import { OutcomeLog, type Outcome } from './outcomes.js';
 import { WebhookNotifier, type DeliveryFailure } from './webhooks.js';
@@ -187,6 +188,9 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     await this.#open();
     if (this.#closing) throw new QueryBatchError('CLOSED', 'Expected an open QueryBatch; this one was closed');
     if (!this.#schedule) {
+      // The watcher sees markers written into directories that exist when it starts; one that
+      // appears later, with its first marker, can be missed by chokidar (watcher.ts).
+      await ensureMarkerDirs(this.layout, Object.keys(this.config.datasources));
       const { onRun, onError, ...overrides } = options;
       const schedule = {
         ...this.config.schedule,

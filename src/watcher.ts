@@ -1,5 +1,6 @@
-import { relative, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import fs from 'fs-extra';
 import { BUCKET_PATTERN, isHidden } from './shards.js';
 import { isDatasourceName } from './spool-file.js';
 
@@ -33,6 +34,19 @@ export function isImmediateMarkerPath(spoolDir: string, path: string): boolean {
   return relative(spoolDir, path).split(sep)[0] === IMMEDIATE;
 }
 
+/** How long after a directory appears in .immediate/ it is looked into. */
+const MARKER_LOOK_MS = 100;
+
+/** True when `dir` (in .immediate/, at most two levels) holds a file: a marker. */
+async function lookForMarkers(dir: string, depth = 0): Promise<boolean> {
+  const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (e.isFile()) return true;
+    if (e.isDirectory() && depth === 0 && (await lookForMarkers(join(dir, e.name), 1))) return true;
+  }
+  return false;
+}
+
 export interface SpoolWatcher {
   /** Resolves once the initial scan is done and events are flowing. */
   readonly ready: Promise<void>;
@@ -59,10 +73,15 @@ export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onE
   const onEvent = (path: string) => (isImmediateMarkerPath(spoolDir, path) ? onImmediate() : onDrop(path));
   watcher.on('add', onEvent);
   watcher.on('change', onEvent);
-  // A new directory in .immediate/ is not a marker yet: a run started then would find the
-  // job (written first) but not its marker, and run it in plain FIFO order.
+  // A new directory in .immediate/ is not a marker: a run started then would find the job
+  // (written first) but not its marker, and run it in plain FIFO order. But chokidar can miss
+  // what is created inside a directory that has just appeared (seen: `.immediate` and
+  // `.immediate/main` made at once, `main` never reported), so the new directory is looked
+  // into a moment later, and a marker found there asks for a run.
   watcher.on('addDir', (path: string) => {
-    if (!isImmediateMarkerPath(spoolDir, path)) onDrop(path);
+    if (!isImmediateMarkerPath(spoolDir, path)) return onDrop(path);
+    const timer = setTimeout(() => void lookForMarkers(path).then((found) => found && onImmediate(), onError), MARKER_LOOK_MS);
+    timer.unref();
   });
   watcher.on('error', onError);
   return {

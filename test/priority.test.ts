@@ -74,8 +74,11 @@ describe('priority: immediate', () => {
       await q.spool('INSERT INTO ran (v) VALUES (?)', ['normal']);
       await new Promise((r) => setTimeout(r, 1500));
       expect(await ranInOrder()).toEqual([]);
+      // The configured datasources' marker directories exist before the watcher starts (a
+      // marker in a directory born with it can be missed by chokidar).
+      expect(await readdir(join(home, 'spool', '.immediate'))).toEqual(['main']);
       // A marker directory appearing (a producer about to write its first marker) is no marker.
-      await mkdir(join(home, 'spool', '.immediate', 'main'), { recursive: true });
+      await mkdir(join(home, 'spool', '.immediate', 'other'), { recursive: true });
       await new Promise((r) => setTimeout(r, 1000));
       expect(await ranInOrder()).toEqual([]);
       // From another process, as a producer would.
@@ -84,6 +87,25 @@ describe('priority: immediate', () => {
       expect(spooled.code).toBe(0);
       await waitFor(async () => ((await ranInOrder()).length === 2 ? true : undefined), 5_000, 'the immediate run');
       expect(await ranInOrder()).toEqual(['urgent', 'normal']);
+    } finally {
+      await handle.stop();
+    }
+  });
+
+  it('under a running start, a marker in a directory created with it still triggers a run', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    await q.spool('SELECT 1');
+    await q.run();
+    const handle = await q.start({ cron: '0 0 1 1 *', startDelayMs: 3_600_000 });
+    try {
+      const id = await q.spool('INSERT INTO ran (v) VALUES (?)', ['late']);
+      // A new directory with a marker in it, one level deeper than chokidar reports files:
+      // as when chokidar misses a directory born with its first marker, only the look into
+      // the new directory (watcher.ts) can see it. The run drains main, 'late' with it.
+      await mkdir(join(home, 'spool', '.immediate', 'elsewhere', 'deeper'), { recursive: true });
+      await writeFile(join(home, 'spool', '.immediate', 'elsewhere', 'deeper', id), '');
+      await waitFor(async () => ((await ranInOrder()).includes('late') ? true : undefined), 5_000, 'a run');
     } finally {
       await handle.stop();
     }
