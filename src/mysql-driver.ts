@@ -67,6 +67,12 @@ function defaultsUnder(url: string): PoolOptions {
   return out as PoolOptions;
 }
 
+/** The rows a statement's result header says it changed; 0 for a result set. */
+function affectedRowsOf(result: unknown): number {
+  const affected = (result as Partial<ResultSetHeader> | null | undefined)?.affectedRows;
+  return typeof affected === 'number' ? affected : 0;
+}
+
 function isNamed(params: readonly ParamValue[] | Record<string, ParamValue>): params is Record<string, ParamValue> {
   return !Array.isArray(params);
 }
@@ -105,19 +111,38 @@ class MysqlSession implements Session {
     return this.#ledger;
   }
 
-  async executeOnce(id: string, sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): Promise<OnceResult> {
-    const ledger = this.#requireLedger();
-    const record = `INSERT INTO ${this.#table} (id, spool) VALUES (${this.#escape(id)}, ${this.#escape(ledger.spool)})`;
+  /**
+   * The statement with its params written in, read with this session's escaping rules; null
+   * unless it is a single statement that never commits by itself, with positional params
+   * that match its placeholders (anything else takes the prepared-statement path).
+   */
+  #inline(sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): string | null {
     const info = inspectStatement(sql, !this.#noBackslashEscapes);
-    // Only a single statement that never commits by itself is inlined (read with this
-    // session's escaping rules); anything else takes the prepared-statement path.
-    const inline = isNamed(params) || !runsInLedgerTransaction(info) ? null : inlineParams(info, params, (v) => this.#escape(v));
+    return isNamed(params) || !runsInLedgerTransaction(info) ? null : inlineParams(info, params, (v) => this.#escape(v));
+  }
+
+  /** The INSERT of these jobs' ledger rows. */
+  #ledgerInsert(ledger: LedgerSettings, ids: readonly string[]): string {
+    return `INSERT INTO ${this.#table} (id, spool) VALUES ${ids.map((id) => `(${this.#escape(id)}, ${this.#escape(ledger.spool)})`).join(', ')}`;
+  }
+
+  /**
+   * After a statement of an open ledger transaction failed: a lost connection is rethrown
+   * as it is (the server rolls back for us), anything else is rolled back here.
+   */
+  async #rollbackAfter(error: unknown): Promise<void> {
+    if (classifyError(error, 'execute') === 'connection') throw error;
+    await this.#connection.query('ROLLBACK');
+  }
+
+  async executeOnce(id: string, sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): Promise<OnceResult> {
+    const record = this.#ledgerInsert(this.#requireLedger(), [id]);
+    const inline = this.#inline(sql, params);
     try {
       if (inline !== null) {
         // One round trip: the ledger row and the statement commit together or not at all.
         const [results] = await this.#connection.query(`START TRANSACTION; ${record}; ${inline}; COMMIT`);
-        const header = (results as unknown[])[2] as Partial<ResultSetHeader> | undefined;
-        return { status: 'done', affectedRows: typeof header?.affectedRows === 'number' ? header.affectedRows : 0 };
+        return { status: 'done', affectedRows: affectedRowsOf((results as unknown[])[2]) };
       }
       // Named params, or placeholders that don't match the values: the statement goes through
       // the prepared-statement path (the server reports a mismatch), four round trips.
@@ -127,10 +152,9 @@ class MysqlSession implements Session {
       await this.#connection.query('COMMIT');
       return { status: 'done', affectedRows: result.affectedRows };
     } catch (error) {
-      if (classifyError(error, 'execute') === 'connection') throw error;
       // The statement (or the ledger row) failed: the transaction is still open. A rollback
       // that fails means the connection is gone, and the server rolls back for us.
-      await this.#connection.query('ROLLBACK');
+      await this.#rollbackAfter(error);
       const e = error as { errno?: number; message?: string };
       if (e.errno === DUPLICATE_KEY && String(e.message).includes(id) && (await this.isDone(id))) return { status: 'done-before' };
       throw error;
@@ -141,22 +165,16 @@ class MysqlSession implements Session {
     const ledger = this.#requireLedger();
     const statements: string[] = [];
     for (const job of jobs) {
-      const info = inspectStatement(job.sql, !this.#noBackslashEscapes);
-      const inline = isNamed(job.params) || !runsInLedgerTransaction(info) ? null : inlineParams(info, job.params, (v) => this.#escape(v));
+      const inline = this.#inline(job.sql, job.params);
       if (inline === null) return null;
       statements.push(inline);
     }
-    const ids = jobs.map((job) => `(${this.#escape(job.id)}, ${this.#escape(ledger.spool)})`).join(', ');
     try {
-      const [results] = await this.#connection.query(`START TRANSACTION; INSERT INTO ${this.#table} (id, spool) VALUES ${ids}; ${statements.join('; ')}; COMMIT`);
+      const [results] = await this.#connection.query(`START TRANSACTION; ${this.#ledgerInsert(ledger, jobs.map((job) => job.id))}; ${statements.join('; ')}; COMMIT`);
       // One result per statement: START TRANSACTION, the ledger rows, the jobs', COMMIT.
-      return (results as unknown[]).slice(2, 2 + jobs.length).map((r) => {
-        const affected = (r as Partial<ResultSetHeader> | null)?.affectedRows;
-        return typeof affected === 'number' ? affected : 0;
-      });
+      return (results as unknown[]).slice(2, 2 + jobs.length).map(affectedRowsOf);
     } catch (error) {
-      if (classifyError(error, 'execute') === 'connection') throw error;
-      await this.#connection.query('ROLLBACK');
+      await this.#rollbackAfter(error);
       throw error;
     }
   }
@@ -190,8 +208,7 @@ class MysqlSession implements Session {
       if (inspectStatement(sql, !this.#noBackslashEscapes).multiple) throw error;
       [result] = await this.#connection.query(query, values);
     }
-    const header = result as Partial<ResultSetHeader>;
-    return { affectedRows: typeof header?.affectedRows === 'number' ? header.affectedRows : 0 };
+    return { affectedRows: affectedRowsOf(result) };
   }
 
   async stream(
@@ -213,7 +230,7 @@ class MysqlSession implements Session {
     for await (const row of query.stream({ highWaterMark: 64 })) {
       if (!Array.isArray(row)) {
         // Not a result set (an UPDATE captured): its header.
-        affectedRows += Number((row as Partial<ResultSetHeader>).affectedRows ?? 0);
+        affectedRows += affectedRowsOf(row);
         continue;
       }
       await onRow(row);
