@@ -245,6 +245,15 @@ async function drainDatasource(
     });
   };
 
+  /** Moves a claimed file back to its place in the spool (durably); returns that place. */
+  const putBack = async (claimed: string, id: string): Promise<string> => {
+    const back = spoolPathFor(layout.spoolDir, ds, id);
+    await makeDirDurable(dirname(back), deps.syncer);
+    await fs.promises.rename(claimed, back);
+    await deps.syncer.sync(dirname(back));
+    return back;
+  };
+
   /** A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…. */
   const connectionFailure = async (record: SpoolRecord, claimed: string, error: unknown): Promise<void> => {
     const lastError = lastErrorOf('connection', error, new Date());
@@ -256,11 +265,7 @@ async function drainDatasource(
       moved = home(await moveToFailed(layout, claimed, 'connection-', idFileName(record), deps.syncer));
       deps.onOutcome?.(failedOutcome(record.id, ds, lastError, 0, moved), record);
     } else {
-      const back = spoolPathFor(layout.spoolDir, ds, record.id);
-      await makeDirDurable(dirname(back), deps.syncer);
-      await fs.promises.rename(claimed, back);
-      await deps.syncer.sync(dirname(back));
-      moved = home(back);
+      moved = home(await putBack(claimed, record.id));
     }
     summary.connectionFailed++;
     summary.connectionError = `${lastError.code}: ${lastError.message}`;
@@ -288,12 +293,7 @@ async function drainDatasource(
 
   /** Claimed jobs that did not run go back to their places, untouched. */
   const giveBack = async (jobs: readonly Job[]): Promise<void> => {
-    for (const job of jobs) {
-      const back = spoolPathFor(layout.spoolDir, ds, job.record.id);
-      await makeDirDurable(dirname(back), deps.syncer);
-      await fs.promises.rename(job.path, back);
-      await deps.syncer.sync(dirname(back));
-    }
+    for (const job of jobs) await putBack(job.path, job.record.id);
   };
 
   /** Streams a captured statement's rows into result pages; resolves with its affected rows (0 for a SELECT). */
@@ -369,7 +369,7 @@ async function drainDatasource(
           summary.success++;
           summary.connectionError = `${errorInfo(error).code}: ${errorInfo(error).message}`;
           succeeded(record, performance.now() - t, 0);
-          await fs.promises.unlink(path);
+          remove(path);
         } else if (ledger !== null && !once && !record.captureResult) {
           await uncertainFailure(record, path, error);
         } else {
@@ -431,10 +431,8 @@ async function drainDatasource(
           if (await committedAfterAll(deps, ds, jobs[0]!.record.id)) {
             // Lost during COMMIT, but the ledger has the batch (all or none): it ran, once.
             summary.success += jobs.length;
-            for (const job of jobs) {
-              succeeded(job.record, (performance.now() - t) / jobs.length, 0);
-              await fs.promises.unlink(job.path);
-            }
+            for (const job of jobs) succeeded(job.record, (performance.now() - t) / jobs.length, 0);
+            remove(...jobs.map((job) => job.path));
           } else {
             await connectionFailure(jobs[0]!.record, jobs[0]!.path, error);
             await giveBack(jobs.slice(1));
