@@ -7,8 +7,9 @@ import { listSorted, removeIfEmpty } from './listing.js';
 import { idOfFileName, spoolPathFor } from './shards.js';
 import { isId } from './id.js';
 import { SPOOL_EXTENSION, decodeRecord } from './spool-file.js';
-import { makeDirDurable, type DirSyncer } from './durable.js';
+import { makeDirDurable, parseTempName, type DirSyncer } from './durable.js';
 import { moveToFailed } from './failed.js';
+import { INDEX_TEMP_NAME } from './leaf-index.js';
 
 /**
  * Claims: a runner takes a job by renaming it into spool/.active/<runner>/<datasource>/,
@@ -211,11 +212,11 @@ export async function recoverClaims(layout: Layout, self: string, defaultDatasou
  * A leaf-index temp (`index.<pid>.….tmp`) whose writer is no longer alive here. The index
  * is a cache: removing a temp another host is still writing only skips that host's update.
  */
-function abandonedIndexTemp(name: string): boolean {
-  const pid = /^index\.(\d+)\./.exec(name)?.[1];
-  if (pid === undefined) return false;
+function abandonedIndexTemp(fileName: string): boolean {
+  const temp = parseTempName(fileName);
+  if (temp?.name !== INDEX_TEMP_NAME) return false;
   try {
-    process.kill(Number(pid), 0);
+    process.kill(temp.pid, 0);
     return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';

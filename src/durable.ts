@@ -77,6 +77,12 @@ export function tempPathFor(tmpDir: string, name: string): string {
   return join(tmpDir, `${name}.${process.pid}.${TEMP_PREFIX}${(tempCounter++).toString(36)}.tmp`);
 }
 
+/** What a temp file name made by tempPathFor says: the name it was headed to and its writer's pid. */
+export function parseTempName(fileName: string): { name: string; pid: number } | undefined {
+  const m = /^(.+)\.(\d+)\.[^.]+\.tmp$/.exec(fileName);
+  return m ? { name: m[1]!, pid: Number(m[2]) } : undefined;
+}
+
 /**
  * Writes `text` to a new temp file (O_EXCL, mode 0600) and optionally fsyncs it. On any
  * failure the temp file is removed and the error rethrown.

@@ -27,6 +27,9 @@ interface Entry extends LeafFacts {
   readonly mtime: string;
 }
 
+/** The name the index's temp files are made for (durable.ts tempPathFor). */
+export const INDEX_TEMP_NAME = 'index';
+
 const SETTLED_MS = 2_000;
 const MIN_COUNT = 64;
 const VERSION = 1;
@@ -101,7 +104,7 @@ export class LeafIndex {
     if (!this.#changed && this.#seen.size === this.#known.size) return;
     const leaves: Record<string, [string, number, string | null]> = {};
     for (const [key, e] of this.#seen) leaves[key] = [e.mtime, e.count, e.oldest];
-    const tmp = tempPathFor(this.#tmpDir, 'index');
+    const tmp = tempPathFor(this.#tmpDir, INDEX_TEMP_NAME);
     try {
       await fs.promises.mkdir(join(this.#file, '..'), { recursive: true, mode: 0o700 });
       await fs.promises.writeFile(tmp, JSON.stringify({ version: VERSION, leaves }) + '\n', { mode: 0o600, flag: 'wx' });
