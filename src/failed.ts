@@ -4,11 +4,14 @@ import type { Layout } from './layout.js';
 import type { DirSyncer } from './durable.js';
 
 /**
- * failed/ file name prefixes ('' puts a file back under the name it had there).
- * `uncertain-`: a statement that commits implicitly (DDL, …) was cut short by a crash or a
- * lost connection; it may or may not have run, and a person decides.
+ * The prefixes the runner gives files in failed/. `uncertain-`: a statement that commits
+ * implicitly (DDL, …) was cut short by a crash or a lost connection; it may or may not have
+ * run, and a person decides.
  */
-export type FailedPrefix = 'failed-' | 'connection-' | 'uncertain-' | '';
+export const FAILED_PREFIXES = ['failed-', 'connection-', 'uncertain-'] as const;
+
+/** A failed/ file name prefix ('' puts a file back under the name it had there). */
+export type FailedPrefix = (typeof FAILED_PREFIXES)[number] | '';
 
 /**
  * The class of a file in failed/, from its name: `connection-` (could not reach the
@@ -17,11 +20,11 @@ export type FailedPrefix = 'failed-' | 'connection-' | 'uncertain-' | '';
  */
 export type FailedClass = 'connection' | 'failed' | 'uncertain' | 'other';
 
+const CLASS_OF_PREFIX: Record<(typeof FAILED_PREFIXES)[number], FailedClass> = { 'failed-': 'failed', 'connection-': 'connection', 'uncertain-': 'uncertain' };
+
 export function failedClassOf(name: string): FailedClass {
-  if (name.startsWith('connection-')) return 'connection';
-  if (name.startsWith('failed-')) return 'failed';
-  if (name.startsWith('uncertain-')) return 'uncertain';
-  return 'other';
+  const prefix = FAILED_PREFIXES.find((p) => name.startsWith(p));
+  return prefix === undefined ? 'other' : CLASS_OF_PREFIX[prefix];
 }
 
 /** Candidate names: `<prefix><name>`, then `<prefix><stem>-1<ext>`, `-2`, … */

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import fs from 'fs-extra';
-import { failedClassOf } from './failed.js';
+import { FAILED_PREFIXES } from './failed.js';
 import { requireJobId } from './id.js';
 import type { JobStatus, ResolvedConfig } from './interfaces.js';
 import type { Layout } from './layout.js';
@@ -9,9 +9,6 @@ import type { OutcomeLog } from './outcomes.js';
 import { immediateIds } from './priority.js';
 import { compareNames, shardOf, spoolPathFor } from './shards.js';
 import { SPOOL_EXTENSION, decodeRecord, isDatasourceName } from './spool-file.js';
-
-/** The failed/ prefixes, most specific class first. */
-const FAILED_PREFIXES = ['failed-', 'connection-', 'uncertain-'] as const;
 
 /** Datasources that may hold the job: the configured ones and any other tree under spool/. */
 async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<string[]> {
@@ -94,7 +91,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
       id,
       state: 'failed',
       datasource: record?.datasource ?? outcome?.datasource ?? null,
-      class: failedClassOf(file) === 'uncertain' ? 'uncertain' : record?.lastError?.class ?? outcome?.class ?? (prefix === 'connection-' ? 'connection' : 'sql'),
+      class: prefix === 'uncertain-' ? 'uncertain' : record?.lastError?.class ?? outcome?.class ?? (prefix === 'connection-' ? 'connection' : 'sql'),
       code: record?.lastError?.code ?? outcome?.code ?? null,
       message: record?.lastError?.message ?? outcome?.message ?? null,
       file,
