@@ -222,6 +222,20 @@ function formatJobStatus(s: JobStatus): string {
   }
 }
 
+/** Runs `work` with a signal that SIGINT or SIGTERM aborts (the work decides what stopping means). */
+async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
 export function buildCli(argv: string[]): Argv<GlobalArgs> {
   return yargs(argv)
     .scriptName('querybatch')
@@ -276,24 +290,15 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           return true;
         }),
       async (args) => {
-        const controller = new AbortController();
-        const stop = () => controller.abort();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
         const bar = process.stderr.isTTY && !args.json ? progressBar(process.stderr) : null;
-        try {
-          const summary = await withQueryBatch(args, (qb) => qb.run({
-            ...(args.datasource !== undefined && { datasource: args.datasource }),
-            ...(args.limit !== undefined && { limit: args.limit }),
-            signal: controller.signal,
-            ...(bar && { onProgress: bar.onProgress }),
-          }).finally(() => bar?.finish()));
-          print(args, summary, formatSummary(summary));
-          process.exitCode = summary.sqlFailed + summary.connectionFailed + summary.uncertain > 0 ? EXIT_FAILURES : EXIT_OK;
-        } finally {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-        }
+        const summary = await untilSignal((signal) => withQueryBatch(args, (qb) => qb.run({
+          ...(args.datasource !== undefined && { datasource: args.datasource }),
+          ...(args.limit !== undefined && { limit: args.limit }),
+          signal,
+          ...(bar && { onProgress: bar.onProgress }),
+        }).finally(() => bar?.finish())));
+        print(args, summary, formatSummary(summary));
+        process.exitCode = summary.sqlFailed + summary.connectionFailed + summary.uncertain > 0 ? EXIT_FAILURES : EXIT_OK;
       },
     )
     .command(
@@ -515,17 +520,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         await withQueryBatch(args, async (qb) => {
           for (const entry of await qb.logs(filter)) printLogEntry(args, entry);
           if (!args.follow) return;
-          const controller = new AbortController();
-          const stop = () => controller.abort();
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-          try {
-            const { tail: _tail, ...followFilter } = filter;
-            await qb.followLogs(followFilter, (entry) => printLogEntry(args, entry), controller.signal);
-          } finally {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-          }
+          const { tail: _tail, ...followFilter } = filter;
+          await untilSignal((signal) => qb.followLogs(followFilter, (entry) => printLogEntry(args, entry), signal));
         });
       },
     )
