@@ -124,20 +124,31 @@ async function* linesOf(path: string): AsyncGenerator<string> {
   }
 }
 
+/** The logs a filter reads: the error log alone with `errors`, else both. */
+function logsOf(layout: Layout, filter: LogFilter): string[] {
+  return filter.errors ? [layout.errorLog] : [layout.runLog, layout.errorLog];
+}
+
+/** A log line as an entry, or null when it is not a log line or does not pass the filter. */
+function entryOf(line: string, filter: LogFilter): LogEntry | null {
+  const record = parseLogLine(line);
+  return record && matches(record, filter) ? { record, line } : null;
+}
+
 /**
  * The entries of the logs that pass the filter, in time order (both logs merged unless
  * `errors`). With `tail`, only the last N are kept in memory.
  */
 export async function readLogs(layout: Layout, filter: LogFilter = {}): Promise<LogEntry[]> {
-  const logs = filter.errors ? [layout.errorLog] : [layout.runLog, layout.errorLog];
+  const logs = logsOf(layout, filter);
   let out: LogEntry[] = [];
   for (const log of logs) {
     const kept: LogEntry[] = [];
     for (const file of await logFiles(log)) {
       for await (const line of linesOf(file)) {
-        const record = parseLogLine(line);
-        if (!record || !matches(record, filter)) continue;
-        kept.push({ record, line });
+        const entry = entryOf(line, filter);
+        if (!entry) continue;
+        kept.push(entry);
         if (filter.tail !== undefined && kept.length > filter.tail) kept.shift();
       }
     }
@@ -157,10 +168,13 @@ const FOLLOW_INTERVAL_MS = 200;
  * read first, so no line written just before a rotation is missed.
  */
 export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (entry: LogEntry) => void, signal: AbortSignal): Promise<void> {
-  const files = filter.errors ? [layout.errorLog] : [layout.runLog, layout.errorLog];
+  const files = logsOf(layout, filter);
   interface Followed { handle: fs.promises.FileHandle | null; ino: number; offset: number; rest: string; decoder: StringDecoder }
   const state = new Map<string, Followed>();
-  const fresh = (): Followed => ({ handle: null, ino: -1, offset: 0, rest: '', decoder: new StringDecoder('utf8') });
+  const emit = (line: string): void => {
+    const entry = entryOf(line, filter);
+    if (entry) onEntry(entry);
+  };
 
   /** Reads what the open file has past `offset` and hands out its complete lines. */
   const drain = async (f: Followed): Promise<void> => {
@@ -177,22 +191,14 @@ export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (en
     f.offset += bytesRead;
     const lines = (f.rest + f.decoder.write(buffer.subarray(0, bytesRead))).split('\n');
     f.rest = lines.pop() ?? '';
-    for (const line of lines) {
-      const record = parseLogLine(line);
-      if (record && matches(record, filter)) onEntry({ record, line });
-    }
+    for (const line of lines) emit(line);
   };
 
   /** Opens the file now at `path` (null when there is none); `atEnd`: skip what it holds. */
   const open = async (path: string, atEnd: boolean): Promise<Followed> => {
-    const f = fresh();
-    f.handle = await fs.promises.open(path, 'r').catch(() => null);
-    if (f.handle) {
-      const st = await f.handle.stat();
-      f.ino = st.ino;
-      if (atEnd) f.offset = st.size;
-    }
-    return f;
+    const handle = await fs.promises.open(path, 'r').catch(() => null);
+    const st = handle ? await handle.stat() : null;
+    return { handle, ino: st?.ino ?? -1, offset: atEnd ? (st?.size ?? 0) : 0, rest: '', decoder: new StringDecoder('utf8') };
   };
 
   for (const file of files) state.set(file, await open(file, true));
@@ -204,10 +210,7 @@ export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (en
       if (ino !== f.ino) {
         // Rotated (or created): finish the old file, then follow the new one from its start.
         await drain(f);
-        if (f.rest !== '') {
-          const record = parseLogLine(f.rest);
-          if (record && matches(record, filter)) onEntry({ record, line: f.rest });
-        }
+        if (f.rest !== '') emit(f.rest);
         await f.handle?.close();
         f = await open(file, false);
         state.set(file, f);
