@@ -149,11 +149,10 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
       return this.#queuedPlain;
     }
     this.#runningPlain = plain;
-    const running = this.#runBatch(options).finally(() => {
-      if (this.#running === running) this.#running = null;
+    this.#running = this.#runBatch(options).finally(() => {
+      this.#running = null;
     });
-    this.#running = running;
-    return running;
+    return this.#running;
   }
 
   /** A run; `events: false` for the watcher's queue-only pass (it runs nothing: no run:start/run:end). */
