@@ -62,8 +62,8 @@ export class OutcomeLog {
 
   /**
    * Queues an outcome; it is appended within FLUSH_MS, many per write. Not at once: a
-   * file write while the runner's next COMMIT is in flight slows that COMMIT (the disk's
-   * journal is shared), by about half in per-statement mode (docs/benchmarks.md).
+   * file write while the runner's next COMMIT is in flight slowed that COMMIT on a busy
+   * machine (250 µs → 360–440 µs for a one-trip ledger transaction; docs/decisions.md).
    */
   record(outcome: Outcome): void {
     const file = fileOf(this.#dir, outcome.id);

@@ -285,7 +285,7 @@ async function drainDatasource(
   /**
    * Removes executed jobs' files, synchronously, between round trips: an unlink in the
    * thread pool while the next COMMIT is in flight slows that COMMIT more than the unlink
-   * costs here (they share the disk's journal; docs/benchmarks.md).
+   * costs here (measured on a busy machine; docs/decisions.md).
    */
   const remove = (...paths: string[]): void => {
     for (const path of paths) fs.unlinkSync(path);
