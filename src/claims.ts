@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import fs from 'fs-extra';
 import type { Layout } from './layout.js';
 import { listSorted, removeIfEmpty } from './listing.js';
-import { idOfFileName, spoolPathFor } from './shards.js';
+import { parseJobFileName, spoolPathFor } from './shards.js';
 import { isId } from './id.js';
 import { SPOOL_EXTENSION, decodeRecord } from './spool-file.js';
 import { makeDirDurable, parseTempName, type DirSyncer } from './durable.js';
@@ -143,9 +143,9 @@ async function recoverDatasourceDir(layout: Layout, owner: string, ds: string, s
       }
       continue;
     }
-    const id = idOfFileName(file.name);
-    // A name that is not <id>.batchsql goes back as a drop-in, to be checked by adoption.
-    const target = id ? spoolPathFor(layout.spoolDir, ds, id) : join(layout.spoolDir, `recovered-${owner}-${file.name}`);
+    const job = parseJobFileName(file.name);
+    // A name that is not <id>.batchsql (or a segment's <id>.<n>.batchsql) goes back as a drop-in, to be checked by adoption.
+    const target = job ? spoolPathFor(layout.spoolDir, ds, job.id, job.count) : join(layout.spoolDir, `recovered-${owner}-${file.name}`);
     if (await fs.pathExists(target)) {
       // The job is pending already (a copy written back before the crash): that one stays.
       await drop(src);

@@ -8,8 +8,8 @@ import type { Layout } from './layout.js';
 import { LeafIndex } from './leaf-index.js';
 import { listSorted, scanLeaf } from './listing.js';
 import { readJobText } from './read-job.js';
-import { BUCKET_PATTERN, LEAF_PATTERN, spoolPathFor } from './shards.js';
-import { isDatasourceName, SPOOL_EXTENSION, decodeRecord, encodeRecord, type SpoolRecord } from './spool-file.js';
+import { BUCKET_PATTERN, LEAF_PATTERN, parseJobFileName, spoolPathFor } from './shards.js';
+import { isDatasourceName, SPOOL_EXTENSION, decodeRecord, decodeSegment, encodeRecord, type SpoolRecord } from './spool-file.js';
 import { buildRecord, type SpoolWriter } from './spool-writer.js';
 import { makeDirDurable, type DirSyncer } from './durable.js';
 
@@ -73,17 +73,19 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // another runner took it
       throw error;
     }
-    let record: SpoolRecord;
+    let records: SpoolRecord[];
     try {
-      record = await readDropIn(ctx, claimed, entry.name, sqlId, stat);
+      records = await readDropIn(ctx, claimed, entry.name, sqlId, stat);
     } catch (error) {
       result.invalid++;
       await ctx.fail(claimed, entry.name, error, undefined, path);
       return;
     }
+    const record = records[0]!;
     try {
-      await placeJob(ctx, claimed, record);
-      result.adopted++;
+      if (records.length === 1) await placeJob(ctx, claimed, record);
+      else await placeSegment(ctx, claimed, records);
+      result.adopted += records.length;
     } catch (error) {
       if (isQueryBatchError(error, 'INVALID_SPOOL_FILE')) {
         result.invalid++;
@@ -136,24 +138,40 @@ function sqlIdOf(name: string, stat: fs.Stats): string {
   return isId(named) ? named : idAt(stat.mtimeMs);
 }
 
-async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: string | null, stat: fs.Stats): Promise<SpoolRecord> {
+/** A drop-in's jobs: one, or a segment's (a file named `<id>.<n>.batchsql`, moved by hand). */
+async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: string | null, stat: fs.Stats): Promise<SpoolRecord[]> {
   const isBatch = name.endsWith(SPOOL_EXTENSION);
   if (!isBatch && sqlId === null) {
     throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a ${SPOOL_EXTENSION} or .sql file; found ${JSON.stringify(name)}`);
   }
   const text = await readJobText(path, ctx.config.limits.maxFileBytes);
-  let record: SpoolRecord;
+  let records: SpoolRecord[];
   if (isBatch) {
-    record = decodeRecord(text);
+    const count = parseJobFileName(name)?.count ?? 1;
+    records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
   } else {
     // A plain .sql file: its text is the SQL, for the default datasource, with no params.
     const sql = text.replace(/^\uFEFF/, '');
-    record = buildRecord(ctx.config, sql, [], {}, sqlId!, new Date(idTime(sqlId!)));
+    records = [buildRecord(ctx.config, sql, [], {}, sqlId!, new Date(idTime(sqlId!)))];
   }
-  if (!Object.hasOwn(ctx.config.datasources, record.datasource)) {
-    throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected the file's datasource to be configured (${Object.keys(ctx.config.datasources).join(', ') || 'none are'}); found ${JSON.stringify(record.datasource)}`);
+  const datasource = records[0]!.datasource;
+  if (!Object.hasOwn(ctx.config.datasources, datasource)) {
+    throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected the file's datasource to be configured (${Object.keys(ctx.config.datasources).join(', ') || 'none are'}); found ${JSON.stringify(datasource)}`);
   }
-  return record;
+  return records;
+}
+
+/**
+ * Puts a dropped-in segment's jobs into their shard as files of their own (a segment is
+ * the spool writer's alone to make), skipping those pending already (written before a
+ * crash cut this adoption short), then removes the drop-in.
+ */
+async function placeSegment(ctx: Pick<AdoptContext, 'layout' | 'writer'>, path: string, records: readonly SpoolRecord[]): Promise<void> {
+  for (const record of records) {
+    if (await fs.pathExists(spoolPathFor(ctx.layout.spoolDir, record.datasource, record.id))) continue;
+    await ctx.writer.write(record.datasource, record.id, encodeRecord({ ...record, attempts: 0 }));
+  }
+  await fs.promises.unlink(path);
 }
 
 /** Puts an adopted (or respooled) job into its shard; attempts start again from 0 (respooling is a fresh start). */

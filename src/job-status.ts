@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import fs from 'fs-extra';
 import { FAILED_PREFIXES } from './failed.js';
 import { requireJobId } from './id.js';
@@ -7,8 +7,8 @@ import type { Layout } from './layout.js';
 import { jobsInLeaf, leavesOf, listSorted } from './listing.js';
 import type { OutcomeLog } from './outcomes.js';
 import { immediateIds } from './priority.js';
-import { compareNames, shardOf, spoolPathFor } from './shards.js';
-import { SPOOL_EXTENSION, decodeRecord, isDatasourceName } from './spool-file.js';
+import { compareNames, jobCountOf, parseJobFileName, shardOf, spoolPathFor } from './shards.js';
+import { SPOOL_EXTENSION, decodeRecord, decodeSegment, isDatasourceName, type SpoolRecord } from './spool-file.js';
 
 /** Datasources that may hold the job: the configured ones and any other tree under spool/. */
 async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<string[]> {
@@ -17,18 +17,54 @@ async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<
   return [...names];
 }
 
-/** Jobs ahead of `id` in its datasource: only the leaves up to its own are listed. */
-async function jobsAhead(layout: Layout, datasource: string, id: string): Promise<number> {
+/** Jobs ahead of `id` in its datasource: only the leaves up to its own are listed. `found` is where it was found, and its place in that file. */
+async function jobsAhead(layout: Layout, datasource: string, id: string, found: Found): Promise<number> {
   const [bucket, leaf] = shardOf(id);
-  const self = id + SPOOL_EXTENSION;
-  let ahead = 0;
+  const self = basename(found.path);
+  let ahead = found.index;
   for await (const l of leavesOf(join(layout.spoolDir, datasource))) {
     const order = compareNames(l.bucket + l.leaf, bucket + leaf);
     if (order > 0) break;
-    const names = await jobsInLeaf(l);
-    ahead += order < 0 ? names.length : names.filter((n) => compareNames(n, self) < 0).length;
+    for (const name of await jobsInLeaf(l)) if (order < 0 || compareNames(name, self) < 0) ahead += jobCountOf(name);
   }
   return ahead;
+}
+
+/** Where a job's file is, its record (null when it could not be read), and its place in the file (0 but in a segment). */
+interface Found {
+  readonly path: string;
+  readonly record: SpoolRecord | null;
+  readonly index: number;
+}
+
+/**
+ * Finds job `id` in directory `dir` (a leaf, or a runner's claims): its own file
+ * `<id>.batchsql`, or a segment `<first>.<n>.batchsql` that holds it (spool-writer.ts keeps
+ * a segment's jobs in its first one's leaf). Segments are read nearest first.
+ */
+async function findJob(dir: string, id: string): Promise<Found | null> {
+  const own = join(dir, id + SPOOL_EXTENSION);
+  if (await exists(own)) {
+    let record: SpoolRecord | null = null;
+    try {
+      record = decodeRecord(await fs.promises.readFile(own, 'utf8'));
+    } catch {
+      // claimed or damaged since we looked: where it was still says enough
+    }
+    return { path: own, record, index: 0 };
+  }
+  const candidates = (await listSorted(dir)).map((e) => ({ name: e.name, job: parseJobFileName(e.name) }))
+    .filter(({ job }) => job !== undefined && job.count > 1 && job.id <= id).reverse();
+  for (const { name, job } of candidates) {
+    try {
+      const records = decodeSegment(await fs.promises.readFile(join(dir, name), 'utf8'), job!.count);
+      const index = records.findIndex((r) => r.id === id);
+      if (index >= 0) return { path: join(dir, name), record: records[index]!, index };
+    } catch {
+      // claimed or damaged since we looked
+    }
+  }
+  return null;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -45,29 +81,20 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
   // Checked in the order a job moves (spool → claim → failed/ or done), so a job that moves
   // while we look is still found one step on.
   for (const datasource of await datasourceNames(layout, config)) {
-    const path = spoolPathFor(layout.spoolDir, datasource, id);
-    if (await exists(path)) {
-      let attempts = 0;
-      let priority: 'normal' | 'immediate' = 'normal';
-      try {
-        const record = decodeRecord(await fs.promises.readFile(path, 'utf8'));
-        attempts = record.attempts;
-        priority = record.priority ?? 'normal';
-      } catch {
-        // claimed or damaged since we looked: the position still says where it was
-      }
+    const found = await findJob(dirname(spoolPathFor(layout.spoolDir, datasource, id)), id);
+    if (found !== null) {
       // Marked jobs run first, in id order (priority.ts).
       const marked = await immediateIds(layout, datasource);
       const position = marked.includes(id)
         ? marked.indexOf(id) + 1
-        : (await jobsAhead(layout, datasource, id)) + marked.filter((m) => compareNames(m, id) > 0).length + 1;
-      return { id, state: 'queued', datasource, position, attempts, priority };
+        : (await jobsAhead(layout, datasource, id, found)) + marked.filter((m) => compareNames(m, id) > 0).length + 1;
+      return { id, state: 'queued', datasource, position, attempts: found.record?.attempts ?? 0, priority: found.record?.priority ?? 'normal' };
     }
   }
   for (const runner of await listSorted(layout.activeDir)) {
     if (!runner.isDirectory()) continue;
     for (const ds of await listSorted(join(layout.activeDir, runner.name))) {
-      if (await exists(join(layout.activeDir, runner.name, ds.name, id + SPOOL_EXTENSION))) {
+      if (await findJob(join(layout.activeDir, runner.name, ds.name), id)) {
         return { id, state: 'running', datasource: ds.name, runner: runner.name };
       }
     }

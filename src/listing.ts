@@ -1,7 +1,7 @@
 import { basename, dirname, join } from 'node:path';
 import fs from 'fs-extra';
 import { LeafIndex, type LeafFacts } from './leaf-index.js';
-import { BUCKET_PATTERN, LEAF_PATTERN, belongsInLeaf, compareNames, isHidden } from './shards.js';
+import { BUCKET_PATTERN, LEAF_PATTERN, belongsInLeaf, compareNames, isHidden, jobCountOf } from './shards.js';
 
 /** Entries of a directory, hidden names skipped, sorted byte-wise; [] when it is gone. */
 export async function listSorted(dir: string): Promise<fs.Dirent[]> {
@@ -33,7 +33,7 @@ export async function* leavesOf(dsDir: string): AsyncGenerator<Leaf> {
   }
 }
 
-/** What listing a leaf found: its jobs' count and oldest name, and the entries that are not jobs of this leaf. */
+/** What listing a leaf found: its jobs' count (a segment's jobs each count) and oldest name, and the entries that are not jobs of this leaf. */
 export interface LeafScan extends LeafFacts {
   readonly strays: fs.Dirent[];
 }
@@ -71,7 +71,7 @@ export async function scanLeaf(leaf: Leaf, index: LeafIndex | null): Promise<Lea
   for (const e of entries) {
     if (isHidden(e.name)) continue;
     if (e.isFile() && belongsInLeaf(e.name, leaf.bucket, leaf.leaf)) {
-      count++;
+      count += jobCountOf(e.name);
       if (oldest === null || compareNames(e.name, oldest) < 0) oldest = e.name;
     } else {
       strays.push(e);

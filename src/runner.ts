@@ -14,11 +14,11 @@ import type { FailureEntry } from './log-format.js';
 import type { Logs } from './logs.js';
 import { moveToFailed } from './failed.js';
 import { readJobText } from './read-job.js';
-import { idOfFileName, spoolPathFor } from './shards.js';
-import { decodeParams, decodeRecord, describeParams, encodeRecord, type LastError, type SpoolRecord } from './spool-file.js';
+import { idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from './shards.js';
+import { decodeParams, decodeRecord, decodeSegment, describeParams, encodeRecord, type LastError, type SpoolRecord } from './spool-file.js';
 import type { SpoolWriter } from './spool-writer.js';
 import type { Outcome } from './outcomes.js';
-import { makeDirDurable, writeFileAtomic, type DirSyncer } from './durable.js';
+import { makeDirDurable, tempPathFor, writeFileAtomic, writeTemp, type DirSyncer } from './durable.js';
 import { oldestLiveId } from './ledger.js';
 import { inspectStatement, runsInLedgerTransaction } from './statement.js';
 import { withTimeout } from './timeout.js';
@@ -245,28 +245,39 @@ async function drainDatasource(
     });
   };
 
-  /** Moves a claimed file back to its place in the spool (durably); returns that place. */
-  const putBack = async (claimed: string, id: string): Promise<string> => {
-    const back = spoolPathFor(layout.spoolDir, ds, id);
+  /** Moves a claimed file (of `count` jobs, the first `id`) back to its place in the spool (durably); returns that place. */
+  const putBack = async (claimed: string, id: string, count = 1): Promise<string> => {
+    const back = spoolPathFor(layout.spoolDir, ds, id, count);
     await makeDirDurable(dirname(back), deps.syncer);
     await fs.promises.rename(claimed, back);
     await deps.syncer.sync(dirname(back));
     return back;
   };
 
-  /** A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…. */
-  const connectionFailure = async (record: SpoolRecord, claimed: string, error: unknown): Promise<void> => {
+  /**
+   * A connection failure: the job goes back to its place with one more attempt, or to
+   * failed/connection-…; a segment's other unfinished jobs go back with it.
+   */
+  const connectionFailure = async (job: Job, error: unknown): Promise<void> => {
+    const { record, segment } = job;
     const lastError = lastErrorOf('connection', error, new Date());
     const updated: SpoolRecord = { ...record, attempts: record.attempts + 1, lastError };
-    // Rewrite the claim, then move it in one rename: a crash leaves one copy, never two.
-    await writeFileAtomic(layout.tmpDir, claimed, encodeRecord(updated), deps.syncer);
+    const failed = updated.attempts >= config.maxConnectionAttempts;
     let moved: string;
-    if (updated.attempts >= config.maxConnectionAttempts) {
-      moved = home(await moveToFailed(layout, claimed, 'connection-', idFileName(record), deps.syncer));
-      deps.onOutcome?.(failedOutcome(record.id, ds, lastError, 0, moved), record);
+    if (segment !== undefined) {
+      if (failed) {
+        moved = home(await failAlone(updated, 'connection-'));
+        settle(job);
+        if (segments.has(segment)) await writeBack(segment);
+      } else {
+        moved = home(await writeBack(segment, updated));
+      }
     } else {
-      moved = home(await putBack(claimed, record.id));
+      // Rewrite the claim, then move it in one rename: a crash leaves one copy, never two.
+      await writeFileAtomic(layout.tmpDir, job.path, encodeRecord(updated), deps.syncer);
+      moved = home(failed ? await moveToFailed(layout, job.path, 'connection-', idFileName(record), deps.syncer) : await putBack(job.path, record.id));
     }
+    if (failed) deps.onOutcome?.(failedOutcome(record.id, ds, lastError, 0, moved), record);
     summary.connectionFailed++;
     summary.connectionError = `${lastError.code}: ${lastError.message}`;
     logFailure(entryFor(record, home(spoolPathFor(layout.spoolDir, ds, record.id)), 'connection', lastError, updated.attempts, moved, config.logs.logParams));
@@ -276,11 +287,79 @@ async function drainDatasource(
   interface Job {
     readonly record: SpoolRecord;
     readonly params: ReturnType<typeof decodeParams>;
+    /** Its claim (a segment's jobs: the segment's claim when it was read). */
     readonly path: string;
     readonly src: string;
+    /** Set for a job of a segment file: the jobs that share its claim. */
+    readonly segment?: Segment;
   }
+  /**
+   * A claimed segment (`<id>.<n>.batchsql`, spool-writer.ts): its jobs run and settle one
+   * by one, and the claim goes when the last has. Only jobs the ledger runs exactly once
+   * are kept in a segment, so a crash that gives the claim back whole repeats nothing.
+   */
+  interface Segment {
+    /** The claim: rewritten, under a new name, when one of its jobs leaves for failed/. */
+    path: string;
+    readonly jobs: Job[];
+    /** Jobs finished: committed, settled by the ledger, or moved to failed/. */
+    readonly done: Set<Job>;
+  }
+  /** Claimed segments not yet finished nor given back. */
+  const segments = new Set<Segment>();
   /** Claimed jobs waiting to run in one ledger transaction (group commit). */
   let batch: Job[] = [];
+
+  /** A job finished; returns the file that can now be removed (a segment's claim once its last job has), or null. */
+  const settle = (job: Job): string | null => {
+    const segment = job.segment;
+    if (segment === undefined) return job.path;
+    segment.done.add(job);
+    if (segment.done.size < segment.jobs.length) return null;
+    segments.delete(segment);
+    return segment.path;
+  };
+  const settleAll = (jobs: readonly Job[]): string[] => jobs.map(settle).filter((path) => path !== null);
+
+  /** A segment's records not yet finished, in order, `updated` in place of its job's. */
+  const openRecords = (segment: Segment, updated?: SpoolRecord): SpoolRecord[] =>
+    segment.jobs.filter((j) => !segment.done.has(j)).map((j) => (j.record.id === updated?.id ? updated : j.record));
+
+  /** Writes one job of a segment to failed/ as a file of its own; returns where. */
+  const failAlone = async (record: SpoolRecord, prefix: 'failed-' | 'connection-'): Promise<string> => {
+    const tmp = tempPathFor(layout.tmpDir, idFileName(record));
+    await writeTemp(tmp, encodeRecord(record), true);
+    return moveToFailed(layout, tmp, prefix, idFileName(record), deps.syncer);
+  };
+
+  /**
+   * A segment's unfinished jobs go back to the spool (with `updated` in place of its job's
+   * record): untouched, the claim is moved back; else they are written as a new file, and
+   * the claim goes once that is durable (a crash between leaves both, and the ledger
+   * settles what repeats). Returns the place.
+   */
+  const writeBack = async (segment: Segment, updated?: SpoolRecord): Promise<string> => {
+    segments.delete(segment);
+    const open = openRecords(segment, updated);
+    if (open.length === 0) {
+      remove(segment.path);
+      return segment.path;
+    }
+    if (updated === undefined && open.length === segment.jobs.length) return putBack(segment.path, open[0]!.id, open.length);
+    const back = spoolPathFor(layout.spoolDir, ds, open[0]!.id, open.length);
+    await writeFileAtomic(layout.tmpDir, back, open.map((r) => encodeRecord(r)).join(''), deps.syncer);
+    remove(segment.path);
+    return back;
+  };
+
+  /** After one of its jobs left for failed/: the segment's claim keeps only the jobs still open, so a crash does not run that one again. */
+  const shrinkClaim = async (segment: Segment): Promise<void> => {
+    const open = openRecords(segment);
+    const path = join(claimDir, jobFileName(open[0]!.id, open.length));
+    await writeFileAtomic(layout.tmpDir, path, open.map((r) => encodeRecord(r)).join(''), deps.syncer);
+    if (path !== segment.path) remove(segment.path);
+    segment.path = path;
+  };
 
   /**
    * Removes executed jobs' files, synchronously, between round trips: an unlink in the
@@ -291,9 +370,12 @@ async function drainDatasource(
     for (const path of paths) fs.unlinkSync(path);
   };
 
-  /** Claimed jobs that did not run go back to their places, untouched. */
+  /** Claimed jobs that did not run go back to their places, untouched (with the rest of their segment). */
   const giveBack = async (jobs: readonly Job[]): Promise<void> => {
-    for (const job of jobs) await putBack(job.path, job.record.id);
+    for (const job of jobs) {
+      if (job.segment === undefined) await putBack(job.path, job.record.id);
+      else if (segments.has(job.segment)) await writeBack(job.segment);
+    }
   };
 
   /** Streams a captured statement's rows into result pages; resolves with its affected rows (0 for a SELECT). */
@@ -369,11 +451,11 @@ async function drainDatasource(
           summary.success++;
           summary.connectionError = `${errorInfo(error).code}: ${errorInfo(error).message}`;
           succeeded(record, performance.now() - t, 0);
-          remove(path);
+          remove(...settleAll([job]));
         } else if (ledger !== null && !once && !record.captureResult) {
           await uncertainFailure(record, path, error);
         } else {
-          await connectionFailure(record, path, error);
+          await connectionFailure(job, error);
         }
         return false;
       }
@@ -382,8 +464,16 @@ async function drainDatasource(
       // A statement stopped for its time limit fails like an SQL error, with its own class.
       const lastError = lastErrorOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error, new Date());
       const updated: SpoolRecord = { ...record, attempts: record.attempts + 1, lastError };
-      await writeFileAtomic(layout.tmpDir, path, encodeRecord(updated), deps.syncer);
-      const moved = await moveToFailed(layout, path, 'failed-', idFileName(record), deps.syncer);
+      let moved: string;
+      if (job.segment === undefined) {
+        await writeFileAtomic(layout.tmpDir, path, encodeRecord(updated), deps.syncer);
+        moved = await moveToFailed(layout, path, 'failed-', idFileName(record), deps.syncer);
+      } else {
+        moved = await failAlone(updated, 'failed-');
+        const last = settle(job);
+        if (last !== null) remove(last);
+        else await shrinkClaim(job.segment);
+      }
       deps.onOutcome?.(failedOutcome(record.id, ds, lastError, ms, home(moved)), record);
       options.step?.();
       summary.sqlFailed++;
@@ -392,8 +482,12 @@ async function drainDatasource(
     // Removed before the next job starts (without the ledger a crash repeats at most the
     // one statement in flight), or with the rest of its burst (ledger: a leftover is settled).
     if (ran) {
-      if (settled) settled.push(path);
-      else remove(path);
+      // (A claim renamed <id>.uncertain is never a segment's: segments hold only ledger jobs.)
+      const done = job.segment === undefined ? path : settle(job);
+      if (done !== null) {
+        if (settled) settled.push(done);
+        else remove(done);
+      }
     }
     return true;
   };
@@ -432,9 +526,9 @@ async function drainDatasource(
             // Lost during COMMIT, but the ledger has the batch (all or none): it ran, once.
             summary.success += jobs.length;
             for (const job of jobs) succeeded(job.record, (performance.now() - t) / jobs.length, 0);
-            remove(...jobs.map((job) => job.path));
+            remove(...settleAll(jobs));
           } else {
-            await connectionFailure(jobs[0]!.record, jobs[0]!.path, error);
+            await connectionFailure(jobs[0]!, error);
             await giveBack(jobs.slice(1));
           }
           return false;
@@ -447,7 +541,7 @@ async function drainDatasource(
       summary.sqlMs += ms;
       summary.success += jobs.length;
       jobs.forEach((job, k) => succeeded(job.record, ms / jobs.length, sent[k] ?? 0));
-      remove(...jobs.map((job) => job.path));
+      remove(...settleAll(jobs));
       return true;
     }
     // One by one (per-statement mode, or after a batch's SQL error); the files of the jobs
@@ -516,20 +610,22 @@ async function drainDatasource(
         if (marker !== undefined) await fs.promises.unlink(marker).catch(() => {});
         taken++;
 
-        let record: SpoolRecord;
-        let params;
+        const count = parseJobFileName(name)?.count ?? 1;
+        let jobs: Job[];
         try {
-          record = decodeRecord(await readJobText(claimed, config.limits.maxFileBytes));
-          params = decodeParams(record.params);
+          const text = await readJobText(claimed, config.limits.maxFileBytes);
+          const records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
+          jobs = records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src }));
         } catch (error) {
           summary.invalid++;
           summary.sqlFailed++;
           await failInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: ds }, src);
           continue;
         }
+        const record = jobs[0]!.record;
         if (record.datasource !== ds || record.id !== idOfFileName(name)) {
           // Copied into another datasource's tree, or renamed: send it to its own place.
-          const target = spoolPathFor(layout.spoolDir, record.datasource, record.id);
+          const target = spoolPathFor(layout.spoolDir, record.datasource, record.id, count);
           if (Object.hasOwn(config.datasources, record.datasource) && !(await fs.pathExists(target))) {
             await makeDirDurable(dirname(target), deps.syncer);
             await fs.promises.rename(claimed, target);
@@ -542,38 +638,65 @@ async function drainDatasource(
           continue;
         }
 
+        if (jobs.length > 1) {
+          if (ledger === null || jobs.some((j) => j.record.captureResult || !runsInLedgerTransaction(inspectStatement(j.record.sql)))) {
+            // A segment whose jobs the ledger can't settle one by one (the ledger was turned
+            // off since, or a file made by hand): its jobs become files of their own, and
+            // the leaf is listed again.
+            for (const j of jobs) await writeFileAtomic(layout.tmpDir, spoolPathFor(layout.spoolDir, ds, j.record.id), encodeRecord(j.record), deps.syncer);
+            remove(claimed);
+            taken--;
+            again = true;
+            break outer;
+          }
+          const segment: Segment = { path: claimed, jobs: [], done: new Set() };
+          jobs = jobs.map((j) => ({ ...j, segment }));
+          segment.jobs.push(...jobs);
+          segments.add(segment);
+        }
+
         if (connectError !== null || session === null) {
           // The first job carries the failure: its attempt count grows, the rest stay untouched.
-          await connectionFailure(record, claimed, connectError);
+          await connectionFailure(jobs[0]!, connectError);
           stopped = true;
           break outer;
         }
 
-        const job: Job = { record, params, path: claimed, src };
-        const once = ledger !== null && !record.captureResult && runsInLedgerTransaction(inspectStatement(record.sql));
-        if (once && ledger !== null && record.attempts === 0 && record.timeoutMs === undefined) {
-          // Group commit: jobs wait (claimed) to go in one ledger transaction together. A job
-          // that failed to connect before runs alone, so a failure is pinned on the right job;
-          // so does one with a time limit of its own. Per-statement mode (batch 1) claims a
-          // burst the same way and commits its jobs one by one: file work in bursts between
-          // COMMITs slows them less than a claim and a removal around each (docs/benchmarks.md).
-          batch.push(job);
-          if (batch.length < (ledger.batch > 1 ? ledger.batch : PER_STATEMENT_BURST)) continue;
+        for (const [k, job] of jobs.entries()) {
+          if (k > 0) {
+            // A segment's later jobs count like files of their own; those not reached go back at the end.
+            if (options.signal?.aborted || (options.limit !== undefined && taken >= options.limit)) {
+              stopped = true;
+              break outer;
+            }
+            taken++;
+          }
+          const { record } = job;
+          const once = ledger !== null && !record.captureResult && runsInLedgerTransaction(inspectStatement(record.sql));
+          if (once && ledger !== null && record.attempts === 0 && record.timeoutMs === undefined) {
+            // Group commit: jobs wait (claimed) to go in one ledger transaction together. A job
+            // that failed to connect before runs alone, so a failure is pinned on the right job;
+            // so does one with a time limit of its own. Per-statement mode (batch 1) claims a
+            // burst the same way and commits its jobs one by one: file work in bursts between
+            // COMMITs slows them less than a claim and a removal around each (docs/benchmarks.md).
+            batch.push(job);
+            if (batch.length < (ledger.batch > 1 ? ledger.batch : PER_STATEMENT_BURST)) continue;
+            if (!(await flush())) {
+              stopped = true;
+              break outer;
+            }
+            continue;
+          }
+          // FIFO: what is batched runs before this job.
           if (!(await flush())) {
+            await giveBack([job]);
             stopped = true;
             break outer;
           }
-          continue;
-        }
-        // FIFO: what is batched runs before this job.
-        if (!(await flush())) {
-          await giveBack([job]);
-          stopped = true;
-          break outer;
-        }
-        if (!(await runJob(job, once))) {
-          stopped = true;
-          break outer;
+          if (!(await runJob(job, once))) {
+            stopped = true;
+            break outer;
+          }
         }
       }
       if (await removeIfEmpty(leaf.path)) await removeIfEmpty(dirname(leaf.path));
@@ -581,6 +704,8 @@ async function drainDatasource(
     } while (again && !stopped);
     // Jobs batched when the listing ended or the run stopped.
     if (!(await flush())) stopped = true;
+    // A segment's jobs not reached (a limit, a stop) go back to the spool.
+    for (const segment of [...segments]) await writeBack(segment);
   } finally {
     // Released however the drain ends: a leaked connection would make a later run wait forever.
     const held = session as Session | null;

@@ -276,3 +276,33 @@ export function decodeRecord(text: string): SpoolRecord {
   decodeParams(record.params); // every param must decode
   return record;
 }
+
+// ---------------------------------------------------------------------------------------
+// Segments
+
+/**
+ * Parses and checks a segment file's text: exactly `count` lines, each a valid record,
+ * ids strictly increasing, one datasource. Throws INVALID_SPOOL_FILE naming the line.
+ */
+export function decodeSegment(text: string, count: number): SpoolRecord[] {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  if (lines.length !== count) {
+    throw invalid(`Expected a segment of ${count} jobs, one JSON object a line (the count its name gives); found ${lines.length} line${lines.length === 1 ? '' : 's'}`);
+  }
+  const records: SpoolRecord[] = [];
+  for (const [i, line] of lines.entries()) {
+    let record: SpoolRecord;
+    try {
+      record = decodeRecord(line);
+    } catch (error) {
+      throw invalid(`Line ${i + 1} of ${count} of the segment: ${(error as Error).message}`);
+    }
+    const previous = records.at(-1);
+    if (previous !== undefined && (record.id <= previous.id || record.datasource !== previous.datasource)) {
+      throw invalid(`Line ${i + 1} of ${count} of the segment: expected a job of datasource "${previous.datasource}" with an id after ${previous.id}; found ${record.id} of "${record.datasource}"`);
+    }
+    records.push(record);
+  }
+  return records;
+}

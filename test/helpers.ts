@@ -105,6 +105,22 @@ export async function filesBelow(dir: string): Promise<string[]> {
     .map((e) => join(e.parentPath, e.name));
 }
 
+/** The ids of the jobs in the job files below `dir` (a segment's each), sorted. */
+export async function jobIdsBelow(dir: string): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  const { basename } = await import('node:path');
+  const { parseJobFileName } = await import('../src/shards.js');
+  const { decodeRecord, decodeSegment } = await import('../src/spool-file.js');
+  const ids: string[] = [];
+  for (const path of await filesBelow(dir)) {
+    const job = parseJobFileName(basename(path));
+    if (job === undefined) continue;
+    const text = await readFile(path, 'utf8');
+    for (const record of job.count === 1 ? [decodeRecord(text)] : decodeSegment(text, job.count)) ids.push(record.id);
+  }
+  return ids.sort();
+}
+
 /** Polls `probe` every 10 ms until it returns something other than undefined; throws after `timeoutMs`, naming `what`. */
 export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'a condition'): Promise<T> {
   const end = Date.now() + timeoutMs;
