@@ -6,7 +6,8 @@ import { checkWebhookUrl } from './config.js';
 import type { ResolvedConfig, SpoolOptions } from './interfaces.js';
 import type { Layout } from './layout.js';
 import { DirSyncer, makeDirDurable, tempPathFor, writeTemp } from './durable.js';
-import { spoolPathFor } from './shards.js';
+import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
+import { inspectStatement, runsInLedgerTransaction } from './statement.js';
 import { markImmediate } from './priority.js';
 import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord } from './spool-file.js';
 
@@ -64,10 +65,23 @@ function prepareRecord(config: ResolvedConfig, sql: unknown, params: unknown, op
   return { record, paramsJson };
 }
 
+/** A job waiting for its datasource's segment writer. */
+interface Waiting {
+  readonly id: string;
+  readonly bytes: Buffer;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
  * Writes jobs into the spool: temp file (O_EXCL, 0600) → write → fsync → rename into its
  * shard → fsync the shard directory, shared with concurrent writers (group commit).
  * A failure leaves no visible file and rejects with SPOOL_WRITE_FAILED.
+ *
+ * Segments: a job the ledger will run exactly once (docs/spool-format.md) goes to its
+ * datasource's writer. An idle writer writes it at once, alone; the jobs that arrive while
+ * it is busy wait and then share one file, `<first id>.<n>.batchsql`, so concurrent
+ * producers pay one create, fsync and rename per group instead of per job.
  */
 export class SpoolWriter {
   readonly #layout: Layout;
@@ -75,6 +89,8 @@ export class SpoolWriter {
   readonly #syncer: DirSyncer | null;
   /** Shard directories known to exist; bounded, forgotten wholesale when large. */
   readonly #knownDirs = new Set<string>();
+  /** Per datasource: the jobs waiting while its segment writer is busy (present only while it is). */
+  readonly #waiting = new Map<string, Waiting[]>();
 
   constructor(layout: Layout, config: ResolvedConfig, syncer: DirSyncer) {
     this.#layout = layout;
@@ -90,6 +106,10 @@ export class SpoolWriter {
     if (bytes.length > this.#config.limits.maxFileBytes) {
       throw new QueryBatchError('PARAMS_TOO_LARGE', `Expected a spool file of at most ${this.#config.limits.maxFileBytes} bytes (limits.maxFileBytes); this job would take ${bytes.length}`);
     }
+    if (this.#segmentable(record)) {
+      await this.#enqueue(record.datasource, record.id, bytes);
+      return record.id;
+    }
     await this.write(record.datasource, record.id, bytes);
     if (record.priority === 'immediate') {
       try {
@@ -104,6 +124,60 @@ export class SpoolWriter {
     return record.id;
   }
 
+  /**
+   * Whether a job may share a segment: its datasource has the ledger (which settles a
+   * segment's jobs one by one after a crash), the statement runs in the ledger transaction,
+   * and the job needs no file of its own (an immediate marker names its file; a captured
+   * result runs outside the ledger).
+   */
+  #segmentable(record: SpoolRecord): boolean {
+    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' &&
+      record.captureResult === undefined && runsInLedgerTransaction(inspectStatement(record.sql));
+  }
+
+  /** Queues a job for its datasource's segment writer; resolves once it is durable. */
+  #enqueue(datasource: string, id: string, bytes: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.#waiting.get(datasource);
+      if (waiting !== undefined) {
+        waiting.push({ id, bytes, resolve, reject });
+        return;
+      }
+      const queue: Waiting[] = [{ id, bytes, resolve, reject }];
+      this.#waiting.set(datasource, queue);
+      void this.#drainQueue(datasource, queue);
+    });
+  }
+
+  /** Writes what waits for a datasource, a group at a time, until nothing does. */
+  async #drainQueue(datasource: string, queue: Waiting[]): Promise<void> {
+    while (queue.length > 0) {
+      const group = this.#takeGroup(queue);
+      try {
+        if (group.length === 1) await this.write(datasource, group[0]!.id, group[0]!.bytes);
+        else await this.write(datasource, group[0]!.id, Buffer.concat(group.map((w) => w.bytes)), group.length);
+        for (const w of group) w.resolve();
+      } catch (error) {
+        for (const w of group) w.reject(error);
+      }
+    }
+    this.#waiting.delete(datasource);
+  }
+
+  /** The oldest waiting jobs that fit one segment: one leaf, at most MAX_SEGMENT_JOBS, at most limits.maxFileBytes. */
+  #takeGroup(queue: Waiting[]): Waiting[] {
+    const first = queue[0]!;
+    const [bucket, leaf] = shardOf(first.id);
+    let bytes = first.bytes.length;
+    let n = 1;
+    for (; n < queue.length && n < MAX_SEGMENT_JOBS; n++) {
+      const next = queue[n]!;
+      bytes += next.bytes.length;
+      if (bytes > this.#config.limits.maxFileBytes || !next.id.startsWith(bucket + leaf)) break;
+    }
+    return queue.splice(0, n);
+  }
+
   /** Marks a job to run before the others of its datasource (priority.ts); after the job itself is written. */
   async markImmediate(datasource: string, id: string): Promise<void> {
     try {
@@ -114,9 +188,9 @@ export class SpoolWriter {
     }
   }
 
-  /** Writes an already-encoded job into its shard. */
-  async write(datasource: string, id: string, text: string | Buffer): Promise<void> {
-    const target = spoolPathFor(this.#layout.spoolDir, datasource, id);
+  /** Writes an already-encoded job (or `count` of them, a segment) into its shard. */
+  async write(datasource: string, id: string, text: string | Buffer, count = 1): Promise<void> {
+    const target = spoolPathFor(this.#layout.spoolDir, datasource, id, count);
     const tmp = tempPathFor(this.#layout.tmpDir, id + SPOOL_EXTENSION);
     let renamed = false;
     try {
@@ -129,7 +203,7 @@ export class SpoolWriter {
       const code = (error as NodeJS.ErrnoException).code;
       throw new QueryBatchError(
         'SPOOL_WRITE_FAILED',
-        `Could not write job ${id} into ${this.#layout.spoolDir}: ${code ? `${code}: ` : ''}${(error as Error).message}; nothing was spooled`,
+        `Could not write ${count === 1 ? `job ${id}` : `${count} jobs (a segment from ${id})`} into ${this.#layout.spoolDir}: ${code ? `${code}: ` : ''}${(error as Error).message}; nothing was spooled`,
         { cause: error },
       );
     }
