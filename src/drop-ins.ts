@@ -8,8 +8,8 @@ import type { Layout } from './layout.js';
 import { LeafIndex } from './leaf-index.js';
 import { listSorted, scanLeaf } from './listing.js';
 import { readJobText } from './read-job.js';
-import { BUCKET_PATTERN, LEAF_PATTERN, parseJobFileName, spoolPathFor } from './shards.js';
-import { isDatasourceName, SPOOL_EXTENSION, decodeRecord, decodeSegment, encodeRecord, type SpoolRecord } from './spool-file.js';
+import { BUCKET_PATTERN, LEAF_PATTERN, spoolPathFor } from './shards.js';
+import { isDatasourceName, SPOOL_EXTENSION, decodeJobText, encodeRecord, type SpoolRecord } from './spool-file.js';
 import { buildRecord, type SpoolWriter } from './spool-writer.js';
 import { makeDirDurable, type DirSyncer } from './durable.js';
 
@@ -83,8 +83,7 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
     }
     const record = records[0]!;
     try {
-      if (records.length === 1) await placeJob(ctx, claimed, record);
-      else await placeSegment(ctx, claimed, records);
+      await placeJobs(ctx, claimed, records);
       result.adopted += records.length;
     } catch (error) {
       if (isQueryBatchError(error, 'INVALID_SPOOL_FILE')) {
@@ -138,7 +137,7 @@ function sqlIdOf(name: string, stat: fs.Stats): string {
   return isId(named) ? named : idAt(stat.mtimeMs);
 }
 
-/** A drop-in's jobs: one, or a segment's (a file named `<id>.<n>.batchsql`, moved by hand). */
+/** A drop-in's jobs: one, or a segment's (moved or copied by hand). */
 async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: string | null, stat: fs.Stats): Promise<SpoolRecord[]> {
   const isBatch = name.endsWith(SPOOL_EXTENSION);
   if (!isBatch && sqlId === null) {
@@ -147,8 +146,7 @@ async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: 
   const text = await readJobText(path, ctx.config.limits.maxFileBytes);
   let records: SpoolRecord[];
   if (isBatch) {
-    const count = parseJobFileName(name)?.count ?? 1;
-    records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
+    records = decodeJobText(text);
   } else {
     // A plain .sql file: its text is the SQL, for the default datasource, with no params.
     const sql = text.replace(/^\uFEFF/, '');
@@ -172,6 +170,12 @@ async function placeSegment(ctx: Pick<AdoptContext, 'layout' | 'writer'>, path: 
     await ctx.writer.write(record.datasource, record.id, encodeRecord({ ...record, attempts: 0 }));
   }
   await fs.promises.unlink(path);
+}
+
+/** Puts an adopted (or respooled) file's jobs into their shard: placeJob for one, placeSegment for a segment's. */
+export async function placeJobs(ctx: Pick<AdoptContext, 'layout' | 'writer' | 'syncer'>, path: string, records: readonly SpoolRecord[]): Promise<void> {
+  if (records.length === 1) await placeJob(ctx, path, records[0]!);
+  else await placeSegment(ctx, path, records);
 }
 
 /** Puts an adopted (or respooled) job into its shard; attempts start again from 0 (respooling is a fresh start). */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import fs from 'fs-extra';
 import { adoptionClaimDir } from './claims.js';
-import { placeJob } from './drop-ins.js';
+import { placeJobs } from './drop-ins.js';
 import type { DirSyncer } from './durable.js';
 import { QueryBatchError } from './errors.js';
 import { failedClassOf, moveToFailed, type FailedClass } from './failed.js';
@@ -12,7 +12,7 @@ import type { Layout } from './layout.js';
 import { listSorted, removeIfEmpty } from './listing.js';
 import { readJobText } from './read-job.js';
 import { spoolPathFor } from './shards.js';
-import { decodeRecord, describeParams, type LastError, type SpoolRecord, type WireParams } from './spool-file.js';
+import { decodeJobText, describeParams, type LastError, type SpoolRecord, type WireParams } from './spool-file.js';
 import type { SpoolWriter } from './spool-writer.js';
 
 /**
@@ -49,7 +49,8 @@ export interface FailedFileDetail extends FailedFile {
 async function readFailed(path: string, config: ResolvedConfig): Promise<{ record: SpoolRecord | null; error: unknown; mtimeMs: number }> {
   const stat = await fs.promises.lstat(path);
   try {
-    return { record: decodeRecord(await readJobText(path, config.limits.maxFileBytes)), error: null, mtimeMs: stat.mtimeMs };
+    // A segment's (a damaged one, mended by hand) is shown by its first job.
+    return { record: decodeJobText(await readJobText(path, config.limits.maxFileBytes))[0]!, error: null, mtimeMs: stat.mtimeMs };
   } catch (error) {
     return { record: null, error, mtimeMs: stat.mtimeMs };
   }
@@ -259,8 +260,9 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
     }
     try {
       // Read again: the claimed file is the one that goes back, whatever happened before the rename.
-      const record = decodeRecord(await readJobText(claimed, config.limits.maxFileBytes));
-      await placeJob({ layout, writer: deps.writer, syncer: deps.syncer }, claimed, record);
+      const records = decodeJobText(await readJobText(claimed, config.limits.maxFileBytes));
+      const record = records[0]!;
+      await placeJobs({ layout, writer: deps.writer, syncer: deps.syncer }, claimed, records);
       result.respooled.push({ name: job.name, id: record.id, datasource: record.datasource });
     } catch (error) {
       // Back where it was, under its own name if it is free.

@@ -281,6 +281,30 @@ export function decodeRecord(text: string): SpoolRecord {
 // Segments
 
 /**
+ * A job file's records, whatever its name (a drop-in, a file in failed/): one JSON object,
+ * pretty-printed or not, or else a segment's lines (when its first line is a JSON object of
+ * its own). Throws INVALID_SPOOL_FILE.
+ */
+export function decodeJobText(text: string): SpoolRecord[] {
+  try {
+    return [decodeRecord(text)];
+  } catch (error) {
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    if (lines.length < 2 || !isJsonObject(lines[0]!)) throw error;
+    return decodeSegment(text, lines.length);
+  }
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    return isPlainObject(JSON.parse(text));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Parses and checks a segment file's text: exactly `count` lines, each a valid record,
  * ids strictly increasing, one datasource. Throws INVALID_SPOOL_FILE naming the line.
  */

@@ -145,14 +145,22 @@ describe('segments (concurrent spool() calls sharing a file)', () => {
     q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
     await spoolTogether(6, () => 'INSERT INTO seg_bad (job) VALUES (?)');
     const [segment] = await segmentFiles();
-    const lines = (await readFile(segment!, 'utf8')).split('\n');
+    const text = await readFile(segment!, 'utf8');
+    const lines = text.split('\n');
     lines[1] = lines[1]!.replace('INSERT INTO seg_bad', 'INSERT INTO seg_BAD');
     await writeFile(segment!, lines.join('\n'));
     const summary = await q.run();
-    expect(summary).toMatchObject({ invalid: 1 });
-    expect(await readdir(join(home, 'failed'))).toEqual([`failed-${basename(segment!)}`]);
+    expect(summary).toMatchObject({ invalid: 1, success: 6 - parseJobFileName(basename(segment!))!.count });
+    const failedName = `failed-${basename(segment!)}`;
+    expect(await readdir(join(home, 'failed'))).toEqual([failedName]);
     const log = await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8');
     expect(log).toMatch(/Line 2 of \d+ of the segment: Checksum mismatch/);
+    // Mended by hand, it is respooled like any failed file, and its jobs run.
+    await writeFile(join(home, 'failed', failedName), text);
+    expect(await q.respool({ names: [failedName] })).toMatchObject({ respooled: [{ name: failedName }] });
+    expect(await q.run()).toMatchObject({ success: parseJobFileName(basename(segment!))!.count, invalid: 0 });
+    expect(await count(t.db, 'SELECT COUNT(*) AS c FROM seg_bad')).toBe(6);
+    expect(await readdir(join(home, 'failed'))).toEqual([]);
   });
 
   it('a segment moved by hand to the top of spool/ is adopted: its jobs are queued as files of their own and run', async () => {
