@@ -41,7 +41,8 @@ export async function immediateIds(layout: Layout, datasource: string): Promise<
 /** What a drain takes next: the names of jobs in one leaf; `marker` is set for an immediate job. */
 export interface DrainGroup {
   readonly leaf: Leaf;
-  readonly names: readonly string[];
+  /** A fresh array, the drain's own: it adds names to it (runner.ts, a segment split into files of their own). */
+  readonly names: string[];
   readonly marker?: string;
 }
 

@@ -14,7 +14,7 @@ import type { FailureEntry } from './log-format.js';
 import type { Logs } from './logs.js';
 import { moveToFailed } from './failed.js';
 import { readJobText } from './read-job.js';
-import { idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from './shards.js';
+import { compareNames, idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from './shards.js';
 import { decodeParams, decodeRecord, decodeSegment, describeParams, encodeRecord, type LastError, type SpoolRecord } from './spool-file.js';
 import type { SpoolWriter } from './spool-writer.js';
 import type { Outcome } from './outcomes.js';
@@ -641,13 +641,13 @@ async function drainDatasource(
         if (jobs.length > 1) {
           if (ledger === null || jobs.some((j) => j.record.captureResult || !runsInLedgerTransaction(inspectStatement(j.record.sql)))) {
             // A segment whose jobs the ledger can't settle one by one (the ledger was turned
-            // off since, or a file made by hand): its jobs become files of their own, and
-            // the leaf is listed again.
+            // off since, or a file made by hand): its jobs become files of their own, which
+            // join the rest of this leaf's listing in order.
             for (const j of jobs) await writeFileAtomic(layout.tmpDir, spoolPathFor(layout.spoolDir, ds, j.record.id), encodeRecord(j.record), deps.syncer);
             remove(claimed);
             taken--;
-            again = true;
-            break outer;
+            names.push(...[...names.splice(i + 1), ...jobs.map((j) => jobFileName(j.record.id))].sort(compareNames));
+            continue;
           }
           const segment: Segment = { path: claimed, jobs: [], done: new Set() };
           jobs = jobs.map((j) => ({ ...j, segment }));
