@@ -280,7 +280,7 @@ async function drainDatasource(
     if (failed) deps.onOutcome?.(failedOutcome(record.id, ds, lastError, 0, moved), record);
     summary.connectionFailed++;
     summary.connectionError = `${lastError.code}: ${lastError.message}`;
-    logFailure(entryFor(record, home(spoolPathFor(layout.spoolDir, ds, record.id)), 'connection', lastError, updated.attempts, moved, config.logs.logParams));
+    logFailure(entryFor(record, home(job.src), 'connection', lastError, updated.attempts, moved, config.logs.logParams));
   };
 
   /** A claimed job, read and checked, ready to run. */
