@@ -24,7 +24,7 @@ async function spoolTogether(n: number, sqlOf: (k: number) => string): Promise<s
 
 /** The segment files below spool/ (names `<id>.<n>.batchsql`). */
 async function segmentFiles(): Promise<string[]> {
-  return (await filesBelow(join(home, 'spool'))).filter((f) => (parseJobFileName(basename(f))?.count ?? 1) > 1);
+  return (await filesBelow(join(home, 'spool'))).filter((f) => (parseJobFileName(basename(f))?.count ?? 1) > 1).sort();
 }
 
 async function jobsOf(table: string): Promise<number[]> {
@@ -112,6 +112,26 @@ describe('segments (concurrent spool() calls sharing a file)', () => {
     expect(await jobsOf('seg_kill')).toEqual(Array.from({ length: 10 }, (_, k) => k));
     expect(await count(t.db, 'SELECT COUNT(*) AS c FROM seg_kill')).toBe(10);
   }, 60_000);
+
+  it('an unreachable database: the head job of a segment carries the attempt, and alone reaches failed/connection-…; the rest wait', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: 'mysql://root@127.0.0.1:1/test' }, maxConnectionAttempts: 2 });
+    const ids = await spoolTogether(6, () => 'INSERT INTO nowhere (job) VALUES (?)');
+    const [segment] = await segmentFiles();
+    const { id: head, count: n } = parseJobFileName(basename(segment!))!;
+    expect(await q.run()).toMatchObject({ connectionFailed: 1 }); // the lone first file
+    expect(await q.run()).toMatchObject({ connectionFailed: 1 }); // it again: now in failed/
+    expect(await readdir(join(home, 'failed'))).toEqual([`connection-${ids[0]}.batchsql`]);
+    expect(await q.run()).toMatchObject({ connectionFailed: 1 }); // the segment's head, attempt 1
+    expect(await q.status(head)).toMatchObject({ state: 'queued', attempts: 1 });
+    expect(await q.run()).toMatchObject({ connectionFailed: 1 }); // attempt 2: failed/, alone
+    expect((await readdir(join(home, 'failed'))).sort()).toEqual([`connection-${ids[0]}.batchsql`, `connection-${head}.batchsql`].sort());
+    expect(decodeRecord(await readFile(join(home, 'failed', `connection-${head}.batchsql`), 'utf8'))).toMatchObject({ id: head, attempts: 2, lastError: { class: 'connection' } });
+    // The segment's other jobs wait in the spool, untouched.
+    const waiting = ids.slice(ids.indexOf(head) + 1, ids.indexOf(head) + n);
+    expect((await jobIdsBelow(join(home, 'spool', 'main'))).slice(0, waiting.length)).toEqual(waiting);
+    for (const id of waiting) expect(await q.status(id)).toMatchObject({ state: 'queued', attempts: 0 });
+  });
 
   it('run({ limit }) stops inside a segment: the jobs not reached go back to the spool, in order', async () => {
     home = await tempHome();
