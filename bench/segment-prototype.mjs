@@ -3,6 +3,8 @@
 // every call waiting when it is free and writes them as one file: temp (O_EXCL) → write →
 // fsync → rename → one directory fsync (no fsyncs with `none`). Measured beside qb.spool()
 // with the same producers, in the same process run.
+// Written before spool() had segments (docs/benchmarks.md quotes what it measured then);
+// since 4280779 qb.spool() writes segments itself, so both sides now measure the same idea.
 // Usage: npm run build && node bench/segment-prototype.mjs [N=10000] [dir=$TMPDIR]
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
