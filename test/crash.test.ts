@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { spoolPathFor } from '../src/shards.js';
-import { count, cuttingProxy, filesBelow, jobIdsBelow, removeHome, startRunner, tempHome, useTestDatabase, waitFor } from './helpers.js';
+import { count, cuttingProxy, filesBelow, jobIdsBelow, removeHome, sessionRunning, startRunner, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const FULL = process.env.QUERYBATCH_FAULTS === 'full';
 const KILL_STATEMENTS = FULL ? 4000 : 800;
@@ -235,10 +235,7 @@ describe('connection lost mid-statement and mid-COMMIT, ledger on', () => {
       await holder.query('START TRANSACTION');
       await holder.query('SELECT * FROM midstmt WHERE id = 1 FOR UPDATE');
       const running = q.run();
-      const victim = await waitFor(async () => {
-        const [rows] = await t.db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%UPDATE midstmt%' AND ID <> CONNECTION_ID() AND DB = ?", [t.name]);
-        return (rows as Array<{ ID: number }>)[0]?.ID;
-      }, 10_000);
+      const victim = await sessionRunning(t, '%UPDATE midstmt%');
       await t.db.query(`KILL CONNECTION ${victim}`);
       expect(await running).toMatchObject({ success: 0, connectionFailed: 1, deferred: 2 });
       await holder.query('COMMIT');
@@ -270,10 +267,7 @@ describe('group commit (ledger.batch)', () => {
       await holder.query('START TRANSACTION');
       await holder.query('SELECT * FROM midbatch WHERE id = 2 FOR UPDATE'); // the batch's 2nd statement waits
       const running = q.run();
-      const victim = await waitFor(async () => {
-        const [rows] = await t.db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%UPDATE midbatch%' AND ID <> CONNECTION_ID() AND DB = ?", [t.name]);
-        return (rows as Array<{ ID: number }>)[0]?.ID;
-      }, 10_000);
+      const victim = await sessionRunning(t, '%UPDATE midbatch%');
       await t.db.query(`KILL CONNECTION ${victim}`);
       expect(await running).toMatchObject({ success: 0, connectionFailed: 1, deferred: 3 });
       await holder.query('COMMIT');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { spoolPathFor } from '../src/shards.js';
 import { decodeRecord } from '../src/spool-file.js';
-import { CLI, filesBelow, removeHome, tempHome, useTestDatabase, waitFor } from './helpers.js';
+import { CLI, filesBelow, removeHome, sessionRunning, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const t = useTestDatabase('faults');
 let home: string;
@@ -31,10 +31,7 @@ describe('faults, for real', () => {
     const after = [await q.spool('INSERT INTO killed (v) VALUES (?)', [2]), await q.spool('INSERT INTO killed (v) VALUES (?)', [3])];
 
     const running = q.run();
-    const victim = await waitFor(async () => {
-      const [rows] = await t.db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(20)%' AND DB = ?", [t.name]);
-      return (rows as Array<{ ID: number }>)[0]?.ID;
-    }, 10_000);
+    const victim = await sessionRunning(t, 'SELECT SLEEP(20)%');
     await t.db.query(`KILL CONNECTION ${victim}`);
     const summary = await running;
 

@@ -121,6 +121,14 @@ export async function jobIdsBelow(dir: string): Promise<string[]> {
   return ids.sort();
 }
 
+/** Waits (up to `timeoutMs`) for another session of `t`'s database to run a statement matching `like` (SQL LIKE); returns its connection id. */
+export function sessionRunning(t: TestDatabase, like: string, timeoutMs = 10_000): Promise<number> {
+  return waitFor(async () => {
+    const [rows] = await t.db.query('SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID() AND DB = ?', [like, t.name]);
+    return (rows as Array<{ ID: number }>)[0]?.ID;
+  }, timeoutMs, `a session running ${like}`);
+}
+
 /** Polls `probe` every 10 ms until it returns something other than undefined; throws after `timeoutMs`, naming `what`. */
 export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'a condition'): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { QueryBatch } from '../src/index.js';
 import { spoolPathFor } from '../src/shards.js';
-import { count, cuttingProxy, filesBelow, removeHome, startRunner, tempHome, useTestDatabase, waitFor } from './helpers.js';
+import { count, cuttingProxy, filesBelow, removeHome, sessionRunning, startRunner, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('ledger');
 let home: string;
@@ -163,10 +163,7 @@ describe('statements that commit implicitly (DDL), ledger on', () => {
       await holder.query('START TRANSACTION');
       await holder.query('SELECT * FROM ddl_target');
       const runner = startRunner(home);
-      await waitFor(async () => {
-        const [rows] = await t.db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE ddl_target%' AND DB = ?", [t.name]);
-        return (rows as unknown[]).length > 0 ? true : undefined;
-      }, 20_000);
+      await sessionRunning(t, 'ALTER TABLE ddl_target%', 20_000);
       runner.child.kill('SIGKILL');
       expect((await runner.exit).signal).toBe('SIGKILL');
       await holder.query('COMMIT');

@@ -5,7 +5,7 @@ import mysql from 'mysql2/promise';
 import { QueryBatch } from '../src/index.js';
 import { parseJobFileName } from '../src/shards.js';
 import { decodeRecord, decodeSegment } from '../src/spool-file.js';
-import { count, filesBelow, jobIdsBelow, removeHome, tempHome, useTestDatabase, waitFor } from './helpers.js';
+import { count, filesBelow, jobIdsBelow, removeHome, sessionRunning, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('segments');
 let home: string;
@@ -93,10 +93,7 @@ describe('segments (concurrent spool() calls sharing a file)', () => {
       await holder.query('START TRANSACTION');
       await holder.query('SELECT * FROM seg_gate WHERE id = 1 FOR UPDATE');
       const running = q.run();
-      const victim = await waitFor(async () => {
-        const [rows] = await t.db.query("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%FROM seg_gate%' AND ID <> CONNECTION_ID() AND DB = ?", [t.name]);
-        return (rows as Array<{ ID: number }>)[0]?.ID;
-      }, 10_000);
+      const victim = await sessionRunning(t, '%FROM seg_gate%');
       await t.db.query(`KILL CONNECTION ${victim}`);
       expect(await running).toMatchObject({ success: 5, connectionFailed: 1, deferred: 5 });
       await holder.query('COMMIT');
