@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { newId } from './id.js';
 import type { ResolvedConfig } from './interfaces.js';
 import type { Layout } from './layout.js';
-import { jobsInLeaf, leavesOf, listSorted } from './listing.js';
+import { countJobs, jobsInLeaf, leavesOf, listSorted } from './listing.js';
 
 /**
  * The ledger (exactly-once): a table per database, `querybatch_ledger(id, spool, done_at)`,
@@ -28,9 +28,14 @@ async function names(dir: string): Promise<string[]> {
  * The oldest job id that may still have a file (and so may need its ledger row), or the id
  * of "now" when there is none. Looked at in the order files move (failed/ → spool/ →
  * claims → shards), so a file moving while this runs is seen at least once.
+ *
+ * With `counting`, that datasource's tree is walked whole (countJobs, leaf-index aware)
+ * instead of up to its first job, and its pending count comes back too: a run that stopped
+ * early needs that count, and one walk then serves both.
  */
-export async function oldestLiveId(layout: Layout, config: ResolvedConfig): Promise<string> {
+export async function oldestLiveId(layout: Layout, config: ResolvedConfig, counting?: string): Promise<{ oldest: string; count: number | null }> {
   let oldest = newId();
+  let count: number | null = null;
   const see = (id: string | null) => {
     if (id !== null && id < oldest) oldest = id;
   };
@@ -42,6 +47,12 @@ export async function oldestLiveId(layout: Layout, config: ResolvedConfig): Prom
     }
   }
   for (const ds of Object.keys(config.datasources)) {
+    if (ds === counting) {
+      const jobs = await countJobs(join(layout.spoolDir, ds));
+      count = jobs.count;
+      if (jobs.oldest !== null) see(idIn(jobs.oldest));
+      continue;
+    }
     for await (const leaf of leavesOf(join(layout.spoolDir, ds))) {
       const first = (await jobsInLeaf(leaf))[0];
       if (first !== undefined) {
@@ -50,5 +61,5 @@ export async function oldestLiveId(layout: Layout, config: ResolvedConfig): Prom
       }
     }
   }
-  return oldest;
+  return { oldest, count };
 }

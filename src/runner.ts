@@ -206,6 +206,8 @@ async function drainDatasource(
   let locked = false;
   let stopped = false;
   let taken = 0;
+  /** Jobs left pending when the drain stopped early, if the ledger prune counted them (one walk for both). */
+  let left: number | null = null;
   /** Set once the lock is ours and other hosts' dead claims were given back: the listing starts over. */
   let again = false;
 
@@ -713,7 +715,9 @@ async function drainDatasource(
       if (ledger !== null && locked && summary.success + summary.settled > 0) {
         // Bounded ledger: rows of jobs whose files are all gone are deleted (under the lock).
         try {
-          summary.pruned = await held.pruneLedger(await oldestLiveId(layout, config));
+          const live = await oldestLiveId(layout, config, stopped ? ds : undefined);
+          left = live.count;
+          summary.pruned = await held.pruneLedger(live.oldest);
         } catch {
           // the next run prunes
         }
@@ -728,7 +732,7 @@ async function drainDatasource(
     await removeIfEmpty(claimDir);
     await removeIfEmpty(dirname(claimDir));
   }
-  if (stopped) summary.deferred = (await countJobs(dsDir)).count;
+  if (stopped) summary.deferred = left ?? (await countJobs(dsDir)).count;
   return summary;
 }
 
