@@ -269,8 +269,9 @@ async function drainDatasource(
     if (segment !== undefined) {
       if (failed) {
         moved = home(await failAlone(updated, 'connection-'));
-        settle(job);
-        if (segments.has(segment)) await writeBack(segment);
+        const last = settle(job);
+        if (last !== null) remove(last);
+        else await writeBack(segment);
       } else {
         moved = home(await writeBack(segment, updated));
       }

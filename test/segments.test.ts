@@ -130,6 +130,31 @@ describe('segments (concurrent spool() calls sharing a file)', () => {
     for (const id of waiting) expect(await q.status(id)).toMatchObject({ state: 'queued', attempts: 0 });
   });
 
+  it('the last open job of a segment reaching failed/connection-… takes the claim with it: nothing is left claimed, nothing runs again', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE seg_last (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    await t.db.query('CREATE TABLE seg_last_gate (id INT PRIMARY KEY)');
+    await t.db.query('INSERT INTO seg_last_gate VALUES (1)');
+    q = new QueryBatch({ home, configFile: false, datasources: { main: { url: t.url, ledger: { batch: 1 } } }, maxConnectionAttempts: 1 });
+    // The last job waits on a row lock; the ones before it commit first.
+    const ids = await spoolTogether(4, (k) => (k === 3 ? 'INSERT INTO seg_last (job) SELECT ? FROM seg_last_gate WHERE id = 1 FOR UPDATE' : 'INSERT INTO seg_last (job) VALUES (?)'));
+    const holder = await mysql.createConnection({ uri: t.url });
+    try {
+      await holder.query('START TRANSACTION');
+      await holder.query('SELECT * FROM seg_last_gate WHERE id = 1 FOR UPDATE');
+      const running = q.run();
+      await t.db.query(`KILL CONNECTION ${await sessionRunning(t, '%FROM seg_last_gate%')}`);
+      expect(await running).toMatchObject({ success: 3, connectionFailed: 1 });
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    expect(await readdir(join(home, 'failed'))).toEqual([`connection-${ids[3]}.batchsql`]);
+    expect(await filesBelow(join(home, 'spool'))).toEqual([]);
+    expect(await q.run()).toMatchObject({ success: 0, settled: 0, recovered: 0 });
+    expect(await jobsOf('seg_last')).toEqual([0, 1, 2]);
+  }, 60_000);
+
   it('run({ limit }) stops inside a segment: the jobs not reached go back to the spool, in order', async () => {
     home = await tempHome();
     await t.db.query('CREATE TABLE seg_limit (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
