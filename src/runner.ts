@@ -20,7 +20,7 @@ import type { SpoolWriter } from './spool-writer.js';
 import type { Outcome } from './outcomes.js';
 import { makeDirDurable, tempPathFor, writeFileAtomic, writeTemp, type DirSyncer } from './durable.js';
 import { oldestLiveId } from './ledger.js';
-import { inspectStatement, runsInLedgerTransaction } from './statement.js';
+import { inspectStatement, runsOnceWithLedger } from './statement.js';
 import { withTimeout } from './timeout.js';
 import { ResultWriter } from './results.js';
 
@@ -293,6 +293,8 @@ async function drainDatasource(
     /** Its claim (a segment's jobs: the segment's claim when it was read). */
     readonly path: string;
     readonly src: string;
+    /** Runs in a ledger transaction, exactly once (the ledger is on and runsOnceWithLedger). */
+    readonly once: boolean;
     /** Set for a job of a segment file: the jobs that share its claim. */
     readonly segment?: Segment;
   }
@@ -328,6 +330,9 @@ async function drainDatasource(
   const openRecords = (segment: Segment, updated?: SpoolRecord): SpoolRecord[] =>
     segment.jobs.filter((j) => !segment.done.has(j)).map((j) => (j.record.id === updated?.id ? updated : j.record));
 
+  /** A segment file's text: a record a line. */
+  const segmentText = (records: readonly SpoolRecord[]): string => records.map((r) => encodeRecord(r)).join('');
+
   /** Writes one job of a segment to failed/ as a file of its own; returns where. */
   const failAlone = async (record: SpoolRecord, prefix: 'failed-' | 'connection-'): Promise<string> => {
     const tmp = tempPathFor(layout.tmpDir, idFileName(record));
@@ -343,14 +348,10 @@ async function drainDatasource(
    */
   const writeBack = async (segment: Segment, updated?: SpoolRecord): Promise<string> => {
     segments.delete(segment);
-    const open = openRecords(segment, updated);
-    if (open.length === 0) {
-      remove(segment.path);
-      return segment.path;
-    }
+    const open = openRecords(segment, updated); // never empty: a segment with no open job has left `segments`
     if (updated === undefined && open.length === segment.jobs.length) return putBack(segment.path, open[0]!.id, open.length);
     const back = spoolPathFor(layout.spoolDir, ds, open[0]!.id, open.length);
-    await writeFileAtomic(layout.tmpDir, back, open.map((r) => encodeRecord(r)).join(''), deps.syncer);
+    await writeFileAtomic(layout.tmpDir, back, segmentText(open), deps.syncer);
     remove(segment.path);
     return back;
   };
@@ -359,7 +360,7 @@ async function drainDatasource(
   const shrinkClaim = async (segment: Segment): Promise<void> => {
     const open = openRecords(segment);
     const path = join(claimDir, jobFileName(open[0]!.id, open.length));
-    await writeFileAtomic(layout.tmpDir, path, open.map((r) => encodeRecord(r)).join(''), deps.syncer);
+    await writeFileAtomic(layout.tmpDir, path, segmentText(open), deps.syncer);
     if (path !== segment.path) remove(segment.path);
     segment.path = path;
   };
@@ -409,8 +410,8 @@ async function drainDatasource(
    * first so that a crash mid-statement sends it to failed/uncertain-… instead of running it
    * again. Resolves false when the datasource must stop (connection lost).
    */
-  const runJob = async (job: Job, once: boolean, settled?: string[]): Promise<boolean> => {
-    const { record, params, src } = job;
+  const runJob = async (job: Job, settled?: string[]): Promise<boolean> => {
+    const { record, params, src, once } = job;
     let path = job.path;
     if (ledger !== null && !once && !record.captureResult) {
       path = join(claimDir, uncertainMarkerName(record.id));
@@ -556,7 +557,7 @@ async function drainDatasource(
           await giveBack(jobs.slice(k));
           return false;
         }
-        if (!(await runJob(jobs[k]!, true, ran))) {
+        if (!(await runJob(jobs[k]!, ran))) {
           await giveBack(jobs.slice(k + 1));
           return false;
         }
@@ -618,7 +619,7 @@ async function drainDatasource(
         try {
           const text = await readJobText(claimed, config.limits.maxFileBytes);
           const records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
-          jobs = records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src }));
+          jobs = records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, once: ledger !== null && runsOnceWithLedger(record) }));
         } catch (error) {
           summary.invalid++;
           summary.sqlFailed++;
@@ -642,7 +643,7 @@ async function drainDatasource(
         }
 
         if (jobs.length > 1) {
-          if (ledger === null || jobs.some((j) => j.record.captureResult || !runsInLedgerTransaction(inspectStatement(j.record.sql)))) {
+          if (jobs.some((j) => !j.once)) {
             // A segment whose jobs the ledger can't settle one by one (the ledger was turned
             // off since, or a file made by hand): its jobs become files of their own, which
             // join the rest of this leaf's listing in order.
@@ -675,8 +676,7 @@ async function drainDatasource(
             taken++;
           }
           const { record } = job;
-          const once = ledger !== null && !record.captureResult && runsInLedgerTransaction(inspectStatement(record.sql));
-          if (once && ledger !== null && record.attempts === 0 && record.timeoutMs === undefined) {
+          if (job.once && ledger !== null && record.attempts === 0 && record.timeoutMs === undefined) {
             // Group commit: jobs wait (claimed) to go in one ledger transaction together. A job
             // that failed to connect before runs alone, so a failure is pinned on the right job;
             // so does one with a time limit of its own. Per-statement mode (batch 1) claims a
@@ -696,7 +696,7 @@ async function drainDatasource(
             stopped = true;
             break outer;
           }
-          if (!(await runJob(job, once))) {
+          if (!(await runJob(job))) {
             stopped = true;
             break outer;
           }

@@ -289,11 +289,17 @@ export function decodeJobText(text: string): SpoolRecord[] {
   try {
     return [decodeRecord(text)];
   } catch (error) {
-    const lines = text.split('\n');
-    if (lines.at(-1) === '') lines.pop();
+    const lines = linesOf(text);
     if (lines.length < 2 || !isJsonObject(lines[0]!)) throw error;
     return decodeSegment(text, lines.length);
   }
+}
+
+/** A segment's lines: split at newlines, without the empty string after the last one. */
+function linesOf(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
 }
 
 function isJsonObject(text: string): boolean {
@@ -309,8 +315,7 @@ function isJsonObject(text: string): boolean {
  * ids strictly increasing, one datasource. Throws INVALID_SPOOL_FILE naming the line.
  */
 export function decodeSegment(text: string, count: number): SpoolRecord[] {
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
+  const lines = linesOf(text);
   if (lines.length !== count) {
     throw invalid(`Expected a segment of ${count} jobs, one JSON object a line (the count its name gives); found ${lines.length} line${lines.length === 1 ? '' : 's'}`);
   }

@@ -7,7 +7,7 @@ import type { ResolvedConfig, SpoolOptions } from './interfaces.js';
 import type { Layout } from './layout.js';
 import { DirSyncer, makeDirDurable, tempPathFor, writeTemp } from './durable.js';
 import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
-import { inspectStatement, runsInLedgerTransaction } from './statement.js';
+import { runsOnceWithLedger } from './statement.js';
 import { markImmediate } from './priority.js';
 import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord } from './spool-file.js';
 
@@ -131,8 +131,7 @@ export class SpoolWriter {
    * result runs outside the ledger).
    */
   #segmentable(record: SpoolRecord): boolean {
-    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' &&
-      record.captureResult === undefined && runsInLedgerTransaction(inspectStatement(record.sql));
+    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' && runsOnceWithLedger(record);
   }
 
   /** Queues a job for its datasource's segment writer; resolves once it is durable. */
