@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { countJobs } from '../src/listing.js';
+import { countJobs } from '../src/spool/listing.js';
 
 const [home, url, limitText] = process.argv.slice(2);
 if (!home || !url || !limitText) {

@@ -24,7 +24,7 @@ interface RunnerReport {
 /**
  * Spools n `DO 1` jobs with durability 'none' (the million has to fit in minutes), one file
  * each: the filling instance has the ledger off, so concurrent calls do not share segment
- * files (spool-writer.ts) and the backlog is n files, as the scenario asks. The runner
+ * files (spool/writer.ts) and the backlog is n files, as the scenario asks. The runner
  * child drains them with the default settings (ledger on).
  */
 async function fill(home: string, n: number): Promise<number> {

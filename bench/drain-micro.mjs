@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { MysqlDriver } from '../dist/mysql-driver.js';
+import { MysqlDriver } from '../dist/db/mysql/driver.js';
 
 const mode = process.argv[2] ?? 'none';
 const N = Number(process.argv[3] ?? 3000);

@@ -8,12 +8,12 @@ import { CONFIG_FILE_NAME, environmentOptions, mergeOptions, readConfigFile } fr
 import { QueryBatchError, isQueryBatchError } from './errors.js';
 import type { JobStatus, QueryBatchOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
 import { QueryBatch } from './querybatch.js';
-import { decodeParams, type Params, type Priority, type WireParams } from './spool-file.js';
-import type { FailedFile, FailedFileDetail, RespoolResult } from './failed-files.js';
-import { initHome } from './init.js';
-import { parseTime, type LogEntry, type LogFilter } from './log-reader.js';
-import { formatProgress } from './progress.js';
-import type { RunReason } from './schedule.js';
+import { decodeParams, type Params, type Priority, type WireParams } from './spool/record.js';
+import type { FailedFile, FailedFileDetail, RespoolResult } from './ops/failed-files.js';
+import { initHome } from './ops/init.js';
+import { parseTime, type LogEntry, type LogFilter } from './ops/log-reader.js';
+import { formatProgress } from './cli/progress.js';
+import type { RunReason } from './daemon/schedule.js';
 
 /**
  * The command line. Only this file deals with the process: arguments, environment,

@@ -3,7 +3,7 @@ import { resolve, join } from 'node:path';
 import cron from 'node-cron';
 import { QueryBatchError, describeValue } from './errors.js';
 import type { DatasourceOptions, QueryBatchOptions, ResolvedConfig, ResolvedDatasource } from './interfaces.js';
-import { isDatasourceName } from './spool-file.js';
+import { isDatasourceName } from './spool/record.js';
 
 export const CONFIG_FILE_NAME = 'querybatch.config.json';
 

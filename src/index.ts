@@ -1,7 +1,7 @@
 export { QueryBatch, type QueryBatchEvents } from './querybatch.js';
-export type { Outcome } from './outcomes.js';
-export type { ResultManifest, ResultPage, PageInfo } from './results.js';
-export { verifySignature, signPayload, SIGNATURE_HEADER, type WebhookPayload, type DeliveryFailure } from './webhooks.js';
+export type { Outcome } from './ops/outcomes.js';
+export type { ResultManifest, ResultPage, PageInfo } from './ops/results.js';
+export { verifySignature, signPayload, SIGNATURE_HEADER, type WebhookPayload, type DeliveryFailure } from './ops/webhooks.js';
 export { QueryBatchError, isQueryBatchError, type ErrorCode } from './errors.js';
 export type {
   DatasourceOptions,
@@ -21,13 +21,13 @@ export type {
   SpoolOptions,
   StatusReport,
 } from './interfaces.js';
-export type { Params, ParamValue, Priority, SpoolRecord, LastError } from './spool-file.js';
-export { FORMAT, encodeRecord, decodeRecord, encodeParams, decodeParams } from './spool-file.js';
-export { formatSummaryLine, parseSummaryLine, formatErrorLine, parseErrorLine } from './log-format.js';
-export { classifyError } from './classify.js';
+export type { Params, ParamValue, Priority, SpoolRecord, LastError } from './spool/record.js';
+export { FORMAT, encodeRecord, decodeRecord, encodeParams, decodeParams } from './spool/record.js';
+export { formatSummaryLine, parseSummaryLine, formatErrorLine, parseErrorLine } from './ops/log-format.js';
+export { classifyError } from './db/mysql/classify.js';
 export { resolveConfig } from './config.js';
-export type { ScheduleHandle, ScheduleHooks, RunReason } from './schedule.js';
-export type { FailedFile, FailedFileDetail, FailedClass, RespoolSelection, RespoolResult } from './failed-files.js';
-export type { LogEntry, LogFilter, LogRecord, RunLogRecord, ErrorLogRecord } from './log-reader.js';
-export { parseLogLine, parseTime } from './log-reader.js';
-export { formatProgress } from './progress.js';
+export type { ScheduleHandle, ScheduleHooks, RunReason } from './daemon/schedule.js';
+export type { FailedFile, FailedFileDetail, FailedClass, RespoolSelection, RespoolResult } from './ops/failed-files.js';
+export type { LogEntry, LogFilter, LogRecord, RunLogRecord, ErrorLogRecord } from './ops/log-reader.js';
+export { parseLogLine, parseTime } from './ops/log-reader.js';
+export { formatProgress } from './cli/progress.js';

@@ -1,5 +1,5 @@
 import type { PoolOptions } from 'mysql2';
-import type { Priority } from './spool-file.js';
+import type { Priority } from './spool/record.js';
 
 /** One database to run spooled statements on. A plain string is taken as `{ url }`. */
 export interface DatasourceOptions {

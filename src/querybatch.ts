@@ -1,26 +1,26 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { resolveConfig } from './config.js';
-import type { Driver } from './driver.js';
-import { DirSyncer } from './durable.js';
+import type { Driver } from './db/driver.js';
+import { DirSyncer } from './spool/durable.js';
 import { QueryBatchError } from './errors.js';
 import type { JobStatus, QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
-import { jobStatus } from './job-status.js';
-import { ensureMarkerDirs } from './priority.js';
-import { pruneResults, readManifest, readPage, type ResultManifest, type ResultPage } from './results.js';
-import { OutcomeLog, type Outcome } from './outcomes.js';
-import { WebhookNotifier, type DeliveryFailure } from './webhooks.js';
-import { ensureLayout, layoutOf, type Layout } from './layout.js';
-import { Logs } from './logs.js';
-import { MysqlDriver } from './mysql-driver.js';
-import { runBatch } from './runner.js';
-import { runnerName } from './claims.js';
-import type { Params, SpoolRecord } from './spool-file.js';
-import { SpoolWriter } from './spool-writer.js';
-import { spoolStatus } from './status.js';
-import { listFailed, respoolFailed, showFailed, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from './failed-files.js';
-import { followLogs, readLogs, type LogEntry, type LogFilter } from './log-reader.js';
-import { startSchedule, type ScheduleHandle, type ScheduleHooks } from './schedule.js';
+import { jobStatus } from './ops/job-status.js';
+import { ensureMarkerDirs } from './spool/priority.js';
+import { pruneResults, readManifest, readPage, type ResultManifest, type ResultPage } from './ops/results.js';
+import { OutcomeLog, type Outcome } from './ops/outcomes.js';
+import { WebhookNotifier, type DeliveryFailure } from './ops/webhooks.js';
+import { ensureLayout, layoutOf, type Layout } from './spool/layout.js';
+import { Logs } from './ops/logs.js';
+import { MysqlDriver } from './db/mysql/driver.js';
+import { runBatch } from './run/run-batch.js';
+import { runnerName } from './run/recovery.js';
+import type { Params, SpoolRecord } from './spool/record.js';
+import { SpoolWriter } from './spool/writer.js';
+import { spoolStatus } from './ops/status.js';
+import { listFailed, respoolFailed, showFailed, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from './ops/failed-files.js';
+import { followLogs, readLogs, type LogEntry, type LogFilter } from './ops/log-reader.js';
+import { startSchedule, type ScheduleHandle, type ScheduleHooks } from './daemon/schedule.js';
 import type { ScheduleOptions } from './interfaces.js';
 import { checkCron, checkTimezone } from './config.js';
 
@@ -188,7 +188,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     if (this.#closing) throw new QueryBatchError('CLOSED', 'Expected an open QueryBatch; this one was closed');
     if (!this.#schedule) {
       // The watcher sees markers written into directories that exist when it starts; one that
-      // appears later, with its first marker, can be missed by chokidar (watcher.ts).
+      // appears later, with its first marker, can be missed by chokidar (daemon/watcher.ts).
       await ensureMarkerDirs(this.layout, Object.keys(this.config.datasources));
       const { onRun, onError, ...overrides } = options;
       const schedule = {

@@ -3,10 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { link, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { newId } from '../src/id.js';
-import { parseErrorLine } from '../src/log-format.js';
-import { spoolPathFor } from '../src/shards.js';
-import { encodeRecord, FORMAT, type SpoolRecord } from '../src/spool-file.js';
+import { newId } from '../src/spool/id.js';
+import { parseErrorLine } from '../src/ops/log-format.js';
+import { spoolPathFor } from '../src/spool/shards.js';
+import { encodeRecord, FORMAT, type SpoolRecord } from '../src/spool/record.js';
 import { filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('badfiles', 'CREATE TABLE good (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40))');

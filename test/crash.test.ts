@@ -11,7 +11,7 @@ import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { spoolPathFor } from '../src/shards.js';
+import { spoolPathFor } from '../src/spool/shards.js';
 import { count, cuttingProxy, filesBelow, jobIdsBelow, removeHome, sessionRunning, startRunner, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const FULL = process.env.QUERYBATCH_FAULTS === 'full';
@@ -55,7 +55,7 @@ async function killLoop(table: string, ledger: boolean, total: number, kills: nu
     const q = new QueryBatch({ home, durability: 'none' });
     // Each statement takes 5 ms on the server (SLEEP returns 0): the drain lasts long enough
     // (4 s for 800) for every kill to land mid-drain, however fast the runner gets.
-    // With the ledger, 16 producers at a time: most jobs share segment files (spool-writer.ts),
+    // With the ledger, 16 producers at a time: most jobs share segment files (spool/writer.ts),
     // so kills land mid-segment too. Without it every job has a file of its own.
     const producers = ledger ? 16 : 1;
     for (let k = 0; k < total; k += producers) {
@@ -319,7 +319,7 @@ describe('claims of runners on other hosts', () => {
       for (const id of ids.slice(0, 2)) await rename(spoolPathFor(join(home, 'spool'), 'main', id), join(claimDir, `${id}.batchsql`));
 
       // While a session holds the lock (that host's runner alive), its claims stay put.
-      const { lockNameFor } = await import('../src/runner.js');
+      const { lockNameFor } = await import('../src/run/run-batch.js');
       const { readFile } = await import('node:fs/promises');
       const lock = lockNameFor((await readFile(join(home, 'spool', '.id'), 'utf8')).trim(), 'main');
       await t.db.query('SELECT GET_LOCK(?, 0)', [lock]);

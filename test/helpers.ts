@@ -100,7 +100,7 @@ export async function filesBelow(dir: string): Promise<string[]> {
   const { readdir } = await import('node:fs/promises');
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return entries
-    // spool/.id names the spool; spool/.index/ caches what walks learned about large leaves (leaf-index.ts).
+    // spool/.id names the spool; spool/.index/ caches what walks learned about large leaves (spool/leaf-index.ts).
     .filter((e) => !e.isDirectory() && !(e.name === '.id' && e.parentPath.endsWith('spool')) && !e.parentPath.endsWith(`spool${sep}.index`))
     .map((e) => join(e.parentPath, e.name));
 }
@@ -109,8 +109,8 @@ export async function filesBelow(dir: string): Promise<string[]> {
 export async function jobIdsBelow(dir: string): Promise<string[]> {
   const { readFile } = await import('node:fs/promises');
   const { basename } = await import('node:path');
-  const { parseJobFileName } = await import('../src/shards.js');
-  const { decodeRecord, decodeSegment } = await import('../src/spool-file.js');
+  const { parseJobFileName } = await import('../src/spool/shards.js');
+  const { decodeRecord, decodeSegment } = await import('../src/spool/record.js');
   const ids: string[] = [];
   for (const path of await filesBelow(dir)) {
     const job = parseJobFileName(basename(path));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 
-/** The leaf index (src/leaf-index.ts) through whole runs: it must never hide a drop-in or miscount. */
+/** The leaf index (src/spool/leaf-index.ts) through whole runs: it must never hide a drop-in or miscount. */
 const t = useTestDatabase('leafindex', 'CREATE TABLE li (n INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)');
 let home: string;
 const open: QueryBatch[] = [];

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { QueryBatch } from '../src/index.js';
-import { spoolPathFor } from '../src/shards.js';
+import { spoolPathFor } from '../src/spool/shards.js';
 import { count, cuttingProxy, filesBelow, removeHome, sessionRunning, startRunner, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('ledger');
@@ -117,7 +117,7 @@ describe('pruning the ledger', () => {
     const spoolId = (await readFile(join(home, 'spool', '.id'), 'utf8')).trim();
     expect(await count(t.db, 'SELECT COUNT(*) AS c FROM querybatch_ledger WHERE spool = ?', [spoolId])).toBe(0);
 
-    const { idAt } = await import('../src/id.js');
+    const { idAt } = await import('../src/spool/id.js');
     const old = idAt(Date.now() - 3_600_000); // a job long done, its file long gone
     const lost = idAt(Date.now() - 60_000); // COMMIT answered by a lost connection: its file in failed/connection-
     const otherSpool = idAt(Date.now() - 7_200_000); // another spool's row in the same table

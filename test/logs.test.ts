@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { parseErrorLine, parseSummaryLine } from '../src/log-format.js';
+import { parseErrorLine, parseSummaryLine } from '../src/ops/log-format.js';
 import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('logs');

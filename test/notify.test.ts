@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch, isQueryBatchError, verifySignature, type DeliveryFailure, type Outcome, type RunSummary, type WebhookPayload } from '../src/index.js';
-import { OutcomeLog } from '../src/outcomes.js';
-import { newId } from '../src/id.js';
+import { OutcomeLog } from '../src/ops/outcomes.js';
+import { newId } from '../src/spool/id.js';
 import { removeHome, runCli, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const t = useTestDatabase('notify', 'CREATE TABLE n (k INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40))');

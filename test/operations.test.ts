@@ -3,11 +3,11 @@ import { spawn } from 'node:child_process';
 import { appendFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { formatErrorLine, formatSummaryLine } from '../src/log-format.js';
-import { followLogs } from '../src/log-reader.js';
-import { layoutOf } from '../src/layout.js';
-import { spoolPathFor } from '../src/shards.js';
-import { decodeRecord } from '../src/spool-file.js';
+import { formatErrorLine, formatSummaryLine } from '../src/ops/log-format.js';
+import { followLogs } from '../src/ops/log-reader.js';
+import { layoutOf } from '../src/spool/layout.js';
+import { spoolPathFor } from '../src/spool/shards.js';
+import { decodeRecord } from '../src/spool/record.js';
 import { CLI, CLOSED_PORT_URL, filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 import { waitFor } from './daemon-helpers.js';
 

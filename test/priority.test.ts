@@ -102,7 +102,7 @@ describe('priority: immediate', () => {
       const id = await q.spool('INSERT INTO ran (v) VALUES (?)', ['late']);
       // A new directory with a marker in it, one level deeper than chokidar reports files:
       // as when chokidar misses a directory born with its first marker, only the look into
-      // the new directory (watcher.ts) can see it. The run drains main, 'late' with it.
+      // the new directory (daemon/watcher.ts) can see it. The run drains main, 'late' with it.
       await mkdir(join(home, 'spool', '.immediate', 'elsewhere', 'deeper'), { recursive: true });
       await writeFile(join(home, 'spool', '.immediate', 'elsewhere', 'deeper', id), '');
       await waitFor(async () => ((await ranInOrder()).includes('late') ? true : undefined), 5_000, 'a run');

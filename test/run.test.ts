@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cp, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { decodeRecord } from '../src/spool-file.js';
-import { parseErrorLine } from '../src/log-format.js';
+import { decodeRecord } from '../src/spool/record.js';
+import { parseErrorLine } from '../src/ops/log-format.js';
 import { CLOSED_PORT_URL, filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('run');
@@ -339,7 +339,7 @@ describe('run()', () => {
     const q = qb();
     const { hostname } = await import('node:os');
     const { writeFile } = await import('node:fs/promises');
-    const { newId } = await import('../src/id.js');
+    const { newId } = await import('../src/spool/id.js');
     const adopting = join(home, 'spool', '.active', `${hostname()}.4194303.1000`, '.adopt');
     await mkdir(adopting, { recursive: true });
     // One whose job was already written into its shard before the crash: not queued twice.

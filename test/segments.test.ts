@@ -3,8 +3,8 @@ import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { QueryBatch } from '../src/index.js';
-import { parseJobFileName } from '../src/shards.js';
-import { decodeRecord, decodeSegment } from '../src/spool-file.js';
+import { parseJobFileName } from '../src/spool/shards.js';
+import { decodeRecord, decodeSegment } from '../src/spool/record.js';
 import { count, filesBelow, jobIdsBelow, removeHome, sessionRunning, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('segments');

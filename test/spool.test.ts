@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fs from 'fs-extra';
 import { QueryBatch, isQueryBatchError } from '../src/index.js';
-import { idTime } from '../src/id.js';
-import { spoolPathFor } from '../src/shards.js';
-import { decodeRecord } from '../src/spool-file.js';
+import { idTime } from '../src/spool/id.js';
+import { spoolPathFor } from '../src/spool/shards.js';
+import { decodeRecord } from '../src/spool/record.js';
 import { filesBelow, jobIdsBelow, removeHome, tempHome } from './helpers.js';
 
 const URL_MAIN = 'mysql://root@127.0.0.1:3306/test';

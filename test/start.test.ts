@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { copyFile, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { decodeRecord } from '../src/spool-file.js';
+import { decodeRecord } from '../src/spool/record.js';
 import { filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
 import { sleep, startDaemon, waitFor, type Daemon } from './daemon-helpers.js';
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch, parseErrorLine, type Outcome } from '../src/index.js';
-import { decodeRecord } from '../src/spool-file.js';
+import { decodeRecord } from '../src/spool/record.js';
 import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('timeout', 'CREATE TABLE after_sleep (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))');

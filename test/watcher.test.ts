@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { newId } from '../src/id.js';
-import { spoolPathFor } from '../src/shards.js';
-import { watchSpool } from '../src/watcher.js';
+import { newId } from '../src/spool/id.js';
+import { spoolPathFor } from '../src/spool/shards.js';
+import { watchSpool } from '../src/daemon/watcher.js';
 import { removeHome, tempHome } from './helpers.js';
 import { waitFor } from './daemon-helpers.js';
 

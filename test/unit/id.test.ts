@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { ID_PATTERN, idAt, idTime, isId, newId } from '../../src/id.js';
+import { ID_PATTERN, idAt, idTime, isId, newId } from '../../src/spool/id.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 

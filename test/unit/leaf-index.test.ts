@@ -2,8 +2,8 @@ import { mkdtemp, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LeafIndex } from '../../src/leaf-index.js';
-import { countJobs, scanLeaf } from '../../src/listing.js';
+import { LeafIndex } from '../../src/spool/leaf-index.js';
+import { countJobs, scanLeaf } from '../../src/spool/listing.js';
 
 const BUCKET = '01JD00';
 const LEAF = 'AB';

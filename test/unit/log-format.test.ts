@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { formatErrorLine, formatSummaryLine, parseErrorLine, parseSummaryLine, type FailureEntry } from '../../src/log-format.js';
+import { formatErrorLine, formatSummaryLine, parseErrorLine, parseSummaryLine, type FailureEntry } from '../../src/ops/log-format.js';
 
 const TIME = new Date('2026-11-22T08:30:00.123Z');
 const ID = '01JD7Z3K2M4N5P6Q7R8S9TVWXY';

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readConfigFile, resolveConfig, stripComments } from '../../src/config.js';
-import { matches, parseLogLine, parseTime } from '../../src/log-reader.js';
-import { formatErrorLine, formatSummaryLine } from '../../src/log-format.js';
-import { formatProgress } from '../../src/progress.js';
-import { isIgnoredBySpoolWatcher, isImmediateMarkerPath } from '../../src/watcher.js';
-import { sampleConfig } from '../../src/init.js';
+import { matches, parseLogLine, parseTime } from '../../src/ops/log-reader.js';
+import { formatErrorLine, formatSummaryLine } from '../../src/ops/log-format.js';
+import { formatProgress } from '../../src/cli/progress.js';
+import { isIgnoredBySpoolWatcher, isImmediateMarkerPath } from '../../src/daemon/watcher.js';
+import { sampleConfig } from '../../src/ops/init.js';
 import { thrown } from './thrown.js';
 
 function expectError(fn: () => unknown, code: string, pattern: RegExp): void {

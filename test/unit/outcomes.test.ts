@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newId } from '../../src/id.js';
-import { OutcomeLog, type Outcome } from '../../src/outcomes.js';
+import { newId } from '../../src/spool/id.js';
+import { OutcomeLog, type Outcome } from '../../src/ops/outcomes.js';
 
 let dir: string;
 afterEach(async () => {

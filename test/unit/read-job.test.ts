@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readJobText } from '../../src/read-job.js';
+import { readJobText } from '../../src/spool/read-job.js';
 import { isQueryBatchError } from '../../src/errors.js';
 
 let dir: string;

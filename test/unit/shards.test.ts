@@ -9,8 +9,8 @@ import {
   isHidden,
   shardOf,
   spoolPathFor,
-} from '../../src/shards.js';
-import { idAt, newId } from '../../src/id.js';
+} from '../../src/spool/shards.js';
+import { idAt, newId } from '../../src/spool/id.js';
 
 const ID = '01JD7Z3K2M4N5P6Q7R8S9TVWXY';
 

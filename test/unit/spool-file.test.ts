@@ -12,7 +12,7 @@ import {
   type ParamValue,
   type SpoolRecord,
   type WireParams,
-} from '../../src/spool-file.js';
+} from '../../src/spool/record.js';
 import { QueryBatchError } from '../../src/errors.js';
 import { thrown } from './thrown.js';
 

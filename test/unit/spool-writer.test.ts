@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { buildRecord } from '../../src/spool-writer.js';
+import { buildRecord } from '../../src/spool/writer.js';
 import { resolveConfig } from '../../src/config.js';
-import { decodeParams, decodeRecord, encodeRecord } from '../../src/spool-file.js';
+import { decodeParams, decodeRecord, encodeRecord } from '../../src/spool/record.js';
 import type { ResolvedConfig, SpoolOptions } from '../../src/interfaces.js';
 import { expectError } from './thrown.js';
 

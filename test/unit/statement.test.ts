@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inlineParams, inspectStatement, runsInLedgerTransaction } from '../../src/statement.js';
+import { inlineParams, inspectStatement, runsInLedgerTransaction } from '../../src/db/mysql/statement.js';
 
 const kind = (sql: string) => inspectStatement(sql).kind;
 

@@ -1,4 +1,4 @@
-import { QueryBatchError } from './errors.js';
+import { QueryBatchError } from '../errors.js';
 
 /**
  * Runs a statement under a time limit. When the limit passes, `cancel` is called to stop

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import fs from 'fs-extra';
-import { failedClassOf } from './failed.js';
-import { idTime } from './id.js';
-import type { ResolvedConfig, StatusReport } from './interfaces.js';
-import type { Layout } from './layout.js';
-import { countJobs, listSorted } from './listing.js';
+import { failedClassOf } from '../spool/failed-dir.js';
+import { idTime } from '../spool/id.js';
+import type { ResolvedConfig, StatusReport } from '../interfaces.js';
+import type { Layout } from '../spool/layout.js';
+import { countJobs, listSorted } from '../spool/listing.js';
 import { parseSummaryLine } from './log-format.js';
-import { idOfFileName } from './shards.js';
-import { isDatasourceName } from './spool-file.js';
+import { idOfFileName } from '../spool/shards.js';
+import { isDatasourceName } from '../spool/record.js';
 
 /** Counts files below a directory (any depth, hidden names skipped). */
 async function countFiles(dir: string): Promise<number> {

@@ -1,23 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import fs from 'fs-extra';
-import { adoptionClaimDir } from './claims.js';
-import { placeJobs } from './drop-ins.js';
-import type { DirSyncer } from './durable.js';
-import { QueryBatchError } from './errors.js';
-import { failedClassOf, moveToFailed, type FailedClass } from './failed.js';
-import { idTime } from './id.js';
-import type { ResolvedConfig } from './interfaces.js';
-import type { Layout } from './layout.js';
-import { listSorted, removeIfEmpty } from './listing.js';
-import { readJobText } from './read-job.js';
-import { spoolPathFor } from './shards.js';
-import { decodeJobText, describeParams, type LastError, type SpoolRecord, type WireParams } from './spool-file.js';
-import type { SpoolWriter } from './spool-writer.js';
+import { adoptionClaimDir } from '../run/recovery.js';
+import { placeJobs } from '../run/adoption.js';
+import type { DirSyncer } from '../spool/durable.js';
+import { QueryBatchError } from '../errors.js';
+import { failedClassOf, moveToFailed, type FailedClass } from '../spool/failed-dir.js';
+import { idTime } from '../spool/id.js';
+import type { ResolvedConfig } from '../interfaces.js';
+import type { Layout } from '../spool/layout.js';
+import { listSorted, removeIfEmpty } from '../spool/listing.js';
+import { readJobText } from '../spool/read-job.js';
+import { spoolPathFor } from '../spool/shards.js';
+import { decodeJobText, describeParams, type LastError, type SpoolRecord, type WireParams } from '../spool/record.js';
+import type { SpoolWriter } from '../spool/writer.js';
 
 /**
  * failed/: listing, showing and respooling the files the runner gave up on (classes in
- * failed.ts). `uncertain-` files are respooled only by name: they may have run already.
+ * spool/failed-dir.ts). `uncertain-` files are respooled only by name: they may have run already.
  */
 export type { FailedClass };
 

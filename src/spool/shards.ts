@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ID_PATTERN } from './id.js';
-import { SPOOL_EXTENSION } from './spool-file.js';
+import { SPOOL_EXTENSION } from './record.js';
 
 /**
  * Where a job lives in the spool. Pure.
@@ -21,7 +21,7 @@ const FILE_PATTERN = new RegExp(`^(${ID_PATTERN.source.slice(1, -1)})(?:\\.([2-9
 
 /**
  * The most jobs a segment file holds. spool() calls of a datasource that wait while the
- * writer is busy share one file (spool-writer.ts); the cap bounds what a bad line loses
+ * writer is busy share one file (spool/writer.ts); the cap bounds what a bad line loses
  * to failed/ and what a claim holds.
  */
 export const MAX_SEGMENT_JOBS = 256;

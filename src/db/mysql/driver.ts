@@ -3,8 +3,8 @@ import { escape as mysqlEscape, escapeId } from 'mysql2';
 import type { Pool, PoolConnection, PoolOptions, ResultSetHeader } from 'mysql2/promise';
 import type { Connection as CoreConnection } from 'mysql2';
 import { classifyError } from './classify.js';
-import type { Driver, ExecuteResult, OnceResult, Session } from './driver.js';
-import type { ParamValue } from './spool-file.js';
+import type { Driver, ExecuteResult, OnceResult, Session } from '../driver.js';
+import type { ParamValue } from '../../spool/record.js';
 import { inlineParams, inspectStatement, runsInLedgerTransaction } from './statement.js';
 
 /** The ledger of one spool in one database: which job ids have committed. */

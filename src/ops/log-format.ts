@@ -1,4 +1,4 @@
-import type { LastRunLine } from './interfaces.js';
+import type { LastRunLine } from '../interfaces.js';
 
 /**
  * The two log line formats (docs/logs.md). Pure: builds and parses lines.

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import fs from 'fs-extra';
-import { QueryBatchError } from './errors.js';
-import { requireJobId } from './id.js';
-import { tagOf, untag } from './spool-file.js';
+import { QueryBatchError } from '../errors.js';
+import { requireJobId } from '../spool/id.js';
+import { tagOf, untag } from '../spool/record.js';
 
 /**
  * Results of background SELECTs (`captureResult`), stored as pages, as Halo's async queries

@@ -1,5 +1,5 @@
 import fs from 'fs-extra';
-import { QueryBatchError } from './errors.js';
+import { QueryBatchError } from '../errors.js';
 
 function kindOf(stat: fs.Stats): string {
   if (stat.isDirectory()) return 'a directory';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { QueryBatchError, describeValue } from './errors.js';
+import { QueryBatchError, describeValue } from '../errors.js';
 import { isId } from './id.js';
 
 /**
@@ -44,7 +44,7 @@ export interface SpoolRecord {
   readonly timeoutMs?: number;
   /** An http(s) URL told when the job succeeds or fails. */
   readonly webhook?: string;
-  /** Store the statement's result rows as pages (results.ts); always `true` when present. */
+  /** Store the statement's result rows as pages (ops/results.ts); always `true` when present. */
   readonly captureResult?: true;
   readonly lastError?: LastError;
 }
@@ -88,7 +88,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * The `{"$date"|"$bytes"|"$bigint": string}` tag of a value JSON can't carry (a valid Date,
- * bytes, a bigint), or undefined for anything else. Shared with result pages (results.ts).
+ * bytes, a bigint), or undefined for anything else. Shared with result pages (ops/results.ts).
  */
 export function tagOf(value: unknown): { $date: string } | { $bytes: string } | { $bigint: string } | undefined {
   if (typeof value === 'bigint') return { $bigint: value.toString() };

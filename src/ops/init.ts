@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import fs from 'fs-extra';
-import { CONFIG_FILE_NAME, defaults } from './config.js';
-import { ensureLayout, layoutOf } from './layout.js';
+import { CONFIG_FILE_NAME, defaults } from '../config.js';
+import { ensureLayout, layoutOf } from '../spool/layout.js';
 
 /**
  * `querybatch init`: the home layout and a sample config. JSON has no comments, so the

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { QueryBatchError } from './errors.js';
+import { QueryBatchError } from '../errors.js';
 
 /**
  * Job ids are ULIDs: 48 bits of milliseconds then 80 random bits, in Crockford base32,

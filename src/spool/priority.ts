@@ -28,7 +28,7 @@ export async function markImmediate(layout: Layout, datasource: string, id: stri
   if (syncer) await syncer.sync(dirname(path));
 }
 
-/** Makes the marker directories of these datasources (before the watcher starts: watcher.ts). */
+/** Makes the marker directories of these datasources (before the watcher starts: daemon/watcher.ts). */
 export async function ensureMarkerDirs(layout: Layout, datasources: readonly string[]): Promise<void> {
   for (const datasource of datasources) await fs.promises.mkdir(join(layout.immediateDir, datasource), { recursive: true, mode: 0o700 });
 }
@@ -41,7 +41,7 @@ export async function immediateIds(layout: Layout, datasource: string): Promise<
 /** What a drain takes next: the names of jobs in one leaf; `marker` is set for an immediate job. */
 export interface DrainGroup {
   readonly leaf: Leaf;
-  /** A fresh array, the drain's own: it adds names to it (runner.ts, a segment split into files of their own). */
+  /** A fresh array, the drain's own: it adds names to it (run/run-batch.ts, a segment split into files of their own). */
   readonly names: string[];
   readonly marker?: string;
 }

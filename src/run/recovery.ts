@@ -2,14 +2,14 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import fs from 'fs-extra';
-import type { Layout } from './layout.js';
-import { listSorted, removeIfEmpty } from './listing.js';
-import { parseJobFileName, spoolPathFor } from './shards.js';
-import { isId } from './id.js';
-import { SPOOL_EXTENSION, decodeRecord } from './spool-file.js';
-import { makeDirDurable, parseTempName, type DirSyncer } from './durable.js';
-import { moveToFailed } from './failed.js';
-import { INDEX_TEMP_NAME } from './leaf-index.js';
+import type { Layout } from '../spool/layout.js';
+import { listSorted, removeIfEmpty } from '../spool/listing.js';
+import { parseJobFileName, spoolPathFor } from '../spool/shards.js';
+import { isId } from '../spool/id.js';
+import { SPOOL_EXTENSION, decodeRecord } from '../spool/record.js';
+import { makeDirDurable, parseTempName, type DirSyncer } from '../spool/durable.js';
+import { moveToFailed } from '../spool/failed-dir.js';
+import { INDEX_TEMP_NAME } from '../spool/leaf-index.js';
 
 /**
  * Claims: a runner takes a job by renaming it into spool/.active/<runner>/<datasource>/,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import fs from 'fs-extra';
-import { QueryBatchError } from './errors.js';
+import { QueryBatchError } from '../errors.js';
 
 /** The directories and files under a home directory. */
 export interface Layout {
@@ -15,11 +15,11 @@ export interface Layout {
   readonly logsDir: string;
   readonly runLog: string;
   readonly errorLog: string;
-  /** Markers of immediate-priority jobs, spool/.immediate/<datasource>/<id> (priority.ts). */
+  /** Markers of immediate-priority jobs, spool/.immediate/<datasource>/<id> (spool/priority.ts). */
   readonly immediateDir: string;
-  /** Captured results of background SELECTs, logs/results/<id>/ (results.ts). */
+  /** Captured results of background SELECTs, logs/results/<id>/ (ops/results.ts). */
   readonly resultsDir: string;
-  /** What became of finished jobs, for status(id) (outcomes.ts). */
+  /** What became of finished jobs, for status(id) (ops/outcomes.ts). */
   readonly outcomesDir: string;
   /** spool/.id: a random name for this spool, shared by every process and host using it. */
   readonly spoolIdFile: string;

@@ -1,14 +1,14 @@
 import { basename, dirname, join } from 'node:path';
 import fs from 'fs-extra';
-import { FAILED_PREFIXES } from './failed.js';
-import { requireJobId } from './id.js';
-import type { JobStatus, ResolvedConfig } from './interfaces.js';
-import type { Layout } from './layout.js';
-import { jobsInLeaf, leavesOf, listSorted } from './listing.js';
+import { FAILED_PREFIXES } from '../spool/failed-dir.js';
+import { requireJobId } from '../spool/id.js';
+import type { JobStatus, ResolvedConfig } from '../interfaces.js';
+import type { Layout } from '../spool/layout.js';
+import { jobsInLeaf, leavesOf, listSorted } from '../spool/listing.js';
 import type { OutcomeLog } from './outcomes.js';
-import { immediateIds } from './priority.js';
-import { compareNames, jobCountOf, parseJobFileName, shardOf, spoolPathFor } from './shards.js';
-import { SPOOL_EXTENSION, decodeRecord, decodeSegment, isDatasourceName, type SpoolRecord } from './spool-file.js';
+import { immediateIds } from '../spool/priority.js';
+import { compareNames, jobCountOf, parseJobFileName, shardOf, spoolPathFor } from '../spool/shards.js';
+import { SPOOL_EXTENSION, decodeRecord, decodeSegment, isDatasourceName, type SpoolRecord } from '../spool/record.js';
 
 /** Datasources that may hold the job: the configured ones and any other tree under spool/. */
 async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<string[]> {
@@ -39,7 +39,7 @@ interface Found {
 
 /**
  * Finds job `id` in directory `dir` (a leaf, or a runner's claims): its own file
- * `<id>.batchsql`, or a segment `<first>.<n>.batchsql` that holds it (spool-writer.ts keeps
+ * `<id>.batchsql`, or a segment `<first>.<n>.batchsql` that holds it (spool/writer.ts keeps
  * a segment's jobs in its first one's leaf). Segments are read nearest first.
  */
 async function findJob(dir: string, id: string): Promise<Found | null> {
@@ -83,7 +83,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
   for (const datasource of await datasourceNames(layout, config)) {
     const found = await findJob(dirname(spoolPathFor(layout.spoolDir, datasource, id)), id);
     if (found !== null) {
-      // Marked jobs run first, in id order (priority.ts).
+      // Marked jobs run first, in id order (spool/priority.ts).
       const marked = await immediateIds(layout, datasource);
       const position = marked.includes(id)
         ? marked.indexOf(id) + 1

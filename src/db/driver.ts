@@ -1,8 +1,8 @@
-import type { ParamValue } from './spool-file.js';
+import type { ParamValue } from '../spool/record.js';
 
 /**
  * What the runner needs of a database. The runner knows nothing else of the engine, so the
- * same runner can drive MariaDB/MySQL (mysql-driver.ts) and, later, other engines.
+ * same runner can drive MariaDB/MySQL (db/mysql/driver.ts) and, later, other engines.
  */
 export interface Driver {
   /**
@@ -29,7 +29,7 @@ export type OnceResult = { readonly status: 'done'; readonly affectedRows: numbe
 export interface Session {
   /** The server's id for this session's connection (what cancel() stops). */
   readonly threadId: number;
-  /** Runs one statement. Rejects with the driver's error (classified by classify.ts). */
+  /** Runs one statement. Rejects with the driver's error (classified by db/mysql/classify.ts). */
   execute(sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): Promise<ExecuteResult>;
   /**
    * Exactly-once: records `id` in the ledger table in the same transaction as the statement

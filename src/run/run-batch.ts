@@ -1,28 +1,28 @@
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
-import { classifyError, errorInfo } from './classify.js';
-import { adoptionClaimDir, hasForeignClaims, recoverClaims, recoverForeignClaims, removeStaleTemps, uncertainMarkerName, type Recovery } from './claims.js';
-import type { Driver, Session } from './driver.js';
-import { adoptDropIns } from './drop-ins.js';
-import { QueryBatchError, isQueryBatchError } from './errors.js';
-import type { DatasourceSummary, ResolvedConfig, RunOptions, RunSummary } from './interfaces.js';
-import { readSpoolId, type Layout } from './layout.js';
-import { countJobs, removeIfEmpty } from './listing.js';
-import { drainOrder, dropStaleMarker } from './priority.js';
-import type { FailureEntry } from './log-format.js';
-import type { Logs } from './logs.js';
-import { moveToFailed } from './failed.js';
-import { readJobText } from './read-job.js';
-import { compareNames, idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from './shards.js';
-import { decodeParams, decodeRecord, decodeSegment, describeParams, encodeRecord, type LastError, type SpoolRecord } from './spool-file.js';
-import type { SpoolWriter } from './spool-writer.js';
-import type { Outcome } from './outcomes.js';
-import { makeDirDurable, tempPathFor, writeFileAtomic, writeTemp, type DirSyncer } from './durable.js';
-import { oldestLiveId } from './ledger.js';
-import { inspectStatement, runsOnceWithLedger } from './statement.js';
+import { classifyError, errorInfo } from '../db/mysql/classify.js';
+import { adoptionClaimDir, hasForeignClaims, recoverClaims, recoverForeignClaims, removeStaleTemps, uncertainMarkerName, type Recovery } from './recovery.js';
+import type { Driver, Session } from '../db/driver.js';
+import { adoptDropIns } from './adoption.js';
+import { QueryBatchError, isQueryBatchError } from '../errors.js';
+import type { DatasourceSummary, ResolvedConfig, RunOptions, RunSummary } from '../interfaces.js';
+import { readSpoolId, type Layout } from '../spool/layout.js';
+import { countJobs, removeIfEmpty } from '../spool/listing.js';
+import { drainOrder, dropStaleMarker } from '../spool/priority.js';
+import type { FailureEntry } from '../ops/log-format.js';
+import type { Logs } from '../ops/logs.js';
+import { moveToFailed } from '../spool/failed-dir.js';
+import { readJobText } from '../spool/read-job.js';
+import { compareNames, idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from '../spool/shards.js';
+import { decodeParams, decodeRecord, decodeSegment, describeParams, encodeRecord, type LastError, type SpoolRecord } from '../spool/record.js';
+import type { SpoolWriter } from '../spool/writer.js';
+import type { Outcome } from '../ops/outcomes.js';
+import { makeDirDurable, tempPathFor, writeFileAtomic, writeTemp, type DirSyncer } from '../spool/durable.js';
+import { oldestLiveId } from './ledger-prune.js';
+import { inspectStatement, runsOnceWithLedger } from '../db/mysql/statement.js';
 import { withTimeout } from './timeout.js';
-import { ResultWriter } from './results.js';
+import { ResultWriter } from '../ops/results.js';
 
 
 /** Per-statement mode (`ledger.batch: 1`) claims this many jobs at a time, then commits them one by one. */
@@ -299,7 +299,7 @@ async function drainDatasource(
     readonly segment?: Segment;
   }
   /**
-   * A claimed segment (`<id>.<n>.batchsql`, spool-writer.ts): its jobs run and settle one
+   * A claimed segment (`<id>.<n>.batchsql`, spool/writer.ts): its jobs run and settle one
    * by one, and the claim goes when the last has. Only jobs the ledger runs exactly once
    * are kept in a segment, so a crash that gives the claim back whole repeats nothing.
    */
@@ -426,7 +426,7 @@ async function drainDatasource(
       const limit = limitFor(record);
       const cancel = () => deps.driver(ds).cancel(live);
       if (record.captureResult) {
-        // A background SELECT: its rows are streamed into pages (results.ts). Outside the
+        // A background SELECT: its rows are streamed into pages (ops/results.ts). Outside the
         // ledger: reading twice after a crash does no harm, and the pages are rewritten.
         affectedRows = await withTimeout(limit, () => capture(live, record, params), cancel);
         summary.success++;
@@ -577,7 +577,7 @@ async function drainDatasource(
     }
     do {
     again = false;
-    // Immediate jobs first (FIFO among themselves), then every leaf oldest first (priority.ts).
+    // Immediate jobs first (FIFO among themselves), then every leaf oldest first (spool/priority.ts).
     outer: for await (const { leaf, names, marker } of drainOrder(layout, ds)) {
       if (stopped) break;
       for (let i = 0; i < names.length; i++) {
@@ -602,7 +602,7 @@ async function drainDatasource(
           if (again) break outer; // other hosts' claims went back: list again from the start
         }
         try {
-          // Synchronous: a thread-pool trip costs more than the rename itself (read-job.ts).
+          // Synchronous: a thread-pool trip costs more than the rename itself (spool/read-job.ts).
           fs.renameSync(src, claimed);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;

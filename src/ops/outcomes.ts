@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import fs from 'fs-extra';
-import { isId } from './id.js';
+import { isId } from '../spool/id.js';
 
 /**
  * What became of finished jobs, kept for status(id) for `retentionMs` and then forgotten.

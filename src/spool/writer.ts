@@ -1,15 +1,15 @@
 import { dirname } from 'node:path';
 import fs from 'fs-extra';
-import { QueryBatchError, describeValue } from './errors.js';
+import { QueryBatchError, describeValue } from '../errors.js';
 import { newId } from './id.js';
-import { checkWebhookUrl } from './config.js';
-import type { ResolvedConfig, SpoolOptions } from './interfaces.js';
+import { checkWebhookUrl } from '../config.js';
+import type { ResolvedConfig, SpoolOptions } from '../interfaces.js';
 import type { Layout } from './layout.js';
 import { DirSyncer, makeDirDurable, tempPathFor, writeTemp } from './durable.js';
 import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
-import { runsOnceWithLedger } from './statement.js';
+import { runsOnceWithLedger } from '../db/mysql/statement.js';
 import { markImmediate } from './priority.js';
-import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord } from './spool-file.js';
+import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord } from './record.js';
 
 /**
  * Checks a statement and builds its record, or throws a typed error (EMPTY_SQL,
@@ -177,7 +177,7 @@ export class SpoolWriter {
     return queue.splice(0, n);
   }
 
-  /** Marks a job to run before the others of its datasource (priority.ts); after the job itself is written. */
+  /** Marks a job to run before the others of its datasource (spool/priority.ts); after the job itself is written. */
   async markImmediate(datasource: string, id: string): Promise<void> {
     try {
       await markImmediate(this.#layout, datasource, id, this.#syncer);

@@ -3,14 +3,14 @@ import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
 import fs from 'fs-extra';
-import { QueryBatchError } from './errors.js';
-import type { LastRunLine } from './interfaces.js';
-import type { Layout } from './layout.js';
+import { QueryBatchError } from '../errors.js';
+import type { LastRunLine } from '../interfaces.js';
+import type { Layout } from '../spool/layout.js';
 import { parseErrorLine, parseSummaryLine, type FailureEntry } from './log-format.js';
 
 /**
  * Reading the logs back: both files and their rotated predecessors, oldest first, parsed
- * with log-format.ts, filtered; and following them as they grow.
+ * with ops/log-format.ts, filtered; and following them as they grow.
  */
 export interface RunLogRecord extends LastRunLine {
   readonly log: 'run';

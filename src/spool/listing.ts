@@ -41,7 +41,7 @@ export interface LeafScan extends LeafFacts {
 /**
  * Counts a leaf's jobs and finds its strays, without sorting the jobs (only the smallest
  * name matters). With an index, a leaf that has not changed since it was last listed is
- * not listed again (leaf-index.ts).
+ * not listed again (spool/leaf-index.ts).
  */
 export async function scanLeaf(leaf: Leaf, index: LeafIndex | null): Promise<LeafScan> {
   const key = `${leaf.bucket}/${leaf.leaf}`;

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import fs from 'fs-extra';
-import { QueryBatchError, isQueryBatchError } from './errors.js';
-import { idAt, idTime, isId } from './id.js';
-import type { ResolvedConfig } from './interfaces.js';
-import type { Layout } from './layout.js';
-import { LeafIndex } from './leaf-index.js';
-import { listSorted, scanLeaf } from './listing.js';
-import { readJobText } from './read-job.js';
-import { BUCKET_PATTERN, LEAF_PATTERN, spoolPathFor } from './shards.js';
-import { isDatasourceName, SPOOL_EXTENSION, decodeJobText, encodeRecord, type SpoolRecord } from './spool-file.js';
-import { buildRecord, type SpoolWriter } from './spool-writer.js';
-import { makeDirDurable, type DirSyncer } from './durable.js';
+import { QueryBatchError, isQueryBatchError } from '../errors.js';
+import { idAt, idTime, isId } from '../spool/id.js';
+import type { ResolvedConfig } from '../interfaces.js';
+import type { Layout } from '../spool/layout.js';
+import { LeafIndex } from '../spool/leaf-index.js';
+import { listSorted, scanLeaf } from '../spool/listing.js';
+import { readJobText } from '../spool/read-job.js';
+import { BUCKET_PATTERN, LEAF_PATTERN, spoolPathFor } from '../spool/shards.js';
+import { isDatasourceName, SPOOL_EXTENSION, decodeJobText, encodeRecord, type SpoolRecord } from '../spool/record.js';
+import { buildRecord, type SpoolWriter } from '../spool/writer.js';
+import { makeDirDurable, type DirSyncer } from '../spool/durable.js';
 
 /**
  * Adoption: anything under spool/ that is not a job in its own shard (a failed file copied
@@ -63,7 +63,7 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
       return;
     }
     // Take it first: one rename into this runner's adoption claims, so that two runners
-    // never both adopt it, and a crash leaves it where recovery finds it (claims.ts).
+    // never both adopt it, and a crash leaves it where recovery finds it (run/recovery.ts).
     const sqlId = entry.name.endsWith('.sql') ? sqlIdOf(entry.name, stat) : null;
     const claimed = join(ctx.claimDir, sqlId !== null ? `${sqlId}.sql` : `${randomBytes(4).toString('hex')}-${entry.name}`);
     try {

@@ -1,8 +1,8 @@
 import { join, relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import fs from 'fs-extra';
-import { BUCKET_PATTERN, isHidden } from './shards.js';
-import { isDatasourceName } from './spool-file.js';
+import { BUCKET_PATTERN, isHidden } from '../spool/shards.js';
+import { isDatasourceName } from '../spool/record.js';
 
 /**
  * Which paths under spool/ the drop-in watcher leaves alone. Pure.
@@ -20,7 +20,7 @@ export function isIgnoredBySpoolWatcher(spoolDir: string, path: string): boolean
   if (rel === '') return false;
   if (rel.startsWith('..')) return true;
   const parts = rel.split(sep);
-  // spool/.immediate/<datasource>/<id>: a marked job wants a run now (priority.ts).
+  // spool/.immediate/<datasource>/<id>: a marked job wants a run now (spool/priority.ts).
   if (parts[0] === IMMEDIATE && parts.length <= 3) return false;
   if (parts.some(isHidden)) return true;
   return parts.length >= 2 && isDatasourceName(parts[0]) && BUCKET_PATTERN.test(parts[1]!);
@@ -59,7 +59,7 @@ export interface SpoolWatcher {
  * Watches spool/ (any depth, shard buckets and hidden entries excepted) and calls `onDrop`
  * with the path of every file or directory that appears or changes, and `onImmediate` when
  * an immediate-priority job is marked in spool/.immediate/. It reads nothing: the caller
- * decides when a drop-in has settled (drop-ins.ts).
+ * decides when a drop-in has settled (run/adoption.ts).
  */
 export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onError: (error: unknown) => void, onImmediate: () => void = () => {}): SpoolWatcher {
   const watcher: FSWatcher = watch(spoolDir, {

@@ -1,6 +1,6 @@
 import winston from 'winston';
-import type { ResolvedConfig } from './interfaces.js';
-import type { Layout } from './layout.js';
+import type { ResolvedConfig } from '../interfaces.js';
+import type { Layout } from '../spool/layout.js';
 import { formatErrorLine, formatSummaryLine, type FailureEntry, type SummaryCounts } from './log-format.js';
 
 /** How long close() waits for a log file to flush before giving up on it. */
@@ -15,7 +15,7 @@ interface OpenLog {
 /**
  * The run log and the error log, written through winston file transports that rotate by
  * size (querybatch.log → querybatch1.log → …, newest always in querybatch.log). Lines are
- * built by log-format.ts; winston only writes them. A log that can't be written (disk full)
+ * built by ops/log-format.ts; winston only writes them. A log that can't be written (disk full)
  * never blocks or fails a run: the next line opens the file again, and `lastError` says
  * what went wrong.
  */

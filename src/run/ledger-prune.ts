@@ -1,14 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { newId } from './id.js';
-import type { ResolvedConfig } from './interfaces.js';
-import type { Layout } from './layout.js';
-import { countJobs, jobsInLeaf, leavesOf, listSorted } from './listing.js';
+import { newId } from '../spool/id.js';
+import type { ResolvedConfig } from '../interfaces.js';
+import type { Layout } from '../spool/layout.js';
+import { countJobs, jobsInLeaf, leavesOf, listSorted } from '../spool/listing.js';
 
 /**
  * The ledger (exactly-once): a table per database, `querybatch_ledger(id, spool, done_at)`,
  * that holds the id of every job whose statement committed, written in the same transaction
- * as the statement (mysql-driver.ts). A row is needed only while a file of its job exists
+ * as the statement (db/mysql/driver.ts). A row is needed only while a file of its job exists
  * somewhere: a claim not yet removed, a claim given back to the spool by recovery, a
  * failed/connection-… file written after a connection lost during COMMIT, or such a file
  * copied back into spool/. Older rows are pruned.

@@ -1,5 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import type { ResolvedSchedule, RunOptions, RunSummary } from './interfaces.js';
+import type { ResolvedSchedule, RunOptions, RunSummary } from '../interfaces.js';
 import { watchSpool, type SpoolWatcher } from './watcher.js';
 
 /**

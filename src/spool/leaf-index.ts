@@ -27,7 +27,7 @@ interface Entry extends LeafFacts {
   readonly mtime: string;
 }
 
-/** The name the index's temp files are made for (durable.ts tempPathFor). */
+/** The name the index's temp files are made for (spool/durable.ts tempPathFor). */
 export const INDEX_TEMP_NAME = 'index';
 
 const SETTLED_MS = 2_000;
