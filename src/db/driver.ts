@@ -1,20 +1,84 @@
 import type { ParamValue } from '../spool/record.js';
 
 /**
- * What the runner needs of a database. The runner knows nothing else of the engine, so the
- * same runner can drive MariaDB/MySQL (db/mysql/driver.ts) and, later, other engines.
+ * The database boundary. The runner and the spool writer see a database only through these
+ * interfaces: they never import a dialect's module. Each dialect (db/mysql/, and the
+ * engines that come next) implements them and registers itself by URL scheme
+ * (db/registry.ts).
  */
+
+/** A statement's parameters: positional (`?`) or named (`:name`). */
+export type StatementParams = readonly ParamValue[] | Readonly<Record<string, ParamValue>>;
+
+/** How a failure reads to the runner: `connection` (try again later) or `sql` (the statement's fault: failed/). */
+export type ErrorClass = 'connection' | 'sql';
+
+/**
+ * The key of the lock that lets one runner at a time drain a datasource, across processes
+ * and hosts: a name (MySQL/MariaDB `GET_LOCK`) or a 64-bit integer (PostgreSQL advisory
+ * locks). Opaque to the runner: it takes it from the dialect and hands it back to the session.
+ */
+export type LockKey = string | bigint;
+
+/** What a dialect reads from a statement's text alone. */
+export interface StatementTraits {
+  /** The first keyword, upper-cased ('' when the text holds no code). */
+  readonly keyword: string;
+  /**
+   * One statement that runs inside a transaction and leaves it open: it can share the
+   * ledger's transaction, so it runs exactly once. False for a statement that commits
+   * implicitly (DDL), controls transactions itself, can't be known from its text, or for
+   * several statements.
+   */
+  readonly transactional: boolean;
+}
+
+/**
+ * What a dialect knows without a connection: pure and cheap, so that it can be asked before
+ * any connection is made (the spool writer asks whether a job may share a segment).
+ */
+export interface Dialect {
+  /** A short name for messages: `mysql`. */
+  readonly name: string;
+  /** `phase`: an error while connecting is always a connection failure; during a statement it depends on the error. */
+  classifyError(error: unknown, phase: 'connect' | 'execute'): ErrorClass;
+  inspect(sql: string): StatementTraits;
+  /** The key of the lock for datasource `datasource` of the spool `spoolId`. */
+  lockKey(spoolId: string, datasource: string): LockKey;
+}
+
+/** What a driver can do beyond running one statement at a time. */
+export interface DriverCapabilities {
+  /** executeBatch() can run several jobs in one ledger transaction and one round trip (else it always resolves null). */
+  readonly groupCommit: boolean;
+  /** stream() hands a result's rows over one at a time (captured results of background SELECTs). */
+  readonly streaming: boolean;
+}
+
+/** The ledger of one spool in one database: which job ids have committed. */
+export interface LedgerSettings {
+  /** Table name, `name` or `database.name`. */
+  readonly table: string;
+  /** The spool's id (spool/.id): several spools may share one database. */
+  readonly spool: string;
+}
+
+/** What a driver is made from: the datasource's URL and options (checked by the driver's factory), and its ledger. */
+export interface DriverSettings {
+  readonly url: string;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly ledger: LedgerSettings | null;
+}
+
+/** One database, as the runner uses it: sessions taken one per run. */
 export interface Driver {
+  readonly dialect: Dialect;
+  readonly capabilities: DriverCapabilities;
   /**
    * Takes one session for a run. Rejects when the database cannot be reached. With a
    * ledger, the ledger table is created if missing (once per driver).
    */
   connect(): Promise<Session>;
-  /**
-   * Stops the statement a session is running, on the server (MySQL/MariaDB `KILL QUERY`
-   * from a connection of its own): the statement fails, the session stays usable.
-   */
-  cancel(session: Session): Promise<void>;
   /** Closes every connection the driver holds. */
   close(): Promise<void>;
 }
@@ -26,36 +90,39 @@ export interface ExecuteResult {
 /** What executeOnce() found: it ran the statement now, or the ledger says it ran before. */
 export type OnceResult = { readonly status: 'done'; readonly affectedRows: number } | { readonly status: 'done-before' };
 
+/** A job of a group commit. */
+export interface BatchJob {
+  readonly id: string;
+  readonly sql: string;
+  readonly params: StatementParams;
+}
+
 export interface Session {
-  /** The server's id for this session's connection (what cancel() stops). */
-  readonly threadId: number;
-  /** Runs one statement. Rejects with the driver's error (classified by db/mysql/classify.ts). */
-  execute(sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): Promise<ExecuteResult>;
+  /** Runs one statement. Rejects with the driver's error (classified by the dialect). */
+  execute(sql: string, params: StatementParams): Promise<ExecuteResult>;
   /**
-   * Exactly-once: records `id` in the ledger table in the same transaction as the statement
-   * (one round trip where the statement allows it). Resolves 'done-before' when the ledger
-   * holds the id already (nothing ran now). A statement error rolls the transaction back
-   * and rejects with that error; a lost connection rejects with the driver's error (the
-   * outcome is then unknown: ask isDone() on a new session).
+   * Exactly-once: records `id` in the ledger table in the same transaction as the statement.
+   * Resolves 'done-before' when the ledger holds the id already (nothing ran now). A
+   * statement error rolls the transaction back and rejects with that error; a lost
+   * connection rejects with the driver's error (the outcome is then unknown: ask isDone()
+   * on a new session).
    */
-  executeOnce(id: string, sql: string, params: readonly ParamValue[] | Record<string, ParamValue>): Promise<OnceResult>;
+  executeOnce(id: string, sql: string, params: StatementParams): Promise<OnceResult>;
   /**
-   * Group commit: several jobs in ONE ledger transaction and one round trip (their ids, then
-   * their statements in order, then COMMIT). Resolves with each job's affected rows, or with
-   * null, sending nothing, when a job can't
-   * go this way (named params, a statement that is not a single transactional one, a
-   * placeholder count that does not match): run them one by one then. Any statement error
+   * Group commit: several jobs in ONE ledger transaction (their ids, then their statements
+   * in order, then COMMIT). Resolves with each job's affected rows, or with null, sending
+   * nothing, when the jobs can't go this way (then they run one by one). Any statement error
    * rolls the whole transaction back and rejects (nothing of the batch ran).
    */
-  executeBatch(jobs: ReadonlyArray<{ readonly id: string; readonly sql: string; readonly params: readonly ParamValue[] | Record<string, ParamValue> }>): Promise<readonly number[] | null>;
+  executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null>;
   /**
    * Runs a statement and hands its rows (as arrays of column values) to `onRow` one at a
-   * time, waiting for each: the rows are streamed from the server, never all in memory.
-   * `onColumns` gets the column names before the first row.
+   * time, waiting for each: never all in memory. `onColumns` gets the column names before
+   * the first row.
    */
   stream(
     sql: string,
-    params: readonly ParamValue[] | Record<string, ParamValue>,
+    params: StatementParams,
     onColumns: (columns: string[]) => void,
     onRow: (row: unknown[]) => Promise<void>,
   ): Promise<{ readonly rows: number; readonly affectedRows: number }>;
@@ -64,14 +131,31 @@ export interface Session {
   /** Deletes this spool's ledger rows with ids below `beforeId`; resolves with how many. */
   pruneLedger(beforeId: string): Promise<number>;
   /**
-   * Takes a named lock held by this session until unlock() or until the session dies
-   * (MySQL/MariaDB GET_LOCK): one drainer per datasource across processes and hosts.
-   * Resolves false at once when another session holds it.
+   * Takes the lock `key`, held by this session until unlock() or until the session dies:
+   * one drainer per datasource across processes and hosts. Resolves false at once when
+   * another session holds it.
    */
-  tryLock(name: string): Promise<boolean>;
-  unlock(name: string): Promise<void>;
+  tryLock(key: LockKey): Promise<boolean>;
+  unlock(key: LockKey): Promise<void>;
+  /**
+   * Stops the statement this session is running, on the server, from outside the session
+   * (it is called while the statement is in flight). The statement then fails; the session
+   * stays usable, or, when the stop could not be sent, is destroyed, so that the statement's
+   * call fails as a lost connection.
+   */
+  cancel(): Promise<void>;
   /** Gives the session back for reuse. */
   release(): void;
   /** Drops the session (after a connection failure). */
   destroy(): void;
+}
+
+/**
+ * Whether a job runs exactly once through the ledger: its datasource has the ledger, its
+ * statement can share the ledger's transaction, and its result is not captured (a captured
+ * SELECT runs outside the ledger). The runner runs such jobs in ledger transactions; only
+ * such jobs share a segment file. Pure.
+ */
+export function runsOnceWithLedger(dialect: Dialect, job: { readonly sql: string; readonly captureResult?: true }): boolean {
+  return job.captureResult === undefined && dialect.inspect(job.sql).transactional;
 }
