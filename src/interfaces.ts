@@ -1,4 +1,5 @@
 import type { PoolOptions } from 'mysql2';
+import type { FailureClass } from './spool/failure.js';
 import type { Priority } from './spool/record.js';
 
 /** One database to run spooled statements on. A plain string is taken as `{ url }`. */
@@ -262,7 +263,7 @@ export type JobStatus =
     readonly id: string;
     readonly state: 'failed';
     readonly datasource: string | null;
-    readonly class: 'sql' | 'connection' | 'invalid' | 'uncertain' | 'timeout';
+    readonly class: FailureClass;
     readonly code: string | null;
     readonly message: string | null;
     /** Its name in failed/, or null when it is no longer there (respooled or removed). */

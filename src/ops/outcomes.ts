@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import fs from 'fs-extra';
+import type { FailureClass } from '../spool/failure.js';
 import { isId } from '../spool/id.js';
 
 /**
@@ -24,7 +25,7 @@ export interface Outcome {
   /** succeeded: rows the statement changed. */
   readonly affectedRows?: number;
   /** failed: sql, connection, invalid, timeout, or uncertain (cut short outside the ledger: may have run). */
-  readonly class?: 'sql' | 'connection' | 'invalid' | 'uncertain' | 'timeout';
+  readonly class?: FailureClass;
   readonly code?: string;
   readonly message?: string;
   /** failed: the file's name in failed/. */

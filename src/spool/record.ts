@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { QueryBatchError, describeValue } from '../errors.js';
 import { isId } from './id.js';
+import { RECORDED_FAILURE_CLASSES, type Failure, type RecordedFailureClass } from './failure.js';
 
 /**
  * The spool file format querybatch/1 (docs/spool-format.md): one JSON object, UTF-8, with
@@ -22,13 +23,8 @@ export type WireParams = WireValue[] | { [name: string]: WireValue };
 export type Priority = 'normal' | 'immediate';
 
 /** What the runner recorded about the last failure of a job. */
-export interface LastError {
-  readonly class: 'connection' | 'sql' | 'invalid' | 'timeout';
-  readonly code: string;
-  readonly message: string;
-  readonly errno?: number;
-  readonly sqlState?: string;
-  readonly at: string;
+export interface LastError extends Failure {
+  readonly class: RecordedFailureClass;
 }
 
 /** The fields of a spool file, params in their wire form. */
@@ -67,7 +63,6 @@ function isParamName(name: string): boolean {
   return PARAM_NAME_PATTERN.test(name) && name !== '__proto__';
 }
 const ISO_TIME_PATTERN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
-const ERROR_CLASSES = new Set(['connection', 'sql', 'invalid', 'timeout']);
 
 const FIELDS = new Set([
   'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'webhook', 'captureResult', 'lastError', 'checksum',
@@ -205,7 +200,7 @@ export function encodeRecord(record: SpoolRecord, paramsJson?: string): string {
 }
 
 function checkLastError(value: unknown): LastError {
-  if (!isPlainObject(value) || typeof value.class !== 'string' || !ERROR_CLASSES.has(value.class) || typeof value.code !== 'string' ||
+  if (!isPlainObject(value) || typeof value.class !== 'string' || !RECORDED_FAILURE_CLASSES.has(value.class) || typeof value.code !== 'string' ||
       typeof value.message !== 'string' || typeof value.at !== 'string') {
     throw invalid('Expected lastError to be an object with class (connection, sql, invalid or timeout), code, message and at strings');
   }
