@@ -1,3 +1,4 @@
+import { FAILURE_CLASSES } from '../spool/failure.js';
 import type { LastRunLine } from '../interfaces.js';
 
 /**
@@ -83,11 +84,14 @@ export function formatErrorLine(time: Date, e: FailureEntry): string {
   return parts.join(' ');
 }
 
+/** An error line starts with its time and its failure class. */
+const ERROR_LINE_HEAD = new RegExp(`^(\\S+) (${FAILURE_CLASSES.join('|')})(?=\\s)`);
+
 const FIELD = /\s([a-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
 
 /** Parses an error log line back into its fields (strings unquoted); null for other lines. */
 export function parseErrorLine(line: string): ({ time: string } & Record<string, string>) | null {
-  const head = /^(\S+) (connection|sql|invalid|timeout|uncertain)(?=\s)/.exec(line);
+  const head = ERROR_LINE_HEAD.exec(line);
   if (!head) return null;
   const out: { time: string } & Record<string, string> = { time: head[1]!, class: head[2]! };
   for (const m of line.slice(head[0].length).matchAll(FIELD)) {

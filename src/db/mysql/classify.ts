@@ -2,6 +2,8 @@
  * Is a database error about the connection (the statement never got a fair chance: retry
  * later) or about the statement itself (it would fail again: move it to failed/)? Pure.
  */
+import { errorInfo } from '../error-info.js';
+
 export type FailureClass = 'connection' | 'sql';
 
 const CONNECTION_CODES: ReadonlySet<string> = new Set([
@@ -31,31 +33,6 @@ const CONNECTION_ERRNOS: ReadonlySet<number> = new Set([
   2002, 2003, 2006, 2013, // client: can't connect, server gone away, lost connection
   4031, // MariaDB: disconnected for inactivity
 ]);
-
-export interface DatabaseErrorInfo {
-  readonly code: string;
-  readonly errno?: number;
-  readonly sqlState?: string;
-  readonly message: string;
-  readonly fatal: boolean;
-}
-
-/** The fields of a thrown value that classification looks at. */
-export function errorInfo(error: unknown): DatabaseErrorInfo {
-  const e = (error ?? {}) as { code?: unknown; errno?: unknown; sqlState?: unknown; message?: unknown; fatal?: unknown };
-  const errno = typeof e.errno === 'number' && e.errno > 0 ? e.errno : undefined;
-  const sqlState = typeof e.sqlState === 'string' ? e.sqlState : undefined;
-  let message = typeof e.message === 'string' ? e.message : String(error);
-  // AggregateError (e.g. ECONNREFUSED on both ::1 and 127.0.0.1) has an empty message.
-  if (message === '' && error instanceof AggregateError) message = error.errors.map((x) => String((x as Error).message ?? x)).join('; ');
-  return {
-    code: typeof e.code === 'string' && e.code !== '' ? e.code : 'UNKNOWN',
-    ...(errno !== undefined && { errno }),
-    ...(sqlState !== undefined && { sqlState }),
-    message: message || 'unknown error',
-    fatal: e.fatal === true,
-  };
-}
 
 /**
  * Errors about the statement even when the server then drops the connection: retrying

@@ -1,0 +1,164 @@
+import { dirname, join } from 'node:path';
+import fs from 'fs-extra';
+import { makeDirDurable, tempPathFor, writeFileAtomic, writeTemp, type DirSyncer } from '../spool/durable.js';
+import { moveToFailed, type FailedPrefix } from '../spool/failed-dir.js';
+import type { Layout } from '../spool/layout.js';
+import { encodeRecord, type SpoolRecord } from '../spool/record.js';
+import { jobFileName, spoolPathFor } from '../spool/shards.js';
+import { Segment, type Job } from './job.js';
+
+/** The name a job's file gets in failed/ (before its prefix). */
+export function failedNameOf(record: SpoolRecord): string {
+  return jobFileName(record.id);
+}
+
+/** A segment file's text: a record a line. */
+function segmentText(records: readonly SpoolRecord[]): string {
+  return records.map((r) => encodeRecord(r)).join('');
+}
+
+/**
+ * The files one drain holds in spool/.active/<runner>/<datasource>/, and every way they
+ * leave it: removed once their jobs finished, returned to their place in the spool,
+ * rewritten, or written to failed/. Claims of segments are tracked until their last job
+ * finishes or they are returned.
+ */
+export class Claims {
+  readonly #layout: Layout;
+  readonly #datasource: string;
+  readonly #syncer: DirSyncer;
+  /** spool/.active/<runner>/<datasource>. */
+  readonly dir: string;
+  /** Claimed segments not yet finished nor returned. */
+  readonly #segments = new Set<Segment>();
+  #dirReady = false;
+
+  constructor(layout: Layout, runner: string, datasource: string, syncer: DirSyncer) {
+    this.#layout = layout;
+    this.#datasource = datasource;
+    this.#syncer = syncer;
+    this.dir = join(layout.activeDir, runner, datasource);
+  }
+
+  /** Takes the job file `src` by one rename into the claim directory; null when another runner took it first. */
+  async take(src: string, name: string): Promise<string | null> {
+    if (!this.#dirReady) {
+      await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+      this.#dirReady = true;
+    }
+    const claimed = join(this.dir, name);
+    try {
+      // Synchronous: a thread-pool trip costs more than the rename itself (spool/read-job.ts).
+      fs.renameSync(src, claimed);
+      return claimed;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      return null;
+    }
+  }
+
+  /** Tracks a claimed segment file's jobs; returns them, each knowing its segment. */
+  openSegment(path: string, jobs: readonly Omit<Job, 'segment'>[]): readonly Job[] {
+    const segment = new Segment(path, jobs);
+    this.#segments.add(segment);
+    return segment.jobs;
+  }
+
+  /**
+   * A job finished (committed, settled by the ledger, or written to failed/); returns the
+   * claim that can now be removed (a segment's once its last job has), or null.
+   */
+  finish(job: Job): string | null {
+    const segment = job.segment;
+    if (segment === undefined) return job.path;
+    if (!segment.finish(job)) return null;
+    this.#segments.delete(segment);
+    return segment.path;
+  }
+
+  /** finish() for several jobs: the claims that can now be removed. */
+  finishAll(jobs: readonly Job[]): string[] {
+    return jobs.map((job) => this.finish(job)).filter((path) => path !== null);
+  }
+
+  /**
+   * Removes claims whose jobs finished, synchronously, between round trips: an unlink in
+   * the thread pool while the next COMMIT is in flight slows that COMMIT more than the
+   * unlink costs here (docs/decisions.md).
+   */
+  remove(...paths: string[]): void {
+    for (const path of paths) fs.unlinkSync(path);
+  }
+
+  /** Moves a claimed file (of `count` jobs, the first `id`) back to its place in the spool, durably; returns that place. */
+  async putBack(claimed: string, id: string, count = 1): Promise<string> {
+    const back = spoolPathFor(this.#layout.spoolDir, this.#datasource, id, count);
+    await makeDirDurable(dirname(back), this.#syncer);
+    await fs.promises.rename(claimed, back);
+    await this.#syncer.sync(dirname(back));
+    return back;
+  }
+
+  /** Claimed jobs that did not run go back to their places, untouched (with the rest of their segment). */
+  async returnUnrun(jobs: readonly Job[]): Promise<void> {
+    for (const job of jobs) {
+      if (job.segment === undefined) await this.putBack(job.path, job.record.id);
+      else if (this.#segments.has(job.segment)) await this.returnSegment(job.segment);
+    }
+  }
+
+  /** Every segment still held goes back to the spool (jobs not reached: a limit, a stop). */
+  async returnSegments(): Promise<void> {
+    for (const segment of [...this.#segments]) await this.returnSegment(segment);
+  }
+
+  /**
+   * A segment's unfinished jobs go back to the spool (with `updated` in place of its job's
+   * record): untouched, the claim is moved back; else they are written as a new file, and
+   * the claim goes once that is durable (a crash between leaves both, and the ledger
+   * settles what repeats). Returns the place.
+   */
+  async returnSegment(segment: Segment, updated?: SpoolRecord): Promise<string> {
+    this.#segments.delete(segment);
+    const open = segment.openRecords(updated); // never empty: a segment with no open job is no longer held
+    if (updated === undefined && !segment.touched) return this.putBack(segment.path, open[0]!.id, open.length);
+    const back = spoolPathFor(this.#layout.spoolDir, this.#datasource, open[0]!.id, open.length);
+    await writeFileAtomic(this.#layout.tmpDir, back, segmentText(open), this.#syncer);
+    this.remove(segment.path);
+    return back;
+  }
+
+  /** After one of its jobs left for failed/: the segment's claim keeps only the jobs still open, so a crash does not run that one again. */
+  async shrink(segment: Segment): Promise<void> {
+    const open = segment.openRecords();
+    const path = join(this.dir, jobFileName(open[0]!.id, open.length));
+    await writeFileAtomic(this.#layout.tmpDir, path, segmentText(open), this.#syncer);
+    if (path !== segment.path) this.remove(segment.path);
+    segment.path = path;
+  }
+
+  /** Rewrites a claim of one job in place (temp + rename: a crash leaves the old or the new, whole). */
+  async rewrite(path: string, record: SpoolRecord): Promise<void> {
+    await writeFileAtomic(this.#layout.tmpDir, path, encodeRecord(record), this.#syncer);
+  }
+
+  /** Moves a claim to failed/ as `<prefix><name>`; returns where. */
+  moveToFailed(path: string, prefix: FailedPrefix, name: string): Promise<string> {
+    return moveToFailed(this.#layout, path, prefix, name, this.#syncer);
+  }
+
+  /** Writes one job of a segment to failed/ as a file of its own; returns where. */
+  async failAlone(record: SpoolRecord, prefix: FailedPrefix): Promise<string> {
+    const tmp = tempPathFor(this.#layout.tmpDir, failedNameOf(record));
+    await writeTemp(tmp, encodeRecord(record), true);
+    return moveToFailed(this.#layout, tmp, prefix, failedNameOf(record), this.#syncer);
+  }
+
+  /** Renames a claim in the claim directory, durably (the uncertain marker: recovery.ts). */
+  async rename(path: string, name: string): Promise<string> {
+    const renamed = join(this.dir, name);
+    await fs.promises.rename(path, renamed);
+    await this.#syncer.sync(this.dir);
+    return renamed;
+  }
+}

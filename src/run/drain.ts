@@ -1,0 +1,541 @@
+import { dirname, join, relative } from 'node:path';
+import fs from 'fs-extra';
+import { runsOnceWithLedger, type Driver, type LockKey, type Session } from '../db/driver.js';
+import { QueryBatchError, isQueryBatchError } from '../errors.js';
+import type { DatasourceSummary, ResolvedConfig } from '../interfaces.js';
+import { makeDirDurable, writeFileAtomic } from '../spool/durable.js';
+import type { Failure } from '../spool/failure.js';
+import { countJobs, removeIfEmpty, type Leaf } from '../spool/listing.js';
+import { drainOrder, dropStaleMarker } from '../spool/priority.js';
+import { readJobText } from '../spool/read-job.js';
+import { decodeParams, decodeRecord, decodeSegment, encodeRecord, type SpoolRecord } from '../spool/record.js';
+import { compareNames, idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from '../spool/shards.js';
+import { Claims, failedNameOf } from './claims.js';
+import type { DrainOptions, RunnerDeps } from './context.js';
+import { causeOf, executeGroup, executeJob, type Executed } from './execute.js';
+import { describeFailure, failureOf, succeededOutcome } from './failure.js';
+import type { Job } from './job.js';
+import { oldestLiveId } from './ledger-prune.js';
+import { hasForeignClaims, recoverForeignClaims, uncertainMarkerName } from './recovery.js';
+import { invalidFile, logUncertainClaims, settleFailure, type Destination, type SettleContext, type SettleOptions } from './settle.js';
+
+/** Per-statement mode (`ledger.batch: 1`) claims this many jobs at a time, then commits them one by one. */
+const PER_STATEMENT_BURST = 32;
+
+/** The datasource's lock: not asked for yet, ours, or held by another runner (this drain then touches nothing). */
+type LockState = 'none' | 'held' | 'busy';
+
+/** Why the drain stopped before the spool was empty. */
+type StopReason = 'none' | 'limit' | 'aborted' | 'connection' | 'busy';
+
+/** The drain's database session: not opened yet, open, could not be opened, or lost mid-run. */
+type Link =
+  | { readonly state: 'closed' }
+  | { readonly state: 'open'; readonly session: Session }
+  | { readonly state: 'unreachable'; readonly error: unknown }
+  | { readonly state: 'lost' };
+
+export function emptyDatasourceSummary(): DatasourceSummary {
+  return { success: 0, sqlFailed: 0, connectionFailed: 0, invalid: 0, deferred: 0, sqlMs: 0, settled: 0, uncertain: 0 };
+}
+
+/**
+ * One datasource's drain in one run: its jobs, serially and in FIFO order, on one session
+ * that holds the datasource's lock. Immediate jobs first, then every leaf oldest first
+ * (spool/priority.ts). Each job is claimed, read, checked, then run alone or batched into a
+ * group commit; a failure settles through settle.ts. A connection failure, a limit or an
+ * abort stops the drain; what was not reached stays in the spool.
+ */
+export class Drain {
+  readonly summary = emptyDatasourceSummary();
+  readonly #deps: RunnerDeps;
+  readonly #config: ResolvedConfig;
+  readonly #datasource: string;
+  readonly #options: DrainOptions;
+  readonly #driver: Driver;
+  readonly #lockKey: LockKey;
+  readonly #ledger: { readonly table: string; readonly batch: number } | null;
+  readonly #claims: Claims;
+  readonly #settling: SettleContext;
+  #lock: LockState = 'none';
+  #stop: StopReason = 'none';
+  #link: Link = { state: 'closed' };
+  /** Jobs claimed so far (what `limit` counts). */
+  #taken = 0;
+  /** Other hosts' claims went back to the spool once the lock was ours: the listing starts over. */
+  #relist = false;
+  /** Claimed jobs waiting to run together in one ledger transaction (group commit). */
+  #group: Job[] = [];
+
+  constructor(deps: RunnerDeps, datasource: string, options: DrainOptions, settling: SettleContext, spoolId: string) {
+    this.#deps = deps;
+    this.#config = deps.config;
+    this.#datasource = datasource;
+    this.#options = options;
+    this.#driver = deps.driver(datasource);
+    this.#lockKey = this.#driver.dialect.lockKey(spoolId, datasource);
+    this.#ledger = deps.config.datasources[datasource]?.ledger ?? null;
+    this.#claims = new Claims(deps.layout, deps.name, datasource, deps.syncer);
+    this.#settling = settling;
+  }
+
+  get stopped(): boolean {
+    return this.#stop !== 'none';
+  }
+
+  /** Drains the datasource; resolves with its summary. Rejects only on an I/O error of the spool itself. */
+  async run(): Promise<DatasourceSummary> {
+    let left: number | null;
+    try {
+      if (await hasForeignClaims(this.#deps.layout, this.#datasource)) {
+        // Another host's runner died holding claims: with the lock ours they go back first, in their places.
+        await this.#connect();
+      }
+      do {
+        this.#relist = false;
+        await this.#pass();
+      } while (this.#relist && !this.stopped);
+      // Jobs grouped when the listing ended or the drain stopped.
+      await this.#flushGroup();
+      await this.#claims.returnSegments();
+    } finally {
+      left = await this.#release();
+    }
+    if (this.stopped) this.summary.deferred = left ?? (await countJobs(join(this.#deps.layout.spoolDir, this.#datasource))).count;
+    return this.summary;
+  }
+
+  /** One walk of the spool in drain order, until it ends, the drain stops, or the listing must start over. */
+  async #pass(): Promise<void> {
+    for await (const { leaf, names, marker } of drainOrder(this.#deps.layout, this.#datasource)) {
+      if (this.stopped) return;
+      for (let i = 0; i < names.length; i++) {
+        if (!(await this.#takeNext(leaf, names, i, marker))) return;
+      }
+      if (await removeIfEmpty(leaf.path)) await removeIfEmpty(dirname(leaf.path));
+    }
+  }
+
+  /** Stops for the run's limit or its abort signal; true when the drain is stopped. */
+  #limitReached(): boolean {
+    if (this.#stop === 'none') {
+      if (this.#options.signal?.aborted) this.#stop = 'aborted';
+      else if (this.#options.limit !== undefined && this.#taken >= this.#options.limit) this.#stop = 'limit';
+    }
+    return this.stopped;
+  }
+
+  /**
+   * Claims the file `names[i]` of a leaf and sends its jobs on: run, grouped, or settled as
+   * invalid, misplaced or a segment to split. False when the walk must end (stopped, or
+   * the listing starts over).
+   */
+  async #takeNext(leaf: Leaf, names: string[], i: number, marker: string | undefined): Promise<boolean> {
+    if (this.#limitReached()) return false;
+    const name = names[i]!;
+    const src = join(leaf.path, name);
+    // Connect, and take the datasource's lock, before claiming anything: a runner that
+    // finds another draining this datasource touches none of its files.
+    if (this.#link.state === 'closed' && (!(await this.#connect()) || this.#relist)) return false;
+    const claimed = await this.#claims.take(src, name);
+    if (claimed === null) {
+      // Another runner took it; or, for a marker, its job is gone (ran, or moved).
+      if (marker !== undefined) await dropStaleMarker(marker);
+      return true;
+    }
+    // Taken: the marker has done its work (a crash before this keeps the job first in line).
+    if (marker !== undefined) await fs.promises.unlink(marker).catch(() => {});
+    this.#taken++;
+    const count = parseJobFileName(name)?.count ?? 1;
+    const read = await this.#readClaim(claimed, name, src, count);
+    if (read === null || (await this.#relocateMisplaced(read[0]!.record, claimed, name, src, count))) return true;
+    let jobs = read;
+    if (jobs.length > 1) {
+      if (jobs.some((j) => !j.once)) {
+        await this.#expandSegment(jobs, claimed, names, i);
+        return true;
+      }
+      jobs = [...this.#claims.openSegment(claimed, jobs)];
+    }
+    if (this.#link.state !== 'open') {
+      // The database could not be reached: the first job carries the failure, its attempt count grows, the rest stay untouched.
+      await this.#connectionFailure(jobs[0]!, this.#link.state === 'unreachable' ? this.#link.error : null);
+      this.#stop = 'connection';
+      return false;
+    }
+    return this.#enqueue(jobs);
+  }
+
+  /** Connects and takes the datasource's lock; false when another runner holds it. Gives back other hosts' claims once the lock is ours. */
+  async #connect(): Promise<boolean> {
+    let session: Session | null = null;
+    try {
+      session = await this.#driver.connect();
+      this.#link = { state: 'open', session };
+      if (!(await session.tryLock(this.#lockKey))) {
+        this.#lock = 'busy';
+        this.#stop = 'busy';
+        this.summary.busy = true;
+        return false;
+      }
+      this.#lock = 'held';
+    } catch (error) {
+      session?.destroy();
+      this.#link = { state: 'unreachable', error };
+      return true;
+    }
+    const foreign = await recoverForeignClaims(this.#deps.layout, this.#datasource, this.#deps.syncer);
+    logUncertainClaims(this.#settling, foreign);
+    this.summary.recovered = (this.summary.recovered ?? 0) + foreign.recovered;
+    this.summary.uncertain += foreign.uncertain.length;
+    this.#relist = foreign.recovered > 0;
+    return true;
+  }
+
+  /** Reads a claimed file's jobs (a segment's several); null when it is not valid (settled: failed/). */
+  async #readClaim(claimed: string, name: string, src: string, count: number): Promise<Job[] | null> {
+    try {
+      const text = await readJobText(claimed, this.#config.limits.maxFileBytes);
+      const records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
+      const dialect = this.#driver.dialect;
+      return records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, once: this.#ledger !== null && runsOnceWithLedger(dialect, record) }));
+    } catch (error) {
+      await this.#settleInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: this.#datasource }, src);
+      return null;
+    }
+  }
+
+  /** A file copied into another datasource's tree, or renamed, goes to its own place (or to failed/ when it can't); true when it was not in its place. */
+  async #relocateMisplaced(record: SpoolRecord, claimed: string, name: string, src: string, count: number): Promise<boolean> {
+    if (record.datasource === this.#datasource && record.id === idOfFileName(name)) return false;
+    const { layout, syncer } = this.#deps;
+    const target = spoolPathFor(layout.spoolDir, record.datasource, record.id, count);
+    if (Object.hasOwn(this.#config.datasources, record.datasource) && !(await fs.pathExists(target))) {
+      await makeDirDurable(dirname(target), syncer);
+      await fs.promises.rename(claimed, target);
+      this.#taken--;
+    } else {
+      const shown = (path: string) => relative(layout.home, path);
+      const error = new QueryBatchError('INVALID_SPOOL_FILE', `Expected job ${record.id} of datasource "${record.datasource}" at ${shown(target)}; found it at ${shown(src)} and could not move it there`);
+      await this.#settleInvalid(claimed, name, error, record, src);
+    }
+    return true;
+  }
+
+  /**
+   * A segment whose jobs the ledger can't settle one by one (the ledger was turned off
+   * since, or a file made by hand): its jobs become files of their own, which join the rest
+   * of this leaf's listing in order.
+   */
+  async #expandSegment(jobs: readonly Job[], claimed: string, names: string[], i: number): Promise<void> {
+    const { layout, syncer } = this.#deps;
+    for (const j of jobs) await writeFileAtomic(layout.tmpDir, spoolPathFor(layout.spoolDir, this.#datasource, j.record.id), encodeRecord(j.record), syncer);
+    this.#claims.remove(claimed);
+    this.#taken--;
+    names.push(...[...names.splice(i + 1), ...jobs.map((j) => jobFileName(j.record.id))].sort(compareNames));
+  }
+
+  /**
+   * Sends a file's jobs on, in order: into the group commit, or run alone after the group
+   * (FIFO). A segment's later jobs count toward the limit like files of their own; those not
+   * reached go back at the end. False when the drain stopped.
+   */
+  async #enqueue(jobs: readonly Job[]): Promise<boolean> {
+    for (const [k, job] of jobs.entries()) {
+      if (k > 0) {
+        if (this.#limitReached()) return false;
+        this.#taken++;
+      }
+      if (this.#groupable(job)) {
+        this.#group.push(job);
+        if (this.#group.length >= this.#groupSize() && !(await this.#flushGroup())) return false;
+        continue;
+      }
+      // FIFO: what is grouped runs before this job.
+      if (!(await this.#flushGroup())) {
+        await this.#claims.returnUnrun([job]);
+        return false;
+      }
+      if (!(await this.#runOne(job))) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Group commit: jobs wait (claimed) to go in one ledger transaction together. A job that
+   * failed to connect before runs alone, so a failure is pinned on the right job; so does
+   * one with a time limit of its own. Per-statement mode (batch 1) claims a burst the same
+   * way and commits its jobs one by one: file work in bursts between COMMITs slows them less
+   * than a claim and a removal around each (docs/benchmarks.md).
+   */
+  #groupable(job: Job): boolean {
+    return job.once && this.#ledger !== null && job.record.attempts === 0 && job.record.timeoutMs === undefined;
+  }
+
+  #groupSize(): number {
+    const batch = this.#ledger?.batch ?? 1;
+    return batch > 1 ? batch : PER_STATEMENT_BURST;
+  }
+
+  /**
+   * Runs the grouped jobs in one ledger transaction and one round trip. On an SQL error
+   * (all rolled back) they run again one by one, so the failing one goes to failed/ alone.
+   * False when the drain must stop; the jobs that did not run are given back.
+   */
+  async #flushGroup(): Promise<boolean> {
+    const jobs = this.#group;
+    this.#group = [];
+    if (jobs.length === 0) return true;
+    if (this.#link.state !== 'open') {
+      await this.#claims.returnUnrun(jobs);
+      if (this.#stop === 'none') this.#stop = 'connection';
+      return false;
+    }
+    const t = performance.now();
+    if (jobs.length > 1 && (this.#ledger?.batch ?? 1) > 1 && this.#driver.capabilities.groupCommit) {
+      let counts: readonly number[] | null = null;
+      try {
+        // The group as a whole gets the default limit; on a timeout it runs again one by one,
+        // each job under its own limit, so only the slow one fails.
+        counts = await executeGroup(this.#link.session, jobs, this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null);
+      } catch (error) {
+        if (this.#isConnectionLoss(error)) {
+          await this.#connectionLost(jobs, error, t, jobs[0]!.path);
+          return false;
+        }
+        // An SQL error somewhere in the group (a duplicate ledger id included): one by one.
+      }
+      if (counts !== null) {
+        const ms = performance.now() - t;
+        this.summary.sqlMs += ms;
+        this.summary.success += jobs.length;
+        jobs.forEach((job, k) => this.#succeeded(job.record, ms / jobs.length, counts[k] ?? 0));
+        this.#claims.remove(...this.#claims.finishAll(jobs));
+        return true;
+      }
+    }
+    return this.#runEach(jobs);
+  }
+
+  /**
+   * Runs jobs one by one (per-statement mode, or after a group's SQL error); the files of the
+   * jobs that ran are removed together at the end (docs/decisions.md). False when the drain
+   * must stop; the jobs not reached are given back.
+   */
+  async #runEach(jobs: readonly Job[]): Promise<boolean> {
+    const ran: string[] = [];
+    try {
+      for (let k = 0; k < jobs.length; k++) {
+        if (k > 0 && this.#options.signal?.aborted) {
+          if (this.#stop === 'none') this.#stop = 'aborted';
+          await this.#claims.returnUnrun(jobs.slice(k));
+          return false;
+        }
+        if (!(await this.#runOne(jobs[k]!, ran))) {
+          await this.#claims.returnUnrun(jobs.slice(k + 1));
+          return false;
+        }
+      }
+      return true;
+    } finally {
+      this.#claims.remove(...ran);
+    }
+  }
+
+  /** Outside the ledger although the ledger is on: a statement that commits implicitly (a crash mid-statement leaves it uncertain). */
+  #outsideLedger(job: Job): boolean {
+    return this.#ledger !== null && !job.once && !job.record.captureResult;
+  }
+
+  /**
+   * Runs one job. With the ledger, a statement that can share its transaction runs exactly
+   * once; one that commits implicitly runs on its own, its claim renamed to <id>.uncertain
+   * first so that a crash mid-statement sends it to failed/uncertain-… instead of running it
+   * again. Its claim is removed before the next job starts (without the ledger a crash
+   * repeats at most the one statement in flight), or, given `ran`, with the rest of its
+   * burst (ledger: a leftover is settled). False when the connection was lost.
+   */
+  async #runOne(job: Job, ran?: string[]): Promise<boolean> {
+    const { record } = job;
+    const session = (this.#link as Extract<Link, { state: 'open' }>).session;
+    const path = this.#outsideLedger(job) ? await this.#claims.rename(job.path, uncertainMarkerName(record.id)) : job.path;
+    const t = performance.now();
+    let executed: Executed;
+    try {
+      executed = await executeJob(session, job, record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null), this.#deps.layout.resultsDir);
+    } catch (error) {
+      // A timeout whose cancel had to drop the connection is a lost connection too.
+      if (this.#isConnectionLoss(error)) {
+        await this.#connectionLost([job], error, t, path);
+        return false;
+      }
+      const ms = performance.now() - t;
+      this.summary.sqlMs += ms;
+      // A statement stopped for its time limit fails like an SQL error, with its own class.
+      await this.#settleJob(job, path, failureOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error), { ms });
+      return true;
+    }
+    const ms = performance.now() - t;
+    this.summary.sqlMs += ms;
+    if (executed.doneBefore) this.summary.settled++;
+    else this.summary.success++;
+    this.#succeeded(record, ms, executed.doneBefore ? 0 : executed.affectedRows);
+    // (A claim renamed <id>.uncertain is never a segment's: segments hold only ledger jobs.)
+    const done = job.segment === undefined ? path : this.#claims.finish(job);
+    if (done !== null) {
+      if (ran) ran.push(done);
+      else this.#claims.remove(done);
+    }
+    return true;
+  }
+
+  #isConnectionLoss(error: unknown): boolean {
+    return this.#driver.dialect.classifyError(causeOf(error), 'execute') === 'connection';
+  }
+
+  /**
+   * The connection was lost while `jobs` ran (one job, or a group in one transaction). The
+   * ledger, asked on a new session, tells whether they committed after all (a group: all or
+   * none); if not, the first carries a connection failure (or, outside the ledger, is
+   * uncertain) and the rest go back untouched. The drain stops.
+   */
+  async #connectionLost(jobs: readonly Job[], error: unknown, t: number, path: string): Promise<void> {
+    if (this.#link.state === 'open') this.#link.session.destroy();
+    this.#link = { state: 'lost' };
+    this.#stop = 'connection';
+    const first = jobs[0]!;
+    if (first.once && (await this.#committedAfterAll(first.record.id))) {
+      // Lost during COMMIT, but the ledger has it: it ran, once.
+      this.summary.connectionError = describeFailure(failureOf('connection', error));
+      this.summary.success += jobs.length;
+      const ms = (performance.now() - t) / jobs.length;
+      for (const job of jobs) this.#succeeded(job.record, ms, 0);
+      this.#claims.remove(...this.#claims.finishAll(jobs));
+      return;
+    }
+    if (jobs.length === 1 && this.#outsideLedger(first)) {
+      // A statement outside the ledger transaction lost its connection: it may have run. A person decides.
+      const failure = failureOf('uncertain', error);
+      const keyword = this.#driver.dialect.inspect(first.record.sql).keyword || 'unknown';
+      const message = `The connection was lost while a statement that commits implicitly (${keyword}) ran outside the ledger: it may or may not have run, so it is not run again (${describeFailure(failure)})`;
+      await this.#settleJob(first, path, failure, { message });
+      return;
+    }
+    await this.#connectionFailure(first, error);
+    await this.#claims.returnUnrun(jobs.slice(1));
+  }
+
+  /** After a connection lost mid-transaction: did the job commit? Asked on a new session; false when that fails too. */
+  async #committedAfterAll(id: string): Promise<boolean> {
+    let probe: Session | null = null;
+    try {
+      probe = await this.#driver.connect();
+      const done = await probe.isDone(id);
+      probe.release();
+      return done;
+    } catch {
+      probe?.destroy();
+      return false;
+    }
+  }
+
+  /** A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…; a segment's other unfinished jobs go back with it. */
+  #connectionFailure(job: Job, error: unknown): Promise<void> {
+    return this.#settleJob(job, job.path, failureOf('connection', error));
+  }
+
+  /** Settles a failed job of this drain (settle.ts), its claim at `path`. */
+  #settleJob(job: Job, path: string, failure: Failure, options: SettleOptions = {}): Promise<void> {
+    return settleFailure(this.#settling, { record: job.record, foundAt: job.src, path, place: (to, updated) => this.#place(job, path, to, updated) }, failure, {
+      ...options,
+      count: (f) => this.#count(f),
+    });
+  }
+
+  /**
+   * Moves a failed job's claim to `to`, rewritten as `updated`. A segment's job is written
+   * to failed/ alone, and the segment's claim then keeps only its open jobs (or goes back to
+   * the spool whole, with `updated` in its place, when the job stays in the spool).
+   */
+  async #place(job: Job, path: string, to: Destination, updated: SpoolRecord | null): Promise<string> {
+    const { segment, record } = job;
+    if (segment === undefined) {
+      // Rewrite the claim, then move it in one rename: a crash leaves one copy, never two.
+      if (updated !== null) await this.#claims.rewrite(path, updated);
+      return to === 'spool' ? this.#claims.putBack(path, record.id) : this.#claims.moveToFailed(path, to, failedNameOf(record));
+    }
+    if (to === 'spool') return this.#claims.returnSegment(segment, updated ?? undefined);
+    const moved = await this.#claims.failAlone(updated ?? record, to);
+    const last = this.#claims.finish(job);
+    if (last !== null) this.#claims.remove(last);
+    else if (to === 'connection-') await this.#claims.returnSegment(segment);
+    else await this.#claims.shrink(segment);
+    return moved;
+  }
+
+  /** A claimed file that is not a valid job (or not in its place and can't be moved there) goes to failed/. */
+  #settleInvalid(claimed: string, name: string, error: unknown, record: Partial<SpoolRecord>, src: string): Promise<void> {
+    const { layout, syncer } = this.#deps;
+    return settleFailure(this.#settling, invalidFile(layout, syncer, claimed, name, record, src), failureOf('invalid', error), { count: (f) => this.#count(f) });
+  }
+
+  /** Counts a settled failure into the summary (and the progress of a refused statement). */
+  #count(failure: Failure): void {
+    switch (failure.class) {
+      case 'connection':
+        this.summary.connectionFailed++;
+        this.summary.connectionError = describeFailure(failure);
+        break;
+      case 'sql':
+      case 'timeout':
+        this.#options.step?.();
+        this.summary.sqlFailed++;
+        break;
+      case 'invalid':
+        this.summary.invalid++;
+        this.summary.sqlFailed++;
+        break;
+      case 'uncertain':
+        this.summary.uncertain++;
+        break;
+    }
+  }
+
+  /** A job committed: told to onOutcome (status by id, events, webhooks) and counted for progress. */
+  #succeeded(record: SpoolRecord, ms: number, affectedRows: number): void {
+    this.#deps.onOutcome?.(succeededOutcome(record.id, this.#datasource, ms, affectedRows), record);
+    this.#options.step?.();
+  }
+
+  /**
+   * Releases the session however the drain ends (a leaked connection would make a later run
+   * wait forever); first, with the ledger, deletes the rows of jobs whose files are all gone
+   * (under the lock). Resolves with the jobs left pending when the prune counted them (one
+   * walk of the tree for both), else null.
+   */
+  async #release(): Promise<number | null> {
+    let left: number | null = null;
+    if (this.#link.state === 'open') {
+      const session = this.#link.session;
+      if (this.#ledger !== null && this.#lock === 'held' && this.summary.success + this.summary.settled > 0) {
+        try {
+          const live = await oldestLiveId(this.#deps.layout, this.#config, this.stopped ? this.#datasource : undefined);
+          left = live.count;
+          this.summary.pruned = await session.pruneLedger(live.oldest);
+        } catch {
+          // the next run prunes
+        }
+      }
+      try {
+        if (this.#lock === 'held') await session.unlock(this.#lockKey);
+        session.release();
+      } catch {
+        session.destroy(); // the server frees the lock with the session
+      }
+      this.#link = { state: 'closed' };
+    }
+    await removeIfEmpty(this.#claims.dir);
+    await removeIfEmpty(dirname(this.#claims.dir));
+    return left;
+  }
+}

@@ -1,0 +1,60 @@
+import type { Session } from '../db/driver.js';
+import { isQueryBatchError } from '../errors.js';
+import { ResultWriter } from '../ops/results.js';
+import type { Job } from './job.js';
+import { withTimeout } from './timeout.js';
+
+/** What running one job did: its affected rows, or that the ledger showed it had run before (nothing ran now). */
+export type Executed = { readonly doneBefore: false; readonly affectedRows: number } | { readonly doneBefore: true };
+
+/** The driver's error behind a STATEMENT_TIMEOUT, else the error itself: what the dialect classifies. */
+export function causeOf(error: unknown): unknown {
+  return isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? error.cause : error;
+}
+
+/**
+ * Runs one job's statement on `session` under its time limit (null: none), stopped on the
+ * server when the limit passes: a captured SELECT streams its rows into result pages
+ * (outside the ledger: reading twice after a crash does no harm, the pages are rewritten),
+ * a job the ledger runs once goes in its own ledger transaction, anything else runs alone.
+ */
+export async function executeJob(session: Session, job: Job, limitMs: number | null, resultsDir: string): Promise<Executed> {
+  const { record, params } = job;
+  const cancel = () => session.cancel();
+  if (record.captureResult) {
+    return { doneBefore: false, affectedRows: await withTimeout(limitMs, () => capture(session, job, resultsDir), cancel) };
+  }
+  if (job.once) {
+    const result = await withTimeout(limitMs, () => session.executeOnce(record.id, record.sql, params), cancel);
+    return result.status === 'done-before' ? { doneBefore: true } : { doneBefore: false, affectedRows: result.affectedRows };
+  }
+  const { affectedRows } = await withTimeout(limitMs, () => session.execute(record.sql, params), cancel);
+  return { doneBefore: false, affectedRows };
+}
+
+/**
+ * Group commit: the jobs in one ledger transaction and one round trip, under one time limit
+ * for the whole group. Resolves with each job's affected rows, or null when the driver
+ * can't run them together (then they run one by one).
+ */
+export function executeGroup(session: Session, jobs: readonly Job[], limitMs: number | null): Promise<readonly number[] | null> {
+  return withTimeout(
+    limitMs,
+    () => session.executeBatch(jobs.map((j) => ({ id: j.record.id, sql: j.record.sql, params: j.params }))),
+    () => session.cancel(),
+  );
+}
+
+/** Streams a captured statement's rows into result pages; resolves with its affected rows (0 for a SELECT). */
+async function capture(session: Session, job: Job, resultsDir: string): Promise<number> {
+  const { record, params } = job;
+  const writer = new ResultWriter(resultsDir, record.id, record.datasource);
+  try {
+    const { affectedRows } = await session.stream(record.sql, params, (columns) => (writer.columns = columns), (row) => writer.add(row as never[]));
+    await writer.finish();
+    return affectedRows;
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+}

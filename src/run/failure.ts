@@ -1,0 +1,109 @@
+import { basename } from 'node:path';
+import { errorInfo } from '../db/error-info.js';
+import { isQueryBatchError } from '../errors.js';
+import type { FailureEntry } from '../ops/log-format.js';
+import type { Outcome } from '../ops/outcomes.js';
+import type { Failure, FailureClass } from '../spool/failure.js';
+import { describeParams, type LastError, type SpoolRecord } from '../spool/record.js';
+
+/**
+ * A failure read from what was thrown, and what is derived from it: the spool record's
+ * lastError, the job's outcome and the error-log entry. Pure.
+ */
+export function failureOf(cls: FailureClass, error: unknown, at = new Date()): Failure {
+  const info = isQueryBatchError(error) ? { code: error.code, message: error.message } : errorInfo(error);
+  return {
+    class: cls,
+    code: info.code,
+    message: info.message,
+    ...('errno' in info && info.errno !== undefined && { errno: info.errno }),
+    ...('sqlState' in info && info.sqlState !== undefined && { sqlState: info.sqlState }),
+    at: at.toISOString(),
+  };
+}
+
+/** `CODE: message`, as a run summary names the error that stopped a datasource. */
+export function describeFailure(failure: Pick<Failure, 'code' | 'message'>): string {
+  return `${failure.code}: ${failure.message}`;
+}
+
+/** The record with one more attempt and the failure as its lastError (an uncertain failure is never recorded in the file). */
+export function withFailure(record: SpoolRecord, failure: Failure & { readonly class: LastError['class'] }): SpoolRecord {
+  return { ...record, attempts: record.attempts + 1, lastError: failure };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** A failed job's outcome; `moved` is where its file went in failed/. */
+export function failedOutcome(id: string, datasource: string, failure: Failure, ms: number, moved: string): Outcome {
+  return {
+    id,
+    status: 'failed',
+    datasource,
+    finishedAt: failure.at,
+    durationMs: round(ms),
+    class: failure.class,
+    code: failure.code,
+    message: failure.message,
+    file: basename(moved),
+  };
+}
+
+/** A committed job's outcome. */
+export function succeededOutcome(id: string, datasource: string, ms: number, affectedRows: number): Outcome {
+  return { id, status: 'succeeded', datasource, finishedAt: new Date().toISOString(), durationMs: round(ms), affectedRows };
+}
+
+/** What the error log says of a failed job (paths relative to the home). */
+export interface EntryFacts {
+  /** Where the job was found. */
+  readonly file: string;
+  /** Where its file went (failed/…, or spool/… when it stays). */
+  readonly moved: string;
+  /** Its attempts, counting this one (absent for a file that could not be read). */
+  readonly attempts?: number;
+  /** The log's message, when it says more than the failure's own. */
+  readonly message?: string;
+  /** Param values in the log (logs.logParams), else their count and types. */
+  readonly logParams: boolean;
+}
+
+/**
+ * The error-log entry of a failure. A job that could be read is logged with its SQL and
+ * params; a file that could not (`record` holds what its name says, if anything) with what
+ * is known of it.
+ */
+export function logEntryOf(failure: Failure, record: SpoolRecord | Partial<SpoolRecord> | null, facts: EntryFacts): FailureEntry {
+  const message = facts.message ?? failure.message;
+  if (facts.attempts === undefined || record === null || !isComplete(record)) {
+    return {
+      class: failure.class,
+      id: record?.id ?? null,
+      file: facts.file,
+      datasource: record?.datasource ?? null,
+      code: failure.code,
+      moved: facts.moved,
+      message,
+      ...(record?.sql !== undefined && { sql: record.sql }),
+    };
+  }
+  return {
+    class: failure.class,
+    id: record.id,
+    file: facts.file,
+    datasource: record.datasource,
+    code: failure.code,
+    ...(failure.errno !== undefined && { errno: failure.errno }),
+    attempts: facts.attempts,
+    moved: facts.moved,
+    message,
+    sql: record.sql,
+    params: facts.logParams ? JSON.stringify(record.params) : describeParams(record.params),
+  };
+}
+
+function isComplete(record: SpoolRecord | Partial<SpoolRecord>): record is SpoolRecord {
+  return record.format !== undefined && record.params !== undefined;
+}

@@ -1,0 +1,51 @@
+import type { StatementParams } from '../db/driver.js';
+import type { SpoolRecord } from '../spool/record.js';
+
+/** A claimed job, read and checked, ready to run. */
+export interface Job {
+  readonly record: SpoolRecord;
+  readonly params: StatementParams;
+  /** Its claim (a segment's jobs: the segment's claim when it was read). */
+  readonly path: string;
+  /** Where it was found in the spool. */
+  readonly src: string;
+  /** Runs in a ledger transaction, exactly once (the ledger is on and the statement can share its transaction). */
+  readonly once: boolean;
+  /** Set for a job of a segment file: the jobs that share its claim. */
+  readonly segment?: Segment;
+}
+
+/**
+ * A claimed segment (`<id>.<n>.batchsql`, spool/writer.ts): its jobs run and finish one by
+ * one, and the claim goes when the last has. Only jobs the ledger runs exactly once are
+ * kept in a segment, so a crash that gives the claim back whole repeats nothing.
+ */
+export class Segment {
+  /** The claim: rewritten, under a new name, when one of its jobs leaves for failed/. */
+  path: string;
+  readonly jobs: readonly Job[];
+  /** Jobs finished: committed, settled by the ledger, or moved to failed/. */
+  readonly #finished = new Set<Job>();
+
+  /** The segment of claim `path`, holding `jobs` (read from it, in order). */
+  constructor(path: string, jobs: readonly Omit<Job, 'segment'>[]) {
+    this.path = path;
+    this.jobs = jobs.map((job) => ({ ...job, segment: this }));
+  }
+
+  /** Marks a job finished; true once every job of the segment is. */
+  finish(job: Job): boolean {
+    this.#finished.add(job);
+    return this.#finished.size === this.jobs.length;
+  }
+
+  /** Whether any job has finished (else the claim holds exactly what was read). */
+  get touched(): boolean {
+    return this.#finished.size > 0;
+  }
+
+  /** The records of the jobs not finished, in order, `updated` in place of its job's. */
+  openRecords(updated?: SpoolRecord): SpoolRecord[] {
+    return this.jobs.filter((j) => !this.#finished.has(j)).map((j) => (j.record.id === updated?.id ? updated : j.record));
+  }
+}

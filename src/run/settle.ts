@@ -1,0 +1,114 @@
+import { relative } from 'node:path';
+import type { Logs } from '../ops/logs.js';
+import type { Outcome } from '../ops/outcomes.js';
+import { FAILED_PREFIX_OF, type Failure } from '../spool/failure.js';
+import type { DirSyncer } from '../spool/durable.js';
+import { moveToFailed, type FailedPrefix } from '../spool/failed-dir.js';
+import type { Layout } from '../spool/layout.js';
+import type { SpoolRecord } from '../spool/record.js';
+import type { Recovery } from './recovery.js';
+import { failedOutcome, logEntryOf, withFailure } from './failure.js';
+
+/** Where a failed job's file goes: failed/ under a prefix, or back to its place in the spool. */
+export type Destination = Exclude<FailedPrefix, ''> | 'spool';
+
+/** What settling a failure needs of the run. */
+export interface SettleContext {
+  readonly home: string;
+  readonly logs: Logs;
+  /** logs.logParams: param values in the error log. */
+  readonly logParams: boolean;
+  readonly maxConnectionAttempts: number;
+  /** Told of a job that reached failed/. */
+  readonly onOutcome?: (outcome: Outcome, record: SpoolRecord | null) => void;
+}
+
+/** A failed job's file: what is known of it, and how it moves. */
+export interface FailedJob {
+  /** The job, or what is known of a file that could not be read as one (the id its name carries, its datasource). */
+  readonly record: SpoolRecord | Partial<SpoolRecord> | null;
+  /** Where the job was found (absolute). */
+  readonly foundAt: string;
+  /** Where the file is now (absolute): stays its place when it can't be moved. */
+  readonly path: string;
+  /** Moves the file to `to`, rewritten as `updated` when given; resolves with where it went. */
+  place(to: Destination, updated: SpoolRecord | null): Promise<string>;
+}
+
+/** How a settle is told and counted. */
+export interface SettleOptions {
+  /** Milliseconds the statement ran (0 when it never did). */
+  readonly ms?: number;
+  /** The log's message, when it says more than the failure's own. */
+  readonly message?: string;
+  /** Counts the failure into the run's summary, once it is settled. */
+  readonly count?: (failure: Failure) => void;
+}
+
+function isJob(record: FailedJob['record']): record is SpoolRecord {
+  return record !== null && record.format !== undefined && record.params !== undefined && typeof record.attempts === 'number';
+}
+
+/** Where a failure sends a job: a connection failure with attempts left keeps its place in the spool. */
+export function destinationOf(failure: Failure, attempts: number, maxConnectionAttempts: number): Destination {
+  if (failure.class === 'connection' && attempts < maxConnectionAttempts) return 'spool';
+  return FAILED_PREFIX_OF[failure.class];
+}
+
+/**
+ * Settles a failed job, the one way every failure goes: the record is rewritten with one
+ * more attempt and the failure as its lastError (not for a file that could not be read, nor
+ * an uncertain job, whose file is kept as it was), the file moves (failed/, or back to the
+ * spool), the outcome is reported, the failure counted and logged. A file that could not be
+ * read and can't be moved either stays where it is (nothing is lost; the next run tries
+ * again) and the log says so; any other failure to move rejects.
+ */
+export async function settleFailure(ctx: SettleContext, job: FailedJob, failure: Failure, options: SettleOptions = {}): Promise<void> {
+  const record = isJob(job.record) ? job.record : null;
+  const updated = record !== null && failure.class !== 'invalid' && failure.class !== 'uncertain' ? withFailure(record, { ...failure, class: failure.class }) : null;
+  const attempts = record === null || failure.class === 'invalid' ? undefined : record.attempts + 1;
+  const to = destinationOf(failure, attempts ?? 0, ctx.maxConnectionAttempts);
+  let moved: string;
+  let message = options.message;
+  try {
+    moved = await job.place(to, updated);
+  } catch (error) {
+    if (failure.class !== 'invalid') throw error;
+    moved = job.path;
+    message = `${message ?? failure.message} (could not move it to failed/: ${(error as Error).message}; left in place)`;
+  }
+  const shown = (path: string) => relative(ctx.home, path);
+  const id = job.record?.id;
+  if (to !== 'spool' && id && shown(moved).startsWith('failed')) {
+    // A file that was not valid reports no record (its webhook, if it names one, is not trusted).
+    ctx.onOutcome?.(failedOutcome(id, job.record?.datasource ?? '', failure, options.ms ?? 0, moved), failure.class === 'invalid' ? null : record);
+  }
+  options.count?.(failure);
+  ctx.logs.failure(new Date(), logEntryOf(failure, job.record, {
+    file: shown(job.foundAt),
+    moved: shown(moved),
+    ...(attempts !== undefined && { attempts }),
+    ...(message !== undefined && { message }),
+    logParams: ctx.logParams,
+  }));
+}
+
+/** A file that could not be read as a job, or can't be put in its place: it goes to failed/failed-<name> as it is. */
+export function invalidFile(layout: Layout, syncer: DirSyncer, path: string, name: string, record: Partial<SpoolRecord> | undefined, foundAt: string): FailedJob {
+  return { record: record ?? null, foundAt, path, place: (to) => moveToFailed(layout, path, to === 'spool' ? '' : to, name, syncer) };
+}
+
+/** Logs the claims that recovery moved to failed/uncertain-… (a runner died while their statement ran). */
+export function logUncertainClaims(ctx: Pick<SettleContext, 'home' | 'logs'>, recovery: Recovery): void {
+  for (const u of recovery.uncertain) {
+    ctx.logs.failure(new Date(), {
+      class: 'uncertain',
+      id: u.id,
+      file: relative(ctx.home, u.claim),
+      datasource: u.datasource,
+      code: 'UNCERTAIN',
+      moved: relative(ctx.home, u.moved),
+      message: 'A runner died while this statement, which commits implicitly and so runs outside the ledger, was in flight: it may or may not have run. Check the database, then respool it or delete it.',
+    });
+  }
+}
