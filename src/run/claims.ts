@@ -3,9 +3,11 @@ import fs from 'fs-extra';
 import { makeDirDurable, tempPathFor, writeFileAtomic, writeTemp, type DirSyncer } from '../spool/durable.js';
 import { moveToFailed, type FailedPrefix } from '../spool/failed-dir.js';
 import type { Layout } from '../spool/layout.js';
-import { encodeRecord, type SpoolRecord } from '../spool/record.js';
+import { readJobText } from '../spool/read-job.js';
+import { decodeParams, decodeRecord, decodeSegment, encodeRecord, type SpoolRecord } from '../spool/record.js';
 import { jobFileName, spoolPathFor } from '../spool/shards.js';
 import { Segment, type Job } from './job.js';
+import type { Destination } from './settle.js';
 
 /** The name a job's file gets in failed/ (before its prefix). */
 export function failedNameOf(record: SpoolRecord): string {
@@ -55,6 +57,27 @@ export class Claims {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       return null;
     }
+  }
+
+  /** Reads a claimed file's jobs (a segment's several, `count` from its name); throws when it is not valid. */
+  async read(claimed: string, src: string, count: number, maxBytes: number, once: (record: SpoolRecord) => boolean): Promise<Job[]> {
+    const text = await readJobText(claimed, maxBytes);
+    const records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
+    return records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, once: once(record) }));
+  }
+
+  /** Moves a claim to `target` in the spool (a misplaced file to its own place); false when a file is there already. */
+  async moveTo(claimed: string, target: string): Promise<boolean> {
+    if (await fs.pathExists(target)) return false;
+    await makeDirDurable(dirname(target), this.#syncer);
+    await fs.promises.rename(claimed, target);
+    return true;
+  }
+
+  /** Writes a claimed segment's jobs back to the spool as files of their own, then removes the claim. */
+  async split(claimed: string, records: readonly SpoolRecord[]): Promise<void> {
+    for (const record of records) await writeFileAtomic(this.#layout.tmpDir, spoolPathFor(this.#layout.spoolDir, this.#datasource, record.id), encodeRecord(record), this.#syncer);
+    this.remove(claimed);
   }
 
   /** Tracks a claimed segment file's jobs; returns them, each knowing its segment. */
@@ -160,5 +183,28 @@ export class Claims {
     await fs.promises.rename(path, renamed);
     await this.#syncer.sync(this.dir);
     return renamed;
+  }
+
+  /**
+   * Moves a failed job's claim (now at `path`) to `to`, rewritten as `updated`. A segment's
+   * job is written to failed/ alone, and the segment's claim then keeps only its open jobs
+   * (or, when the drain stops for the connection, goes back to the spool; when the job stays
+   * in the spool, the segment goes back whole with `updated` in its place). Returns where
+   * the job went.
+   */
+  async placeFailed(job: Job, path: string, to: Destination, updated: SpoolRecord | null): Promise<string> {
+    const { segment, record } = job;
+    if (segment === undefined) {
+      // Rewrite the claim, then move it in one rename: a crash leaves one copy, never two.
+      if (updated !== null) await this.rewrite(path, updated);
+      return to === 'spool' ? this.putBack(path, record.id) : this.moveToFailed(path, to, failedNameOf(record));
+    }
+    if (to === 'spool') return this.returnSegment(segment, updated ?? undefined);
+    const moved = await this.failAlone(updated ?? record, to);
+    const last = this.finish(job);
+    if (last !== null) this.remove(last);
+    else if (to === 'connection-') await this.returnSegment(segment);
+    else await this.shrink(segment);
+    return moved;
   }
 }

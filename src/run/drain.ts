@@ -1,43 +1,29 @@
 import { dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
-import { runsOnceWithLedger, type Driver, type LockKey, type Session } from '../db/driver.js';
+import { runsOnceWithLedger, type Driver } from '../db/driver.js';
 import { QueryBatchError, isQueryBatchError } from '../errors.js';
 import type { DatasourceSummary, ResolvedConfig } from '../interfaces.js';
-import { makeDirDurable, writeFileAtomic } from '../spool/durable.js';
-import type { Failure } from '../spool/failure.js';
 import { countJobs, removeIfEmpty, type Leaf } from '../spool/listing.js';
 import { drainOrder, dropStaleMarker } from '../spool/priority.js';
-import { readJobText } from '../spool/read-job.js';
-import { decodeParams, decodeRecord, decodeSegment, encodeRecord, type SpoolRecord } from '../spool/record.js';
+import type { Failure } from '../spool/failure.js';
+import type { SpoolRecord } from '../spool/record.js';
 import { compareNames, idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from '../spool/shards.js';
-import { Claims, failedNameOf } from './claims.js';
+import { Claims } from './claims.js';
 import type { DrainOptions, RunnerDeps } from './context.js';
 import { causeOf, executeGroup, executeJob, type Executed } from './execute.js';
 import { describeFailure, failureOf, succeededOutcome } from './failure.js';
 import type { Job } from './job.js';
+import { DatabaseHold } from './hold.js';
 import { oldestLiveId } from './ledger-prune.js';
+import { countFailure, emptyDatasourceSummary } from './tally.js';
 import { hasForeignClaims, recoverForeignClaims, uncertainMarkerName } from './recovery.js';
-import { invalidFile, logUncertainClaims, settleFailure, type Destination, type SettleContext, type SettleOptions } from './settle.js';
+import { invalidFile, logUncertainClaims, settleFailure, type SettleContext, type SettleOptions } from './settle.js';
 
 /** Per-statement mode (`ledger.batch: 1`) claims this many jobs at a time, then commits them one by one. */
 const PER_STATEMENT_BURST = 32;
 
-/** The datasource's lock: not asked for yet, ours, or held by another runner (this drain then touches nothing). */
-type LockState = 'none' | 'held' | 'busy';
-
 /** Why the drain stopped before the spool was empty. */
 type StopReason = 'none' | 'limit' | 'aborted' | 'connection' | 'busy';
-
-/** The drain's database session: not opened yet, open, could not be opened, or lost mid-run. */
-type Link =
-  | { readonly state: 'closed' }
-  | { readonly state: 'open'; readonly session: Session }
-  | { readonly state: 'unreachable'; readonly error: unknown }
-  | { readonly state: 'lost' };
-
-export function emptyDatasourceSummary(): DatasourceSummary {
-  return { success: 0, sqlFailed: 0, connectionFailed: 0, invalid: 0, deferred: 0, sqlMs: 0, settled: 0, uncertain: 0 };
-}
 
 /**
  * One datasource's drain in one run: its jobs, serially and in FIFO order, on one session
@@ -53,13 +39,11 @@ export class Drain {
   readonly #datasource: string;
   readonly #options: DrainOptions;
   readonly #driver: Driver;
-  readonly #lockKey: LockKey;
   readonly #ledger: { readonly table: string; readonly batch: number } | null;
   readonly #claims: Claims;
   readonly #settling: SettleContext;
-  #lock: LockState = 'none';
+  readonly #hold: DatabaseHold;
   #stop: StopReason = 'none';
-  #link: Link = { state: 'closed' };
   /** Jobs claimed so far (what `limit` counts). */
   #taken = 0;
   /** Other hosts' claims went back to the spool once the lock was ours: the listing starts over. */
@@ -73,7 +57,7 @@ export class Drain {
     this.#datasource = datasource;
     this.#options = options;
     this.#driver = deps.driver(datasource);
-    this.#lockKey = this.#driver.dialect.lockKey(spoolId, datasource);
+    this.#hold = new DatabaseHold(this.#driver, this.#driver.dialect.lockKey(spoolId, datasource));
     this.#ledger = deps.config.datasources[datasource]?.ledger ?? null;
     this.#claims = new Claims(deps.layout, deps.name, datasource, deps.syncer);
     this.#settling = settling;
@@ -136,7 +120,7 @@ export class Drain {
     const src = join(leaf.path, name);
     // Connect, and take the datasource's lock, before claiming anything: a runner that
     // finds another draining this datasource touches none of its files.
-    if (this.#link.state === 'closed' && (!(await this.#connect()) || this.#relist)) return false;
+    if (this.#hold.link.state === 'closed' && (!(await this.#connect()) || this.#relist)) return false;
     const claimed = await this.#claims.take(src, name);
     if (claimed === null) {
       // Another runner took it; or, for a marker, its job is gone (ran, or moved).
@@ -157,9 +141,9 @@ export class Drain {
       }
       jobs = [...this.#claims.openSegment(claimed, jobs)];
     }
-    if (this.#link.state !== 'open') {
+    if (this.#hold.link.state !== 'open') {
       // The database could not be reached: the first job carries the failure, its attempt count grows, the rest stay untouched.
-      await this.#connectionFailure(jobs[0]!, this.#link.state === 'unreachable' ? this.#link.error : null);
+      await this.#connectionFailure(jobs[0]!, this.#hold.link.state === 'unreachable' ? this.#hold.link.error : null);
       this.#stop = 'connection';
       return false;
     }
@@ -168,37 +152,27 @@ export class Drain {
 
   /** Connects and takes the datasource's lock; false when another runner holds it. Gives back other hosts' claims once the lock is ours. */
   async #connect(): Promise<boolean> {
-    let session: Session | null = null;
-    try {
-      session = await this.#driver.connect();
-      this.#link = { state: 'open', session };
-      if (!(await session.tryLock(this.#lockKey))) {
-        this.#lock = 'busy';
-        this.#stop = 'busy';
-        this.summary.busy = true;
-        return false;
-      }
-      this.#lock = 'held';
-    } catch (error) {
-      session?.destroy();
-      this.#link = { state: 'unreachable', error };
-      return true;
+    const opened = await this.#hold.open();
+    if (opened === 'busy') {
+      this.#stop = 'busy';
+      this.summary.busy = true;
+      return false;
     }
-    const foreign = await recoverForeignClaims(this.#deps.layout, this.#datasource, this.#deps.syncer);
-    logUncertainClaims(this.#settling, foreign);
-    this.summary.recovered = (this.summary.recovered ?? 0) + foreign.recovered;
-    this.summary.uncertain += foreign.uncertain.length;
-    this.#relist = foreign.recovered > 0;
+    if (opened === 'held') {
+      const foreign = await recoverForeignClaims(this.#deps.layout, this.#datasource, this.#deps.syncer);
+      logUncertainClaims(this.#settling, foreign);
+      this.summary.recovered = (this.summary.recovered ?? 0) + foreign.recovered;
+      this.summary.uncertain += foreign.uncertain.length;
+      this.#relist = foreign.recovered > 0;
+    }
     return true;
   }
 
   /** Reads a claimed file's jobs (a segment's several); null when it is not valid (settled: failed/). */
   async #readClaim(claimed: string, name: string, src: string, count: number): Promise<Job[] | null> {
+    const dialect = this.#driver.dialect;
     try {
-      const text = await readJobText(claimed, this.#config.limits.maxFileBytes);
-      const records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
-      const dialect = this.#driver.dialect;
-      return records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, once: this.#ledger !== null && runsOnceWithLedger(dialect, record) }));
+      return await this.#claims.read(claimed, src, count, this.#config.limits.maxFileBytes, (record) => this.#ledger !== null && runsOnceWithLedger(dialect, record));
     } catch (error) {
       await this.#settleInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: this.#datasource }, src);
       return null;
@@ -208,14 +182,11 @@ export class Drain {
   /** A file copied into another datasource's tree, or renamed, goes to its own place (or to failed/ when it can't); true when it was not in its place. */
   async #relocateMisplaced(record: SpoolRecord, claimed: string, name: string, src: string, count: number): Promise<boolean> {
     if (record.datasource === this.#datasource && record.id === idOfFileName(name)) return false;
-    const { layout, syncer } = this.#deps;
-    const target = spoolPathFor(layout.spoolDir, record.datasource, record.id, count);
-    if (Object.hasOwn(this.#config.datasources, record.datasource) && !(await fs.pathExists(target))) {
-      await makeDirDurable(dirname(target), syncer);
-      await fs.promises.rename(claimed, target);
+    const target = spoolPathFor(this.#deps.layout.spoolDir, record.datasource, record.id, count);
+    if (Object.hasOwn(this.#config.datasources, record.datasource) && (await this.#claims.moveTo(claimed, target))) {
       this.#taken--;
     } else {
-      const shown = (path: string) => relative(layout.home, path);
+      const shown = (path: string) => relative(this.#deps.layout.home, path);
       const error = new QueryBatchError('INVALID_SPOOL_FILE', `Expected job ${record.id} of datasource "${record.datasource}" at ${shown(target)}; found it at ${shown(src)} and could not move it there`);
       await this.#settleInvalid(claimed, name, error, record, src);
     }
@@ -228,9 +199,7 @@ export class Drain {
    * of this leaf's listing in order.
    */
   async #expandSegment(jobs: readonly Job[], claimed: string, names: string[], i: number): Promise<void> {
-    const { layout, syncer } = this.#deps;
-    for (const j of jobs) await writeFileAtomic(layout.tmpDir, spoolPathFor(layout.spoolDir, this.#datasource, j.record.id), encodeRecord(j.record), syncer);
-    this.#claims.remove(claimed);
+    await this.#claims.split(claimed, jobs.map((j) => j.record));
     this.#taken--;
     names.push(...[...names.splice(i + 1), ...jobs.map((j) => jobFileName(j.record.id))].sort(compareNames));
   }
@@ -286,7 +255,7 @@ export class Drain {
     const jobs = this.#group;
     this.#group = [];
     if (jobs.length === 0) return true;
-    if (this.#link.state !== 'open') {
+    if (this.#hold.link.state !== 'open') {
       await this.#claims.returnUnrun(jobs);
       if (this.#stop === 'none') this.#stop = 'connection';
       return false;
@@ -297,7 +266,7 @@ export class Drain {
       try {
         // The group as a whole gets the default limit; on a timeout it runs again one by one,
         // each job under its own limit, so only the slow one fails.
-        counts = await executeGroup(this.#link.session, jobs, this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null);
+        counts = await executeGroup(this.#hold.session, jobs, this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null);
       } catch (error) {
         if (this.#isConnectionLoss(error)) {
           await this.#connectionLost(jobs, error, t, jobs[0]!.path);
@@ -357,12 +326,11 @@ export class Drain {
    */
   async #runOne(job: Job, ran?: string[]): Promise<boolean> {
     const { record } = job;
-    const session = (this.#link as Extract<Link, { state: 'open' }>).session;
     const path = this.#outsideLedger(job) ? await this.#claims.rename(job.path, uncertainMarkerName(record.id)) : job.path;
     const t = performance.now();
     let executed: Executed;
     try {
-      executed = await executeJob(session, job, record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null), this.#deps.layout.resultsDir);
+      executed = await executeJob(this.#hold.session, job, record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null), this.#deps.layout.resultsDir);
     } catch (error) {
       // A timeout whose cancel had to drop the connection is a lost connection too.
       if (this.#isConnectionLoss(error)) {
@@ -400,11 +368,10 @@ export class Drain {
    * uncertain) and the rest go back untouched. The drain stops.
    */
   async #connectionLost(jobs: readonly Job[], error: unknown, t: number, path: string): Promise<void> {
-    if (this.#link.state === 'open') this.#link.session.destroy();
-    this.#link = { state: 'lost' };
+    this.#hold.lose();
     this.#stop = 'connection';
     const first = jobs[0]!;
-    if (first.once && (await this.#committedAfterAll(first.record.id))) {
+    if (first.once && (await this.#hold.committedAfterAll(first.record.id))) {
       // Lost during COMMIT, but the ledger has it: it ran, once.
       this.summary.connectionError = describeFailure(failureOf('connection', error));
       this.summary.success += jobs.length;
@@ -425,20 +392,6 @@ export class Drain {
     await this.#claims.returnUnrun(jobs.slice(1));
   }
 
-  /** After a connection lost mid-transaction: did the job commit? Asked on a new session; false when that fails too. */
-  async #committedAfterAll(id: string): Promise<boolean> {
-    let probe: Session | null = null;
-    try {
-      probe = await this.#driver.connect();
-      const done = await probe.isDone(id);
-      probe.release();
-      return done;
-    } catch {
-      probe?.destroy();
-      return false;
-    }
-  }
-
   /** A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…; a segment's other unfinished jobs go back with it. */
   #connectionFailure(job: Job, error: unknown): Promise<void> {
     return this.#settleJob(job, job.path, failureOf('connection', error));
@@ -446,59 +399,16 @@ export class Drain {
 
   /** Settles a failed job of this drain (settle.ts), its claim at `path`. */
   #settleJob(job: Job, path: string, failure: Failure, options: SettleOptions = {}): Promise<void> {
-    return settleFailure(this.#settling, { record: job.record, foundAt: job.src, path, place: (to, updated) => this.#place(job, path, to, updated) }, failure, {
+    return settleFailure(this.#settling, { record: job.record, foundAt: job.src, path, place: (to, updated) => this.#claims.placeFailed(job, path, to, updated) }, failure, {
       ...options,
-      count: (f) => this.#count(f),
+      count: (f) => countFailure(this.summary, f, this.#options.step),
     });
-  }
-
-  /**
-   * Moves a failed job's claim to `to`, rewritten as `updated`. A segment's job is written
-   * to failed/ alone, and the segment's claim then keeps only its open jobs (or goes back to
-   * the spool whole, with `updated` in its place, when the job stays in the spool).
-   */
-  async #place(job: Job, path: string, to: Destination, updated: SpoolRecord | null): Promise<string> {
-    const { segment, record } = job;
-    if (segment === undefined) {
-      // Rewrite the claim, then move it in one rename: a crash leaves one copy, never two.
-      if (updated !== null) await this.#claims.rewrite(path, updated);
-      return to === 'spool' ? this.#claims.putBack(path, record.id) : this.#claims.moveToFailed(path, to, failedNameOf(record));
-    }
-    if (to === 'spool') return this.#claims.returnSegment(segment, updated ?? undefined);
-    const moved = await this.#claims.failAlone(updated ?? record, to);
-    const last = this.#claims.finish(job);
-    if (last !== null) this.#claims.remove(last);
-    else if (to === 'connection-') await this.#claims.returnSegment(segment);
-    else await this.#claims.shrink(segment);
-    return moved;
   }
 
   /** A claimed file that is not a valid job (or not in its place and can't be moved there) goes to failed/. */
   #settleInvalid(claimed: string, name: string, error: unknown, record: Partial<SpoolRecord>, src: string): Promise<void> {
     const { layout, syncer } = this.#deps;
-    return settleFailure(this.#settling, invalidFile(layout, syncer, claimed, name, record, src), failureOf('invalid', error), { count: (f) => this.#count(f) });
-  }
-
-  /** Counts a settled failure into the summary (and the progress of a refused statement). */
-  #count(failure: Failure): void {
-    switch (failure.class) {
-      case 'connection':
-        this.summary.connectionFailed++;
-        this.summary.connectionError = describeFailure(failure);
-        break;
-      case 'sql':
-      case 'timeout':
-        this.#options.step?.();
-        this.summary.sqlFailed++;
-        break;
-      case 'invalid':
-        this.summary.invalid++;
-        this.summary.sqlFailed++;
-        break;
-      case 'uncertain':
-        this.summary.uncertain++;
-        break;
-    }
+    return settleFailure(this.#settling, invalidFile(layout, syncer, claimed, name, record, src), failureOf('invalid', error), { count: (f) => countFailure(this.summary, f, this.#options.step) });
   }
 
   /** A job committed: told to onOutcome (status by id, events, webhooks) and counted for progress. */
@@ -508,32 +418,22 @@ export class Drain {
   }
 
   /**
-   * Releases the session however the drain ends (a leaked connection would make a later run
-   * wait forever); first, with the ledger, deletes the rows of jobs whose files are all gone
-   * (under the lock). Resolves with the jobs left pending when the prune counted them (one
-   * walk of the tree for both), else null.
+   * Releases the session however the drain ends; first, with the ledger, deletes the rows of
+   * jobs whose files are all gone (under the lock). Resolves with the jobs left pending when
+   * that prune counted them (one walk of the tree for both), else null.
    */
   async #release(): Promise<number | null> {
     let left: number | null = null;
-    if (this.#link.state === 'open') {
-      const session = this.#link.session;
-      if (this.#ledger !== null && this.#lock === 'held' && this.summary.success + this.summary.settled > 0) {
-        try {
-          const live = await oldestLiveId(this.#deps.layout, this.#config, this.stopped ? this.#datasource : undefined);
-          left = live.count;
-          this.summary.pruned = await session.pruneLedger(live.oldest);
-        } catch {
-          // the next run prunes
-        }
-      }
+    await this.#hold.release(async (session) => {
+      if (this.#ledger === null || this.summary.success + this.summary.settled === 0) return;
       try {
-        if (this.#lock === 'held') await session.unlock(this.#lockKey);
-        session.release();
+        const live = await oldestLiveId(this.#deps.layout, this.#config, this.stopped ? this.#datasource : undefined);
+        left = live.count;
+        this.summary.pruned = await session.pruneLedger(live.oldest);
       } catch {
-        session.destroy(); // the server frees the lock with the session
+        // the next run prunes
       }
-      this.#link = { state: 'closed' };
-    }
+    });
     await removeIfEmpty(this.#claims.dir);
     await removeIfEmpty(dirname(this.#claims.dir));
     return left;

@@ -6,9 +6,10 @@ import { countJobs, removeIfEmpty } from '../spool/listing.js';
 import type { SpoolRecord } from '../spool/record.js';
 import { adoptDropIns, type AdoptResult } from './adoption.js';
 import type { DrainOptions, RunnerDeps } from './context.js';
-import { Drain, emptyDatasourceSummary } from './drain.js';
+import { Drain } from './drain.js';
 import { failureOf } from './failure.js';
 import { adoptionClaimDir, recoverClaims, removeStaleTemps, type Recovery } from './recovery.js';
+import { summarize } from './tally.js';
 import { invalidFile, logUncertainClaims, settleFailure, type SettleContext } from './settle.js';
 
 export type { RunnerDeps } from './context.js';
@@ -106,55 +107,6 @@ async function drainAll(deps: RunnerDeps, names: readonly string[], options: Dra
     );
   });
   return perDatasource;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-/** What happened before and around the drains, for the summary. */
-interface RunFacts {
-  readonly started: Date;
-  readonly finished: Date;
-  readonly wallMs: number;
-  readonly tmpRemoved: number;
-  readonly recovery: Recovery;
-  readonly adoption: AdoptResult;
-}
-
-/** The run's summary: the drains' counts added up, with what adoption and recovery did. Pure. */
-function summarize(runner: string, perDatasource: Record<string, DatasourceSummary>, facts: RunFacts): RunSummary {
-  const totals = Object.values(perDatasource).reduce((a, s) => ({
-    success: a.success + s.success,
-    sqlFailed: a.sqlFailed + s.sqlFailed,
-    connectionFailed: a.connectionFailed + s.connectionFailed,
-    invalid: a.invalid + s.invalid,
-    deferred: a.deferred + s.deferred,
-    sqlMs: a.sqlMs + s.sqlMs,
-    settled: a.settled + s.settled,
-    uncertain: a.uncertain + s.uncertain,
-  }), emptyDatasourceSummary());
-  const executed = totals.success + totals.sqlFailed - totals.invalid;
-  const { adoption, recovery } = facts;
-  return {
-    runner,
-    startedAt: facts.started.toISOString(),
-    finishedAt: facts.finished.toISOString(),
-    success: totals.success,
-    sqlFailed: totals.sqlFailed + adoption.invalid,
-    connectionFailed: totals.connectionFailed,
-    invalid: totals.invalid + adoption.invalid,
-    deferred: totals.deferred + adoption.settling,
-    adopted: adoption.adopted,
-    recovered: recovery.recovered + Object.values(perDatasource).reduce((n, s) => n + (s.recovered ?? 0), 0),
-    settled: totals.settled,
-    uncertain: totals.uncertain + recovery.uncertain.length,
-    tmpRemoved: facts.tmpRemoved,
-    totalMs: round(totals.sqlMs),
-    avgMs: executed > 0 ? round(totals.sqlMs / executed) : 0,
-    wallMs: Math.round(facts.wallMs),
-    datasources: perDatasource,
-  };
 }
 
 /** With an onProgress hook: counts what is pending (streaming the shard listings) and makes the step counter. */
