@@ -1,0 +1,287 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config.js';
+import type { RunOptions } from '../../src/interfaces.js';
+import { Logs } from '../../src/ops/logs.js';
+import type { Outcome } from '../../src/ops/outcomes.js';
+import { runnerName } from '../../src/run/recovery.js';
+import { runBatch } from '../../src/run/run-batch.js';
+import { DirSyncer } from '../../src/spool/durable.js';
+import { ensureLayout, layoutOf } from '../../src/spool/layout.js';
+import { jobsInLeaf, leavesOf } from '../../src/spool/listing.js';
+import { decodeJobText, decodeRecord, type SpoolRecord } from '../../src/spool/record.js';
+import { spoolPathFor } from '../../src/spool/shards.js';
+import { SpoolWriter } from '../../src/spool/writer.js';
+import { FakeDatabase, fakeDialect, type Fault } from './fake-driver.js';
+
+/**
+ * The drain's decisions, against a fake driver: no database is reachable or needed. Real
+ * files in a temp home; the fake database records what committed, in order.
+ */
+
+const SQL = 'INSERT INTO t (n) VALUES (?)';
+const homes: string[] = [];
+
+afterEach(async () => {
+  for (const home of homes.splice(0)) await rm(home, { recursive: true, force: true });
+});
+
+interface HarnessOptions {
+  /** ledger.batch (1: per-statement mode); false: no ledger. */
+  readonly batch?: number | false;
+  readonly maxConnectionAttempts?: number;
+}
+
+async function harness(options: HarnessOptions = {}) {
+  const home = await mkdtemp(join(tmpdir(), 'qb-drain-'));
+  homes.push(home);
+  const batch = options.batch ?? 4;
+  const config = resolveConfig({
+    configFile: false,
+    home,
+    // Port 1: nothing listens there; the drain reaches the database only through the fake driver.
+    datasources: { main: { url: 'mysql://root@127.0.0.1:1/none', ledger: batch === false ? false : { batch } } },
+    maxConnectionAttempts: options.maxConnectionAttempts ?? 3,
+    dropInSettleMs: 0,
+  });
+  const layout = layoutOf(home);
+  await ensureLayout(layout);
+  const syncer = new DirSyncer();
+  const writer = new SpoolWriter(layout, config, syncer);
+  const logs = new Logs(layout, config);
+  const db = new FakeDatabase();
+  const driver = db.driver();
+  const outcomes: Outcome[] = [];
+  let onOutcome = (_outcome: Outcome) => {};
+  const deps = { layout, config, writer, syncer, logs, name: runnerName(), driver: () => driver, onOutcome: (o: Outcome) => (outcomes.push(o), onOutcome(o)) };
+  const ids = new Map<number, string>();
+  return {
+    home,
+    layout,
+    db,
+    outcomes,
+    ids,
+    onOutcome: (f: (o: Outcome) => void) => (onOutcome = f),
+    run: async (runOptions: RunOptions = {}) => {
+      const summary = await runBatch(deps, runOptions);
+      await logs.close();
+      return summary;
+    },
+    /** Spools jobs 1..n (or the numbers given) one after another: a file each. */
+    spool: async (...numbers: number[]) => {
+      for (const n of numbers) ids.set(n, await writer.spool(SQL, [n]));
+    },
+    /** Spools the numbers concurrently: the writer puts those that wait into one segment file. */
+    spoolTogether: async (...numbers: number[]) => {
+      const written = await Promise.all(numbers.map((n) => writer.spool(SQL, [n])));
+      numbers.forEach((n, k) => ids.set(n, written[k]!));
+    },
+    /** The pending jobs, in FIFO order: their number, attempts and the file holding them. */
+    pending: async () => {
+      const out: { n: unknown; attempts: number; file: string }[] = [];
+      for await (const leaf of leavesOf(join(layout.spoolDir, 'main'))) {
+        for (const name of await jobsInLeaf(leaf)) {
+          for (const r of decodeJobText(await readFile(join(leaf.path, name), 'utf8'))) out.push({ n: (r.params as unknown[])[0], attempts: r.attempts, file: name });
+        }
+      }
+      return out;
+    },
+    failed: async () => (await readdir(layout.failedDir)).sort(),
+    failedRecord: async (name: string): Promise<SpoolRecord> => decodeRecord(await readFile(join(layout.failedDir, name), 'utf8')),
+    claimsLeft: async () => (await readdir(layout.activeDir, { recursive: true })).filter((p) => p.endsWith('.batchsql') || p.endsWith('.uncertain')),
+    errorLog: async () => readFile(layout.errorLog, 'utf8').catch(() => ''),
+  };
+}
+
+/** A fault that strikes the first `times` times job `n` is sent, then never. */
+function faultOnce(n: number, fault: Fault, times = 1): (job: unknown) => Fault {
+  let left = times;
+  return (job) => (job === n && left-- > 0 ? fault : null);
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, k) => from + k);
+
+describe('drain: group commit', () => {
+  it('runs consecutive jobs in groups of ledger.batch, in FIFO order', async () => {
+    const h = await harness({ batch: 4 });
+    await h.spool(...range(1, 10));
+    const summary = await h.run();
+    expect(h.db.groups).toEqual([4, 4, 2]);
+    expect(h.db.committed).toEqual(range(1, 10));
+    expect(summary.success).toBe(10);
+    expect(await h.pending()).toEqual([]);
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
+  it('on an SQL error rolls the group back and runs it again one by one: only the refused job fails', async () => {
+    const h = await harness({ batch: 4 });
+    h.db.fault = (n) => (n === 3 ? 'sql' : null);
+    await h.spool(...range(1, 5));
+    const summary = await h.run();
+    expect(h.db.committed).toEqual([1, 2, 4, 5]);
+    expect(summary).toMatchObject({ success: 4, sqlFailed: 1, connectionFailed: 0 });
+    const failed = await h.failed();
+    expect(failed).toEqual([`failed-${h.ids.get(3)}.batchsql`]);
+    const record = await h.failedRecord(failed[0]!);
+    expect(record.attempts).toBe(1);
+    expect(record.lastError).toMatchObject({ class: 'sql', code: 'ER_FAKE_REFUSED', errno: 1146 });
+    expect(h.outcomes.find((o) => o.id === h.ids.get(3))).toMatchObject({ status: 'failed', class: 'sql', file: failed[0] });
+    expect(await h.errorLog()).toMatch(/ sql id=\S+ .*code=ER_FAKE_REFUSED errno=1146 attempts=1 moved="failed\/failed-/);
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
+  it('on a connection lost mid-group gives the first job one more attempt, the rest back untouched, and stops', async () => {
+    const h = await harness({ batch: 4, maxConnectionAttempts: 3 });
+    h.db.fault = faultOnce(3, 'lost');
+    await h.spool(...range(1, 6));
+    const summary = await h.run();
+    expect(h.db.committed).toEqual([]);
+    expect(summary.connectionFailed).toBe(1);
+    expect(summary.datasources.main).toMatchObject({ deferred: 6, connectionError: 'FAKE_LOST: Connection lost (fake)' });
+    expect((await h.pending()).map((p) => [p.n, p.attempts])).toEqual([[1, 1], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0]]);
+    expect(await h.claimsLeft()).toEqual([]);
+
+    // The next run: job 1 alone (it has a failed attempt), then the rest in groups; nothing twice.
+    await h.run();
+    expect(h.db.committed).toEqual(range(1, 6));
+  });
+
+  it('counts a group lost during COMMIT as committed when the ledger has it, and never runs it again', async () => {
+    const h = await harness({ batch: 4 });
+    h.db.fault = faultOnce(2, 'lost-after-commit');
+    await h.spool(...range(1, 4));
+    const summary = await h.run();
+    expect(summary.success).toBe(4);
+    expect(summary.datasources.main?.connectionError).toBe('FAKE_LOST: Connection lost (fake)');
+    expect(h.outcomes.filter((o) => o.status === 'succeeded')).toHaveLength(4);
+    expect(await h.pending()).toEqual([]);
+    await h.run();
+    expect(h.db.committed).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('drain: segments', () => {
+  it('writes concurrent jobs as one segment file, and a refused job of it goes to failed/ alone', async () => {
+    const h = await harness({ batch: 4 });
+    h.db.fault = (n) => (n === 3 ? 'sql' : null);
+    await h.spoolTogether(...range(1, 6));
+    expect(new Set((await h.pending()).map((p) => p.file)).size).toBeLessThan(6); // segments were written
+    // When job 3 reaches failed/, the segment's claim already holds only its open jobs: a crash now would not run 3 again.
+    let claimedWhenFailed: unknown[] = [];
+    h.onOutcome((o) => {
+      if (o.status !== 'failed') return;
+      const dir = join(h.layout.activeDir, runnerName(), 'main');
+      claimedWhenFailed = readdirSync(dir).flatMap((name) => decodeJobText(readFileSync(join(dir, name), 'utf8')).map((r) => (r.params as unknown[])[0]));
+    });
+    const summary = await h.run();
+    expect(claimedWhenFailed).not.toContain(3);
+    expect(claimedWhenFailed).toEqual(expect.arrayContaining([4]));
+    expect(h.db.committed).toEqual([1, 2, 4, 5, 6]);
+    expect(summary).toMatchObject({ success: 5, sqlFailed: 1 });
+    expect(await h.failed()).toEqual([`failed-${h.ids.get(3)}.batchsql`]);
+    expect(await h.pending()).toEqual([]);
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
+  it('on a connection lost mid-segment keeps the finished jobs done and gives the rest back as one file, the failing job with its attempt', async () => {
+    const h = await harness({ batch: 1 });
+    h.db.fault = faultOnce(4, 'lost');
+    await h.spool(1);
+    await h.spoolTogether(...range(2, 7));
+    const summary = await h.run();
+    expect(h.db.committed).toEqual([1, 2, 3]);
+    expect(summary).toMatchObject({ success: 3, connectionFailed: 1 });
+    const pending = await h.pending();
+    expect(pending.map((p) => [p.n, p.attempts])).toEqual([[4, 1], [5, 0], [6, 0], [7, 0]]);
+    expect(pending[0]!.file).toBe(`${h.ids.get(4)}.4.batchsql`);
+    expect(await h.claimsLeft()).toEqual([]);
+
+    await h.run();
+    expect(h.db.committed).toEqual(range(1, 7));
+  });
+});
+
+describe('drain: limit and abort', () => {
+  it('takes at most `limit` jobs; the rest stay in spool, counted as deferred', async () => {
+    const h = await harness({ batch: 4 });
+    await h.spool(...range(1, 10));
+    const summary = await h.run({ limit: 3 });
+    expect(h.db.committed).toEqual([1, 2, 3]);
+    expect(summary.deferred).toBe(7);
+    expect((await h.pending()).map((p) => p.n)).toEqual(range(4, 10));
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
+  it('on abort lets the statement in flight finish and leaves the rest in spool', async () => {
+    const h = await harness({ batch: 1 });
+    await h.spool(...range(1, 10));
+    const controller = new AbortController();
+    h.onOutcome(() => {
+      if (h.outcomes.length === 2) controller.abort();
+    });
+    const summary = await h.run({ signal: controller.signal });
+    expect(h.db.committed).toEqual([1, 2]);
+    expect(summary).toMatchObject({ success: 2, deferred: 8 });
+    expect((await h.pending()).map((p) => [p.n, p.attempts])).toEqual(range(3, 10).map((n) => [n, 0]));
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+});
+
+describe('drain: connection failures and the lock', () => {
+  it('when the database is unreachable, the first job carries the attempt; at maxConnectionAttempts it goes to failed/connection-…', async () => {
+    const h = await harness({ batch: 4, maxConnectionAttempts: 2 });
+    h.db.reachable = false;
+    await h.spool(1, 2, 3);
+    const first = await h.run();
+    expect(first).toMatchObject({ connectionFailed: 1, deferred: 3 });
+    expect((await h.pending()).map((p) => [p.n, p.attempts])).toEqual([[1, 1], [2, 0], [3, 0]]);
+    const second = await h.run();
+    expect(second.connectionFailed).toBe(1);
+    expect(await h.failed()).toEqual([`connection-${h.ids.get(1)}.batchsql`]);
+    expect((await h.failedRecord(`connection-${h.ids.get(1)}.batchsql`)).lastError).toMatchObject({ class: 'connection', code: 'ECONNREFUSED' });
+    expect((await h.pending()).map((p) => [p.n, p.attempts])).toEqual([[2, 0], [3, 0]]);
+    expect(h.outcomes).toEqual([expect.objectContaining({ id: h.ids.get(1), status: 'failed', class: 'connection' })]);
+  });
+
+  it('when another runner holds the datasource lock, touches nothing', async () => {
+    const h = await harness({ batch: 4 });
+    await h.spool(1, 2, 3);
+    const spoolId = (await readFile(h.layout.spoolIdFile, 'utf8')).trim();
+    const other = await h.db.driver().connect();
+    expect(await other.tryLock(fakeDialect.lockKey(spoolId, 'main'))).toBe(true);
+    const summary = await h.run();
+    expect(summary.datasources.main).toMatchObject({ busy: true, deferred: 3, success: 0 });
+    expect(h.db.committed).toEqual([]);
+    expect((await h.pending()).map((p) => [p.n, p.attempts])).toEqual([[1, 0], [2, 0], [3, 0]]);
+  });
+});
+
+describe('drain: recovery of claims', () => {
+  it('gives a dead runner\'s claims back to their places first, and sends an uncertain claim to failed/uncertain-…', async () => {
+    const h = await harness({ batch: 4 });
+    await h.spool(1, 2, 3, 4);
+    const dead = join(h.layout.activeDir, `${hostname()}.999999.1`, 'main');
+    await mkdir(dead, { recursive: true });
+    const path = (n: number) => spoolPathFor(h.layout.spoolDir, 'main', h.ids.get(n)!);
+    await rename(path(2), join(dead, `${h.ids.get(2)}.batchsql`));
+    await rename(path(4), join(dead, `${h.ids.get(4)}.uncertain`));
+    const summary = await h.run();
+    expect(summary).toMatchObject({ recovered: 1, uncertain: 1, success: 3 });
+    expect(h.db.committed).toEqual([1, 2, 3]);
+    expect(await h.failed()).toEqual([`uncertain-${h.ids.get(4)}.batchsql`]);
+    expect(await h.errorLog()).toContain(` uncertain id=${h.ids.get(4)} `);
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
+  it('settles a claimed job the ledger already holds without running it again', async () => {
+    const h = await harness({ batch: 1 });
+    await h.spool(1, 2);
+    h.db.ledger.add(h.ids.get(1)!); // it committed before a crash took its runner
+    const summary = await h.run();
+    expect(summary).toMatchObject({ settled: 1, success: 1 });
+    expect(h.db.committed).toEqual([2]);
+  });
+});

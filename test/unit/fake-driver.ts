@@ -1,0 +1,158 @@
+import type { BatchJob, Dialect, Driver, ExecuteResult, LockKey, OnceResult, Session, StatementParams } from '../../src/db/driver.js';
+
+/**
+ * A fake database for unit tests of the drain's decisions (never for integration tests):
+ * it keeps what committed in order, a ledger of job ids, and a lock table, and fails where a
+ * test says. Statements are recognised by their first param (a job number).
+ */
+
+/** What a statement meets: nothing (it commits), an SQL error, a lost connection, or a lost connection after its COMMIT reached the ledger. */
+export type Fault = 'sql' | 'lost' | 'lost-after-commit' | null;
+
+/** The error a fake SQL refusal throws (dialect: 'sql'). */
+export function sqlError(n: unknown): Error {
+  return Object.assign(new Error(`Refused statement ${String(n)}`), { code: 'ER_FAKE_REFUSED', errno: 1146 });
+}
+
+/** The error a fake lost connection throws (dialect: 'connection'). */
+export function lostError(): Error {
+  return Object.assign(new Error('Connection lost (fake)'), { code: 'FAKE_LOST', fatal: true });
+}
+
+export const fakeDialect: Dialect = {
+  name: 'fake',
+  classifyError: (error, phase) => (phase === 'connect' || (error as { fatal?: boolean } | null)?.fatal === true ? 'connection' : 'sql'),
+  inspect: (sql) => {
+    const keyword = /^\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase() ?? '';
+    return { keyword, transactional: ['INSERT', 'UPDATE', 'DELETE'].includes(keyword) && !sql.trim().replace(/;$/, '').includes(';') };
+  },
+  lockKey: (spoolId, datasource) => `fake:${spoolId}:${datasource}`,
+};
+
+export class FakeDatabase {
+  /** The job numbers (first param) of the statements that committed, in order. */
+  readonly committed: unknown[] = [];
+  /** Job ids in the ledger. */
+  readonly ledger = new Set<string>();
+  /** The size of every group commit sent (executeBatch calls that reached the database). */
+  readonly groups: number[] = [];
+  /** Lock keys held, by session. */
+  readonly locks = new Map<LockKey, FakeSession>();
+  /** False: connecting fails as if the server were down. */
+  reachable = true;
+  /** The fault a statement with this job number meets (checked each time it is sent). */
+  fault: (n: unknown) => Fault = () => null;
+  /** Sessions opened. */
+  connects = 0;
+
+  driver(): Driver {
+    return new FakeDriver(this);
+  }
+
+  /** One statement, in or out of a transaction: throws its fault, else records it. Returns the rows it affected. */
+  apply(params: StatementParams, commit: () => void): void {
+    const n = Array.isArray(params) ? params[0] : Object.values(params)[0];
+    const fault = this.fault(n);
+    if (fault === 'sql') throw sqlError(n);
+    if (fault === 'lost') throw lostError();
+    commit();
+    this.committed.push(n);
+    if (fault === 'lost-after-commit') throw lostError();
+  }
+}
+
+class FakeDriver implements Driver {
+  readonly dialect = fakeDialect;
+  readonly capabilities = { groupCommit: true, streaming: false };
+  readonly #db: FakeDatabase;
+
+  constructor(db: FakeDatabase) {
+    this.#db = db;
+  }
+
+  connect(): Promise<Session> {
+    if (!this.#db.reachable) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED (fake)'), { code: 'ECONNREFUSED' }));
+    this.#db.connects++;
+    return Promise.resolve(new FakeSession(this.#db));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+class FakeSession implements Session {
+  readonly #db: FakeDatabase;
+  #dead = false;
+
+  constructor(db: FakeDatabase) {
+    this.#db = db;
+  }
+
+  #alive(): void {
+    if (this.#dead || !this.#db.reachable) throw lostError();
+  }
+
+  async execute(_sql: string, params: StatementParams): Promise<ExecuteResult> {
+    this.#alive();
+    this.#db.apply(params, () => {});
+    return { affectedRows: 1 };
+  }
+
+  async executeOnce(id: string, _sql: string, params: StatementParams): Promise<OnceResult> {
+    this.#alive();
+    if (this.#db.ledger.has(id)) return { status: 'done-before' };
+    this.#db.apply(params, () => this.#db.ledger.add(id));
+    return { status: 'done', affectedRows: 1 };
+  }
+
+  async executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null> {
+    this.#alive();
+    this.#db.groups.push(jobs.length);
+    // All or nothing: the faults are found before anything commits, except lost-after-commit.
+    const faults = jobs.map((job) => this.#db.fault(Array.isArray(job.params) ? job.params[0] : null));
+    const refused = faults.findIndex((f) => f === 'sql' || f === 'lost');
+    if (refused >= 0) throw faults[refused] === 'sql' ? sqlError(jobs[refused]!.params) : lostError();
+    if (jobs.some((job) => this.#db.ledger.has(job.id))) throw sqlError('duplicate ledger id');
+    for (const job of jobs) {
+      this.#db.ledger.add(job.id);
+      this.#db.committed.push(Array.isArray(job.params) ? job.params[0] : null);
+    }
+    if (faults.includes('lost-after-commit')) throw lostError();
+    return jobs.map(() => 1);
+  }
+
+  stream(): Promise<{ rows: number; affectedRows: number }> {
+    return Promise.reject(new Error('the fake driver does not stream'));
+  }
+
+  async isDone(id: string): Promise<boolean> {
+    this.#alive();
+    return this.#db.ledger.has(id);
+  }
+
+  async pruneLedger(): Promise<number> {
+    return 0;
+  }
+
+  async tryLock(key: LockKey): Promise<boolean> {
+    this.#alive();
+    const holder = this.#db.locks.get(key);
+    if (holder !== undefined && holder !== this) return false;
+    this.#db.locks.set(key, this);
+    return true;
+  }
+
+  async unlock(key: LockKey): Promise<void> {
+    if (this.#db.locks.get(key) === this) this.#db.locks.delete(key);
+  }
+
+  async cancel(): Promise<void> {}
+
+  release(): void {}
+
+  destroy(): void {
+    this.#dead = true;
+    for (const [key, holder] of this.#db.locks) if (holder === this) this.#db.locks.delete(key);
+  }
+}
