@@ -62,7 +62,7 @@ export function adoptionClaimDir(layout: Layout, runner: string): string {
 }
 
 /** Moves a recovered file to `target`; false when another runner took it first. */
-async function giveBack(src: string, target: string, syncer: DirSyncer | null): Promise<boolean> {
+async function restore(src: string, target: string, syncer: DirSyncer | null): Promise<boolean> {
   try {
     await makeDirDurable(dirname(target), syncer);
     await fs.promises.rename(src, target);
@@ -102,7 +102,7 @@ async function recoverAdoption(layout: Layout, src: string, name: string, defaul
     await drop(src);
     return false;
   }
-  return giveBack(src, join(layout.spoolDir, name), syncer);
+  return restore(src, join(layout.spoolDir, name), syncer);
 }
 
 /**
@@ -151,7 +151,7 @@ async function recoverDatasourceDir(layout: Layout, owner: string, ds: string, s
       await drop(src);
       continue;
     }
-    if (await giveBack(src, target, syncer)) out.recovered++;
+    if (await restore(src, target, syncer)) out.recovered++;
   }
   await removeIfEmpty(dsDir);
 }
