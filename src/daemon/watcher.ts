@@ -75,9 +75,8 @@ export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onE
   watcher.on('change', onEvent);
   // A new directory in .immediate/ is not a marker: a run started then would find the job
   // (written first) but not its marker, and run it in plain FIFO order. But chokidar can miss
-  // what is created inside a directory that has just appeared (seen: `.immediate` and
-  // `.immediate/main` made at once, `main` never reported), so the new directory is looked
-  // into a moment later, and a marker found there asks for a run.
+  // what is created inside a directory that has just appeared (docs/decisions.md), so the
+  // new directory is looked into a moment later, and a marker found there asks for a run.
   watcher.on('addDir', (path: string) => {
     if (!isImmediateMarkerPath(spoolDir, path)) return onDrop(path);
     const timer = setTimeout(() => void lookForMarkers(path).then((found) => found && onImmediate(), onError), MARKER_LOOK_MS);

@@ -4,28 +4,36 @@ import { FAILED_PREFIXES } from '../spool/failed-dir.js';
 import { requireJobId } from '../spool/id.js';
 import type { JobStatus, ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
-import { jobsInLeaf, leavesOf, listSorted } from '../spool/listing.js';
+import { jobsInLeaf, listSorted, treeNames, walkTree } from '../spool/listing.js';
 import type { OutcomeLog } from './outcomes.js';
 import { immediateIds } from '../spool/priority.js';
 import { compareNames, jobCountOf, parseJobFileName, shardOf, spoolPathFor } from '../spool/shards.js';
-import { SPOOL_EXTENSION, decodeRecord, decodeSegment, isDatasourceName, type SpoolRecord } from '../spool/record.js';
+import { SPOOL_EXTENSION, decodeRecord, decodeSegment, type SpoolRecord } from '../spool/record.js';
 
 /** Datasources that may hold the job: the configured ones and any other tree under spool/. */
 async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<string[]> {
-  const names = new Set(Object.keys(config.datasources));
-  for (const e of await listSorted(layout.spoolDir)) if (e.isDirectory() && isDatasourceName(e.name)) names.add(e.name);
-  return [...names];
+  return [...new Set([...Object.keys(config.datasources), ...(await treeNames(layout.spoolDir))])];
 }
 
-/** Jobs ahead of `id` in its datasource: only the leaves up to its own are listed. `found` is where it was found, and its place in that file. */
+/**
+ * Jobs ahead of `id` in its datasource: the walk stops at its leaf, and a leaf before it
+ * that the leaf index trusts is not listed. `found` is where it was found, and its place
+ * in that file.
+ */
 async function jobsAhead(layout: Layout, datasource: string, id: string, found: Found): Promise<number> {
   const [bucket, leaf] = shardOf(id);
   const self = basename(found.path);
   let ahead = found.index;
-  for await (const l of leavesOf(join(layout.spoolDir, datasource))) {
-    const order = compareNames(l.bucket + l.leaf, bucket + leaf);
+  for await (const entry of walkTree(join(layout.spoolDir, datasource))) {
+    if (entry.kind !== 'leaf') continue;
+    const order = compareNames(entry.leaf.bucket + entry.leaf.leaf, bucket + leaf);
     if (order > 0) break;
-    for (const name of await jobsInLeaf(l)) if (order < 0 || compareNames(name, self) < 0) ahead += jobCountOf(name);
+    if (order < 0) {
+      ahead += entry.count;
+      continue;
+    }
+    for (const name of await jobsInLeaf(entry.leaf)) if (compareNames(name, self) < 0) ahead += jobCountOf(name);
+    break;
   }
   return ahead;
 }

@@ -63,8 +63,8 @@ export class OutcomeLog {
 
   /**
    * Queues an outcome; it is appended within FLUSH_MS, many per write. Not at once: a
-   * file write while the runner's next COMMIT is in flight slowed that COMMIT on a busy
-   * machine (250 µs → 360–440 µs for a one-trip ledger transaction; docs/decisions.md).
+   * file write in flight during the runner's next COMMIT slows that COMMIT
+   * (docs/decisions.md, "A job's file is removed between round trips").
    */
   record(outcome: Outcome): void {
     const file = fileOf(this.#dir, outcome.id);

@@ -4,10 +4,9 @@ import { failedClassOf } from '../spool/failed-dir.js';
 import { idTime } from '../spool/id.js';
 import type { ResolvedConfig, StatusReport } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
-import { countJobs, listSorted } from '../spool/listing.js';
+import { listSorted, walkSpool } from '../spool/listing.js';
 import { parseSummaryLine } from './log-format.js';
 import { idOfFileName } from '../spool/shards.js';
-import { isDatasourceName } from '../spool/record.js';
 
 /** Counts files below a directory (any depth, hidden names skipped). */
 async function countFiles(dir: string): Promise<number> {
@@ -42,27 +41,36 @@ async function lastRunLine(path: string): Promise<StatusReport['lastRun']> {
   }
 }
 
+/** Pending jobs and their oldest name per datasource. */
+interface Tally {
+  count: number;
+  oldest: string | null;
+}
+
+/**
+ * Counts of the spool, from one walk of it (spool/listing.ts walkSpool): pending jobs per
+ * datasource (configured ones always, others when they hold jobs) and drop-ins, the strays
+ * the walk reports (a directory counted by its files). A leaf the leaf index trusts holds
+ * no stray, so it is not listed.
+ */
 export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = Date.now()): Promise<StatusReport> {
-  const pending: Record<string, { count: number; oldestId: string | null; oldestAgeMs: number | null }> = {};
+  const tallies = new Map<string, Tally>(Object.keys(config.datasources).map((name) => [name, { count: 0, oldest: null }]));
   let dropIns = 0;
-  for (const name of Object.keys(config.datasources)) pending[name] = { count: 0, oldestId: null, oldestAgeMs: null };
-  for (const top of await listSorted(layout.spoolDir)) {
-    const path = join(layout.spoolDir, top.name);
-    if (!top.isDirectory()) {
-      dropIns++;
+  for await (const entry of walkSpool(layout.spoolDir)) {
+    if (entry.kind === 'stray') {
+      dropIns += entry.entry.isDirectory() ? await countFiles(entry.path) : 1;
       continue;
     }
-    if (!isDatasourceName(top.name)) {
-      dropIns += await countFiles(path);
-      continue;
-    }
-    const { count, oldest } = await countJobs(path);
-    // Anything in the tree that is not a job in its shard is a drop-in.
-    const all = await countFiles(path);
-    dropIns += all - count;
-    if (count === 0 && !Object.hasOwn(config.datasources, top.name)) continue;
+    if (entry.count === 0) continue;
+    let tally = tallies.get(entry.datasource);
+    if (tally === undefined) tallies.set(entry.datasource, (tally = { count: 0, oldest: null }));
+    tally.count += entry.count;
+    tally.oldest ??= entry.oldest;
+  }
+  const pending: Record<string, { count: number; oldestId: string | null; oldestAgeMs: number | null }> = {};
+  for (const [name, { count, oldest }] of tallies) {
     const id = oldest ? idOfFileName(oldest)! : null;
-    pending[top.name] = { count, oldestId: id, oldestAgeMs: id ? Math.max(0, now - idTime(id)) : null };
+    pending[name] = { count, oldestId: id, oldestAgeMs: id ? Math.max(0, now - idTime(id)) : null };
   }
   const failed = { connection: 0, failed: 0, uncertain: 0, other: 0 };
   for (const e of await listSorted(layout.failedDir)) failed[failedClassOf(e.name)]++;

@@ -5,11 +5,10 @@ import { QueryBatchError, isQueryBatchError } from '../errors.js';
 import { idAt, idTime, isId } from '../spool/id.js';
 import type { ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
-import { LeafIndex } from '../spool/leaf-index.js';
-import { listSorted, scanLeaf } from '../spool/listing.js';
+import { listSorted, walkSpool } from '../spool/listing.js';
 import { readJobText } from '../spool/read-job.js';
-import { BUCKET_PATTERN, LEAF_PATTERN, spoolPathFor } from '../spool/shards.js';
-import { isDatasourceName, SPOOL_EXTENSION, decodeJobText, encodeRecord, type SpoolRecord } from '../spool/record.js';
+import { spoolPathFor } from '../spool/shards.js';
+import { SPOOL_EXTENSION, decodeJobText, encodeRecord, type SpoolRecord } from '../spool/record.js';
 import { buildRecord, type SpoolWriter } from '../spool/writer.js';
 import { makeDirDurable, type DirSyncer } from '../spool/durable.js';
 
@@ -45,8 +44,6 @@ function isJobDirectoryName(name: string): boolean {
 
 export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise<AdoptResult> {
   const result: AdoptResult = { adopted: 0, invalid: 0, settling: 0 };
-  const { spoolDir } = ctx.layout;
-
   const dropIn = async (path: string, entry: fs.Dirent): Promise<void> => {
     if (entry.isDirectory() && !isJobDirectoryName(entry.name)) {
       for (const child of await listSorted(path)) await dropIn(join(path, child.name), child);
@@ -98,31 +95,10 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
     }
   };
 
-  for (const top of await listSorted(spoolDir)) {
-    const topPath = join(spoolDir, top.name);
-    if (!top.isDirectory() || !isDatasourceName(top.name)) {
-      await dropIn(topPath, top);
-      continue;
-    }
-    // Leaves that have not changed since the last walk are known to hold only jobs.
-    const index = await LeafIndex.load(spoolDir, top.name);
-    for (const bucket of await listSorted(topPath)) {
-      const bucketPath = join(topPath, bucket.name);
-      if (!bucket.isDirectory() || !BUCKET_PATTERN.test(bucket.name)) {
-        await dropIn(bucketPath, bucket);
-        continue;
-      }
-      for (const leaf of await listSorted(bucketPath)) {
-        const leafPath = join(bucketPath, leaf.name);
-        if (!leaf.isDirectory() || !LEAF_PATTERN.test(leaf.name)) {
-          await dropIn(leafPath, leaf);
-          continue;
-        }
-        const { strays } = await scanLeaf({ bucket: bucket.name, leaf: leaf.name, path: leafPath }, index);
-        for (const file of strays) await dropIn(join(leafPath, file.name), file);
-      }
-    }
-    await index.save();
+  // Everything the walk reports that is not a job in its own shard, oldest place first; a
+  // leaf the leaf index trusts is known to hold only jobs and is not listed.
+  for await (const entry of walkSpool(ctx.layout.spoolDir)) {
+    if (entry.kind === 'stray') await dropIn(entry.path, entry.entry);
   }
   return result;
 }

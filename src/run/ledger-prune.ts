@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { newId } from '../spool/id.js';
 import type { ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
-import { countJobs, jobsInLeaf, leavesOf, listSorted } from '../spool/listing.js';
+import { countJobs, listSorted, walkTree } from '../spool/listing.js';
 
 /**
  * The ledger (exactly-once): a table per database, `querybatch_ledger(id, spool, done_at)`,
@@ -53,10 +53,9 @@ export async function oldestLiveId(layout: Layout, config: ResolvedConfig, count
       if (jobs.oldest !== null) see(idIn(jobs.oldest));
       continue;
     }
-    for await (const leaf of leavesOf(join(layout.spoolDir, ds))) {
-      const first = (await jobsInLeaf(leaf))[0];
-      if (first !== undefined) {
-        see(idIn(first));
+    for await (const entry of walkTree(join(layout.spoolDir, ds))) {
+      if (entry.kind === 'leaf' && entry.oldest !== null) {
+        see(idIn(entry.oldest));
         break;
       }
     }

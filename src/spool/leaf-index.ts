@@ -11,11 +11,11 @@ import { tempPathFor } from './durable.js';
  * A leaf is trusted while its mtime (nanoseconds) is the one recorded: adding, removing or
  * renaming any entry changes it. Only leaves whose mtime was already SETTLED_MS old when
  * they were listed are recorded (a change in the same clock tick as the listing would not
- * move the mtime), only leaves without strays (those are listed every time, so adoption
- * sees them), and only leaves of at least MIN_COUNT jobs (a small leaf is as cheap to list
- * as to stat, and the index stays small however the backlog is spread). The file is a
- * cache: missing, stale or damaged, it is ignored and rebuilt; it is written with
- * temp + rename but never fsynced.
+ * move the mtime), only leaves without strays (those are listed every time, so every walk
+ * reports them: spool/listing.ts), and only leaves of at least MIN_COUNT jobs (a small
+ * leaf is as cheap to list as to stat, and the index stays small however the backlog is
+ * spread). The file is a cache: missing, stale or damaged, it is ignored and rebuilt; it
+ * is written with temp + rename but never fsynced.
  */
 export interface LeafFacts {
   readonly count: number;

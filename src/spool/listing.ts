@@ -1,7 +1,15 @@
 import { basename, dirname, join } from 'node:path';
 import fs from 'fs-extra';
 import { LeafIndex, type LeafFacts } from './leaf-index.js';
+import { isDatasourceName } from './record.js';
 import { BUCKET_PATTERN, LEAF_PATTERN, belongsInLeaf, compareNames, isHidden, jobCountOf } from './shards.js';
+
+/**
+ * Reading the spool tree (docs/spool-format.md, Layout on disk). One walker, walkSpool and
+ * walkTree, gives each leaf with its facts and everything that is not a job in its own
+ * shard; status, adoption, ledger prune, job status and countJobs all go through it, and
+ * the drain's leavesOf shares its loop over the shard directories.
+ */
 
 /** Entries of a directory, hidden names skipped, sorted byte-wise; [] when it is gone. */
 export async function listSorted(dir: string): Promise<fs.Dirent[]> {
@@ -22,14 +30,94 @@ export interface Leaf {
   readonly path: string;
 }
 
-/** The shard leaves of one datasource's tree, oldest first. Holds one bucket's listing at a time. */
-export async function* leavesOf(dsDir: string): AsyncGenerator<Leaf> {
+/**
+ * Something under spool/ that is not a job in its own shard: a file or directory beside the
+ * datasources' trees, beside a tree's buckets or a bucket's leaves (a name that is not a
+ * shard's), or in a leaf (a name that is not one of that leaf's jobs). Adoption takes it in
+ * (run/adoption.ts); a directory is looked into there.
+ */
+export interface Stray {
+  readonly kind: 'stray';
+  readonly path: string;
+  readonly entry: fs.Dirent;
+}
+
+/** A leaf as a walk found it: its jobs' count and oldest name (from the leaf index when it trusts the leaf). */
+export interface WalkedLeaf extends LeafFacts {
+  readonly kind: 'leaf';
+  readonly datasource: string;
+  readonly leaf: Leaf;
+}
+
+export type TreeEntry = WalkedLeaf | Stray;
+
+/** A datasource's tree: a directory of spool/ with a datasource's name (configured or not). */
+function isTree(entry: fs.Dirent): boolean {
+  return entry.isDirectory() && isDatasourceName(entry.name);
+}
+
+/** The names of the datasource trees under spool/, sorted. */
+export async function treeNames(spoolDir: string): Promise<string[]> {
+  return (await listSorted(spoolDir)).filter(isTree).map((e) => e.name);
+}
+
+/** A leaf directory, not yet looked into, or a stray beside the shard directories. */
+type Shard = { readonly kind: 'leaf'; readonly leaf: Leaf } | Stray;
+
+/**
+ * The one loop over a datasource's shard directories: each leaf, and each stray beside the
+ * buckets or the leaves, in name order (so leaves come oldest first). Holds one bucket's
+ * listing at a time; looks into no leaf.
+ */
+async function* shardsOf(dsDir: string): AsyncGenerator<Shard> {
   for (const b of await listSorted(dsDir)) {
-    if (!b.isDirectory() || !BUCKET_PATTERN.test(b.name)) continue;
-    for (const l of await listSorted(join(dsDir, b.name))) {
-      if (!l.isDirectory() || !LEAF_PATTERN.test(l.name)) continue;
-      yield { bucket: b.name, leaf: l.name, path: join(dsDir, b.name, l.name) };
+    const bucketPath = join(dsDir, b.name);
+    if (!b.isDirectory() || !BUCKET_PATTERN.test(b.name)) {
+      yield { kind: 'stray', path: bucketPath, entry: b };
+      continue;
     }
+    for (const l of await listSorted(bucketPath)) {
+      const path = join(bucketPath, l.name);
+      if (l.isDirectory() && LEAF_PATTERN.test(l.name)) yield { kind: 'leaf', leaf: { bucket: b.name, leaf: l.name, path } };
+      else yield { kind: 'stray', path, entry: l };
+    }
+  }
+}
+
+/** The shard leaves of one datasource's tree, oldest first, unread (the drain lists each as it reaches it). */
+export async function* leavesOf(dsDir: string): AsyncGenerator<Leaf> {
+  for await (const shard of shardsOf(dsDir)) if (shard.kind === 'leaf') yield shard.leaf;
+}
+
+/**
+ * Walks one datasource's tree in FIFO order: each leaf with its facts, each stray where it
+ * sits (a leaf's own strays right after it, sorted). A leaf the datasource's leaf index
+ * trusts costs a stat and has no strays (the index records only stray-free leaves); any
+ * other leaf is listed. Memory stays bounded: one bucket's listing and one leaf's strays.
+ * A walk that reaches the end saves the index; one stopped early does not (the index keeps
+ * the leaves a walk saw, and a partial walk did not see them all).
+ */
+export async function* walkTree(dsDir: string): AsyncGenerator<TreeEntry> {
+  const datasource = basename(dsDir);
+  const index = await LeafIndex.load(dirname(dsDir), datasource);
+  for await (const shard of shardsOf(dsDir)) {
+    if (shard.kind === 'stray') {
+      yield shard;
+      continue;
+    }
+    const { count, oldest, strays } = await scanLeaf(shard.leaf, index);
+    yield { kind: 'leaf', datasource, leaf: shard.leaf, count, oldest };
+    for (const entry of strays) yield { kind: 'stray', path: join(shard.leaf.path, entry.name), entry };
+  }
+  await index.save();
+}
+
+/** Walks all of spool/ in name order: each entry beside the datasources' trees is a stray, and each tree is walked (walkTree). */
+export async function* walkSpool(spoolDir: string): AsyncGenerator<TreeEntry> {
+  for (const top of await listSorted(spoolDir)) {
+    const path = join(spoolDir, top.name);
+    if (isTree(top)) yield* walkTree(path);
+    else yield { kind: 'stray', path, entry: top };
   }
 }
 
@@ -91,21 +179,15 @@ export async function jobsInLeaf(leaf: Leaf): Promise<string[]> {
   return out;
 }
 
-/**
- * Pending jobs of one datasource, and the oldest one's name. Memory stays bounded (one
- * leaf's listing at a time), and with the datasource's leaf index only the leaves that
- * changed since the last walk are listed.
- */
-export async function countJobs(dsDir: string): Promise<{ count: number; oldest: string | null }> {
-  const index = await LeafIndex.load(dirname(dsDir), basename(dsDir));
+/** Pending jobs of one datasource, and the oldest one's name (a walk of its tree: walkTree). */
+export async function countJobs(dsDir: string): Promise<LeafFacts> {
   let count = 0;
   let oldest: string | null = null;
-  for await (const leaf of leavesOf(dsDir)) {
-    const scan = await scanLeaf(leaf, index);
-    oldest ??= scan.oldest;
-    count += scan.count;
+  for await (const entry of walkTree(dsDir)) {
+    if (entry.kind !== 'leaf') continue;
+    count += entry.count;
+    oldest ??= entry.oldest;
   }
-  await index.save();
   return { count, oldest };
 }
 

@@ -13,11 +13,10 @@ function kindOf(stat: fs.Stats): string {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Job files up to this size are read with synchronous calls. On the machines measured, each
- * trip through libuv's thread pool cost about 100 µs, so an open, fstat, read and close of a
- * small file took ~470-700 µs asynchronously and ~33 µs synchronously: most of a drained
- * job's cost (docs/benchmarks.md). Blocking the event loop for tens of microseconds is the
- * cheaper price; a larger file (rare: params of megabytes) is read asynchronously.
+ * Job files up to this size are read with synchronous calls: four trips through libuv's
+ * thread pool (open, fstat, read, close) cost far more than blocking the event loop for the
+ * tens of microseconds the calls take (docs/decisions.md). A larger file (rare: params of
+ * megabytes) is read asynchronously.
  */
 export const SYNC_READ_BYTES = 64 * 1024;
 
