@@ -1,8 +1,10 @@
+import type { ErrorClass } from '../driver.js';
+import { errorInfo } from '../error-info.js';
+
 /**
- * Is a database error about the connection (the statement never got a fair chance: retry
+ * Is a MySQL/MariaDB error about the connection (the statement never got a fair chance: retry
  * later) or about the statement itself (it would fail again: move it to failed/)? Pure.
  */
-export type FailureClass = 'connection' | 'sql';
 
 const CONNECTION_CODES: ReadonlySet<string> = new Set([
   // Node socket errors
@@ -32,31 +34,6 @@ const CONNECTION_ERRNOS: ReadonlySet<number> = new Set([
   4031, // MariaDB: disconnected for inactivity
 ]);
 
-export interface DatabaseErrorInfo {
-  readonly code: string;
-  readonly errno?: number;
-  readonly sqlState?: string;
-  readonly message: string;
-  readonly fatal: boolean;
-}
-
-/** The fields of a thrown value that classification looks at. */
-export function errorInfo(error: unknown): DatabaseErrorInfo {
-  const e = (error ?? {}) as { code?: unknown; errno?: unknown; sqlState?: unknown; message?: unknown; fatal?: unknown };
-  const errno = typeof e.errno === 'number' && e.errno > 0 ? e.errno : undefined;
-  const sqlState = typeof e.sqlState === 'string' ? e.sqlState : undefined;
-  let message = typeof e.message === 'string' ? e.message : String(error);
-  // AggregateError (e.g. ECONNREFUSED on both ::1 and 127.0.0.1) has an empty message.
-  if (message === '' && error instanceof AggregateError) message = error.errors.map((x) => String((x as Error).message ?? x)).join('; ');
-  return {
-    code: typeof e.code === 'string' && e.code !== '' ? e.code : 'UNKNOWN',
-    ...(errno !== undefined && { errno }),
-    ...(sqlState !== undefined && { sqlState }),
-    message: message || 'unknown error',
-    fatal: e.fatal === true,
-  };
-}
-
 /**
  * Errors about the statement even when the server then drops the connection: retrying
  * can't help. A packet over max_allowed_packet (a huge param) is the statement's fault.
@@ -69,7 +46,7 @@ const STATEMENT_CODES: ReadonlySet<string> = new Set(['ER_NET_PACKET_TOO_LARGE']
  * a chance); during a statement it depends on the error. ER_BAD_DB_ERROR or
  * ER_DBACCESS_DENIED_ERROR from a statement (`CREATE TABLE otherdb.t`) is the statement's.
  */
-export function classifyError(error: unknown, phase: 'connect' | 'execute'): FailureClass {
+export function classifyError(error: unknown, phase: 'connect' | 'execute'): ErrorClass {
   if (phase === 'connect') return 'connection';
   const info = errorInfo(error);
   if (STATEMENT_CODES.has(info.code) || info.errno === 1153) return 'sql';
