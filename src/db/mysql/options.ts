@@ -1,8 +1,10 @@
 import type { ConnectionOptions, PoolOptions } from 'mysql2';
+import { QueryBatchError, describeValue } from '../../errors.js';
+import { redactUrl } from '../url.js';
 
 /**
- * A MySQL/MariaDB datasource's settings: the mysql2 options its pool and its cancel
- * connections are made with. Pure.
+ * A MySQL/MariaDB datasource's settings: the checks of its URL and options (config time),
+ * and the mysql2 options its pool and its cancel connections are made with. Pure.
  */
 
 /**
@@ -50,4 +52,23 @@ export function poolOptions(url: string, options: Readonly<Record<string, unknow
 export function singleConnectionOptions(url: string, options: Readonly<Record<string, unknown>>): ConnectionOptions {
   const { connectionLimit: _l, maxIdle: _m, idleTimeout: _i, enableKeepAlive: _k, ...single } = { ...defaultsUnder(url), ...options, uri: url } as PoolOptions;
   return { ...single, connectTimeout: 5_000 };
+}
+
+/**
+ * Checks a mysql:// or mariadb:// URL beyond its scheme (a host, a numeric port) and the
+ * datasource's options (an object of mysql2 pool options). Throws INVALID_DATASOURCE_URL or
+ * CONFIG_INVALID naming the datasource; returns a copy of the options.
+ */
+export function checkMysqlDatasource(datasource: string, url: URL, options: unknown): Record<string, unknown> {
+  if (url.hostname === '') {
+    throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${datasource}" url to name a host; got ${JSON.stringify(redactUrl(url.href))}`);
+  }
+  if (url.port !== '' && !(Number(url.port) > 0)) {
+    throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${datasource}" url port to be a number; got ${url.port}`);
+  }
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected datasource "${datasource}" options to be an object of mysql2 pool options; got ${describeValue(options)}`);
+  }
+  return { ...options };
 }
