@@ -4,6 +4,11 @@ import cron from 'node-cron';
 import { QueryBatchError, describeValue } from './errors.js';
 import type { DatasourceOptions, QueryBatchOptions, ResolvedConfig, ResolvedDatasource } from './interfaces.js';
 import { isDatasourceName } from './spool/record.js';
+import { driverFactoryFor, exampleUrls, findDriverFactory } from './db/registry.js';
+import { redactUrl } from './db/url.js';
+
+/** The URL with its password hidden, for messages and logs (db/url.ts). */
+export { redactUrl };
 
 export const CONFIG_FILE_NAME = 'querybatch.config.json';
 
@@ -129,32 +134,27 @@ function wholeNumber(value: unknown, name: string, min: number, fallback: number
 
 /** Checks a datasource URL. Throws INVALID_DATASOURCE_URL. Returns the URL with the password hidden, for messages. */
 export function checkDatasourceUrl(name: string, url: unknown): string {
+  checkDatasource(name, url, undefined);
+  return redactUrl(url as string);
+}
+
+/**
+ * Checks a datasource's URL and driver options through the driver its URL's scheme picks
+ * (db/registry.ts). Throws INVALID_DATASOURCE_URL or CONFIG_INVALID; returns the options as
+ * the driver takes them.
+ */
+function checkDatasource(name: string, url: unknown, options: unknown): Record<string, unknown> {
   if (typeof url !== 'string' || url === '') {
-    throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${name}" to have a url like mysql://user@host:3306/database; got ${describeValue(url)}`);
+    throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${name}" to have a url like ${exampleUrls()}; got ${describeValue(url)}`);
   }
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${name}" url to look like mysql://user@host:3306/database; got ${JSON.stringify(redactUrl(url))}`);
+    const example = findDriverFactory(url)?.example ?? exampleUrls();
+    throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${name}" url to look like ${example}; got ${JSON.stringify(redactUrl(url))}`);
   }
-  if (parsed.protocol !== 'mysql:' && parsed.protocol !== 'mariadb:') {
-    throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${name}" url to start with mysql:// or mariadb://; got ${parsed.protocol}//`);
-  }
-  if (parsed.hostname === '') throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${name}" url to name a host; got ${JSON.stringify(redactUrl(url))}`);
-  if (parsed.port !== '' && !(Number(parsed.port) > 0)) {
-    throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${name}" url port to be a number; got ${parsed.port}`);
-  }
-  return redactUrl(url);
-}
-
-/**
- * The URL with its password (if any) replaced by ***, for messages and logs. Everything
- * between "user:" and the last "@" before the path is the password (WHATWG URL parsing,
- * which mysql2 uses, reads a raw "@" in a password the same way).
- */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/]*@/i, '$1***@');
+  return driverFactoryFor(url, name).check(name, parsed, options);
 }
 
 /** A typo'd option is an error, not silently a default. */
@@ -215,12 +215,9 @@ function resolveDatasource(name: string, value: DatasourceOptions | string | und
     throw configError(`Expected datasource "${name}" to be a URL string or { "url": ... }; got ${describeValue(spec)}`);
   }
   onlyKeys(spec, ['url', 'options', 'webhook', 'ledger'], `datasource "${name}"`);
-  checkDatasourceUrl(name, spec.url);
-  if (spec.options !== undefined && (spec.options === null || typeof spec.options !== 'object' || Array.isArray(spec.options))) {
-    throw configError(`Expected datasource "${name}" options to be an object of mysql2 pool options; got ${describeValue(spec.options)}`);
-  }
+  const options = checkDatasource(name, spec.url, spec.options);
   const webhook = spec.webhook === undefined ? null : checkWebhookUrl(spec.webhook, `datasource "${name}" webhook`);
-  return { url: spec.url, options: { ...spec.options }, webhook, ledger: resolveLedger(name, spec.ledger) };
+  return { url: spec.url, options, webhook, ledger: resolveLedger(name, spec.ledger) };
 }
 
 /**

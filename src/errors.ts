@@ -9,7 +9,7 @@ export type ErrorCode =
   | 'HOME_UNUSABLE'
   /** A datasource name that is not configured. */
   | 'UNKNOWN_DATASOURCE'
-  /** A datasource URL that cannot be parsed or is not mysql:// / mariadb://. */
+  /** A datasource URL that cannot be parsed, has no registered driver for its scheme (mysql://, mariadb://), or that its driver refuses. */
   | 'INVALID_DATASOURCE_URL'
   /** spool() was given empty or non-string SQL. */
   | 'EMPTY_SQL'

@@ -25,6 +25,22 @@ export type { Params, ParamValue, Priority, SpoolRecord, LastError } from './spo
 export { FORMAT, encodeRecord, decodeRecord, encodeParams, decodeParams } from './spool/record.js';
 export { formatSummaryLine, parseSummaryLine, formatErrorLine, parseErrorLine } from './ops/log-format.js';
 export { classifyError } from './db/mysql/classify.js';
+export { registerDriver, type DriverFactory } from './db/registry.js';
+export type {
+  BatchJob,
+  Dialect,
+  Driver,
+  DriverCapabilities,
+  DriverSettings,
+  ErrorClass,
+  ExecuteResult,
+  LedgerSettings,
+  LockKey,
+  OnceResult,
+  Session,
+  StatementParams,
+  StatementTraits,
+} from './db/driver.js';
 export { resolveConfig } from './config.js';
 export type { ScheduleHandle, ScheduleHooks, RunReason } from './daemon/schedule.js';
 export type { FailedFile, FailedFileDetail, FailedClass, RespoolSelection, RespoolResult } from './ops/failed-files.js';

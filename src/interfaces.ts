@@ -1,13 +1,18 @@
-import type { PoolOptions } from 'mysql2';
 import type { FailureClass } from './spool/failure.js';
 import type { Priority } from './spool/record.js';
 
 /** One database to run spooled statements on. A plain string is taken as `{ url }`. */
 export interface DatasourceOptions {
-  /** `mysql://user:password@host:port/database` (or `mariadb://`); query parameters are passed to mysql2. */
+  /**
+   * Its scheme picks the driver: `mysql://user:password@host:port/database` (or `mariadb://`),
+   * whose query parameters are passed to mysql2.
+   */
   readonly url: string;
-  /** Extra mysql2 pool options (e.g. `{ "connectTimeout": 5000 }`); they win over the URL's. */
-  readonly options?: Omit<PoolOptions, 'uri'>;
+  /**
+   * Driver options, checked by the driver: for mysql:// and mariadb://, mysql2 pool options
+   * (e.g. `{ "connectTimeout": 5000 }`), which win over the URL's.
+   */
+  readonly options?: Readonly<Record<string, unknown>>;
   /** An http(s) URL that receives a signed JSON POST when a job of this datasource succeeds or fails (a job's own `webhook` wins). */
   readonly webhook?: string;
   /**
@@ -139,7 +144,8 @@ export interface ResolvedSchedule {
 
 export interface ResolvedDatasource {
   readonly url: string;
-  readonly options: Omit<PoolOptions, 'uri'>;
+  /** Driver options, as the driver's check returned them: for mysql:// and mariadb://, mysql2 pool options. */
+  readonly options: Readonly<Record<string, unknown>>;
   readonly webhook: string | null;
   /** The ledger table and group-commit size, or null when the ledger is off. */
   readonly ledger: { readonly table: string; readonly batch: number } | null;

@@ -12,7 +12,7 @@ import { OutcomeLog, type Outcome } from './ops/outcomes.js';
 import { WebhookNotifier, type DeliveryFailure } from './ops/webhooks.js';
 import { ensureLayout, layoutOf, type Layout } from './spool/layout.js';
 import { Logs } from './ops/logs.js';
-import { MysqlDriver } from './db/mysql/driver.js';
+import { driverFactoryFor } from './db/registry.js';
 import { runBatch } from './run/run-batch.js';
 import { runnerName } from './run/recovery.js';
 import type { Params, SpoolRecord } from './spool/record.js';
@@ -308,7 +308,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
       if (!ds) throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource; got ${JSON.stringify(name)}`);
       // The spool's id scopes its ledger rows (ensureLayout wrote it before any run).
       const ledger = ds.ledger ? { table: ds.ledger.table, spool: readFileSync(this.layout.spoolIdFile, 'utf8').trim() } : null;
-      driver = new MysqlDriver(ds.url, ds.options, ledger);
+      driver = driverFactoryFor(ds.url, name).create({ url: ds.url, options: ds.options, ledger });
       this.#drivers.set(name, driver);
     }
     return driver;

@@ -319,7 +319,7 @@ describe('claims of runners on other hosts', () => {
       for (const id of ids.slice(0, 2)) await rename(spoolPathFor(join(home, 'spool'), 'main', id), join(claimDir, `${id}.batchsql`));
 
       // While a session holds the lock (that host's runner alive), its claims stay put.
-      const { lockNameFor } = await import('../src/run/run-batch.js');
+      const { lockNameFor } = await import('../src/db/mysql/dialect.js');
       const { readFile } = await import('node:fs/promises');
       const lock = lockNameFor((await readFile(join(home, 'spool', '.id'), 'utf8')).trim(), 'main');
       await t.db.query('SELECT GET_LOCK(?, 0)', [lock]);

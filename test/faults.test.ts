@@ -53,7 +53,7 @@ describe('faults, for real', () => {
     await t.db.query('CREATE TABLE locked (n INT AUTO_INCREMENT PRIMARY KEY, v INT)');
     q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
     for (let i = 0; i < 5; i++) await q.spool('INSERT INTO locked (v) VALUES (?)', [i]);
-    const { lockNameFor } = await import('../src/run/run-batch.js');
+    const { lockNameFor } = await import('../src/db/mysql/dialect.js');
     const spoolId = (await readFile(join(home, 'spool', '.id'), 'utf8')).trim();
     const [granted] = await t.db.query('SELECT GET_LOCK(?, 0) AS g', [lockNameFor(spoolId, 'main')]);
     expect((granted as Array<{ g: number }>)[0]!.g).toBe(1);

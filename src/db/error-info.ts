@@ -1,4 +1,8 @@
-/** What classification and failure records read of a thrown value, whatever the driver. Pure. */
+/**
+ * What a thrown value says about itself, read the same way for any driver: mysql2's and
+ * node:net's errors (code, errno, sqlState, fatal), and anything else thrown. Pure.
+ */
+
 export interface DatabaseErrorInfo {
   readonly code: string;
   readonly errno?: number;

@@ -7,7 +7,8 @@ import type { ResolvedConfig, SpoolOptions } from '../interfaces.js';
 import type { Layout } from './layout.js';
 import { DirSyncer, makeDirDurable, tempPathFor, writeTemp } from './durable.js';
 import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
-import { runsOnceWithLedger } from '../db/mysql/statement.js';
+import { runsOnceWithLedger, type Dialect } from '../db/driver.js';
+import { driverFactoryFor } from '../db/registry.js';
 import { markImmediate } from './priority.js';
 import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord } from './record.js';
 
@@ -91,6 +92,8 @@ export class SpoolWriter {
   readonly #knownDirs = new Set<string>();
   /** Per datasource: the jobs waiting while its segment writer is busy (present only while it is). */
   readonly #waiting = new Map<string, Waiting[]>();
+  /** Per datasource: its driver's dialect (pure: asking it connects nothing). */
+  readonly #dialects = new Map<string, Dialect>();
 
   constructor(layout: Layout, config: ResolvedConfig, syncer: DirSyncer) {
     this.#layout = layout;
@@ -131,7 +134,17 @@ export class SpoolWriter {
    * result runs outside the ledger).
    */
   #segmentable(record: SpoolRecord): boolean {
-    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' && runsOnceWithLedger(record);
+    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' && runsOnceWithLedger(this.#dialectOf(record.datasource), record);
+  }
+
+  /** The dialect of a configured datasource, looked up once. */
+  #dialectOf(datasource: string): Dialect {
+    let dialect = this.#dialects.get(datasource);
+    if (dialect === undefined) {
+      dialect = driverFactoryFor(this.#config.datasources[datasource]!.url, datasource).dialect;
+      this.#dialects.set(datasource, dialect);
+    }
+    return dialect;
   }
 
   /** Queues a job for its datasource's segment writer; resolves once it is durable. */

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { classifyError, errorInfo } from '../../src/db/mysql/classify.js';
+import { classifyError } from '../../src/db/mysql/classify.js';
+import { errorInfo } from '../../src/db/error-info.js';
 
 /** An error shaped like the ones mysql2 and node:net throw. */
 function dbError(message: string, fields: { code?: string; errno?: number; sqlState?: string; fatal?: boolean }): Error {

@@ -208,7 +208,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('rejects datasource options that are not an object', () => {
     expectError(
-      () => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, options: [] as unknown as object } } }),
+      () => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, options: [] as unknown as Record<string, unknown> } } }),
       'CONFIG_INVALID',
       'Expected datasource "main" options to be an object of mysql2 pool options',
       'got an array',

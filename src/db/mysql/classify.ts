@@ -1,10 +1,10 @@
-/**
- * Is a database error about the connection (the statement never got a fair chance: retry
- * later) or about the statement itself (it would fail again: move it to failed/)? Pure.
- */
+import type { ErrorClass } from '../driver.js';
 import { errorInfo } from '../error-info.js';
 
-export type FailureClass = 'connection' | 'sql';
+/**
+ * Is a MySQL/MariaDB error about the connection (the statement never got a fair chance: retry
+ * later) or about the statement itself (it would fail again: move it to failed/)? Pure.
+ */
 
 const CONNECTION_CODES: ReadonlySet<string> = new Set([
   // Node socket errors
@@ -46,7 +46,7 @@ const STATEMENT_CODES: ReadonlySet<string> = new Set(['ER_NET_PACKET_TOO_LARGE']
  * a chance); during a statement it depends on the error. ER_BAD_DB_ERROR or
  * ER_DBACCESS_DENIED_ERROR from a statement (`CREATE TABLE otherdb.t`) is the statement's.
  */
-export function classifyError(error: unknown, phase: 'connect' | 'execute'): FailureClass {
+export function classifyError(error: unknown, phase: 'connect' | 'execute'): ErrorClass {
   if (phase === 'connect') return 'connection';
   const info = errorInfo(error);
   if (STATEMENT_CODES.has(info.code) || info.errno === 1153) return 'sql';

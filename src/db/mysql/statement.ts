@@ -170,15 +170,6 @@ export function runsInLedgerTransaction(info: StatementInfo): boolean {
 }
 
 /**
- * True when a job, with the ledger on, runs exactly once: its statement shares the ledger's
- * transaction and its result is not captured (a captured SELECT runs outside the ledger).
- * The runner runs such jobs in ledger transactions; only such jobs share a segment.
- */
-export function runsOnceWithLedger(job: { readonly sql: string; readonly captureResult?: true }): boolean {
-  return job.captureResult === undefined && runsInLedgerTransaction(inspectStatement(job.sql));
-}
-
-/**
  * The statement with each placeholder replaced by `escape(value)`, or null when the count
  * of placeholders and values differ (the caller then lets the server report it).
  */

@@ -1,0 +1,28 @@
+import { createHash } from 'node:crypto';
+import type { Dialect, StatementTraits } from '../driver.js';
+import { classifyError } from './classify.js';
+import { inspectStatement, runsInLedgerTransaction } from './statement.js';
+
+/**
+ * The database lock that makes one runner at a time drain a datasource of a spool, across
+ * processes and hosts. GET_LOCK names are at most 64 characters (MySQL refuses a longer
+ * one), and a spool id (24) with a datasource name (up to 64) can be longer: so the pair
+ * is hashed, `querybatch:` and 40 hex digits (51 characters).
+ */
+export function lockNameFor(spoolId: string, datasource: string): string {
+  return 'querybatch:' + createHash('sha256').update(`${spoolId}:${datasource}`).digest('hex').slice(0, 40);
+}
+
+/** What a statement's text says, read with the server's default SQL mode (backslash escapes on). */
+function inspect(sql: string): StatementTraits {
+  const info = inspectStatement(sql);
+  return { keyword: info.keyword, transactional: runsInLedgerTransaction(info) };
+}
+
+/** MySQL/MariaDB without a connection: error classes, statement traits, GET_LOCK names. Pure. */
+export const mysqlDialect: Dialect = {
+  name: 'mysql',
+  classifyError,
+  inspect,
+  lockKey: lockNameFor,
+};

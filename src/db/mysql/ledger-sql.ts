@@ -1,0 +1,45 @@
+/**
+ * The ledger's SQL for MySQL/MariaDB, as pure functions: the table, the rows a transaction
+ * records, the one-trip transaction that holds them with the jobs' statements, the lookup
+ * and the prune. `table` is always the quoted name (mysql2's escapeId); values are written
+ * with the session's escaping (`escape`) or bound as `?`.
+ */
+
+/** The ledger table: one row per committed job id, tagged with the spool that ran it. */
+export function createLedgerTable(table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (
+  id CHAR(26) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+  spool CHAR(24) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+) ENGINE=InnoDB`;
+}
+
+/** The INSERT of these jobs' ledger rows (a second insert of an id fails with ER_DUP_ENTRY, 1062). */
+export function insertLedgerRows(table: string, spool: string, ids: readonly string[], escape: (value: unknown) => string): string {
+  return `INSERT INTO ${table} (id, spool) VALUES ${ids.map((id) => `(${escape(id)}, ${escape(spool)})`).join(', ')}`;
+}
+
+/**
+ * One round trip: the ledger rows and the jobs' statements commit together or not at all.
+ * The query's results come one per statement: START TRANSACTION, the ledger rows, then the
+ * jobs' from FIRST_JOB_RESULT on, then COMMIT.
+ */
+export function ledgerTransaction(ledgerRows: string, statements: readonly string[]): string {
+  return `START TRANSACTION; ${ledgerRows}; ${statements.join('; ')}; COMMIT`;
+}
+
+/** Where the jobs' results start among a ledgerTransaction()'s. */
+export const FIRST_JOB_RESULT = 2;
+
+/** Binds the id. */
+export function selectLedgerRow(table: string): string {
+  return `SELECT 1 AS done FROM ${table} WHERE id = ?`;
+}
+
+/** Rows deleted per prune statement: short statements, short locks. */
+export const PRUNE_CHUNK = 10_000;
+
+/** Binds the spool and the id before which its rows go; deletes at most PRUNE_CHUNK of them. */
+export function pruneLedgerRows(table: string): string {
+  return `DELETE FROM ${table} WHERE spool = ? AND id < ? LIMIT ${PRUNE_CHUNK}`;
+}
