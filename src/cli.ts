@@ -1,69 +1,23 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+/**
+ * The command line. Only src/cli* deals with the process: arguments, environment,
+ * signals, exit codes, TTY output.
+ */
+import { resolve } from 'node:path';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { CONFIG_FILE_NAME, environmentOptions, mergeOptions, readConfigFile } from './config.js';
+import { CONFIG_FILE_NAME } from './config.js';
 import { QueryBatchError, isQueryBatchError } from './errors.js';
-import type { QueryBatchOptions, RunSummary, SpoolOptions } from './interfaces.js';
+import type { RunSummary, SpoolOptions } from './interfaces.js';
 import { QueryBatch } from './querybatch.js';
 import { decodeParams, type Params, type Priority, type WireParams } from './spool/record.js';
 import { initHome } from './ops/init.js';
-import { parseTime, type LogEntry, type LogFilter } from './ops/log-reader.js';
+import type { LogEntry, LogFilter } from './ops/log-reader.js';
 import { formatProgress } from './cli/progress.js';
 import { ago, formatFailedDetail, formatFailedList, formatJobStatus, formatRespool, formatResult, formatStatus, formatSummary, oneLine } from './cli/format.js';
 import type { RunReason } from './daemon/schedule.js';
-
-/**
- * The command line. Only this file deals with the process: arguments, environment,
- * signals, exit codes, TTY output. Exit codes: 0 ok, 1 the run had failures (or a
- * runtime error), 2 usage or configuration error.
- */
-const EXIT_OK = 0;
-const EXIT_FAILURES = 1;
-const EXIT_USAGE = 2;
-
-interface GlobalArgs {
-  home?: string;
-  config?: string;
-  json: boolean;
-}
-
-const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** Config file, then environment, then flags. */
-function optionsFrom(args: GlobalArgs, env: NodeJS.ProcessEnv): QueryBatchOptions {
-  const home = resolve(args.home ?? env.QUERYBATCH_HOME ?? process.cwd());
-  const file = args.config !== undefined
-    ? readConfigFile(resolve(args.config), true)
-    : readConfigFile(join(home, CONFIG_FILE_NAME));
-  const fromEnv = environmentOptions(env, Object.keys(file.datasources ?? {}));
-  return { ...mergeOptions(file, fromEnv), home, configFile: false };
-}
-
-async function withQueryBatch<T>(args: GlobalArgs, use: (qb: QueryBatch) => Promise<T>): Promise<T> {
-  const qb = new QueryBatch(optionsFrom(args, process.env));
-  try {
-    return await use(qb);
-  } finally {
-    await qb.close();
-  }
-}
-
-function print(args: GlobalArgs, json: unknown, text: string): void {
-  process.stdout.write(args.json ? JSON.stringify(json) + '\n' : text + '\n');
-}
-
-function readStdin(): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    let data = '';
-    process.stdin.setEncoding('utf8');
-    process.stdin.on('data', (chunk: string) => (data += chunk));
-    process.stdin.on('end', () => resolvePromise(data));
-    process.stdin.on('error', reject);
-  });
-}
+import { EXIT_FAILURES, EXIT_OK, EXIT_USAGE, optionsFrom, print, readStdin, timeOption, untilSignal, version, withQueryBatch, type GlobalArgs } from './cli/common.js';
 
 function paramsFrom(param: string[] | undefined, paramsJson: string | undefined): Params {
   if (paramsJson === undefined) return param ?? [];
@@ -105,26 +59,8 @@ function progressBar(stream: NodeJS.WriteStream): { onProgress: (p: { done: numb
 const PROGRESS_AFTER_MS = 500;
 const PROGRESS_EVERY_MS = 100;
 
-function timeOption(value: string | undefined, what: string): Date | undefined {
-  return value === undefined ? undefined : parseTime(value, what);
-}
-
 function printLogEntry(args: GlobalArgs, entry: LogEntry): void {
   process.stdout.write((args.json ? JSON.stringify(entry.record) : entry.line) + '\n');
-}
-
-/** Runs `work` with a signal that SIGINT or SIGTERM aborts (the work decides what stopping means). */
-async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    return await work(controller.signal);
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
 }
 
 export function buildCli(argv: string[]): Argv<GlobalArgs> {
