@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Argv } from 'yargs';
 import { CONFIG_FILE_NAME, environmentOptions, mergeOptions, readConfigFile } from '../config.js';
 import type { QueryBatchOptions } from '../interfaces.js';
 import { parseTime } from '../ops/log-reader.js';
@@ -20,6 +21,9 @@ export interface GlobalArgs {
   config?: string;
   json: boolean;
 }
+
+/** The arguments a command's builder declares (read from its return type): what its handler gets. */
+export type ArgsOf<B extends (y: Argv<GlobalArgs>) => unknown> = ReturnType<B> extends Argv<infer U> ? U : never;
 
 /** The package's version (dist/cli/common.js is two levels below package.json). */
 export const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
