@@ -2,7 +2,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { isQueryBatchError, QueryBatchError } from '../../errors.js';
 import type { RunSummary } from '../../interfaces.js';
-import type { RunReason } from '../../daemon/schedule.js';
+import type { RunReason, ScheduleHandle } from '../../daemon/schedule.js';
 import { QueryBatch } from '../../querybatch.js';
 import { EXIT_FAILURES, EXIT_OK, optionsFrom, print, type ArgsOf, type GlobalArgs } from '../common.js';
 import { ago, formatSummary, oneLine } from '../format.js';
@@ -34,6 +34,49 @@ type StartArgs = ArgsOf<typeof builder>;
 
 async function handler(args: ArgumentsCamelCase<StartArgs>): Promise<void> {
   const qb = new QueryBatch(optionsFrom(args, process.env));
+  const report = reporter(args);
+  // Signals are handled from the start: one that comes while starting stops it too.
+  const stop = stopOnSignals(qb, report);
+  try {
+    let handle;
+    try {
+      handle = await qb.start({
+        ...(args.cron !== undefined && { cron: args.cron }),
+        ...(args.timezone !== undefined && { timezone: args.timezone }),
+        ...(args['start-delay'] !== undefined && { startDelayMs: args['start-delay'] }),
+        ...(args['run-on-drop'] !== undefined && { runOnDrop: args['run-on-drop'] }),
+        ...(args.watch !== undefined && { watch: args.watch }),
+        onRun: report.onRun,
+        onError: report.onError,
+      });
+    } catch (error) {
+      if (stop.requested && isQueryBatchError(error, 'CLOSED')) {
+        await stop.stopped; // stopped while starting: that is a clean stop
+        process.exitCode = EXIT_OK;
+        return;
+      }
+      await qb.close();
+      throw error;
+    }
+    if (!stop.requested) sayStarted(args, qb, handle, report);
+    await stop.stopped;
+  } finally {
+    stop.release();
+  }
+  process.exitCode = EXIT_OK;
+}
+
+interface Reporter {
+  /** Prints an event: `json` with --json, else `text`. */
+  say(json: Record<string, unknown>, text: string): void;
+  /** A run that did anything: its summary. */
+  onRun(summary: RunSummary, reason: RunReason): void;
+  /** An error of a run or of the watcher: an event with --json, else a line on stderr. */
+  onError(error: unknown): void;
+}
+
+/** What start prints: events on stdout (JSON lines with --json); without --json, errors on stderr. */
+function reporter(args: ArgumentsCamelCase<StartArgs>): Reporter {
   const say = (json: Record<string, unknown>, text: string) => print(args, json, text);
   const onRun = (summary: RunSummary, reason: RunReason) => {
     const did = summary.success + summary.sqlFailed + summary.connectionFailed + summary.adopted + summary.recovered;
@@ -45,8 +88,24 @@ async function handler(args: ArgumentsCamelCase<StartArgs>): Promise<void> {
     if (args.json) say({ event: 'error', code: isQueryBatchError(error) ? error.code : ((error as NodeJS.ErrnoException).code ?? null), message }, '');
     else process.stderr.write(`querybatch: ${oneLine(message)}${isQueryBatchError(error) ? ` [${error.code}]` : ''}\n`);
   };
+  return { say, onRun, onError };
+}
+
+interface SignalStop {
+  /** Whether SIGINT or SIGTERM has come. */
+  readonly requested: boolean;
+  /** Settles once the QueryBatch has closed after a signal. */
+  readonly stopped: Promise<void>;
+  /** Removes the signal handlers. */
+  release(): void;
+}
+
+/**
+ * SIGINT/SIGTERM for start: the first closes the QueryBatch (after the statement in flight);
+ * a second one, or schedule.stopTimeoutMs without the close finishing, exits the process.
+ */
+function stopOnSignals(qb: QueryBatch, report: Reporter): SignalStop {
   const s = qb.config.schedule;
-  // Signals are handled from the start: one that comes while starting stops it too.
   let stopping = false;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -64,49 +123,35 @@ async function handler(args: ArgumentsCamelCase<StartArgs>): Promise<void> {
     timer.unref();
     void qb.close().then(() => {
       clearTimeout(timer);
-      say({ event: 'stopped' }, 'querybatch stopped');
+      report.say({ event: 'stopped' }, 'querybatch stopped');
       resolveStopped();
     }, (error: unknown) => {
-      onError(error);
+      report.onError(error);
       process.exit(EXIT_FAILURES);
     });
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  try {
-    let handle;
-    try {
-      handle = await qb.start({
-        ...(args.cron !== undefined && { cron: args.cron }),
-        ...(args.timezone !== undefined && { timezone: args.timezone }),
-        ...(args['start-delay'] !== undefined && { startDelayMs: args['start-delay'] }),
-        ...(args['run-on-drop'] !== undefined && { runOnDrop: args['run-on-drop'] }),
-        ...(args.watch !== undefined && { watch: args.watch }),
-        onRun,
-        onError,
-      });
-    } catch (error) {
-      if (stopping && isQueryBatchError(error, 'CLOSED')) {
-        await stopped; // stopped while starting: that is a clean stop
-        process.exitCode = EXIT_OK;
-        return;
-      }
-      await qb.close();
-      throw error;
-    }
-    if (!stopping) {
-      const runOnDrop = args['run-on-drop'] ?? s.runOnDrop;
-      const watching = args.watch ?? s.watch;
-      const delay = args['start-delay'] ?? s.startDelayMs;
-      say(
-        { event: 'started', home: qb.config.home, cron: handle.cron, firstRunInMs: delay, nextRun: handle.nextRun()?.toISOString() ?? null, watch: watching, runOnDrop, pid: process.pid },
-        `querybatch started: home ${qb.config.home}, cron "${handle.cron}", first run in ${ago(delay)}, ${watching ? `watching spool/ (drop-ins run ${runOnDrop ? 'soon after they settle' : 'at the next scheduled run'})` : 'not watching spool/'}; SIGINT/SIGTERM stops`,
-      );
-    }
-    await stopped;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  process.exitCode = EXIT_OK;
+  return {
+    get requested() {
+      return stopping;
+    },
+    stopped,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** The started event: home, cron, first run, whether spool/ is watched and what a drop-in does. */
+function sayStarted(args: ArgumentsCamelCase<StartArgs>, qb: QueryBatch, handle: ScheduleHandle, report: Reporter): void {
+  const s = qb.config.schedule;
+  const runOnDrop = args['run-on-drop'] ?? s.runOnDrop;
+  const watching = args.watch ?? s.watch;
+  const delay = args['start-delay'] ?? s.startDelayMs;
+  report.say(
+    { event: 'started', home: qb.config.home, cron: handle.cron, firstRunInMs: delay, nextRun: handle.nextRun()?.toISOString() ?? null, watch: watching, runOnDrop, pid: process.pid },
+    `querybatch started: home ${qb.config.home}, cron "${handle.cron}", first run in ${ago(delay)}, ${watching ? `watching spool/ (drop-ins run ${runOnDrop ? 'soon after they settle' : 'at the next scheduled run'})` : 'not watching spool/'}; SIGINT/SIGTERM stops`,
+  );
 }
