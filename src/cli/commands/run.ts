@@ -1,0 +1,62 @@
+/** `querybatch run`: runs everything waiting now, with a progress bar on a terminal. */
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { QueryBatchError } from '../../errors.js';
+import { EXIT_FAILURES, EXIT_OK, print, untilSignal, withQueryBatch, type ArgsOf, type GlobalArgs } from '../common.js';
+import { formatSummary } from '../format.js';
+import { formatProgress } from '../progress.js';
+
+export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
+  command: 'run',
+  describe: 'Run everything waiting now; prints the summary (exit 1 when anything failed)',
+  builder,
+  handler,
+};
+
+function builder(y: Argv<GlobalArgs>) {
+  return y
+    .option('datasource', { alias: 'd', type: 'string', describe: 'Only this datasource' })
+    .option('limit', { type: 'number', describe: 'At most N statements per datasource' })
+    .check((a) => {
+      if (a.limit !== undefined && !(Number.isSafeInteger(a.limit) && a.limit > 0)) {
+        throw new QueryBatchError('CONFIG_INVALID', `Expected --limit to be a whole number > 0; got ${String(a.limit)}`);
+      }
+      return true;
+    });
+}
+
+type RunArgs = ArgsOf<typeof builder>;
+
+async function handler(args: ArgumentsCamelCase<RunArgs>): Promise<void> {
+  const bar = process.stderr.isTTY && !args.json ? progressBar(process.stderr) : null;
+  const summary = await untilSignal((signal) => withQueryBatch(args, (qb) => qb.run({
+    ...(args.datasource !== undefined && { datasource: args.datasource }),
+    ...(args.limit !== undefined && { limit: args.limit }),
+    signal,
+    ...(bar && { onProgress: bar.onProgress }),
+  }).finally(() => bar?.finish())));
+  print(args, summary, formatSummary(summary));
+  process.exitCode = summary.sqlFailed + summary.connectionFailed + summary.uncertain > 0 ? EXIT_FAILURES : EXIT_OK;
+}
+
+/** Draws the progress bar on stderr (a TTY) for runs that last more than a moment. */
+function progressBar(stream: NodeJS.WriteStream): { onProgress: (p: { done: number; total: number }) => void; finish(): void } {
+  const started = performance.now();
+  let shown = false;
+  let last = 0;
+  return {
+    onProgress: (p) => {
+      const now = performance.now();
+      if (now - started < PROGRESS_AFTER_MS || (now - last < PROGRESS_EVERY_MS && p.done < p.total)) return;
+      last = now;
+      shown = true;
+      stream.write(`\r${formatProgress({ ...p, elapsedMs: now - started }, (stream.columns || 80) - 1)}\u001b[K`);
+    },
+    finish: () => {
+      if (shown) stream.write('\r\u001b[K');
+    },
+  };
+}
+
+/** The bar appears once a run has gone on this long, and is redrawn at most this often. */
+const PROGRESS_AFTER_MS = 500;
+const PROGRESS_EVERY_MS = 100;

@@ -1,0 +1,71 @@
+/** `querybatch spool [sql]`: writes one statement to the spool and prints its id. */
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { QueryBatchError } from '../../errors.js';
+import type { SpoolOptions } from '../../interfaces.js';
+import { decodeParams, type Params, type Priority, type WireParams } from '../../spool/record.js';
+import { print, readStdin, withQueryBatch, type ArgsOf, type GlobalArgs } from '../common.js';
+
+/** `argv`: the raw arguments, where a lone "-" (SQL from standard input) can still be seen. */
+export function spoolCommand(argv: readonly string[]): CommandModule<GlobalArgs, SpoolArgs> {
+  return {
+    command: 'spool [sql]',
+    describe: 'Write a statement to the spool; prints its id',
+    builder,
+    handler: (args) => spool(args, argv),
+  };
+}
+
+function builder(y: Argv<GlobalArgs>) {
+  return y
+    .positional('sql', { type: 'string', describe: 'The SQL; "-" or none reads it from standard input' })
+    .option('datasource', { alias: 'd', type: 'string', describe: 'Datasource name (default: the configured default)' })
+    .option('param', { alias: 'p', type: 'string', array: true, describe: 'A positional parameter value, as a string (repeatable, in order)' })
+    .option('params', { type: 'string', describe: 'All parameters as JSON: an array for ?, an object for :name; {"$date":…}, {"$bytes":base64}, {"$bigint":"…"} tags allowed' })
+    .option('webhook', { type: 'string', describe: 'An http(s) URL told (signed JSON POST) when this statement succeeds or fails' })
+    .option('timeout-ms', { type: 'number', describe: 'Stop the statement on the server after this many ms (default: the configured timeoutMs, 5 minutes)' })
+    .option('capture-result', { type: 'boolean', describe: 'Keep the result rows (a background SELECT) as pages, for querybatch result ID' })
+    .option('priority', { type: 'string', choices: ['normal', 'immediate'], describe: 'immediate: run before every normal statement of its datasource, and at once under a running start' })
+    .conflicts('param', 'params')
+    .example('$0 spool "INSERT INTO audit (user, action) VALUES (?, ?)" -p alice -p login', '')
+    .example(`$0 spool --params '[1, {"$date": "2026-01-01T00:00:00.000Z"}]' "INSERT INTO t (a, d) VALUES (?, ?)"`, '');
+}
+
+type SpoolArgs = ArgsOf<typeof builder>;
+
+async function spool(args: ArgumentsCamelCase<SpoolArgs>, argv: readonly string[]): Promise<void> {
+  let sql = args.sql;
+  // yargs parses a lone "-" as an empty string: look at the raw arguments instead.
+  if (sql === undefined || argv.includes('-')) {
+    if (process.stdin.isTTY) throw new QueryBatchError('EMPTY_SQL', 'Expected SQL as an argument or on standard input; got neither');
+    sql = await readStdin();
+  }
+  const params = paramsFrom(args.param, args.params);
+  const options: SpoolOptions = {
+    ...(args.datasource !== undefined && { datasource: args.datasource }),
+    ...(args.webhook !== undefined && { webhook: args.webhook }),
+    ...(args.timeoutMs !== undefined && { timeoutMs: args.timeoutMs }),
+    ...(args.priority !== undefined && { priority: args.priority as Priority }),
+    ...(args.captureResult === true && { captureResult: true }),
+  };
+  const id = await withQueryBatch(args, (qb) => qb.spool(sql, params, options));
+  print(args, { id }, id);
+}
+
+/** The parameters from -p (strings, in order) or --params (JSON with type tags). */
+function paramsFrom(param: string[] | undefined, paramsJson: string | undefined): Params {
+  if (paramsJson === undefined) return param ?? [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(paramsJson);
+  } catch (error) {
+    throw new QueryBatchError('UNSERIALIZABLE_PARAM', `Expected --params to be a JSON array or object; ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object') {
+    throw new QueryBatchError('UNSERIALIZABLE_PARAM', `Expected --params to be a JSON array or object; got ${JSON.stringify(parsed)}`);
+  }
+  try {
+    return decodeParams(parsed as WireParams);
+  } catch (error) {
+    throw new QueryBatchError('UNSERIALIZABLE_PARAM', (error as Error).message.replace(/^Expected params/, 'Expected --params'));
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * What the command line prints, as text. Pure: each formatter takes plain data and returns
+ * lines; free text (SQL, messages, file names) is escaped so it cannot drive the terminal.
+ */
+import type { JobStatus, RunSummary, StatusReport } from '../interfaces.js';
+import type { FailedFile, FailedFileDetail, RespoolResult } from '../ops/failed-files.js';
+import type { ResultManifest } from '../ops/results.js';
+
+/** An age or delay in the largest unit that keeps it readable: 90s, 5m, 3h, 2d; null is "-". */
+export function ago(ms: number | null): string {
+  if (ms === null) return '-';
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+/** Control characters (but newline and tab) shown as \u escapes: SQL or a message can't drive the terminal. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** One line of free text: newlines too are escaped (as JSON does). */
+export function oneLine(text: string): string {
+  return printable(JSON.stringify(text).slice(1, -1));
+}
+
+/** A run: the totals line, then what happened per datasource and what the run tidied up. */
+export function formatSummary(s: RunSummary): string {
+  const lines = [`runSQL: success=${s.success}; SQLFailed=${s.sqlFailed}; ConnectedFailed=${s.connectionFailed}; SQL=${Math.round(s.totalMs)}ms; avg=${Math.round(s.avgMs)}ms`];
+  for (const [name, d] of Object.entries(s.datasources)) {
+    const parts = [`${d.success} ok`];
+    if (d.sqlFailed > 0) parts.push(`${d.sqlFailed} failed (see failed/ and logs/querybatch-error.log)`);
+    if (d.connectionError) parts.push(`stopped: cannot reach the database (${d.connectionError})`);
+    if (d.busy) parts.push('skipped: another runner is draining it');
+    if (d.deferred > 0) parts.push(`${d.deferred} left in spool`);
+    lines.push(`  ${name}: ${parts.join(', ')}`);
+  }
+  if (s.adopted > 0) lines.push(`  ${s.adopted} dropped-in file(s) queued`);
+  if (s.recovered > 0) lines.push(`  ${s.recovered} claim(s) of a dead runner given back to the spool`);
+  if (s.settled > 0) lines.push(`  ${s.settled} job(s) the ledger showed had run before a crash: removed, not run again`);
+  if (s.uncertain > 0) lines.push(`  ${s.uncertain} statement(s) that commit implicitly were cut short: see failed/uncertain-… (docs/guarantees.md)`);
+  if (s.tmpRemoved > 0) lines.push(`  ${s.tmpRemoved} stale temp file(s) removed from spool/.tmp`);
+  return lines.join('\n');
+}
+
+/** The home: pending per datasource, drop-ins, claims, failed counts, the last run. */
+export function formatStatus(r: StatusReport): string {
+  const lines = [`home: ${r.home}`, `pending: ${r.pendingTotal}`];
+  for (const [name, p] of Object.entries(r.pending)) {
+    lines.push(`  ${name}: ${p.count}${p.count > 0 ? ` (oldest ${ago(p.oldestAgeMs)} ago, ${p.oldestId})` : ''}`);
+  }
+  if (r.dropIns > 0) lines.push(`dropped-in, not yet queued: ${r.dropIns}`);
+  if (r.active > 0) lines.push(`claimed by a runner now: ${r.active}`);
+  lines.push(`failed: ${r.failed.connection} connection-, ${r.failed.failed} failed-${r.failed.uncertain > 0 ? `, ${r.failed.uncertain} uncertain- (check by hand: docs/guarantees.md)` : ''}${r.failed.other > 0 ? `, ${r.failed.other} other` : ''}`);
+  const l = r.lastRun;
+  lines.push(l
+    ? `last run: ${l.time} success=${l.success}; SQLFailed=${l.sqlFailed}; ConnectedFailed=${l.connectionFailed}; SQL=${l.totalMs}ms; avg=${l.avgMs}ms`
+    : 'last run: none logged');
+  return lines.join('\n');
+}
+
+/** What became of one job, by its state. */
+export function formatJobStatus(s: JobStatus): string {
+  switch (s.state) {
+    case 'queued':
+      return `${s.id}: queued in ${s.datasource}, position ${s.position}${s.attempts > 0 ? `, ${s.attempts} attempt(s) so far` : ''}${s.priority === 'immediate' ? ', immediate' : ''}`;
+    case 'running':
+      return `${s.id}: running on ${s.datasource} (runner ${s.runner})`;
+    case 'succeeded':
+      return `${s.id}: succeeded on ${s.datasource} at ${s.finishedAt} in ${s.durationMs}ms, ${s.affectedRows} row(s) affected`;
+    case 'failed':
+      return [
+        `${s.id}: failed (${s.class}) on ${s.datasource ?? 'an unknown datasource'}${s.finishedAt ? ` at ${s.finishedAt}` : ''}`,
+        `  error: ${s.code ?? '-'}: ${s.message === null ? '-' : oneLine(s.message)}`,
+        s.file ? `  file: failed/${oneLine(s.file)} (copy it back under spool/ or use respool to run it again)` : '  file: no longer in failed/',
+      ].join('\n');
+    case 'unknown':
+      return `${s.id}: unknown (never spooled here, or finished longer ago than retentionMs)`;
+  }
+}
+
+/** failed/, oldest first: a line per file, then its last error indented. */
+export function formatFailedList(files: readonly FailedFile[]): string {
+  if (files.length === 0) return 'failed/ is empty';
+  const lines = [`${files.length} file(s) in failed/ (oldest first):`];
+  for (const f of files) {
+    const head = `${oneLine(f.name)}  ${f.class}  ${f.id ?? '-'}  ${f.datasource ?? '-'}  age ${ago(f.ageMs)}  attempts ${f.attempts ?? '-'}`;
+    const error = f.lastError ? `${f.lastError.code}: ${oneLine(f.lastError.message)}` : '-';
+    lines.push(head, `    ${f.valid ? '' : '(not a valid job file) '}${error}`);
+  }
+  return lines.join('\n');
+}
+
+/** One file of failed/: its fields, the full error, the params (hidden unless asked for), the SQL. */
+export function formatFailedDetail(f: FailedFileDetail): string {
+  const lines = [
+    `name:       ${oneLine(f.name)}`,
+    `class:      ${f.class}${f.valid ? '' : ' (not a valid job file: cannot be respooled)'}`,
+    `id:         ${f.id ?? '-'}`,
+    `datasource: ${f.datasource ?? '-'}`,
+    `created:    ${f.createdAt ?? '-'} (${ago(f.ageMs)} ago)`,
+    `attempts:   ${f.attempts ?? '-'}`,
+  ];
+  if (f.lastError) {
+    lines.push(`error:      ${f.lastError.class} ${f.lastError.code}${f.lastError.errno !== undefined ? ` errno=${f.lastError.errno}` : ''}${f.lastError.sqlState ? ` sqlState=${f.lastError.sqlState}` : ''} at ${f.lastError.at}`);
+    lines.push(`message:    ${oneLine(f.lastError.message)}`);
+  }
+  lines.push(`params:     ${f.params !== null ? printable(JSON.stringify(f.params)) : `${f.paramsSummary ?? '-'}${f.paramsSummary ? ' (values hidden; --show-params shows them)' : ''}`}`);
+  if (f.sql !== null) lines.push('sql:', printable(f.sql));
+  return lines.join('\n');
+}
+
+/** What respool moved back, and what it skipped and why. */
+export function formatRespool(r: RespoolResult): string {
+  const lines = [`respooled: ${r.respooled.length}`];
+  for (const j of r.respooled) lines.push(`  ${oneLine(j.name)} -> ${j.datasource} ${j.id}`);
+  if (r.skipped.length > 0) lines.push(`skipped: ${r.skipped.length}`);
+  for (const k of r.skipped) lines.push(`  ${oneLine(k.name)}: ${oneLine(k.reason)}`);
+  return lines.join('\n');
+}
+
+/** A captured result: row and page counts, the columns, a line per page. */
+export function formatResult(manifest: ResultManifest): string {
+  const lines = [`${manifest.id}: ${manifest.totalRows} row(s) in ${manifest.pages.length} page(s), finished ${manifest.finishedAt}`, `columns: ${manifest.columns.map(oneLine).join(', ')}`];
+  for (const p of manifest.pages) lines.push(`  page ${p.page}: rows ${p.firstRow}-${p.lastRow} (${p.rowCount} rows, ${p.bytes} bytes)`);
+  return lines.join('\n');
+}
