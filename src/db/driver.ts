@@ -66,6 +66,8 @@ export interface LedgerSettings {
 /** What a driver is made from: the datasource's URL and options (checked by the driver's factory), and its ledger. */
 export interface DriverSettings {
   readonly url: string;
+  /** The home directory (absolute): an embedded database's relative path is read from it. */
+  readonly home: string;
   readonly options: Readonly<Record<string, unknown>>;
   readonly ledger: LedgerSettings | null;
 }

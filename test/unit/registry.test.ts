@@ -127,7 +127,7 @@ describe('the MySQL factory', () => {
   });
 
   it('makes a MysqlDriver that connects nothing until asked', async () => {
-    const driver = mysqlDriverFactory.create({ url: 'mysql://app@127.0.0.1:1/test', options: {}, ledger: null });
+    const driver = mysqlDriverFactory.create({ url: 'mysql://app@127.0.0.1:1/test', home: '/nonexistent', options: {}, ledger: null });
     expect(driver).toBeInstanceOf(MysqlDriver);
     expect(driver.dialect).toBe(mysqlDialect);
     expect(driver.capabilities).toEqual({ groupCommit: true, streaming: true });
