@@ -83,7 +83,7 @@ export function readConfigFile(path: string, required = false): QueryBatchOption
   for (const key of Object.keys(data)) {
     if (!KNOWN_KEYS.has(key)) throw configError(`Unknown option ${JSON.stringify(key)} in ${path}; expected one of ${[...KNOWN_KEYS].join(', ')}`);
   }
-  return data as QueryBatchOptions;
+  return data;
 }
 
 /**
@@ -269,7 +269,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
     logs: {
       maxSize: wholeNumber(logs.maxSize, 'logs.maxSize', 1024, base.logs.maxSize),
       maxFiles: wholeNumber(logs.maxFiles, 'logs.maxFiles', 1, base.logs.maxFiles),
-      logParams: (logs.logParams as boolean | undefined) ?? base.logs.logParams,
+      logParams: logs.logParams ?? base.logs.logParams,
     },
     schedule: {
       cron: schedule.cron === undefined ? base.schedule.cron : checkCron(schedule.cron, 'schedule.cron'),
@@ -283,7 +283,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
     timeoutMs: wholeNumber(merged.timeoutMs, 'timeoutMs', 0, base.timeoutMs),
     retentionMs: wholeNumber(merged.retentionMs, 'retentionMs', 0, base.retentionMs),
     webhooks: {
-      secret: (webhooks.secret as string | undefined) ?? base.webhooks.secret,
+      secret: webhooks.secret ?? base.webhooks.secret,
       maxAttempts: wholeNumber(webhooks.maxAttempts, 'webhooks.maxAttempts', 1, base.webhooks.maxAttempts),
       backoffMs: wholeNumber(webhooks.backoffMs, 'webhooks.backoffMs', 0, base.webhooks.backoffMs),
       timeoutMs: wholeNumber(webhooks.timeoutMs, 'webhooks.timeoutMs', 1, base.webhooks.timeoutMs),

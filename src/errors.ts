@@ -81,7 +81,7 @@ export function describeValue(value: unknown): string {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : 'a Date';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (typeof value === 'object') {
-    const name = (value as object).constructor?.name;
+    const name = value.constructor?.name;
     return name && name !== 'Object' ? `an instance of ${name}` : 'a plain object';
   }
   return `a ${typeof value}`;

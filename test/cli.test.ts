@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { StatusReport } from '../src/index.js';
 import { CLOSED_PORT_URL, filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('cli', 'CREATE TABLE audit (n INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(20), what VARCHAR(20), big BIGINT NULL, d DATETIME(3) NULL)');
@@ -72,9 +73,9 @@ describe('querybatch CLI', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('ConnectedFailed=1');
     expect(run.stdout).toContain('stopped: cannot reach the database (ECONNREFUSED');
-    const status = JSON.parse((await runCli(['--home', home, 'status', '--json'])).stdout);
-    expect(status.pending.main.count).toBe(1);
-    expect(status.pending.main.oldestAgeMs).toBeGreaterThanOrEqual(0);
+    const status = JSON.parse((await runCli(['--home', home, 'status', '--json'])).stdout) as StatusReport;
+    expect(status.pending.main?.count).toBe(1);
+    expect(status.pending.main?.oldestAgeMs).toBeGreaterThanOrEqual(0);
   });
 
   it('exits 2 with a one-line error on usage and configuration errors', async () => {
@@ -123,7 +124,7 @@ describe('querybatch CLI', () => {
       // --config names another file.
       await writeFile(join(other, 'alt.json'), JSON.stringify({ datasources: { alt: t.url } }));
       const alt = await runCli(['--home', home, '--config', join(other, 'alt.json'), 'status', '--json']);
-      expect(JSON.parse(alt.stdout).pending).toHaveProperty('alt');
+      expect((JSON.parse(alt.stdout) as StatusReport).pending).toHaveProperty('alt');
     } finally {
       await removeHome(other);
     }

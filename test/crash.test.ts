@@ -358,9 +358,9 @@ describe('spool() under SIGKILL of the producer', () => {
         }`;
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       const exited = new Promise((r) => child.on('exit', r));
-      await waitFor(async () => (out.split('\n').length > 300 ? true : undefined), 30_000);
+      await waitFor(() => (out.split('\n').length > 300 ? true : undefined), 30_000);
       child.kill('SIGKILL');
       await exited;
       const acknowledged = out.split('\n').filter((l) => /^\d+ \w{26}$/.test(l)).map((l) => l.split(' ') as [string, string]);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, sep } from 'node:path';
+import { basename, join, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -107,8 +107,6 @@ export async function filesBelow(dir: string): Promise<string[]> {
 
 /** The ids of the jobs in the job files below `dir` (a segment's each), sorted. */
 export async function jobIdsBelow(dir: string): Promise<string[]> {
-  const { readFile } = await import('node:fs/promises');
-  const { basename } = await import('node:path');
   const { parseJobFileName } = await import('../src/spool/shards.js');
   const { decodeRecord, decodeSegment } = await import('../src/spool/record.js');
   const ids: string[] = [];
@@ -152,12 +150,12 @@ export function startRunner(home: string, args: readonly string[] = ['run', '--j
   const child = spawn(process.execPath, [CLI, '--home', home, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
     child.on('exit', (code, signal) => {
-      child.stdout!.on('end', () => resolve({ code, signal, stdout, stderr }));
-      if (child.stdout!.readableEnded) resolve({ code, signal, stdout, stderr });
+      child.stdout.on('end', () => resolve({ code, signal, stdout, stderr }));
+      if (child.stdout.readableEnded) resolve({ code, signal, stdout, stderr });
     });
   });
   return { child, exit };

@@ -55,6 +55,7 @@ describe('logs', () => {
     expect(parseSummaryLine(summary[0]!)).toMatchObject({ success: 0, sqlFailed: 2 });
     const errors = (await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).split('\n').filter(Boolean);
     expect(errors).toHaveLength(2);
+    // eslint-disable-next-line no-control-regex -- the control characters a forged SQL text carried must not reach the log
     expect(errors.join('\n')).not.toMatch(/[\r\u0007\u001b]/);
     const first = parseErrorLine(errors[0]!)!;
     expect(first).toMatchObject({ id, class: 'sql', sql: forged });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { appendFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { QueryBatch } from '../src/index.js';
+import { QueryBatch, type FailedFileDetail, type StatusReport } from '../src/index.js';
 import { formatErrorLine, formatSummaryLine } from '../src/ops/log-format.js';
 import { followLogs } from '../src/ops/log-reader.js';
 import { layoutOf } from '../src/spool/layout.js';
@@ -136,7 +136,7 @@ describe('failed and respool', () => {
 
     const withParams = await runCli(['--home', home, 'failed', 'show', name, '--show-params', '--json']);
     expect(JSON.parse(withParams.stdout)).toMatchObject({ id, params: ['secret-value', 42], paramsSummary: '2[string,number]', sql: expect.stringContaining('missing_table'), lastError: { code: 'ER_NO_SUCH_TABLE', errno: 1146 } });
-    const redacted = JSON.parse((await runCli(['--home', home, 'failed', 'show', name, '--json'])).stdout);
+    const redacted = JSON.parse((await runCli(['--home', home, 'failed', 'show', name, '--json'])).stdout) as FailedFileDetail;
     expect(redacted.params).toBeNull();
 
     const list = await runCli(['--home', home, 'failed']);
@@ -199,7 +199,7 @@ describe('logs', () => {
     expect(all.stdout.startsWith(summary('2026-01-01T00:00:00.000Z', 1) + '\n')).toBe(true);
 
     const filtered = await runCli(['--home', home, 'logs', '--errors', '--datasource', 'main', '--until', '2026-01-04T12:00:00Z', '--tail', '1', '--json']);
-    expect(filtered.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([err('2026-01-04T01:00:00.000Z', 'main', 'C3')]);
+    expect(filtered.stdout.trim().split('\n').map((l): unknown => JSON.parse(l))).toEqual([err('2026-01-04T01:00:00.000Z', 'main', 'C3')]);
 
     const bad = await runCli(['--home', home, 'logs', '--since', 'last tuesday']);
     expect(bad.code).toBe(2);
@@ -261,14 +261,14 @@ describe('logs --follow across rotation', () => {
     try {
       await new Promise((r) => setTimeout(r, 50));
       await appendFile(runLog, line(1));
-      await waitFor(async () => (seen.length === 1 ? true : undefined), 5_000, 'line 1');
+      await waitFor(() => (seen.length === 1 ? true : undefined), 5_000, 'line 1');
       // Written and rotated between two polls, as winston's tailable rotation does it.
       await appendFile(runLog, line(2));
       await rename(runLog, join(logs, 'querybatch1.log'));
       await writeFile(runLog, line(3) + line(4) + line(5) + line(6) + line(7) + line(8)); // longer than the old file
-      await waitFor(async () => (seen.length >= 8 ? true : undefined), 5_000, 'lines 2-8');
+      await waitFor(() => (seen.length >= 8 ? true : undefined), 5_000, 'lines 2-8');
       await appendFile(runLog, line(9));
-      await waitFor(async () => (seen.length >= 9 ? true : undefined), 5_000, 'line 9');
+      await waitFor(() => (seen.length >= 9 ? true : undefined), 5_000, 'line 9');
       expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     } finally {
       controller.abort();
@@ -292,7 +292,7 @@ describe('init', () => {
     // The commented file is a working config.
     const status = await runCli(['--home', where, 'status', '--json']);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout).pending).toEqual({ main: { count: 0, oldestId: null, oldestAgeMs: null } });
+    expect((JSON.parse(status.stdout) as StatusReport).pending).toEqual({ main: { count: 0, oldestId: null, oldestAgeMs: null } });
 
     await writeFile(join(where, 'querybatch.config.json'), '{ "datasources": { "mine": "mysql://me@db/x" } }');
     const again = await runCli(['--home', where, 'init']);

@@ -57,7 +57,7 @@ export interface FailureEntry {
   readonly params?: string;
 }
 
-const BARE = /^[A-Za-z0-9_.:\-]+$/;
+const BARE = /^[A-Za-z0-9_.:-]+$/;
 
 function value(v: string): string {
   return BARE.test(v) ? v : JSON.stringify(v);

@@ -74,7 +74,7 @@ function invalid(message: string): QueryBatchError {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object') return false;
-  const proto = Object.getPrototypeOf(value);
+  const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
@@ -257,7 +257,7 @@ export function decodeRecord(text: string): SpoolRecord {
     params: data.params as WireParams,
     createdAt: data.createdAt,
     attempts: data.attempts as number,
-    ...(data.priority !== undefined && { priority: data.priority as Priority }),
+    ...(data.priority !== undefined && { priority: data.priority }),
     ...(data.timeoutMs !== undefined && { timeoutMs: data.timeoutMs as number }),
     ...(data.webhook !== undefined && { webhook: data.webhook }),
     ...(data.captureResult === true && { captureResult: true as const }),

@@ -270,7 +270,7 @@ describe('decodeParams rejects bad wire values', () => {
   });
 
   it('names the bad named param', () => {
-    const error = thrown(() => decodeParams({ when: { $date: 'nope' } } as unknown as WireParams));
+    const error = thrown(() => decodeParams({ when: { $date: 'nope' } }));
     expect(error.code).toBe('INVALID_SPOOL_FILE');
     expect(error.message).toContain('Expected params.when to be');
     expect(error.message).toContain('found {"$date":"nope"}');
