@@ -17,6 +17,7 @@ export function redactUrl(url: string): string {
  * reads it (leading spaces and control characters skipped); null when it has none.
  */
 export function schemeOf(url: string): string | null {
+  // eslint-disable-next-line no-control-regex -- the WHATWG URL parser skips leading C0 controls and spaces
   const match = /^[\x00-\x20]*([A-Za-z][A-Za-z0-9+.-]*:)/.exec(url);
   return match ? match[1]!.toLowerCase() : null;
 }

@@ -72,7 +72,7 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
     }
     let records: SpoolRecord[];
     try {
-      records = await readDropIn(ctx, claimed, entry.name, sqlId, stat);
+      records = await readDropIn(ctx, claimed, entry.name, sqlId);
     } catch (error) {
       result.invalid++;
       await ctx.fail(claimed, entry.name, error, undefined, path);
@@ -114,7 +114,7 @@ function sqlIdOf(name: string, stat: fs.Stats): string {
 }
 
 /** A drop-in's jobs: one, or a segment's (moved or copied by hand). */
-async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: string | null, stat: fs.Stats): Promise<SpoolRecord[]> {
+async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: string | null): Promise<SpoolRecord[]> {
   const isBatch = name.endsWith(SPOOL_EXTENSION);
   if (!isBatch && sqlId === null) {
     throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a ${SPOOL_EXTENSION} or .sql file; found ${JSON.stringify(name)}`);

@@ -151,6 +151,7 @@ describe('the MySQL dialect', () => {
   });
 
   it('classifies errors as classifyError does', () => {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- compared, never called
     expect(mysqlDialect.classifyError).toBe(classifyError);
   });
 });

@@ -70,9 +70,9 @@ interface Reporter {
   /** Prints an event: `json` with --json, else `text`. */
   say(json: Record<string, unknown>, text: string): void;
   /** A run that did anything: its summary. */
-  onRun(summary: RunSummary, reason: RunReason): void;
+  readonly onRun: (summary: RunSummary, reason: RunReason) => void;
   /** An error of a run or of the watcher: an event with --json, else a line on stderr. */
-  onError(error: unknown): void;
+  readonly onError: (error: unknown) => void;
 }
 
 /** What start prints: events on stdout (JSON lines with --json); without --json, errors on stderr. */

@@ -36,7 +36,7 @@ export function defaultsUnder(url: string): PoolOptions {
   } catch {
     // the factory has checked the URL already
   }
-  return out as PoolOptions;
+  return out;
 }
 
 /**

@@ -52,7 +52,8 @@ export class MysqlSession implements Session {
   /** Reads the SQL mode (NO_BACKSLASH_ESCAPES changes how a string literal is written). */
   async init(): Promise<void> {
     const [rows] = await this.#connection.query('SELECT @@SESSION.sql_mode AS mode');
-    const noBackslashEscapes = String((rows as Array<{ mode: unknown }>)[0]?.mode ?? '').includes('NO_BACKSLASH_ESCAPES');
+    const mode = (rows as Array<{ mode: unknown }>)[0]?.mode;
+    const noBackslashEscapes = typeof mode === 'string' && mode.includes('NO_BACKSLASH_ESCAPES');
     this.#rules = { ...this.#rules, noBackslashEscapes };
   }
 

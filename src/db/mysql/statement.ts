@@ -66,6 +66,8 @@ function scan(sql: string, backslashEscapes: boolean): { words: Token[][]; place
       i++;
       continue;
     }
+    // `--` starts a comment only before white space or a control character, as the server reads it.
+    // eslint-disable-next-line no-control-regex
     if (c === '#' || (c === '-' && sql[i + 1] === '-' && (i + 2 >= n || /[\s\x00-\x1f]/.test(sql[i + 2]!)))) {
       const end = sql.indexOf('\n', i);
       i = end < 0 ? n : end + 1;
