@@ -8,7 +8,7 @@ import { countJobs, listSorted, walkTree } from '../spool/listing.js';
 /**
  * The ledger (exactly-once): a table per database, `querybatch_ledger(id, spool, done_at)`,
  * that holds the id of every job whose statement committed, written in the same transaction
- * as the statement (db/mysql/driver.ts). A row is needed only while a file of its job exists
+ * as the statement (the driver's session: db/mysql/session.ts). A row is needed only while a file of its job exists
  * somewhere: a claim not yet removed, a claim given back to the spool by recovery, a
  * failed/connection-… file written after a connection lost during COMMIT, or such a file
  * copied back into spool/. Older rows are pruned.
