@@ -77,7 +77,7 @@ export interface EntryFacts {
  */
 export function logEntryOf(failure: Failure, record: SpoolRecord | Partial<SpoolRecord> | null, facts: EntryFacts): FailureEntry {
   const message = facts.message ?? failure.message;
-  if (facts.attempts === undefined || record === null || !isComplete(record)) {
+  if (facts.attempts === undefined || !isWholeRecord(record)) {
     return {
       class: failure.class,
       id: record?.id ?? null,
@@ -104,6 +104,7 @@ export function logEntryOf(failure: Failure, record: SpoolRecord | Partial<Spool
   };
 }
 
-function isComplete(record: SpoolRecord | Partial<SpoolRecord>): record is SpoolRecord {
-  return record.format !== undefined && record.params !== undefined;
+/** A whole job's record, as opposed to what is known of a file that could not be read as one. */
+export function isWholeRecord(record: SpoolRecord | Partial<SpoolRecord> | null): record is SpoolRecord {
+  return record !== null && record.format !== undefined && record.params !== undefined && typeof record.attempts === 'number';
 }

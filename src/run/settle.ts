@@ -7,7 +7,7 @@ import { moveToFailed, type FailedPrefix } from '../spool/failed-dir.js';
 import type { Layout } from '../spool/layout.js';
 import type { SpoolRecord } from '../spool/record.js';
 import type { Recovery } from './recovery.js';
-import { failedOutcome, logEntryOf, withFailure } from './failure.js';
+import { failedOutcome, isWholeRecord, logEntryOf, withFailure } from './failure.js';
 
 /** Where a failed job's file goes: failed/ under a prefix, or back to its place in the spool. */
 export type Destination = Exclude<FailedPrefix, ''> | 'spool';
@@ -45,10 +45,6 @@ export interface SettleOptions {
   readonly count?: (failure: Failure) => void;
 }
 
-function isJob(record: FailedJob['record']): record is SpoolRecord {
-  return record !== null && record.format !== undefined && record.params !== undefined && typeof record.attempts === 'number';
-}
-
 /** Where a failure sends a job: a connection failure with attempts left keeps its place in the spool. */
 export function destinationOf(failure: Failure, attempts: number, maxConnectionAttempts: number): Destination {
   if (failure.class === 'connection' && attempts < maxConnectionAttempts) return 'spool';
@@ -64,7 +60,7 @@ export function destinationOf(failure: Failure, attempts: number, maxConnectionA
  * again) and the log says so; any other failure to move rejects.
  */
 export async function settleFailure(ctx: SettleContext, job: FailedJob, failure: Failure, options: SettleOptions = {}): Promise<void> {
-  const record = isJob(job.record) ? job.record : null;
+  const record = isWholeRecord(job.record) ? job.record : null;
   const updated = record !== null && failure.class !== 'invalid' && failure.class !== 'uncertain' ? withFailure(record, { ...failure, class: failure.class }) : null;
   const attempts = record === null || failure.class === 'invalid' ? undefined : record.attempts + 1;
   const to = destinationOf(failure, attempts ?? 0, ctx.maxConnectionAttempts);
