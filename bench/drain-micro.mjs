@@ -21,7 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), 'qb-drain-micro-'));
 const c = await mysql.createConnection({ uri: url });
 await c.query('DROP TABLE IF EXISTS qb_drain_micro');
 await c.query('CREATE TABLE qb_drain_micro (n INT AUTO_INCREMENT PRIMARY KEY, a INT, b VARCHAR(40))');
-const driver = new MysqlDriver({ url, home: process.cwd(), options: {}, ledger: { table: 'querybatch_ledger', spool } });
+const driver = new MysqlDriver({ url, home: process.cwd(), init: [], options: {}, ledger: { table: 'querybatch_ledger', spool } });
 const session = await driver.connect();
 let seq = 0;
 const id = () => '01K' + String(Date.now()).padStart(13, '0') + String(seq++).padStart(10, '0');

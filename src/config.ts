@@ -214,10 +214,22 @@ function resolveDatasource(name: string, value: DatasourceOptions | string | und
   if (spec === undefined || spec === null || typeof spec !== 'object') {
     throw configError(`Expected datasource "${name}" to be a URL string or { "url": ... }; got ${describeValue(spec)}`);
   }
-  onlyKeys(spec, ['url', 'options', 'webhook', 'ledger'], `datasource "${name}"`);
+  onlyKeys(spec, ['url', 'options', 'webhook', 'ledger', 'init'], `datasource "${name}"`);
   const options = checkDatasource(name, spec.url, spec.options);
   const webhook = spec.webhook === undefined ? null : checkWebhookUrl(spec.webhook, `datasource "${name}" webhook`);
-  return { url: spec.url, options, webhook, ledger: resolveLedger(name, spec.ledger) };
+  return { url: spec.url, options, webhook, init: resolveInit(name, spec.init), ledger: resolveLedger(name, spec.ledger) };
+}
+
+/** A datasource's init statements: a list of non-empty SQL strings. */
+function resolveInit(name: string, value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw configError(`Expected datasource "${name}" init to be a list of SQL statements; got ${describeValue(value)}`);
+  value.forEach((statement: unknown, k) => {
+    if (typeof statement !== 'string' || statement.trim() === '') {
+      throw configError(`Expected datasource "${name}" init[${k}] to be an SQL statement (a non-empty string); got ${typeof statement === 'string' ? JSON.stringify(statement) : describeValue(statement)}`);
+    }
+  });
+  return [...(value as string[])];
 }
 
 /**

@@ -29,6 +29,12 @@ export interface DatasourceOptions {
      */
     readonly batch?: number;
   };
+  /**
+   * Statements run on every new connection and after every session reset (a job that may
+   * change the session, such as `SET AUTOCOMMIT=0`, is followed by a reset), e.g.
+   * `["SET SESSION innodb_lock_wait_timeout = 5", "SET time_zone = '+00:00'"]`. @default []
+   */
+  readonly init?: readonly string[];
 }
 
 export interface WebhookOptions {
@@ -147,6 +153,8 @@ export interface ResolvedDatasource {
   /** Driver options, as the driver's check returned them: for mysql:// and mariadb://, mysql2 pool options. */
   readonly options: Readonly<Record<string, unknown>>;
   readonly webhook: string | null;
+  /** Statements run on every new connection and after every session reset. */
+  readonly init: readonly string[];
   /** The ledger table and group-commit size, or null when the ledger is off. */
   readonly ledger: { readonly table: string; readonly batch: number } | null;
 }

@@ -308,7 +308,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
       if (!ds) throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource; got ${JSON.stringify(name)}`);
       // The spool's id scopes its ledger rows (ensureLayout wrote it before any run).
       const ledger = ds.ledger ? { table: ds.ledger.table, spool: readFileSync(this.layout.spoolIdFile, 'utf8').trim() } : null;
-      driver = driverFactoryFor(ds.url, name).create({ url: ds.url, home: this.config.home, options: ds.options, ledger });
+      driver = driverFactoryFor(ds.url, name).create({ url: ds.url, home: this.config.home, init: ds.init, options: ds.options, ledger });
       this.#drivers.set(name, driver);
     }
     return driver;

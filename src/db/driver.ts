@@ -31,6 +31,11 @@ export interface StatementTraits {
    * several statements.
    */
   readonly transactional: boolean;
+  /**
+   * It may leave state behind in the session (a variable, autocommit, the current database,
+   * a temporary table, a lock): the session is reset before the next job runs on it.
+   */
+  readonly changesSession: boolean;
 }
 
 /**
@@ -68,6 +73,8 @@ export interface DriverSettings {
   readonly url: string;
   /** The home directory (absolute): an embedded database's relative path is read from it. */
   readonly home: string;
+  /** Statements run on every new connection and after every reset (`datasources.<name>.init`). */
+  readonly init: readonly string[];
   readonly options: Readonly<Record<string, unknown>>;
   readonly ledger: LedgerSettings | null;
 }
@@ -146,6 +153,12 @@ export interface Session {
    * call fails as a lost connection.
    */
   cancel(): Promise<void>;
+  /**
+   * Returns the session to the datasource's clean state, after a job that may have changed
+   * it (MySQL/MariaDB: COM_RESET_CONNECTION, then the datasource's init statements). The
+   * lock taken by tryLock() is kept. Rejects like a statement when the connection is lost.
+   */
+  reset(): Promise<void>;
   /** Gives the session back for reuse. */
   release(): void;
   /** Drops the session (after a connection failure). */

@@ -60,10 +60,10 @@ export class Claims {
   }
 
   /** Reads a claimed file's jobs (a segment's several, `count` from its name); throws when it is not valid. */
-  async read(claimed: string, src: string, count: number, maxBytes: number, once: (record: SpoolRecord) => boolean): Promise<Job[]> {
+  async read(claimed: string, src: string, count: number, maxBytes: number, judge: (record: SpoolRecord) => Pick<Job, 'once' | 'changesSession'>): Promise<Job[]> {
     const text = await readJobText(claimed, maxBytes);
     const records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
-    return records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, once: once(record) }));
+    return records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, ...judge(record) }));
   }
 
   /** Moves a claim to `target` in the spool (a misplaced file to its own place); false when a file is there already. */

@@ -1,6 +1,6 @@
 import { dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
-import { runsOnceWithLedger, type Driver } from '../db/driver.js';
+import type { Driver } from '../db/driver.js';
 import { QueryBatchError, isQueryBatchError } from '../errors.js';
 import type { DatasourceSummary, ResolvedConfig } from '../interfaces.js';
 import { countJobs, removeIfEmpty, type Leaf } from '../spool/listing.js';
@@ -12,7 +12,7 @@ import { Claims } from './claims.js';
 import type { DrainOptions, RunnerDeps } from './context.js';
 import { causeOf, executeGroup, executeJob, type Executed } from './execute.js';
 import { describeFailure, failureOf, succeededOutcome } from './failure.js';
-import type { Job } from './job.js';
+import { traitsOf, type Job } from './job.js';
 import { DatabaseHold } from './hold.js';
 import { oldestLiveId } from './ledger-prune.js';
 import { countFailure, emptyDatasourceSummary } from './tally.js';
@@ -170,9 +170,8 @@ export class Drain {
 
   /** Reads a claimed file's jobs (a segment's several); null when it is not valid (settled: failed/). */
   async #readClaim(claimed: string, name: string, src: string, count: number): Promise<Job[] | null> {
-    const dialect = this.#driver.dialect;
     try {
-      return await this.#claims.read(claimed, src, count, this.#config.limits.maxFileBytes, (record) => this.#ledger !== null && runsOnceWithLedger(dialect, record));
+      return await this.#claims.read(claimed, src, count, this.#config.limits.maxFileBytes, (record) => traitsOf(this.#driver.dialect, this.#ledger !== null, record));
     } catch (error) {
       await this.#settleInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: this.#datasource }, src);
       return null;
@@ -238,7 +237,7 @@ export class Drain {
    * than a claim and a removal around each (docs/benchmarks.md).
    */
   #groupable(job: Job): boolean {
-    return job.once && this.#ledger !== null && job.record.attempts === 0 && job.record.timeoutMs === undefined;
+    return job.once && !job.changesSession && this.#ledger !== null && job.record.attempts === 0 && job.record.timeoutMs === undefined;
   }
 
   #groupSize(): number {
@@ -341,7 +340,7 @@ export class Drain {
       this.summary.sqlMs += ms;
       // A statement stopped for its time limit fails like an SQL error, with its own class.
       await this.#settleJob(job, path, failureOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error), { ms });
-      return true;
+      return !job.changesSession || this.#resetSession();
     }
     const ms = performance.now() - t;
     this.summary.sqlMs += ms;
@@ -354,7 +353,20 @@ export class Drain {
       if (ran) ran.push(done);
       else this.#claims.remove(done);
     }
-    return true;
+    return !job.changesSession || this.#resetSession();
+  }
+
+  /**
+   * After a job that may have changed the session: the next job starts from the
+   * datasource's clean session. A reset that fails leaves the session unusable: it is
+   * dropped and the drain stops, as for a lost connection (the job itself is settled).
+   */
+  async #resetSession(): Promise<boolean> {
+    const error = await this.#hold.reset();
+    if (error === undefined) return true;
+    this.#stop = 'connection';
+    this.summary.connectionError = describeFailure(failureOf('connection', error));
+    return false;
   }
 
   #isConnectionLoss(error: unknown): boolean {

@@ -55,6 +55,17 @@ export class DatabaseHold {
     this.link = { state: 'lost' };
   }
 
+  /** Resets the session to the datasource's clean state; on failure drops it and resolves with the error (else undefined). */
+  async reset(): Promise<unknown> {
+    try {
+      await this.session.reset();
+      return undefined;
+    } catch (error) {
+      this.lose();
+      return error ?? new Error('the session reset failed');
+    }
+  }
+
   /** After a connection lost mid-transaction: did job `id` commit? Asked on a new session; false when that fails too. */
   async committedAfterAll(id: string): Promise<boolean> {
     let probe: Session | null = null;

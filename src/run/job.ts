@@ -1,4 +1,4 @@
-import type { StatementParams } from '../db/driver.js';
+import { runsOnceWithLedger, type Dialect, type StatementParams } from '../db/driver.js';
 import type { SpoolRecord } from '../spool/record.js';
 
 /** A claimed job, read and checked, ready to run. */
@@ -11,8 +11,15 @@ export interface Job {
   readonly src: string;
   /** Runs in a ledger transaction, exactly once (the ledger is on and the statement can share its transaction). */
   readonly once: boolean;
+  /** Its statement may leave state behind in the session: the session is reset after it, and it never shares a group. */
+  readonly changesSession: boolean;
   /** Set for a job of a segment file: the jobs that share its claim. */
   readonly segment?: Segment;
+}
+
+/** What the dialect reads from a job's statement: whether the ledger runs it once (`ledger`: the ledger is on), whether it may change the session. */
+export function traitsOf(dialect: Dialect, ledger: boolean, record: SpoolRecord): Pick<Job, 'once' | 'changesSession'> {
+  return { once: ledger && runsOnceWithLedger(dialect, record), changesSession: dialect.inspect(record.sql).changesSession };
 }
 
 /**

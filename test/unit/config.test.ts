@@ -77,7 +77,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('takes a datasource given as a URL string as { url }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: URL_MAIN } });
-    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, ledger: { table: 'querybatch_ledger', batch: 32 } } });
+    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 } } });
   });
 
   it('turns the ledger on by default, off with false, and takes its table name', () => {
@@ -108,7 +108,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('keeps a datasource given as { url, options }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, options: { connectTimeout: 5000 } } } });
-    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, ledger: { table: 'querybatch_ledger', batch: 32 } });
+    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 } });
   });
 
   it('keeps a datasource webhook, checks webhook options, and takes the secret from QUERYBATCH_WEBHOOK_SECRET', () => {

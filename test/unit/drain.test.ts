@@ -74,6 +74,10 @@ async function harness(options: HarnessOptions = {}) {
     spool: async (...numbers: number[]) => {
       for (const n of numbers) ids.set(n, await writer.spool(SQL, [n]));
     },
+    /** Spools one job of its own text. */
+    spoolSql: async (sql: string, n: number) => {
+      ids.set(n, await writer.spool(sql, [n]));
+    },
     /** Spools the numbers concurrently: the writer puts those that wait into one segment file. */
     spoolTogether: async (...numbers: number[]) => {
       const written = await Promise.all(numbers.map((n) => writer.spool(SQL, [n])));
@@ -160,6 +164,21 @@ describe('drain: group commit', () => {
     expect(await h.pending()).toEqual([]);
     await h.run();
     expect(h.db.committed).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('drain: session resets', () => {
+  it('resets the session after a job that may change it, and never groups such a job', async () => {
+    const h = await harness({ batch: 4 });
+    await h.spool(1, 2);
+    await h.spool(3);
+    await h.spoolSql('SET @x = ?', 10);
+    await h.spool(4, 5);
+    const summary = await h.run();
+    expect(summary.success).toBe(6);
+    expect(h.db.committed).toEqual([1, 2, 3, 10, 4, 5]);
+    expect(h.db.groups).toEqual([3, 2]); // 1-3 together; the SET alone; 4-5 together
+    expect(h.db.resets).toEqual([10]);
   });
 });
 

@@ -24,7 +24,9 @@ export const fakeDialect: Dialect = {
   classifyError: (error, phase) => (phase === 'connect' || (error as { fatal?: boolean } | null)?.fatal === true ? 'connection' : 'sql'),
   inspect: (sql) => {
     const keyword = /^\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase() ?? '';
-    return { keyword, transactional: ['INSERT', 'UPDATE', 'DELETE'].includes(keyword) && !sql.trim().replace(/;$/, '').includes(';') };
+    const single = !sql.trim().replace(/;$/, '').includes(';');
+    const data = ['INSERT', 'UPDATE', 'DELETE'].includes(keyword) && single;
+    return { keyword, transactional: data && !sql.includes('@'), changesSession: !data || sql.includes('@') };
   },
   lockKey: (spoolId, datasource) => `fake:${spoolId}:${datasource}`,
 };
@@ -44,6 +46,10 @@ export class FakeDatabase {
   fault: (n: unknown) => Fault = () => null;
   /** Sessions opened. */
   connects = 0;
+  /** Session resets, in order: the job number of the statement run just before each. */
+  readonly resets: unknown[] = [];
+  /** The job number of the last statement sent. */
+  last: unknown = null;
 
   driver(): Driver {
     return new FakeDriver(this);
@@ -52,6 +58,7 @@ export class FakeDatabase {
   /** One statement, in or out of a transaction: throws its fault, else records it. Returns the rows it affected. */
   apply(params: StatementParams, commit: () => void): void {
     const n = Array.isArray(params) ? params[0] : Object.values(params)[0];
+    this.last = n;
     const fault = this.fault(n);
     if (fault === 'sql') throw sqlError(n);
     if (fault === 'lost') throw lostError();
@@ -150,6 +157,11 @@ class FakeSession implements Session {
   }
 
   async cancel(): Promise<void> {}
+
+  async reset(): Promise<void> {
+    this.#alive();
+    this.#db.resets.push(this.#db.last);
+  }
 
   release(): void {}
 

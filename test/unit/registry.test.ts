@@ -18,7 +18,7 @@ function fakeDialect(transactional: boolean): Dialect {
   return {
     name: 'fake',
     classifyError: () => 'sql',
-    inspect: (sql) => ({ keyword: sql.trim().split(/\s/)[0]!.toUpperCase(), transactional }),
+    inspect: (sql) => ({ keyword: sql.trim().split(/\s/)[0]!.toUpperCase(), transactional, changesSession: !transactional }),
     lockKey: () => 42n,
   };
 }
@@ -127,7 +127,7 @@ describe('the MySQL factory', () => {
   });
 
   it('makes a MysqlDriver that connects nothing until asked', async () => {
-    const driver = mysqlDriverFactory.create({ url: 'mysql://app@127.0.0.1:1/test', home: '/nonexistent', options: {}, ledger: null });
+    const driver = mysqlDriverFactory.create({ url: 'mysql://app@127.0.0.1:1/test', home: '/nonexistent', init: [], options: {}, ledger: null });
     expect(driver).toBeInstanceOf(MysqlDriver);
     expect(driver.dialect).toBe(mysqlDialect);
     expect(driver.capabilities).toEqual({ groupCommit: true, streaming: true });
@@ -137,10 +137,10 @@ describe('the MySQL factory', () => {
 
 describe('the MySQL dialect', () => {
   it('reads a statement: its keyword, and whether it can share the ledger transaction', () => {
-    expect(mysqlDialect.inspect("insert into t values ('a;b')")).toEqual({ keyword: 'INSERT', transactional: true });
-    expect(mysqlDialect.inspect('CREATE TABLE t (a INT)')).toEqual({ keyword: 'CREATE', transactional: false });
-    expect(mysqlDialect.inspect('UPDATE t SET a = 1; DELETE FROM t')).toEqual({ keyword: 'UPDATE', transactional: false });
-    expect(mysqlDialect.inspect('-- nothing')).toEqual({ keyword: '', transactional: false });
+    expect(mysqlDialect.inspect("insert into t values ('a;b')")).toEqual({ keyword: 'INSERT', transactional: true, changesSession: false });
+    expect(mysqlDialect.inspect('CREATE TABLE t (a INT)')).toEqual({ keyword: 'CREATE', transactional: false, changesSession: true });
+    expect(mysqlDialect.inspect('UPDATE t SET a = 1; DELETE FROM t')).toEqual({ keyword: 'UPDATE', transactional: false, changesSession: true });
+    expect(mysqlDialect.inspect('-- nothing')).toEqual({ keyword: '', transactional: false, changesSession: true });
   });
 
   it('keys the lock with a GET_LOCK name of at most 64 characters', () => {

@@ -16,7 +16,7 @@ export function lockNameFor(spoolId: string, datasource: string): string {
 /** What a statement's text says, read with the server's default SQL mode (backslash escapes on). */
 function inspect(sql: string): StatementTraits {
   const info = inspectStatement(sql);
-  return { keyword: info.keyword, transactional: runsInLedgerTransaction(info) };
+  return { keyword: info.keyword, transactional: runsInLedgerTransaction(info), changesSession: info.changesSession };
 }
 
 /** MySQL/MariaDB without a connection: error classes, statement traits, GET_LOCK names. Pure. */

@@ -19,10 +19,14 @@ export class MysqlDriver implements Driver {
   /** How a session's cancel() opens a connection of its own: the pool's settings. */
   readonly #cancelOptions: ConnectionOptions;
   #ledgerReady: Promise<unknown> | null = null;
+  readonly #init: readonly string[];
+  /** Pooled connections the init statements have run on (the pool keeps a connection between runs). */
+  readonly #setUp = new WeakSet<object>();
 
   /** `settings.options` are mysql2 pool options (checked by the factory); they win over the URL's. */
   constructor(settings: DriverSettings) {
     this.#ledger = settings.ledger;
+    this.#init = settings.init;
     this.#cancelOptions = singleConnectionOptions(settings.url, settings.options);
     this.#pool = mysql.createPool(poolOptions(settings.url, settings.options, settings.ledger !== null));
     // An idle pooled connection that dies emits 'error' on the pool's connection; the next
@@ -34,10 +38,12 @@ export class MysqlDriver implements Driver {
 
   async connect(): Promise<Session> {
     const connection = await this.#pool.getConnection();
-    const session = new MysqlSession(connection, this.#ledger, this.#cancelOptions);
+    const session = new MysqlSession(connection, this.#ledger, this.#cancelOptions, this.#init);
+    const core = (connection as unknown as { connection: object }).connection;
     try {
+      await session.setUp(!this.#setUp.has(core));
+      this.#setUp.add(core);
       if (this.#ledger) {
-        await session.init();
         this.#ledgerReady ??= connection.query(createLedgerTable(escapeId(this.#ledger.table))).catch((error: unknown) => {
           this.#ledgerReady = null;
           throw error;

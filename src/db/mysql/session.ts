@@ -29,6 +29,17 @@ function lockName(key: LockKey): string {
   return key;
 }
 
+/** GET_LOCK(name, 0) on a connection: true when it was granted. */
+async function granted(connection: mysql.Connection | PoolConnection, name: string): Promise<boolean> {
+  const [rows] = await connection.query('SELECT GET_LOCK(?, 0) AS granted', [name]);
+  return Number((rows as Array<{ granted: unknown }>)[0]?.granted) === 1;
+}
+
+/** The lock the job connection holds beside the datasource's (at most 64 characters: the datasource's is 51). */
+function sessionLockName(name: string): string {
+  return `${name}:session`;
+}
+
 /** One pooled connection, as a run uses it. */
 export class MysqlSession implements Session {
   readonly #connection: PoolConnection;
@@ -37,20 +48,43 @@ export class MysqlSession implements Session {
   readonly #table: string;
   /** How cancel() opens a connection of its own: the pool's settings, as a single connection. */
   readonly #cancelOptions: ConnectionOptions;
-  /** How strings and Dates are written into SQL text; the SQL mode is read by init(). */
+  /** The datasource's init statements: run on a new connection and after every reset. */
+  readonly #init: readonly string[];
+  /** How strings and Dates are written into SQL text; the SQL mode is read by setUp(). */
   #rules: EscapeRules;
+  /**
+   * The drain's lock is two GET_LOCKs. The datasource's lock is held on a connection of its
+   * own, because a reset (COM_RESET_CONNECTION) releases the user-level locks of the
+   * connection it resets. The job connection holds a second one, `<name>:session`, taken
+   * again after each reset: while a dead runner's last statement still runs on the server,
+   * its session holds that one, so no other runner starts before that statement ends (the
+   * datasource's lock went with the dead runner's lock connection at once).
+   */
+  #lockConnection: mysql.Connection | null = null;
+  /** The datasource's lock name, while this session holds it. */
+  #held: string | null = null;
+  /** The datasource's database (the URL's path): a reset keeps the current database, so it is selected again. */
+  readonly #database: string | null;
 
-  constructor(connection: PoolConnection, ledger: LedgerSettings | null, cancelOptions: ConnectionOptions) {
+  constructor(connection: PoolConnection, ledger: LedgerSettings | null, cancelOptions: ConnectionOptions, init: readonly string[]) {
     this.#connection = connection;
     this.#ledger = ledger;
     this.#table = ledger ? escapeId(ledger.table) : '';
     this.#cancelOptions = cancelOptions;
-    const config = (connection as unknown as { connection?: { config?: { timezone?: unknown } } }).connection?.config;
+    this.#init = init;
+    const config = (connection as unknown as { connection?: { config?: { timezone?: unknown; database?: unknown } } }).connection?.config;
     this.#rules = { timezone: typeof config?.timezone === 'string' ? config.timezone : 'local', noBackslashEscapes: false };
+    this.#database = typeof config?.database === 'string' && config.database !== '' ? config.database : null;
   }
 
-  /** Reads the SQL mode (NO_BACKSLASH_ESCAPES changes how a string literal is written). */
-  async init(): Promise<void> {
+  /**
+   * Makes the connection ready for jobs: on a new connection (`fresh`) the datasource's init
+   * statements run; with the ledger, the SQL mode is read (NO_BACKSLASH_ESCAPES changes how
+   * a string literal is written into the ledger's one-round-trip transaction).
+   */
+  async setUp(fresh: boolean): Promise<void> {
+    if (fresh) for (const statement of this.#init) await this.#connection.query(statement);
+    if (this.#ledger === null) return;
     const [rows] = await this.#connection.query('SELECT @@SESSION.sql_mode AS mode');
     const mode = (rows as Array<{ mode: unknown }>)[0]?.mode;
     const noBackslashEscapes = typeof mode === 'string' && mode.includes('NO_BACKSLASH_ESCAPES');
@@ -183,12 +217,44 @@ export class MysqlSession implements Session {
   }
 
   async tryLock(key: LockKey): Promise<boolean> {
-    const [rows] = await this.#connection.query('SELECT GET_LOCK(?, 0) AS granted', [lockName(key)]);
-    return Number((rows as Array<{ granted: unknown }>)[0]?.granted) === 1;
+    const name = lockName(key);
+    const connection = await mysql.createConnection(this.#cancelOptions);
+    // Lost while idle (the server restarted): the lock went with it; the next call says so.
+    connection.on('error', () => {});
+    this.#lockConnection = connection;
+    if ((await granted(connection, name)) && (await granted(this.#connection, sessionLockName(name)))) {
+      this.#held = name;
+      return true;
+    }
+    this.#dropLock();
+    return false;
   }
 
   async unlock(key: LockKey): Promise<void> {
-    await this.#connection.query('SELECT RELEASE_LOCK(?)', [lockName(key)]);
+    const name = lockName(key);
+    const connection = this.#lockConnection;
+    this.#held = null;
+    this.#lockConnection = null;
+    try {
+      await this.#connection.query('SELECT RELEASE_LOCK(?)', [sessionLockName(name)]);
+      if (connection !== null) await connection.query('SELECT RELEASE_LOCK(?)', [name]);
+    } finally {
+      await connection?.end().catch(() => connection.destroy());
+    }
+  }
+
+  /**
+   * COM_RESET_CONNECTION (variables, autocommit, the SQL mode, temporary tables, table
+   * locks, prepared statements: as on a new connection), the datasource's database selected
+   * again (a reset keeps whatever a job's USE chose), then the init statements.
+   */
+  async reset(): Promise<void> {
+    await this.#connection.reset();
+    if (this.#held !== null && !(await granted(this.#connection, sessionLockName(this.#held)))) {
+      throw Object.assign(new Error(`Expected to take the lock ${sessionLockName(this.#held)} again after a session reset; another session holds it`), { code: 'LOCK_LOST', fatal: true });
+    }
+    if (this.#database !== null) await this.#connection.query(`USE ${escapeId(this.#database)}`);
+    await this.setUp(true);
   }
 
   /**
@@ -214,11 +280,20 @@ export class MysqlSession implements Session {
     }
   }
 
+  /** Gives the connection back to the pool; a lock still held goes with its own connection. */
   release(): void {
     this.#connection.release();
+    this.#dropLock();
   }
 
   destroy(): void {
     this.#connection.destroy();
+    this.#dropLock();
+  }
+
+  #dropLock(): void {
+    this.#lockConnection?.destroy();
+    this.#lockConnection = null;
+    this.#held = null;
   }
 }

@@ -30,6 +30,12 @@ export interface StatementInfo {
   readonly placeholders: readonly number[];
   /** The text up to the end of its only statement (a trailing `;` and what follows it dropped). */
   readonly body: string;
+  /**
+   * It may leave state behind in the session (a variable, the autocommit mode, the current
+   * database, a temporary table, a lock, …): anything but one plain data statement that
+   * names no user variable and takes no user-level lock.
+   */
+  readonly changesSession: boolean;
 }
 
 interface Token {
@@ -148,6 +154,17 @@ function kindOf(words: readonly string[]): StatementKind {
   return 'unknown';
 }
 
+/** Statements that read or change data and leave nothing behind in the session (unless they name a user variable). */
+const DATA_FIRST = new Set(['INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'SELECT', 'WITH', 'VALUES', 'TABLE', 'SHOW', 'EXPLAIN', 'DESCRIBE', 'DESC', 'DO']);
+
+/** Functions whose effect outlives the statement in the session: user-level locks. */
+const SESSION_FUNCTIONS = new Set(['GET_LOCK', 'RELEASE_LOCK', 'RELEASE_ALL_LOCKS']);
+
+function leavesSessionState(words: readonly string[]): boolean {
+  if (!DATA_FIRST.has(words[0] ?? '')) return true;
+  return words.some((w) => (w.startsWith('@') && !w.startsWith('@@')) || SESSION_FUNCTIONS.has(w));
+}
+
 /** Reads a statement's text; `backslashEscapes` is false under the NO_BACKSLASH_ESCAPES SQL mode. */
 export function inspectStatement(sql: string, backslashEscapes = true): StatementInfo {
   // A leading "(" (a parenthesised SELECT) is not a word, so the scanner skips it.
@@ -163,6 +180,7 @@ export function inspectStatement(sql: string, backslashEscapes = true): Statemen
     multiple,
     placeholders: placeholders.filter((p) => p < cut),
     body: sql.slice(0, cut),
+    changesSession: multiple || leavesSessionState(first.map((t) => t.word)),
   };
 }
 
