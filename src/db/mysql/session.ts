@@ -6,6 +6,7 @@ import type { BatchJob, ExecuteResult, LedgerSettings, LockKey, OnceResult, Sess
 import { classifyError } from './classify.js';
 import { escapeLiteral, inlineStatement, isNamed, type EscapeRules } from './inline.js';
 import { FIRST_JOB_RESULT, PRUNE_CHUNK, insertLedgerRows, ledgerTransaction, pruneLedgerRows, selectLedgerRow } from './ledger-sql.js';
+import { packetBudget, packetTooLarge, preparedBytes } from './packet.js';
 import { inspectStatement } from './statement.js';
 
 /** 1062 ER_DUP_ENTRY */
@@ -63,6 +64,8 @@ export class MysqlSession implements Session {
   #lockConnection: mysql.Connection | null = null;
   /** The datasource's lock name, while this session holds it. */
   #held: string | null = null;
+  /** The server's max_allowed_packet, read by setUp() (the server's default until then). */
+  #maxPacket = 16 * 1024 * 1024;
   /** The datasource's database (the URL's path): a reset keeps the current database, so it is selected again. */
   readonly #database: string | null;
 
@@ -84,11 +87,22 @@ export class MysqlSession implements Session {
    */
   async setUp(fresh: boolean): Promise<void> {
     if (fresh) for (const statement of this.#init) await this.#connection.query(statement);
-    if (this.#ledger === null) return;
-    const [rows] = await this.#connection.query('SELECT @@SESSION.sql_mode AS mode');
-    const mode = (rows as Array<{ mode: unknown }>)[0]?.mode;
+    const [rows] = await this.#connection.query('SELECT @@SESSION.sql_mode AS mode, @@SESSION.max_allowed_packet AS packet');
+    const { mode, packet } = (rows as Array<{ mode: unknown; packet: unknown }>)[0] ?? {};
     const noBackslashEscapes = typeof mode === 'string' && mode.includes('NO_BACKSLASH_ESCAPES');
     this.#rules = { ...this.#rules, noBackslashEscapes };
+    if (Number(packet) > 0) this.#maxPacket = Number(packet);
+  }
+
+  /** Whether a statement text of these bytes fits in one packet. */
+  #fits(text: string): boolean {
+    return Buffer.byteLength(text, 'utf8') <= packetBudget(this.#maxPacket);
+  }
+
+  /** Throws the statement's own error when it can never be sent as a prepared statement. */
+  #checkPacket(sql: string, params: StatementParams): void {
+    const bytes = preparedBytes(sql, params);
+    if (bytes > packetBudget(this.#maxPacket)) throw packetTooLarge(bytes, this.#maxPacket);
   }
 
   #requireLedger(): LedgerSettings {
@@ -118,14 +132,17 @@ export class MysqlSession implements Session {
   async executeOnce(id: string, sql: string, params: StatementParams): Promise<OnceResult> {
     const record = this.#ledgerRows(this.#requireLedger(), [id]);
     const inline = inlineStatement(sql, params, this.#rules);
+    const oneTrip = inline === null ? null : ledgerTransaction(record, [inline]);
+    if (oneTrip === null || !this.#fits(oneTrip)) this.#checkPacket(sql, params);
     try {
-      if (inline !== null) {
+      if (oneTrip !== null && this.#fits(oneTrip)) {
         // One round trip: the ledger row and the statement commit together or not at all.
-        const [results] = await this.#connection.query(ledgerTransaction(record, [inline]));
+        const [results] = await this.#connection.query(oneTrip);
         return { status: 'done', affectedRows: affectedRowsOf((results as unknown[])[FIRST_JOB_RESULT]) };
       }
-      // Named params, or placeholders that don't match the values: the statement goes through
-      // the prepared-statement path (the server reports a mismatch), four round trips.
+      // Named params, placeholders that don't match the values, or values too large to write
+      // into the text: the statement goes through the prepared-statement path (the server
+      // reports a mismatch; values go as bytes), four round trips.
       await this.#connection.query('START TRANSACTION');
       await this.#connection.query(record);
       const result = await this.execute(sql, params);
@@ -149,8 +166,11 @@ export class MysqlSession implements Session {
       if (inline === null) return null;
       statements.push(inline);
     }
+    const text = ledgerTransaction(this.#ledgerRows(ledger, jobs.map((job) => job.id)), statements);
+    // Too large for one packet: one by one (each then fits, or fails alone as too large).
+    if (!this.#fits(text)) return null;
     try {
-      const [results] = await this.#connection.query(ledgerTransaction(this.#ledgerRows(ledger, jobs.map((job) => job.id)), statements));
+      const [results] = await this.#connection.query(text);
       return (results as unknown[]).slice(FIRST_JOB_RESULT, FIRST_JOB_RESULT + jobs.length).map(affectedRowsOf);
     } catch (error) {
       await this.#rollbackAfter(error);
@@ -176,6 +196,7 @@ export class MysqlSession implements Session {
   }
 
   async execute(sql: string, params: StatementParams): Promise<ExecuteResult> {
+    this.#checkPacket(sql, params);
     const query = { sql, namedPlaceholders: isNamed(params) };
     const values = params as unknown as never;
     let result: unknown;
