@@ -1,0 +1,201 @@
+/**
+ * Splits a MySQL/MariaDB SQL script (a dump, a migration) into its statements, client-side,
+ * the way the `mariadb` client does: `;` ends a statement outside quotes ('…', "…",
+ * backticks), comments (`-- `, `#`, `/* … *\/`) and versioned comments (`/*!NNNNN … *\/`,
+ * `/*M!… *\/`, kept in the statement as they are: the server reads them); a `DELIMITER xx`
+ * line changes the delimiter (triggers, procedures, functions) and is not a statement.
+ *
+ * Incremental: `push()` takes the text a piece at a time and returns the statements that
+ * ended in it, so a script is never held whole in memory; `end()` returns the last one.
+ * Pure: no I/O.
+ */
+export interface ScriptStatement {
+  /** The statement's text, without its delimiter, trimmed. */
+  readonly sql: string;
+  /** 1-based position among the script's statements. */
+  readonly index: number;
+  /** 1-based line of the script where the statement starts. */
+  readonly line: number;
+}
+
+type Mode =
+  | 'code'
+  /** In a quoted string or identifier; `quote` says which. */
+  | 'quoted'
+  | 'line-comment'
+  | 'block-comment'
+  /** In a versioned comment: code for the server, but no delimiter ends a statement inside it. */
+  | 'versioned';
+
+const DELIMITER_LINE = /^[ \t]*delimiter[ \t]+(\S+)[ \t]*\r?$/i;
+
+export class ScriptSplitter {
+  readonly #backslashEscapes: boolean;
+  #delimiter = ';';
+  #mode: Mode = 'code';
+  #quote = '';
+  /** The text not yet settled into a statement (the current statement, or a partial line). */
+  #pending = '';
+  /** Where scanning resumes in #pending. */
+  #at = 0;
+  /** The current statement's text so far, from its first character of code (comments before it are dropped). */
+  #statement = '';
+  #statementLine = 0;
+  /** Line of the character at #at. */
+  #line = 1;
+  #index = 0;
+  /** At the start of a line (a DELIMITER line is recognised only there). */
+  #lineStart = true;
+
+  /** `backslashEscapes`: false under the NO_BACKSLASH_ESCAPES SQL mode. */
+  constructor(backslashEscapes = true) {
+    this.#backslashEscapes = backslashEscapes;
+  }
+
+  /** Takes more of the script; returns the statements it completed. */
+  push(text: string): ScriptStatement[] {
+    this.#pending += text;
+    const out: ScriptStatement[] = [];
+    this.#scan(out, false);
+    this.#pending = this.#pending.slice(this.#at);
+    this.#at = 0;
+    return out;
+  }
+
+  /** The end of the script: returns its last statement, if it had no delimiter after it. */
+  end(): ScriptStatement[] {
+    const out: ScriptStatement[] = [];
+    this.#scan(out, true);
+    this.#pending = '';
+    this.#at = 0;
+    this.#finish(out);
+    return out;
+  }
+
+  /** Scans #pending from #at; stops where more text is needed to decide (unless `final`). */
+  #scan(out: ScriptStatement[], final: boolean): void {
+    const text = this.#pending;
+    while (this.#at < text.length) {
+      if (this.#lineStart && this.#mode === 'code' && this.#statement === '') {
+        const end = text.indexOf('\n', this.#at);
+        if (end < 0 && !final) return; // the whole line is needed to tell a DELIMITER line
+        const lineText = text.slice(this.#at, end < 0 ? text.length : end);
+        const delimiter = DELIMITER_LINE.exec(lineText);
+        if (delimiter) {
+          this.#delimiter = delimiter[1]!;
+          this.#statement = '';
+          this.#advance(end < 0 ? text.length : end + 1, text);
+          continue;
+        }
+      }
+      this.#lineStart = false;
+      const before = this.#mode;
+      const step = this.#step(text, final);
+      if (step === 0) return; // needs more text
+      if (step < 0) {
+        // The delimiter: a statement ends here.
+        this.#finish(out);
+        this.#advance(this.#at + this.#delimiter.length, text);
+        continue;
+      }
+      const chunk = text.slice(this.#at, this.#at + step);
+      const opensComment = before === 'code' && (this.#mode === 'line-comment' || this.#mode === 'block-comment');
+      this.#take(chunk, before !== 'line-comment' && before !== 'block-comment' && !opensComment);
+      this.#advance(this.#at + step, text);
+    }
+  }
+
+  /**
+   * How many characters at #at belong to the statement as they are; -1 at a delimiter; 0
+   * when the next characters can't be read until more text comes.
+   */
+  #step(text: string, final: boolean): number {
+    const c = text[this.#at]!;
+    const rest = text.length - this.#at;
+    switch (this.#mode) {
+      case 'quoted':
+        if (c === '\\' && this.#backslashEscapes && this.#quote !== '`') return rest >= 2 || final ? Math.min(2, rest) : 0;
+        if (c === this.#quote) {
+          if (rest < 2 && !final) return 0;
+          if (text[this.#at + 1] === this.#quote) return 2;
+          this.#mode = 'code';
+        }
+        return 1;
+      case 'line-comment':
+        if (c === '\n') this.#mode = 'code';
+        return 1;
+      case 'block-comment':
+      case 'versioned':
+        if (c === '*') {
+          if (rest < 2 && !final) return 0;
+          if (text[this.#at + 1] === '/') {
+            this.#mode = 'code';
+            return 2;
+          }
+        }
+        return 1;
+      case 'code':
+        return this.#codeStep(text, final);
+    }
+  }
+
+  #codeStep(text: string, final: boolean): number {
+    const c = text[this.#at]!;
+    const rest = text.length - this.#at;
+    if (text.startsWith(this.#delimiter, this.#at)) return -1;
+    if (rest < this.#delimiter.length && !final && this.#delimiter.startsWith(text.slice(this.#at))) return 0;
+    if (c === "'" || c === '"' || c === '`') {
+      this.#mode = 'quoted';
+      this.#quote = c;
+      return 1;
+    }
+    if (c === '#') {
+      this.#mode = 'line-comment';
+      return 1;
+    }
+    if (c === '-' || c === '/') {
+      if (rest < 3 && !final) return 0;
+      const next = text[this.#at + 1];
+      // eslint-disable-next-line no-control-regex -- `--` starts a comment before white space or a control character, as the server reads it
+      if (c === '-' && next === '-' && (rest < 3 || /[\s\x00-\x1f]/.test(text[this.#at + 2]!))) {
+        this.#mode = 'line-comment';
+        return 2;
+      }
+      if (c === '/' && next === '*') {
+        this.#mode = text[this.#at + 2] === '!' || text.startsWith('M!', this.#at + 2) ? 'versioned' : 'block-comment';
+        return 2;
+      }
+    }
+    return 1;
+  }
+
+  /** Adds characters to the statement; `code`: they are code (or a quoted string), not a comment. */
+  #take(chunk: string, code: boolean): void {
+    if (this.#statement === '') {
+      if (!code || chunk.trim() === '') return; // white space and comments before a statement are dropped
+      this.#statementLine = this.#line;
+    }
+    this.#statement += chunk;
+  }
+
+  /** Moves #at to `to`, counting lines; a line starts after a newline. */
+  #advance(to: number, text: string): void {
+    for (let i = this.#at; i < to; i++) if (text[i] === '\n') this.#line++;
+    if (to > this.#at && text[to - 1] === '\n') this.#lineStart = true;
+    this.#at = to;
+  }
+
+  /** Emits the current statement, if it has any code. */
+  #finish(out: ScriptStatement[]): void {
+    const sql = this.#statement.trim();
+    this.#statement = '';
+    this.#mode = 'code';
+    if (sql !== '') out.push({ sql, index: ++this.#index, line: this.#statementLine });
+  }
+}
+
+/** Splits a whole script (for tests and small scripts): push() and end() in one. */
+export function splitScript(text: string, backslashEscapes = true): ScriptStatement[] {
+  const splitter = new ScriptSplitter(backslashEscapes);
+  return [...splitter.push(text), ...splitter.end()];
+}
