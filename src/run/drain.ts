@@ -17,6 +17,7 @@ import { DatabaseHold } from './hold.js';
 import { oldestLiveId } from './ledger-prune.js';
 import { countFailure, emptyDatasourceSummary } from './tally.js';
 import { hasForeignClaims, recoverForeignClaims, uncertainMarkerName } from './recovery.js';
+import { Retrier } from './retry.js';
 import { invalidFile, logUncertainClaims, settleFailure, type SettleContext, type SettleOptions } from './settle.js';
 
 /** Per-statement mode (`ledger.batch: 1`) claims this many jobs at a time, then commits them one by one. */
@@ -43,6 +44,7 @@ export class Drain {
   readonly #claims: Claims;
   readonly #settling: SettleContext;
   readonly #hold: DatabaseHold;
+  readonly #retrier: Retrier;
   #stop: StopReason = 'none';
   /** Jobs claimed so far (what `limit` counts). */
   #taken = 0;
@@ -61,6 +63,7 @@ export class Drain {
     this.#ledger = deps.config.datasources[datasource]?.ledger ?? null;
     this.#claims = new Claims(deps.layout, deps.name, datasource, deps.syncer);
     this.#settling = settling;
+    this.#retrier = new Retrier(deps.config.datasources[datasource]?.retry, this.#driver.dialect, settling, options.signal, this.summary);
   }
 
   get stopped(): boolean {
@@ -143,7 +146,7 @@ export class Drain {
     }
     if (this.#hold.link.state !== 'open') {
       // The database could not be reached: the first job carries the failure, its attempt count grows, the rest stay untouched.
-      await this.#connectionFailure(jobs[0]!, this.#hold.link.state === 'unreachable' ? this.#hold.link.error : null);
+      await this.#settleJob(jobs[0]!, jobs[0]!.path, failureOf('connection', this.#hold.link.state === 'unreachable' ? this.#hold.link.error : null));
       this.#stop = 'connection';
       return false;
     }
@@ -322,26 +325,38 @@ export class Drain {
    * first so that a crash mid-statement sends it to failed/uncertain-… instead of running it
    * again. Its claim is removed before the next job starts (without the ledger a crash
    * repeats at most the one statement in flight), or, given `ran`, with the rest of its
-   * burst (ledger: a leftover is settled). False when the connection was lost.
+   * burst (ledger: a leftover is settled). A transient error runs it again (retry.ts says why
+   * that is safe). False when the drain must stop: the connection was lost, or the run was
+   * stopped during a retry's wait (the job goes back to its place untouched).
    */
   async #runOne(job: Job, ran?: string[]): Promise<boolean> {
     const { record } = job;
     const path = this.#outsideLedger(job) ? await this.#claims.rename(job.path, uncertainMarkerName(record.id)) : job.path;
-    const t = performance.now();
+    let t = performance.now();
     let executed: Executed;
-    try {
-      executed = await executeJob(this.#hold.session, job, record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null), this.#deps.layout.resultsDir);
-    } catch (error) {
-      // A timeout whose cancel had to drop the connection is a lost connection too.
-      if (this.#isConnectionLoss(error)) {
-        await this.#connectionLost([job], error, t, path);
-        return false;
+    for (let tries = 1; ; tries++, t = performance.now()) {
+      try {
+        executed = await executeJob(this.#hold.session, job, record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null), this.#deps.layout.resultsDir);
+        break;
+      } catch (error) {
+        // A timeout whose cancel had to drop the connection is a lost connection too.
+        if (this.#isConnectionLoss(error)) {
+          await this.#connectionLost([job], error, t, path);
+          return false;
+        }
+        const ms = performance.now() - t;
+        this.summary.sqlMs += ms;
+        const next = await this.#retrier.after(job, path, error, tries);
+        if (next === 'again') continue;
+        if (next === 'aborted') {
+          this.#stop = 'aborted';
+          await this.#claims.returnUnrun([job]);
+          return false;
+        }
+        // A statement stopped for its time limit fails like an SQL error, with its own class.
+        await this.#settleJob(job, path, failureOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error), { ms });
+        return true;
       }
-      const ms = performance.now() - t;
-      this.summary.sqlMs += ms;
-      // A statement stopped for its time limit fails like an SQL error, with its own class.
-      await this.#settleJob(job, path, failureOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error), { ms });
-      return true;
     }
     const ms = performance.now() - t;
     this.summary.sqlMs += ms;
@@ -388,13 +403,9 @@ export class Drain {
       await this.#settleJob(first, path, failure, { message });
       return;
     }
-    await this.#connectionFailure(first, error);
+    // A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…; a segment's other unfinished jobs go back with it.
+    await this.#settleJob(first, first.path, failureOf('connection', error));
     await this.#claims.returnUnrun(jobs.slice(1));
-  }
-
-  /** A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…; a segment's other unfinished jobs go back with it. */
-  #connectionFailure(job: Job, error: unknown): Promise<void> {
-    return this.#settleJob(job, job.path, failureOf('connection', error));
   }
 
   /** Settles a failed job of this drain (settle.ts), its claim at `path`. */
