@@ -325,9 +325,8 @@ export class Drain {
    * first so that a crash mid-statement sends it to failed/uncertain-… instead of running it
    * again. Its claim is removed before the next job starts (without the ledger a crash
    * repeats at most the one statement in flight), or, given `ran`, with the rest of its
-   * burst (ledger: a leftover is settled). A transient error runs it again (retry.ts says why
-   * that is safe). False when the drain must stop: the connection was lost, or the run was
-   * stopped during a retry's wait (the job goes back to its place untouched).
+   * burst (ledger: a leftover is settled). A transient error runs it again (retry.ts). False
+   * when the connection was lost, or the run stopped during a retry's wait (the job goes back).
    */
   async #runOne(job: Job, ran?: string[]): Promise<boolean> {
     const { record } = job;

@@ -339,6 +339,17 @@ describe('drain: transient errors (deadlocks) are retried', () => {
     expect(log).toMatch(/ sql id=\S+ .*code=ER_LOCK_DEADLOCK errno=1213 attempts=1 moved="failed\/failed-/);
   });
 
+  it('retries a job of a segment file, and the segment\'s other jobs run once each', async () => {
+    const h = await harness({ batch: 1, retry: { backoffMs: 1 } });
+    h.db.fault = faultOnce(3, 'transient', 1);
+    await h.spoolTogether(...range(1, 5));
+    expect(new Set((await h.pending()).map((p) => p.file)).size).toBeLessThan(5); // segments were written
+    expect(await h.run()).toMatchObject({ success: 5, retried: 1 });
+    expect(h.db.committed).toEqual(range(1, 5));
+    expect(await h.pending()).toEqual([]);
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
   it('with retry: false fails a deadlocked job at once', async () => {
     const h = await harness({ batch: 1, retry: false });
     h.db.fault = (n) => (n === 1 ? 'transient' : null);
