@@ -21,7 +21,7 @@ import type { SettleContext } from './settle.js';
  * (ledger off, a captured SELECT) the statement ran alone in autocommit, rolled back
  * likewise. Only a job whose text is one statement that runs inside a transaction
  * (`inspect().transactional`) is retried: a job of several statements, or one that commits
- * implicitly, may have committed part of its work before the error, so it fails as today.
+ * implicitly, may have committed part of its work before the error: it fails at once, as an SQL error.
  */
 
 /** The longest wait between two tries, unless backoffMs itself is longer. */
@@ -59,7 +59,7 @@ export function isRetryable(dialect: Dialect, job: Job, error: unknown): boolean
   return dialect.classifyError(error, 'execute') === 'transient' && dialect.inspect(job.record.sql).transactional;
 }
 
-/** What follows a failed try: run it again, settle the failure as today, or stop (the run was aborted during the wait; the job goes back untouched). */
+/** What follows a failed try: run it again, settle the failure (failed/, or timeout), or stop (the run was aborted during the wait; the job goes back untouched). */
 export type AfterFailure = 'again' | 'settle' | 'aborted';
 
 /** A drain's retry of transient errors: its datasource's policy, the run's signal, the error log; it counts each retry into the drain's summary. */
