@@ -13,8 +13,10 @@ export { redactUrl };
 export const CONFIG_FILE_NAME = 'querybatch.config.json';
 
 /** Every default, in one place. */
-export function defaults(): Omit<ResolvedConfig, 'home' | 'datasources' | 'defaultDatasource'> & { schedule: ResolvedConfig['schedule'] } {
+export function defaults(): Omit<ResolvedConfig, 'home' | 'datasources' | 'defaultDatasource'> & { schedule: ResolvedConfig['schedule']; datasource: Pick<ResolvedDatasource, 'retry'> } {
   return {
+    /** Each datasource's, unless it sets its own. */
+    datasource: { retry: { maxAttempts: 5, backoffMs: 100 } },
     maxConnectionAttempts: 3,
     durability: 'fsync',
     dropInSettleMs: 1000,
@@ -206,6 +208,22 @@ function resolveLedger(name: string, value: unknown): { table: string; batch: nu
   return { table, batch: wholeNumber((value as { batch?: unknown }).batch, `datasources.${name}.ledger.batch`, 1, DEFAULT_LEDGER_BATCH) };
 }
 
+/** A datasource's `retry`: false (or true: the defaults), or { maxAttempts, backoffMs }. */
+function resolveRetry(name: string, value: unknown): ResolvedDatasource['retry'] {
+  const base = defaults().datasource.retry;
+  if (value === undefined || value === true) return base;
+  if (value === false) return { maxAttempts: 1, backoffMs: 0 };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw configError(`Expected datasource "${name}" retry to be false or { "maxAttempts": 5, "backoffMs": 100 }; got ${describeValue(value)}`);
+  }
+  onlyKeys(value, ['maxAttempts', 'backoffMs'], `datasource "${name}" retry`);
+  const { maxAttempts, backoffMs } = value as { maxAttempts?: unknown; backoffMs?: unknown };
+  return {
+    maxAttempts: wholeNumber(maxAttempts, `datasources.${name}.retry.maxAttempts`, 1, base.maxAttempts),
+    backoffMs: wholeNumber(backoffMs, `datasources.${name}.retry.backoffMs`, 0, base.backoffMs),
+  };
+}
+
 function resolveDatasource(name: string, value: DatasourceOptions | string | undefined): ResolvedDatasource {
   if (!isDatasourceName(name)) {
     throw configError(`Expected datasource names of letters, digits, _ and - (at most 64, not starting with -, not a JavaScript object property like "constructor"); got ${JSON.stringify(name)}`);
@@ -214,10 +232,10 @@ function resolveDatasource(name: string, value: DatasourceOptions | string | und
   if (spec === undefined || spec === null || typeof spec !== 'object') {
     throw configError(`Expected datasource "${name}" to be a URL string or { "url": ... }; got ${describeValue(spec)}`);
   }
-  onlyKeys(spec, ['url', 'options', 'webhook', 'ledger', 'init'], `datasource "${name}"`);
+  onlyKeys(spec, ['url', 'options', 'webhook', 'ledger', 'init', 'retry'], `datasource "${name}"`);
   const options = checkDatasource(name, spec.url, spec.options);
   const webhook = spec.webhook === undefined ? null : checkWebhookUrl(spec.webhook, `datasource "${name}" webhook`);
-  return { url: spec.url, options, webhook, init: resolveInit(name, spec.init), ledger: resolveLedger(name, spec.ledger) };
+  return { url: spec.url, options, webhook, init: resolveInit(name, spec.init), ledger: resolveLedger(name, spec.ledger), retry: resolveRetry(name, spec.retry) };
 }
 
 /** A datasource's init statements: a list of non-empty SQL strings. */

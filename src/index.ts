@@ -13,6 +13,7 @@ export type {
   LogOptions,
   QueryBatchOptions,
   ResolvedSchedule,
+  RetryOptions,
   RunProgress,
   ScheduleOptions,
   ResolvedConfig,

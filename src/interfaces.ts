@@ -35,6 +35,22 @@ export interface DatasourceOptions {
    * `["SET SESSION innodb_lock_wait_timeout = 5", "SET time_zone = '+00:00'"]`. @default []
    */
   readonly init?: readonly string[];
+  /**
+   * Transient errors (a deadlock, a lock wait timeout: what the database says to retry) run
+   * the statement again within the run, on the same session, after a backoff with full
+   * jitter; after the last try the job fails as an SQL error. `false` (or maxAttempts 1)
+   * turns it off. See docs/guarantees.md.
+   * @default { maxAttempts: 5, backoffMs: 100 }
+   */
+  readonly retry?: false | RetryOptions;
+}
+
+/** How a datasource retries a transient error. */
+export interface RetryOptions {
+  /** Tries of a statement in one run, the first included. @default 5 */
+  readonly maxAttempts?: number;
+  /** The wait before try n+1 is a random time below backoffMs * 2^(n-1) (capped at 30 s, or backoffMs when larger). @default 100 */
+  readonly backoffMs?: number;
 }
 
 export interface WebhookOptions {
@@ -157,6 +173,8 @@ export interface ResolvedDatasource {
   readonly init: readonly string[];
   /** The ledger table and group-commit size, or null when the ledger is off. */
   readonly ledger: { readonly table: string; readonly batch: number } | null;
+  /** Transient errors: tries per statement in a run (1: no retry) and the base backoff. */
+  readonly retry: Required<RetryOptions>;
 }
 
 export interface SpoolOptions {
@@ -210,6 +228,8 @@ export interface DatasourceSummary {
   uncertain: number;
   /** Set when another runner (another process or host) was draining this datasource: it was skipped. */
   busy?: boolean;
+  /** Statements run again after a transient error (a deadlock, a lock wait timeout): each retry counts. */
+  retried: number;
 }
 
 export interface RunSummary {
@@ -236,6 +256,8 @@ export interface RunSummary {
   readonly uncertain: number;
   /** Temp files older than tmpMaxAgeMs removed from spool/.tmp. */
   readonly tmpRemoved: number;
+  /** Statements run again after a transient error (a deadlock, a lock wait timeout) within the run: each retry counts. */
+  readonly retried: number;
   /** Milliseconds spent executing statements. */
   readonly totalMs: number;
   /** totalMs / statements executed. */

@@ -40,6 +40,7 @@ export function formatSummary(s: RunSummary): string {
   }
   if (s.adopted > 0) lines.push(`  ${s.adopted} dropped-in file(s) queued`);
   if (s.recovered > 0) lines.push(`  ${s.recovered} claim(s) of a dead runner given back to the spool`);
+  if (s.retried > 0) lines.push(`  ${s.retried} time(s) a statement ran again after a deadlock or lock wait timeout (retry lines in logs/querybatch-error.log)`);
   if (s.settled > 0) lines.push(`  ${s.settled} job(s) the ledger showed had run before a crash: removed, not run again`);
   if (s.uncertain > 0) lines.push(`  ${s.uncertain} statement(s) that commit implicitly were cut short: see failed/uncertain-… (docs/guarantees.md)`);
   if (s.tmpRemoved > 0) lines.push(`  ${s.tmpRemoved} stale temp file(s) removed from spool/.tmp`);

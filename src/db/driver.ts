@@ -10,8 +10,12 @@ import type { ParamValue } from '../spool/record.js';
 /** A statement's parameters: positional (`?`) or named (`:name`). */
 export type StatementParams = readonly ParamValue[] | Readonly<Record<string, ParamValue>>;
 
-/** How a failure reads to the runner: `connection` (try again later) or `sql` (the statement's fault: failed/). */
-export type ErrorClass = 'connection' | 'sql';
+/**
+ * How a failure reads to the runner: `connection` (try again later), `sql` (the statement's
+ * fault: failed/), or `transient` (the server rolled the statement back for a reason that
+ * passes, a deadlock or a lock wait timeout, and says to run it again: retried within the run).
+ */
+export type ErrorClass = 'connection' | 'sql' | 'transient';
 
 /**
  * The key of the lock that lets one runner at a time drain a datasource, across processes
@@ -45,7 +49,11 @@ export interface StatementTraits {
 export interface Dialect {
   /** A short name for messages: `mysql`. */
   readonly name: string;
-  /** `phase`: an error while connecting is always a connection failure; during a statement it depends on the error. */
+  /**
+   * `phase`: an error while connecting is always a connection failure; during a statement it
+   * depends on the error. `transient` only for an error after which none of the statement's
+   * effects remain (the server rolled back its statement or its transaction).
+   */
   classifyError(error: unknown, phase: 'connect' | 'execute'): ErrorClass;
   inspect(sql: string): StatementTraits;
   /** The key of the lock for datasource `datasource` of the spool `spoolId`. */

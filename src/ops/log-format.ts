@@ -41,7 +41,7 @@ export function parseSummaryLine(line: string): LastRunLine | null {
 }
 
 export interface FailureEntry {
-  /** connection | sql | invalid | timeout | uncertain */
+  /** A failure class (connection | sql | invalid | timeout | uncertain), or `retry`: a try that met a transient error and runs again (not a failure). */
   readonly class: string;
   readonly id: string | null;
   readonly file: string;
@@ -84,8 +84,8 @@ export function formatErrorLine(time: Date, e: FailureEntry): string {
   return parts.join(' ');
 }
 
-/** An error line starts with its time and its failure class. */
-const ERROR_LINE_HEAD = new RegExp(`^(\\S+) (${FAILURE_CLASSES.join('|')})(?=\\s)`);
+/** An error line starts with its time and its failure class, or `retry`. */
+const ERROR_LINE_HEAD = new RegExp(`^(\\S+) (${[...FAILURE_CLASSES, 'retry'].join('|')})(?=\\s)`);
 
 const FIELD = /\s([a-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
 

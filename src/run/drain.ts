@@ -12,15 +12,13 @@ import { Claims } from './claims.js';
 import type { DrainOptions, RunnerDeps } from './context.js';
 import { causeOf, executeGroup, executeJob, type Executed } from './execute.js';
 import { describeFailure, failureOf, succeededOutcome } from './failure.js';
-import { traitsOf, type Job } from './job.js';
+import { groupSize, groupable, outsideLedger, traitsOf, type Job } from './job.js';
 import { DatabaseHold } from './hold.js';
 import { oldestLiveId } from './ledger-prune.js';
 import { countFailure, emptyDatasourceSummary } from './tally.js';
 import { hasForeignClaims, recoverForeignClaims, uncertainMarkerName } from './recovery.js';
+import { Retrier } from './retry.js';
 import { invalidFile, logUncertainClaims, settleFailure, type SettleContext, type SettleOptions } from './settle.js';
-
-/** Per-statement mode (`ledger.batch: 1`) claims this many jobs at a time, then commits them one by one. */
-const PER_STATEMENT_BURST = 32;
 
 /** Why the drain stopped before the spool was empty. */
 type StopReason = 'none' | 'limit' | 'aborted' | 'connection' | 'busy';
@@ -43,6 +41,7 @@ export class Drain {
   readonly #claims: Claims;
   readonly #settling: SettleContext;
   readonly #hold: DatabaseHold;
+  readonly #retrier: Retrier;
   #stop: StopReason = 'none';
   /** Jobs claimed so far (what `limit` counts). */
   #taken = 0;
@@ -61,6 +60,7 @@ export class Drain {
     this.#ledger = deps.config.datasources[datasource]?.ledger ?? null;
     this.#claims = new Claims(deps.layout, deps.name, datasource, deps.syncer);
     this.#settling = settling;
+    this.#retrier = new Retrier(deps.config.datasources[datasource]?.retry, this.#driver.dialect, settling, options.signal, this.summary);
   }
 
   get stopped(): boolean {
@@ -143,7 +143,7 @@ export class Drain {
     }
     if (this.#hold.link.state !== 'open') {
       // The database could not be reached: the first job carries the failure, its attempt count grows, the rest stay untouched.
-      await this.#connectionFailure(jobs[0]!, this.#hold.link.state === 'unreachable' ? this.#hold.link.error : null);
+      await this.#settleJob(jobs[0]!, jobs[0]!.path, failureOf('connection', this.#hold.link.state === 'unreachable' ? this.#hold.link.error : null));
       this.#stop = 'connection';
       return false;
     }
@@ -214,9 +214,9 @@ export class Drain {
         if (this.#limitReached()) return false;
         this.#taken++;
       }
-      if (this.#groupable(job)) {
+      if (groupable(job, this.#ledger)) {
         this.#group.push(job);
-        if (this.#group.length >= this.#groupSize() && !(await this.#flushGroup())) return false;
+        if (this.#group.length >= groupSize(this.#ledger) && !(await this.#flushGroup())) return false;
         continue;
       }
       // FIFO: what is grouped runs before this job.
@@ -227,22 +227,6 @@ export class Drain {
       if (!(await this.#runOne(job))) return false;
     }
     return true;
-  }
-
-  /**
-   * Group commit: jobs wait (claimed) to go in one ledger transaction together. A job that
-   * failed to connect before runs alone, so a failure is pinned on the right job; so does
-   * one with a time limit of its own. Per-statement mode (batch 1) claims a burst the same
-   * way and commits its jobs one by one: file work in bursts between COMMITs slows them less
-   * than a claim and a removal around each (docs/benchmarks.md).
-   */
-  #groupable(job: Job): boolean {
-    return job.once && !job.changesSession && this.#ledger !== null && job.record.attempts === 0 && job.record.timeoutMs === undefined;
-  }
-
-  #groupSize(): number {
-    const batch = this.#ledger?.batch ?? 1;
-    return batch > 1 ? batch : PER_STATEMENT_BURST;
   }
 
   /**
@@ -310,37 +294,43 @@ export class Drain {
     }
   }
 
-  /** Outside the ledger although the ledger is on: a statement that commits implicitly (a crash mid-statement leaves it uncertain). */
-  #outsideLedger(job: Job): boolean {
-    return this.#ledger !== null && !job.once && !job.record.captureResult;
-  }
-
   /**
    * Runs one job. With the ledger, a statement that can share its transaction runs exactly
    * once; one that commits implicitly runs on its own, its claim renamed to <id>.uncertain
    * first so that a crash mid-statement sends it to failed/uncertain-… instead of running it
    * again. Its claim is removed before the next job starts (without the ledger a crash
    * repeats at most the one statement in flight), or, given `ran`, with the rest of its
-   * burst (ledger: a leftover is settled). False when the connection was lost.
+   * burst (ledger: a leftover is settled). A transient error runs it again (retry.ts). False
+   * when the connection was lost, or the run stopped during a retry's wait (the job goes back).
    */
   async #runOne(job: Job, ran?: string[]): Promise<boolean> {
     const { record } = job;
-    const path = this.#outsideLedger(job) ? await this.#claims.rename(job.path, uncertainMarkerName(record.id)) : job.path;
-    const t = performance.now();
+    const path = outsideLedger(this.#ledger, job) ? await this.#claims.rename(job.path, uncertainMarkerName(record.id)) : job.path;
+    let t = performance.now();
     let executed: Executed;
-    try {
-      executed = await executeJob(this.#hold.session, job, record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null), this.#deps.layout.resultsDir);
-    } catch (error) {
-      // A timeout whose cancel had to drop the connection is a lost connection too.
-      if (this.#isConnectionLoss(error)) {
-        await this.#connectionLost([job], error, t, path);
-        return false;
+    for (let tries = 1; ; tries++, t = performance.now()) {
+      try {
+        executed = await executeJob(this.#hold.session, job, record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null), this.#deps.layout.resultsDir);
+        break;
+      } catch (error) {
+        // A timeout whose cancel had to drop the connection is a lost connection too.
+        if (this.#isConnectionLoss(error)) {
+          await this.#connectionLost([job], error, t, path);
+          return false;
+        }
+        const ms = performance.now() - t;
+        this.summary.sqlMs += ms;
+        const next = await this.#retrier.after(job, path, error, tries);
+        if (next === 'again') continue;
+        if (next === 'aborted') {
+          this.#stop = 'aborted';
+          await this.#claims.returnUnrun([job]);
+          return false;
+        }
+        // A statement stopped for its time limit fails like an SQL error, with its own class.
+        await this.#settleJob(job, path, failureOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error), { ms });
+        return !job.changesSession || this.#resetSession();
       }
-      const ms = performance.now() - t;
-      this.summary.sqlMs += ms;
-      // A statement stopped for its time limit fails like an SQL error, with its own class.
-      await this.#settleJob(job, path, failureOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error), { ms });
-      return !job.changesSession || this.#resetSession();
     }
     const ms = performance.now() - t;
     this.summary.sqlMs += ms;
@@ -392,7 +382,7 @@ export class Drain {
       this.#claims.remove(...this.#claims.finishAll(jobs));
       return;
     }
-    if (jobs.length === 1 && this.#outsideLedger(first)) {
+    if (jobs.length === 1 && outsideLedger(this.#ledger, first)) {
       // A statement outside the ledger transaction lost its connection: it may have run. A person decides.
       const failure = failureOf('uncertain', error);
       const keyword = this.#driver.dialect.inspect(first.record.sql).keyword || 'unknown';
@@ -400,13 +390,9 @@ export class Drain {
       await this.#settleJob(first, path, failure, { message });
       return;
     }
-    await this.#connectionFailure(first, error);
+    // A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…; a segment's other unfinished jobs go back with it.
+    await this.#settleJob(first, first.path, failureOf('connection', error));
     await this.#claims.returnUnrun(jobs.slice(1));
-  }
-
-  /** A connection failure: the job goes back to its place with one more attempt, or to failed/connection-…; a segment's other unfinished jobs go back with it. */
-  #connectionFailure(job: Job, error: unknown): Promise<void> {
-    return this.#settleJob(job, job.path, failureOf('connection', error));
   }
 
   /** Settles a failed job of this drain (settle.ts), its claim at `path`. */

@@ -22,6 +22,35 @@ export function traitsOf(dialect: Dialect, ledger: boolean, record: SpoolRecord)
   return { once: ledger && runsOnceWithLedger(dialect, record), changesSession: dialect.inspect(record.sql).changesSession };
 }
 
+/** The ledger's settings, as the drain reads them (null: the ledger is off). */
+type Ledger = { readonly batch: number } | null;
+
+/** Per-statement mode (`ledger.batch: 1`) claims this many jobs at a time, then commits them one by one. */
+const PER_STATEMENT_BURST = 32;
+
+/**
+ * Group commit: jobs wait (claimed) to go in one ledger transaction together. A job that
+ * failed to connect before runs alone, so a failure is pinned on the right job; so does
+ * one with a time limit of its own, and one that may change the session (a reset follows
+ * it). Per-statement mode (batch 1) claims a burst the same way and commits its jobs one by
+ * one: file work in bursts between COMMITs slows them less than a claim and a removal
+ * around each (docs/benchmarks.md).
+ */
+export function groupable(job: Job, ledger: Ledger): boolean {
+  return job.once && !job.changesSession && ledger !== null && job.record.attempts === 0 && job.record.timeoutMs === undefined;
+}
+
+/** How many jobs wait for one flush: the group-commit size, or per-statement mode's burst. */
+export function groupSize(ledger: Ledger): number {
+  const batch = ledger?.batch ?? 1;
+  return batch > 1 ? batch : PER_STATEMENT_BURST;
+}
+
+/** Outside the ledger although the ledger is on: a statement that commits implicitly (a crash mid-statement leaves it uncertain). */
+export function outsideLedger(ledger: Ledger, job: Job): boolean {
+  return ledger !== null && !job.once && !job.record.captureResult;
+}
+
 /**
  * A claimed segment (`<id>.<n>.batchsql`, spool/writer.ts): its jobs run and finish one by
  * one, and the claim goes when the last has. Only jobs the ledger runs exactly once are

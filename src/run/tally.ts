@@ -7,7 +7,7 @@ import type { Recovery } from './recovery.js';
 /** A run's counts: a drain's per datasource, and the run's summary made from them. Pure. */
 
 export function emptyDatasourceSummary(): DatasourceSummary {
-  return { success: 0, sqlFailed: 0, connectionFailed: 0, invalid: 0, deferred: 0, sqlMs: 0, settled: 0, uncertain: 0 };
+  return { success: 0, sqlFailed: 0, connectionFailed: 0, invalid: 0, deferred: 0, sqlMs: 0, settled: 0, uncertain: 0, retried: 0 };
 }
 
 /** Counts a settled failure into a drain's summary; `step` (the run's progress) counts a refused statement. */
@@ -57,6 +57,7 @@ export function summarize(runner: string, perDatasource: Record<string, Datasour
     sqlMs: a.sqlMs + s.sqlMs,
     settled: a.settled + s.settled,
     uncertain: a.uncertain + s.uncertain,
+    retried: a.retried + s.retried,
   }), emptyDatasourceSummary());
   const executed = totals.success + totals.sqlFailed - totals.invalid;
   const { adoption, recovery } = facts;
@@ -74,6 +75,7 @@ export function summarize(runner: string, perDatasource: Record<string, Datasour
     settled: totals.settled,
     uncertain: totals.uncertain + recovery.uncertain.length,
     tmpRemoved: facts.tmpRemoved,
+    retried: totals.retried,
     totalMs: round(totals.sqlMs),
     avgMs: executed > 0 ? round(totals.sqlMs / executed) : 0,
     wallMs: Math.round(facts.wallMs),

@@ -60,7 +60,6 @@ describe('classifyError in the execute phase', () => {
     ['ER_PARSE_ERROR', PARSE_ERROR],
     ['ER_DUP_ENTRY', DUP_ENTRY],
     ['ER_BAD_FIELD_ERROR', dbError("Unknown column 'x'", { code: 'ER_BAD_FIELD_ERROR', errno: 1054, sqlState: '42S22' })],
-    ['ER_LOCK_DEADLOCK', dbError('Deadlock found', { code: 'ER_LOCK_DEADLOCK', errno: 1213, sqlState: '40001' })],
     // The statement's own fault, even though the words sound like the connection's:
     ['ER_BAD_DB_ERROR (CREATE TABLE typo_db.t)', dbError('Unknown database', { code: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000' })],
     ['ER_DBACCESS_DENIED_ERROR (CREATE DATABASE without the grant)', dbError('Access denied for user to database', { code: 'ER_DBACCESS_DENIED_ERROR', errno: 1044, sqlState: '42000' })],
@@ -73,6 +72,22 @@ describe('classifyError in the execute phase', () => {
     ['a fatal flag that is a string, not true', { code: 'ER_X', fatal: 'true' }],
   ])('is sql: %s', (_label, error) => {
     expect(classifyError(error, 'execute')).toBe('sql');
+  });
+
+  it.each([
+    ['ER_LOCK_DEADLOCK', dbError('Deadlock found when trying to get lock; try restarting transaction', { code: 'ER_LOCK_DEADLOCK', errno: 1213, sqlState: '40001' })],
+    ['ER_LOCK_WAIT_TIMEOUT', dbError('Lock wait timeout exceeded; try restarting transaction', { code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205, sqlState: 'HY000' })],
+    ['ER_TABLE_DEF_CHANGED', dbError('Table definition has changed, please retry transaction', { code: 'ER_TABLE_DEF_CHANGED', errno: 1412, sqlState: 'HY000' })],
+    ['errno 1213 without a code', dbError('Deadlock', { errno: 1213 })],
+    ['SQLSTATE 40001 (serialization failure)', dbError('x', { code: 'ER_X', sqlState: '40001' })],
+  ])('is transient: %s', (_label, error) => {
+    expect(classifyError(error, 'execute')).toBe('transient');
+  });
+
+  it('is connection, not transient, for a deadlock error while connecting or on a dead connection', () => {
+    const deadlock = dbError('Deadlock', { code: 'ER_LOCK_DEADLOCK', errno: 1213, sqlState: '40001' });
+    expect(classifyError(deadlock, 'connect')).toBe('connection');
+    expect(classifyError({ ...deadlock, fatal: true }, 'execute')).toBe('connection');
   });
 });
 

@@ -31,6 +31,7 @@ afterAll(() => {
 describe('defaults', () => {
   it('holds every documented default', () => {
     expect(defaults()).toEqual({
+      datasource: { retry: { maxAttempts: 5, backoffMs: 100 } },
       maxConnectionAttempts: 3,
       durability: 'fsync',
       dropInSettleMs: 1000,
@@ -77,7 +78,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('takes a datasource given as a URL string as { url }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: URL_MAIN } });
-    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 } } });
+    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 }, retry: { maxAttempts: 5, backoffMs: 100 } } });
   });
 
   it('turns the ledger on by default, off with false, and takes its table name', () => {
@@ -101,6 +102,27 @@ describe('resolveConfig with configFile: false', () => {
     expect(() => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, ledger: ledger as never } } })).toThrow(message);
   });
 
+  it('retries transient errors by default, not with retry: false, and takes maxAttempts and backoffMs', () => {
+    const config = resolveConfig({
+      configFile: false,
+      datasources: { a: URL_MAIN, b: { url: URL_MAIN, retry: false }, c: { url: URL_MAIN, retry: { maxAttempts: 2 } }, d: { url: URL_MAIN, retry: { backoffMs: 0 } } },
+    });
+    expect(config.datasources.a!.retry).toEqual({ maxAttempts: 5, backoffMs: 100 });
+    expect(config.datasources.b!.retry).toEqual({ maxAttempts: 1, backoffMs: 0 });
+    expect(config.datasources.c!.retry).toEqual({ maxAttempts: 2, backoffMs: 100 });
+    expect(config.datasources.d!.retry).toEqual({ maxAttempts: 5, backoffMs: 0 });
+  });
+
+  it.each([
+    [{ maxAttempts: 0 }, 'Expected `datasources.main.retry.maxAttempts` to be a whole number >= 1; got 0'],
+    [{ backoffMs: -1 }, 'Expected `datasources.main.retry.backoffMs` to be a whole number >= 0; got -1'],
+    [{ backoffMs: 1.5 }, 'Expected `datasources.main.retry.backoffMs` to be a whole number >= 0; got 1.5'],
+    [{ attempts: 3 }, 'Unknown option "attempts" in datasource "main" retry; expected maxAttempts, backoffMs'],
+    [3, 'Expected datasource "main" retry to be false or { "maxAttempts": 5, "backoffMs": 100 }; got a number'],
+  ])('rejects retry %j', (retry, message) => {
+    expect(() => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, retry: retry as never } } })).toThrow(message);
+  });
+
   it('checks tmpMaxAgeMs', () => {
     expect(resolveConfig({ configFile: false, tmpMaxAgeMs: 0 }).tmpMaxAgeMs).toBe(0);
     expect(() => resolveConfig({ configFile: false, tmpMaxAgeMs: -1 })).toThrow(/tmpMaxAgeMs/);
@@ -108,7 +130,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('keeps a datasource given as { url, options }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, options: { connectTimeout: 5000 } } } });
-    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 } });
+    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 }, retry: { maxAttempts: 5, backoffMs: 100 } });
   });
 
   it('keeps a datasource webhook, checks webhook options, and takes the secret from QUERYBATCH_WEBHOOK_SECRET', () => {

@@ -15,6 +15,7 @@ import { jobsInLeaf, leavesOf } from '../../src/spool/listing.js';
 import { decodeJobText, decodeRecord, type SpoolRecord } from '../../src/spool/record.js';
 import { spoolPathFor } from '../../src/spool/shards.js';
 import { SpoolWriter } from '../../src/spool/writer.js';
+import { parseErrorLine } from '../../src/ops/log-format.js';
 import { FakeDatabase, fakeDialect, type Fault } from './fake-driver.js';
 
 /**
@@ -33,6 +34,8 @@ interface HarnessOptions {
   /** ledger.batch (1: per-statement mode); false: no ledger. */
   readonly batch?: number | false;
   readonly maxConnectionAttempts?: number;
+  /** The datasource's retry of transient errors (default: the default). */
+  readonly retry?: false | { maxAttempts?: number; backoffMs?: number };
 }
 
 async function harness(options: HarnessOptions = {}) {
@@ -43,7 +46,7 @@ async function harness(options: HarnessOptions = {}) {
     configFile: false,
     home,
     // Port 1: nothing listens there; the drain reaches the database only through the fake driver.
-    datasources: { main: { url: 'mysql://root@127.0.0.1:1/none', ledger: batch === false ? false : { batch } } },
+    datasources: { main: { url: 'mysql://root@127.0.0.1:1/none', ledger: batch === false ? false : { batch }, ...(options.retry !== undefined && { retry: options.retry }) } },
     maxConnectionAttempts: options.maxConnectionAttempts ?? 3,
     dropInSettleMs: 0,
   });
@@ -302,5 +305,105 @@ describe('drain: recovery of claims', () => {
     const summary = await h.run();
     expect(summary).toMatchObject({ settled: 1, success: 1 });
     expect(h.db.committed).toEqual([2]);
+  });
+});
+
+describe('drain: transient errors (deadlocks) are retried', () => {
+  const retryLines = (log: string) => log.split('\n').map(parseErrorLine).filter((e) => e?.class === 'retry');
+
+  it('runs a job that deadlocks twice again on the same session, commits it once, and counts retried 2', async () => {
+    const h = await harness({ batch: 1, retry: { maxAttempts: 5, backoffMs: 1 } });
+    h.db.fault = faultOnce(2, 'transient', 2);
+    await h.spool(1, 2, 3);
+    const summary = await h.run();
+    expect(h.db.committed).toEqual([1, 2, 3]);
+    expect(h.db.transients).toBe(2);
+    expect(h.db.connects).toBe(1);
+    expect(summary).toMatchObject({ success: 3, sqlFailed: 0, retried: 2 });
+    expect(summary.datasources.main?.retried).toBe(2);
+    expect(await h.failed()).toEqual([]);
+    expect(await h.pending()).toEqual([]);
+    expect(await h.claimsLeft()).toEqual([]);
+    const lines = retryLines(await h.errorLog());
+    expect(lines.map((e) => [e?.id, e?.code, e?.errno, e?.attempts])).toEqual([[h.ids.get(2), 'ER_LOCK_DEADLOCK', '1213', '1'], [h.ids.get(2), 'ER_LOCK_DEADLOCK', '1213', '2']]);
+    expect(lines[0]?.message).toMatch(/try 1 of 5 failed; it runs again in \d+ ms\)$/);
+    expect(h.outcomes.filter((o) => o.status === 'failed')).toEqual([]);
+  });
+
+  it('runs a group that deadlocked one by one, and the deadlocked job again', async () => {
+    const h = await harness({ batch: 4, retry: { backoffMs: 1 } });
+    h.db.fault = faultOnce(3, 'transient', 2); // once in the group, once alone
+    await h.spool(...range(1, 5));
+    const summary = await h.run();
+    expect(h.db.committed).toEqual(range(1, 5));
+    expect(summary).toMatchObject({ success: 5, sqlFailed: 0, retried: 1 });
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
+  it('after maxAttempts deadlocks sends the job to failed/ as an SQL error with attempts 1, and runs the next', async () => {
+    const h = await harness({ batch: 1, retry: { maxAttempts: 3, backoffMs: 1 } });
+    h.db.fault = (n) => (n === 2 ? 'transient' : null);
+    await h.spool(1, 2, 3);
+    const summary = await h.run();
+    expect(h.db.committed).toEqual([1, 3]);
+    expect(h.db.transients).toBe(3);
+    expect(summary).toMatchObject({ success: 2, sqlFailed: 1, retried: 2 });
+    const name = `failed-${h.ids.get(2)}.batchsql`;
+    expect(await h.failed()).toEqual([name]);
+    const record = await h.failedRecord(name);
+    expect(record.attempts).toBe(1);
+    expect(record.lastError).toMatchObject({ class: 'sql', code: 'ER_LOCK_DEADLOCK', errno: 1213 });
+    const log = await h.errorLog();
+    expect(retryLines(log)).toHaveLength(2);
+    expect(log).toMatch(/ sql id=\S+ .*code=ER_LOCK_DEADLOCK errno=1213 attempts=1 moved="failed\/failed-/);
+  });
+
+  it('retries a job of a segment file, and the segment\'s other jobs run once each', async () => {
+    const h = await harness({ batch: 1, retry: { backoffMs: 1 } });
+    h.db.fault = faultOnce(3, 'transient', 1);
+    await h.spoolTogether(...range(1, 5));
+    expect(new Set((await h.pending()).map((p) => p.file)).size).toBeLessThan(5); // segments were written
+    expect(await h.run()).toMatchObject({ success: 5, retried: 1 });
+    expect(h.db.committed).toEqual(range(1, 5));
+    expect(await h.pending()).toEqual([]);
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
+  it('with retry: false fails a deadlocked job at once', async () => {
+    const h = await harness({ batch: 1, retry: false });
+    h.db.fault = (n) => (n === 1 ? 'transient' : null);
+    await h.spool(1, 2);
+    const summary = await h.run();
+    expect(h.db.transients).toBe(1);
+    expect(summary).toMatchObject({ success: 1, sqlFailed: 1, retried: 0 });
+    expect(retryLines(await h.errorLog())).toEqual([]);
+  });
+
+  it('retries outside the ledger too (ledger off: the statement ran alone in autocommit and was rolled back)', async () => {
+    const h = await harness({ batch: false, retry: { backoffMs: 1 } });
+    h.db.fault = faultOnce(1, 'transient', 1);
+    await h.spool(1, 2);
+    expect(await h.run()).toMatchObject({ success: 2, retried: 1 });
+    expect(h.db.committed).toEqual([1, 2]);
+  });
+
+  it('on abort during the backoff stops the wait and gives the job back to the spool untouched', async () => {
+    // A backoff of up to 1000 s: the run only ends this quickly if the abort stops the wait.
+    const h = await harness({ batch: 1, retry: { backoffMs: 1_000_000 } });
+    const controller = new AbortController();
+    h.db.fault = (n) => {
+      if (n !== 2) return null;
+      setTimeout(() => controller.abort(), 20);
+      return 'transient';
+    };
+    await h.spool(1, 2, 3);
+    const started = Date.now();
+    const summary = await h.run({ signal: controller.signal });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(h.db.committed).toEqual([1]);
+    expect(summary).toMatchObject({ success: 1, sqlFailed: 0, retried: 0, deferred: 2 });
+    expect((await h.pending()).map((p) => [p.n, p.attempts])).toEqual([[2, 0], [3, 0]]);
+    expect(await h.failed()).toEqual([]);
+    expect(await h.claimsLeft()).toEqual([]);
   });
 });

@@ -6,12 +6,21 @@ import type { BatchJob, Dialect, Driver, ExecuteResult, LockKey, OnceResult, Ses
  * test says. Statements are recognised by their first param (a job number).
  */
 
-/** What a statement meets: nothing (it commits), an SQL error, a lost connection, or a lost connection after its COMMIT reached the ledger. */
-export type Fault = 'sql' | 'lost' | 'lost-after-commit' | null;
+/**
+ * What a statement meets: nothing (it commits), an SQL error, a transient error (a deadlock:
+ * rolled back, nothing of it remains), a lost connection, or a lost connection after its
+ * COMMIT reached the ledger.
+ */
+export type Fault = 'sql' | 'transient' | 'lost' | 'lost-after-commit' | null;
 
 /** The error a fake SQL refusal throws (dialect: 'sql'). */
 export function sqlError(n: unknown): Error {
   return Object.assign(new Error(`Refused statement ${String(n)}`), { code: 'ER_FAKE_REFUSED', errno: 1146 });
+}
+
+/** The error a fake deadlock throws (dialect: 'transient'). */
+export function deadlockError(): Error {
+  return Object.assign(new Error('Deadlock found when trying to get lock; try restarting transaction (fake)'), { code: 'ER_LOCK_DEADLOCK', errno: 1213, sqlState: '40001' });
 }
 
 /** The error a fake lost connection throws (dialect: 'connection'). */
@@ -21,7 +30,10 @@ export function lostError(): Error {
 
 export const fakeDialect: Dialect = {
   name: 'fake',
-  classifyError: (error, phase) => (phase === 'connect' || (error as { fatal?: boolean } | null)?.fatal === true ? 'connection' : 'sql'),
+  classifyError: (error, phase) => {
+    if (phase === 'connect' || (error as { fatal?: boolean } | null)?.fatal === true) return 'connection';
+    return (error as { errno?: number } | null)?.errno === 1213 ? 'transient' : 'sql';
+  },
   inspect: (sql) => {
     const keyword = /^\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase() ?? '';
     const single = !sql.trim().replace(/;$/, '').includes(';');
@@ -50,6 +62,8 @@ export class FakeDatabase {
   readonly resets: unknown[] = [];
   /** The job number of the last statement sent. */
   last: unknown = null;
+  /** Statements sent that met a transient fault (rolled back). */
+  transients = 0;
 
   driver(): Driver {
     return new FakeDriver(this);
@@ -61,6 +75,10 @@ export class FakeDatabase {
     this.last = n;
     const fault = this.fault(n);
     if (fault === 'sql') throw sqlError(n);
+    if (fault === 'transient') {
+      this.transients++;
+      throw deadlockError();
+    }
     if (fault === 'lost') throw lostError();
     commit();
     this.committed.push(n);
@@ -120,8 +138,8 @@ class FakeSession implements Session {
     this.#db.groups.push(jobs.length);
     // All or nothing: the faults are found before anything commits, except lost-after-commit.
     const faults = jobs.map((job) => this.#db.fault(Array.isArray(job.params) ? job.params[0] : null));
-    const refused = faults.findIndex((f) => f === 'sql' || f === 'lost');
-    if (refused >= 0) throw faults[refused] === 'sql' ? sqlError(jobs[refused]!.params) : lostError();
+    const refused = faults.findIndex((f) => f === 'sql' || f === 'transient' || f === 'lost');
+    if (refused >= 0) throw { sql: sqlError(jobs[refused]!.params), transient: deadlockError(), lost: lostError() }[faults[refused] as 'sql' | 'transient' | 'lost'];
     if (jobs.some((job) => this.#db.ledger.has(job.id))) throw sqlError('duplicate ledger id');
     for (const job of jobs) {
       this.#db.ledger.add(job.id);

@@ -3,7 +3,8 @@ import { errorInfo } from '../error-info.js';
 
 /**
  * Is a MySQL/MariaDB error about the connection (the statement never got a fair chance: retry
- * later) or about the statement itself (it would fail again: move it to failed/)? Pure.
+ * later), a transient one (a deadlock, a lock wait: run it again now), or about the statement
+ * itself (it would fail again: move it to failed/)? Pure.
  */
 
 const CONNECTION_CODES: ReadonlySet<string> = new Set([
@@ -41,6 +42,24 @@ const CONNECTION_ERRNOS: ReadonlySet<number> = new Set([
 const STATEMENT_CODES: ReadonlySet<string> = new Set(['ER_NET_PACKET_TOO_LARGE']);
 
 /**
+ * Errors the MySQL/MariaDB manuals answer with "try restarting transaction" / "please retry
+ * transaction": the server rolled back the statement (1205, 1412) or the whole transaction
+ * (1213), so nothing of it remains and running it again is safe.
+ * - 1213 ER_LOCK_DEADLOCK, SQLSTATE 40001: "Deadlock found when trying to get lock; try
+ *   restarting transaction" (InnoDB rolls back the victim's whole transaction).
+ * - 1205 ER_LOCK_WAIT_TIMEOUT: "Lock wait timeout exceeded; try restarting transaction"
+ *   (innodb_lock_wait_timeout, a metadata lock's lock_wait_timeout, or MariaDB's
+ *   `FOR UPDATE WAIT n` / `NOWAIT`). Only the statement is rolled back unless
+ *   innodb_rollback_on_timeout is on: the session rolls the rest of its transaction back
+ *   (session.ts executeOnce), the ledger row with it.
+ * - 1412 ER_TABLE_DEF_CHANGED: "Table definition has changed, please retry transaction".
+ * Not here: 1614 ER_XA_RBDEADLOCK (XA transactions only, whose statements a job can't be
+ * retried as), 1637 ER_TOO_MANY_CONCURRENT_TRXS (no advice to retry).
+ */
+const TRANSIENT_ERRNOS: ReadonlySet<number> = new Set([1205, 1213, 1412]);
+const TRANSIENT_CODES: ReadonlySet<string> = new Set(['ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK', 'ER_TABLE_DEF_CHANGED']);
+
+/**
  * Classifies a failure. `phase` is where it happened: an error while connecting is always
  * a connection failure (access denied, unknown database included: the statement never got
  * a chance); during a statement it depends on the error. ER_BAD_DB_ERROR or
@@ -55,5 +74,7 @@ export function classifyError(error: unknown, phase: 'connect' | 'execute'): Err
   if (info.errno !== undefined && CONNECTION_ERRNOS.has(info.errno)) return 'connection';
   // SQLSTATE class 08 is "connection exception".
   if (info.sqlState?.startsWith('08')) return 'connection';
+  // SQLSTATE 40001 is "serialization failure" (the transaction was rolled back).
+  if (TRANSIENT_CODES.has(info.code) || (info.errno !== undefined && TRANSIENT_ERRNOS.has(info.errno)) || info.sqlState === '40001') return 'transient';
   return 'sql';
 }
