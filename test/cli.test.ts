@@ -108,6 +108,26 @@ describe('querybatch CLI', () => {
     expect(await filesBelow(join(home, 'spool'))).toEqual([]);
   });
 
+  it('exits 2 with the reason for a datasource URL mysql2 could not use (a bad %-escape, ssl, an unknown option), before any run', async () => {
+    home = await tempHome();
+    const secret = 'Hunter2secret';
+    const cases: Array<[string, RegExp]> = [
+      [`mysql://root:${secret}%zz@127.0.0.1:3306/x`, /^querybatch: Expected datasource "main" url password to be %-escaped UTF-8 \(a % as %25\); got a % not followed by two hex digits of UTF-8 \[INVALID_DATASOURCE_URL\]\n$/],
+      [`mysql://root:${secret}@127.0.0.1:3306/x?ssl=true`, /^querybatch: Expected datasource "main" url ssl to be a JSON object of TLS options .*; got "true" \[INVALID_DATASOURCE_URL\]\n$/],
+      [`mysql://root:${secret}@127.0.0.1:3306/x?sslmode=require`, /^querybatch: Expected datasource "main" url query parameters to be mysql2 connection options \(.*\); got "sslmode" \[INVALID_DATASOURCE_URL\]\n$/],
+    ];
+    const config = join(home, 'bad-url.json');
+    for (const [url, pattern] of cases) {
+      await writeFile(config, JSON.stringify({ datasources: { main: url } }));
+      const result = await runCli(['--home', home, '--config', config, 'run']);
+      expect(result.code, url).toBe(2);
+      expect(result.stderr, url).toMatch(pattern);
+      expect(result.stdout + result.stderr).not.toContain(secret);
+    }
+    // Nothing was run: no failed/ files, no log of a run.
+    expect(await filesBelow(join(home, 'failed')).catch(() => [])).toEqual([]);
+  });
+
   it('takes configuration from the file, then the environment, then flags', async () => {
     home = await tempHome();
     const other = await tempHome();
