@@ -20,6 +20,8 @@ describe('a MySQL datasource URL is checked when the configuration is read', () 
     ['a bad %-escape in the database', `mysql://app:${SECRET}@db/50%off`, 'url database to be %-escaped UTF-8 (a % as %25); got "50%off"'],
     ['ssl=true', `mysql://app:${SECRET}@db/x?ssl=true`, 'url ssl to be a JSON object of TLS options (ssl={"rejectUnauthorized":true}), false, or an SSL profile mysql2 knows ("Amazon RDS"); got "true"'],
     ['ssl=required', `mysql://app:${SECRET}@db/x?ssl=required`, 'url ssl to be a JSON object of TLS options', 'got "required"'],
+    ['ssl that is a broken JSON object, its text not shown', `mysql://app@db/x?ssl={"passphrase":"${SECRET}"`, 'url ssl to be a JSON object of TLS options', 'got an object that is not valid JSON'],
+    ['ssl that is a JSON object with a bare word, its text not shown', `mysql://app@db/x?ssl={"passphrase":${SECRET}}`, 'got an object that is not valid JSON'],
     ['ssl=[]', `mysql://app:${SECRET}@db/x?ssl=[]`, 'url ssl to be a JSON object of TLS options', 'got "[]"'],
     ['an unknown query option', `mysql://app:${SECRET}@db/x?sslmode=require`, 'url query parameters to be mysql2 connection options (bigNumberStrings, charset,', 'got "sslmode"'],
     ['a misspelt query option', `mysql://app:${SECRET}@db/x?connectTimeout=5&conectTimeout=5`, 'got "conectTimeout"'],

@@ -123,7 +123,7 @@ function checkUrlQuery(datasource: string, url: URL): void {
     if (key === 'ssl' && !isUrlSsl(value)) {
       throw new QueryBatchError(
         'INVALID_DATASOURCE_URL',
-        `Expected ${where} ssl to be a JSON object of TLS options (ssl={"rejectUnauthorized":true}), false, or an SSL profile mysql2 knows ("Amazon RDS"); got ${JSON.stringify(text.slice(0, 80))}`,
+        `Expected ${where} ssl to be a JSON object of TLS options (ssl={"rejectUnauthorized":true}), false, or an SSL profile mysql2 knows ("Amazon RDS"); got ${shownSsl(text)}`,
       );
     }
     if (key === 'charset' && !isCharset(value)) {
@@ -139,6 +139,11 @@ function urlValue(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** An ssl value for a message; not the text of a broken JSON object (it may hold a key or a passphrase). */
+function shownSsl(text: string): string {
+  return text.trimStart().startsWith('{') ? 'an object that is not valid JSON' : JSON.stringify(text.slice(0, 80));
 }
 
 /** What mysql2 makes TLS options of: an object, a profile name, or no TLS (false, null, 0). */
