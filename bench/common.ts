@@ -44,7 +44,7 @@ export function scaled(ctx: Context, n: number, min = 100): number {
 export async function ensureDatabase(): Promise<void> {
   const conn = await mysql.createConnection(SERVER_URL);
   try {
-    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${DB_NAME}\``);
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${DB_NAME}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   } finally {
     await conn.end();
   }

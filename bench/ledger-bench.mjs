@@ -10,7 +10,7 @@ const N = Number(process.argv[2] ?? 3000);
 const ADMIN = process.env.QUERYBATCH_TEST_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const dbName = `qbbench_${process.pid}`;
 const admin = await mysql.createConnection({ uri: ADMIN });
-await admin.query(`CREATE DATABASE ${dbName}`);
+await admin.query(`CREATE DATABASE ${dbName} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
 const url = ADMIN.replace(/\/[^/?]*(\?|$)/, `/${dbName}$1`);
 const SQL = 'INSERT INTO t (job, v) VALUES (?, ?)';
 

@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 const N = Number(process.argv[2] ?? 2000);
 const db = `qbmicro_${process.pid}`;
 const c = await mysql.createConnection({ uri: process.env.QUERYBATCH_TEST_URL ?? 'mysql://root@127.0.0.1:3306/test', multipleStatements: true });
-await c.query(`CREATE DATABASE ${db}`);
+await c.query(`CREATE DATABASE ${db} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
 await c.query(`USE ${db}`);
 await c.query('CREATE TABLE t (n INT AUTO_INCREMENT PRIMARY KEY, job INT, v VARCHAR(40))');
 await c.query('CREATE TABLE l (id CHAR(26) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, spool CHAR(24) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB');

@@ -182,7 +182,7 @@ export function checkWebhookUrl(url: unknown, what: string): string {
     // reported below
   }
   if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    throw new QueryBatchError('INVALID_WEBHOOK_URL', `Expected ${what} to be an http:// or https:// URL; got ${typeof url === 'string' ? JSON.stringify(url) : describeValue(url)}`);
+    throw new QueryBatchError('INVALID_WEBHOOK_URL', `Expected ${what} to be an http:// or https:// URL; got ${typeof url === 'string' ? JSON.stringify(redactUrl(url)) : describeValue(url)}`);
   }
   return url as string;
 }

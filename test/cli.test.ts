@@ -85,7 +85,7 @@ describe('querybatch CLI', () => {
       [['--home', home, 'spool', '-d', 'nope', 'SELECT 1'], {}, /^querybatch: Expected a configured datasource \(main\); got "nope" \[UNKNOWN_DATASOURCE\]\n$/],
       [['--home', home, 'run', '-d', 'nope'], {}, /UNKNOWN_DATASOURCE/],
       [['--home', home, 'run'], { QUERYBATCH_DATASOURCE_MAIN: 'not a url' }, /^querybatch: Expected datasource "main" url to look like mysql:\/\/user@host:3306\/database; got "not a url" \[INVALID_DATASOURCE_URL\]\n$/],
-      [['--home', join(home, 'nowhere'), 'run'], {}, /^querybatch: Expected the home directory .*nowhere to exist; found ENOENT \[HOME_UNUSABLE\]\n$/],
+      [['--home', join(home, 'querybatch.config.json', 'nowhere'), 'run'], {}, /^querybatch: Expected the home directory .*nowhere to exist or to be creatable; found ENOTDIR \[HOME_UNUSABLE\]\n$/],
       [['--home', join(home, 'querybatch.config.json'), 'status'], {}, /^querybatch: Expected the home .*querybatch\.config\.json to be a directory; found a file \[HOME_UNUSABLE\]\n$/],
       [['--home', home, 'frobnicate'], {}, /Unknown argument: frobnicate/],
       [['--home', home], {}, /Expected a command: spool, run, start, status, result, failed, respool, logs or init/],
@@ -106,6 +106,26 @@ describe('querybatch CLI', () => {
     expect(broken.stderr).toMatch(/Expected .*querybatch\.config\.json to be JSON/);
     // Nothing was spooled by any of them.
     expect(await filesBelow(join(home, 'spool'))).toEqual([]);
+  });
+
+  it('exits 2 with the reason for a datasource URL mysql2 could not use (a bad %-escape, ssl, an unknown option), before any run', async () => {
+    home = await tempHome();
+    const secret = 'Hunter2secret';
+    const cases: Array<[string, RegExp]> = [
+      [`mysql://root:${secret}%zz@127.0.0.1:3306/x`, /^querybatch: Expected datasource "main" url password to be %-escaped UTF-8 \(a % as %25\); got a % not followed by two hex digits of UTF-8 \[INVALID_DATASOURCE_URL\]\n$/],
+      [`mysql://root:${secret}@127.0.0.1:3306/x?ssl=true`, /^querybatch: Expected datasource "main" url ssl to be a JSON object of TLS options .*; got "true" \[INVALID_DATASOURCE_URL\]\n$/],
+      [`mysql://root:${secret}@127.0.0.1:3306/x?sslmode=require`, /^querybatch: Expected datasource "main" url query parameters to be mysql2 connection options \(.*\); got "sslmode" \[INVALID_DATASOURCE_URL\]\n$/],
+    ];
+    const config = join(home, 'bad-url.json');
+    for (const [url, pattern] of cases) {
+      await writeFile(config, JSON.stringify({ datasources: { main: url } }));
+      const result = await runCli(['--home', home, '--config', config, 'run']);
+      expect(result.code, url).toBe(2);
+      expect(result.stderr, url).toMatch(pattern);
+      expect(result.stdout + result.stderr).not.toContain(secret);
+    }
+    // Nothing was run: no failed/ files, no log of a run.
+    expect(await filesBelow(join(home, 'failed')).catch(() => [])).toEqual([]);
   });
 
   it('takes configuration from the file, then the environment, then flags', async () => {

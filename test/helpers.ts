@@ -24,11 +24,18 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * The character set and collation of every test database, whatever the server's default:
+ * the tests store and compare text outside Latin-1 (emoji, CJK).
+ */
+export const TEST_CHARSET = 'utf8mb4';
+export const TEST_COLLATION = 'utf8mb4_unicode_ci';
+
 /** A fresh database of its own for a test file (dropped by drop()). */
 export async function createTestDatabase(label: string): Promise<TestDatabase> {
   const name = `qbtest_${label.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
   const admin = await mysql.createConnection({ uri: ADMIN_URL });
-  await admin.query(`CREATE DATABASE \`${name}\``);
+  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET ${TEST_CHARSET} COLLATE ${TEST_COLLATION}`);
   await admin.end();
   const url = ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
   const db = await mysql.createConnection({ uri: url, supportBigNumbers: true, bigNumberStrings: true, timezone: 'Z', dateStrings: false });

@@ -220,6 +220,34 @@ describe('run()', () => {
     expect((rows as Array<{ v: string }>).map((r) => r.v)).toEqual(['first', 'second', 'third']);
   });
 
+  it('runs 200 .sql drop-ins written in a loop in (modification time, name) order, ties by name', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE dropseq (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))');
+    const q = qb();
+    await q.status(); // creates the layout
+    const { writeFile, utimes } = await import('node:fs/promises');
+    await mkdir(join(home, 'spool', 'incoming'));
+    // Names sort against the order of writing; every other file goes into a directory of its own.
+    const files = Array.from({ length: 200 }, (_, i) => {
+      const name = `f${String(199 - i).padStart(3, '0')}.sql`;
+      return { name, path: join(home, 'spool', i % 2 === 0 ? '' : 'incoming', name) };
+    });
+    for (const file of files) await writeFile(file.path, `INSERT INTO dropseq (v) VALUES ('${file.name}')`);
+    // Groups of 10 (every other group) share one modification time: the first one's.
+    for (let group = 0; group < 200; group += 20) {
+      const { mtime } = await stat(files[group]!.path);
+      for (const file of files.slice(group, group + 10)) await utimes(file.path, mtime, mtime);
+    }
+    const stats = await Promise.all(files.map(async (file) => ({ name: file.name, mtimeNs: (await stat(file.path, { bigint: true })).mtimeNs })));
+    const expected = [...stats].sort((a, b) => (a.mtimeNs !== b.mtimeNs ? (a.mtimeNs < b.mtimeNs ? -1 : 1) : a.name < b.name ? -1 : 1)).map((f) => f.name);
+    // The test means something: the order is neither the names' nor the writing's.
+    expect(expected).not.toEqual(files.map((f) => f.name).sort());
+    expect(expected).not.toEqual(files.map((f) => f.name));
+    expect(await q.run()).toMatchObject({ adopted: 200, success: 200 });
+    const [rows] = await t.db.query('SELECT v FROM dropseq ORDER BY n');
+    expect((rows as Array<{ v: string }>).map((r) => r.v)).toEqual(expected);
+  });
+
   it('leaves a drop-in that is still changing for a later run (dropInSettleMs)', async () => {
     home = await tempHome();
     await t.db.query('CREATE TABLE settle (v INT)');

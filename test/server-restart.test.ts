@@ -71,7 +71,7 @@ describe('MariaDB stopped and restarted during a run (private server)', () => {
     const url = `mysql://root@127.0.0.1:${port}/restart`;
     const admin = async () => mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
     let c = await admin();
-    await c.query('CREATE DATABASE restart');
+    await c.query('CREATE DATABASE restart CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
     await c.query('CREATE TABLE restart.audit (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
     await c.end();
     const rows = async () => {
@@ -130,7 +130,7 @@ describe('sql_mode NO_BACKSLASH_ESCAPES (private server: its global sql_mode is 
     let q: QueryBatch | null = null;
     try {
       await admin.query("SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')");
-      await admin.query('CREATE DATABASE nbe');
+      await admin.query('CREATE DATABASE nbe CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
       await admin.query('CREATE TABLE nbe.t (n INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, s TEXT, b BLOB) CHARACTER SET utf8mb4');
       const hostile = ["a'b", 'back\\slash', "\\'; DROP TABLE nbe.t; -- ", 'nul\0byte', 'line\nbreak\r\ttab', '\u00e9\u{1F600}', "''", '\\', '?', ':k'];
       const bytes = Buffer.from([0x00, 0x5c, 0x27, 0x22, 0x0a, 0xff]);

@@ -97,10 +97,24 @@ describe('spool()', () => {
     expect(await jobIdsBelow(join(home, 'spool', 'main'))).toHaveLength(17);
   });
 
-  it('fails with HOME_UNUSABLE when the home directory does not exist', async () => {
+  it('creates a home that does not exist yet (and its parents), as init does, and writes the job there', async () => {
     home = await tempHome();
-    q = new QueryBatch({ home: join(home, 'missing'), configFile: false, datasources: { main: URL_MAIN } });
-    await expectCode(q.spool('SELECT 1'), 'HOME_UNUSABLE', 'to exist; found ENOENT');
+    const missing = join(home, 'not', 'yet');
+    q = new QueryBatch({ home: missing, configFile: false, datasources: { main: URL_MAIN } });
+    const id = await q.spool('SELECT 1');
+    expect((await stat(missing)).isDirectory()).toBe(true);
+    expect(await jobIdsBelow(join(missing, 'spool', 'main'))).toEqual([id]);
+  });
+
+  it('fails with HOME_UNUSABLE when the home is a file, or under one', async () => {
+    home = await tempHome();
+    const file = join(home, 'a-file');
+    await writeFile(file, '');
+    q = new QueryBatch({ home: file, configFile: false, datasources: { main: URL_MAIN } });
+    await expectCode(q.spool('SELECT 1'), 'HOME_UNUSABLE', 'to be a directory; found a file');
+    await q.close();
+    q = new QueryBatch({ home: join(file, 'home'), configFile: false, datasources: { main: URL_MAIN } });
+    await expectCode(q.spool('SELECT 1'), 'HOME_UNUSABLE', 'to exist or to be creatable; found ENOTDIR');
   });
 });
 

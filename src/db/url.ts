@@ -4,12 +4,20 @@
  */
 
 /**
- * The URL with its password (if any) replaced by ***, for messages and logs. Everything
- * between "user:" and the last "@" before the path is the password (WHATWG URL parsing,
- * which mysql2 uses, reads a raw "@" in a password the same way).
+ * The URL with its password (if any) replaced by ***, for messages and logs; also for a
+ * malformed URL (`mysql//u:pw@h`, `mysql:/u:pw@h/db`, `u:pw@h`, a raw "/" in the password).
+ * The user info is everything before the last "@" (WHATWG URL parsing, which mysql2 uses,
+ * reads a raw "@" in a password the same way), less a scheme followed by slashes; the
+ * password is what follows its first ":". An "@" in the query makes more hidden, never less.
  */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/]*@/i, '$1***@');
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const scheme = /^[\x00-\x20]*[a-z][a-z0-9+.-]*:[/\\]+/i.exec(url); // eslint-disable-line no-control-regex -- as schemeOf
+  const start = scheme === null ? 0 : scheme[0].length;
+  const colon = url.indexOf(':', start);
+  if (colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`;
 }
 
 /**

@@ -46,7 +46,6 @@ export interface InitResult {
 /** Creates spool/, failed/, logs/ and, unless one exists, querybatch.config.json (never overwritten). */
 export async function initHome(home: string, url: string): Promise<InitResult> {
   const layout = layoutOf(home);
-  await fs.promises.mkdir(home, { recursive: true }).catch(() => {}); // ensureLayout says what is wrong
   await ensureLayout(layout);
   const config = join(home, CONFIG_FILE_NAME);
   try {

@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import fs from 'fs-extra';
 import { QueryBatchError, isQueryBatchError } from '../errors.js';
-import { idAt, idTime, isId } from '../spool/id.js';
+import { idTime, idsAt, isId } from '../spool/id.js';
 import type { ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
 import { listSorted, walkSpool } from '../spool/listing.js';
 import { readJobText } from '../spool/read-job.js';
-import { spoolPathFor } from '../spool/shards.js';
+import { compareNames, spoolPathFor } from '../spool/shards.js';
 import { SPOOL_EXTENSION, decodeJobText, encodeRecord, type SpoolRecord } from '../spool/record.js';
 import { buildRecord, type SpoolWriter } from '../spool/writer.js';
 import { makeDirDurable, type DirSyncer } from '../spool/durable.js';
@@ -42,57 +42,41 @@ function isJobDirectoryName(name: string): boolean {
   return name.endsWith(SPOOL_EXTENSION) || name.endsWith('.sql');
 }
 
+/** A plain .sql drop-in without an id in its name, waiting for its id (plainSqlOrder). */
+interface PlainSql {
+  readonly path: string;
+  readonly entry: fs.Dirent;
+  readonly mtimeNs: bigint;
+}
+
+/**
+ * Takes in every drop-in under spool/. A plain `.sql` file gets an id carrying its
+ * modification time; the pass's plain `.sql` files are given their ids together, in
+ * (modification time, name, path) order, increasing also within one millisecond, so they
+ * run in that order: files written one after another, or named to sort, keep their order.
+ */
 export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise<AdoptResult> {
   const result: AdoptResult = { adopted: 0, invalid: 0, settling: 0 };
+  const plainSql: PlainSql[] = [];
   const dropIn = async (path: string, entry: fs.Dirent): Promise<void> => {
     if (entry.isDirectory() && !isJobDirectoryName(entry.name)) {
       for (const child of await listSorted(path)) await dropIn(join(path, child.name), child);
       return;
     }
-    let stat: fs.Stats;
+    let stat: fs.BigIntStats;
     try {
-      stat = await fs.promises.lstat(path);
+      stat = await fs.promises.lstat(path, { bigint: true });
     } catch {
       return; // gone meanwhile
     }
-    if (ctx.config.dropInSettleMs > 0 && now - Math.max(stat.mtimeMs, stat.ctimeMs) < ctx.config.dropInSettleMs) {
+    const changedMs = Number((stat.mtimeNs > stat.ctimeNs ? stat.mtimeNs : stat.ctimeNs) / 1_000_000n);
+    if (ctx.config.dropInSettleMs > 0 && now - changedMs < ctx.config.dropInSettleMs) {
       result.settling++;
       return;
     }
-    // Take it first: one rename into this runner's adoption claims, so that two runners
-    // never both adopt it, and a crash leaves it where recovery finds it (run/recovery.ts).
-    const sqlId = entry.name.endsWith('.sql') ? sqlIdOf(entry.name, stat) : null;
-    const claimed = join(ctx.claimDir, sqlId !== null ? `${sqlId}.sql` : `${randomBytes(4).toString('hex')}-${entry.name}`);
-    try {
-      await fs.promises.mkdir(ctx.claimDir, { recursive: true, mode: 0o700 });
-      await fs.promises.rename(path, claimed);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // another runner took it
-      throw error;
-    }
-    let records: SpoolRecord[];
-    try {
-      records = await readDropIn(ctx, claimed, entry.name, sqlId);
-    } catch (error) {
-      result.invalid++;
-      await ctx.fail(claimed, entry.name, error, undefined, path);
-      return;
-    }
-    const record = records[0]!;
-    try {
-      await placeJobs(ctx, claimed, records);
-      result.adopted += records.length;
-    } catch (error) {
-      if (isQueryBatchError(error, 'INVALID_SPOOL_FILE')) {
-        result.invalid++;
-        await ctx.fail(claimed, entry.name, error, record, path);
-      } else {
-        // Not the file's fault (disk full, permissions): put it back for a later run.
-        await fs.promises.rename(claimed, path).catch(() => {});
-        result.settling++;
-        ctx.leave(path, error, record);
-      }
-    }
+    const named = entry.name.endsWith('.sql') ? entry.name.slice(0, -'.sql'.length) : null;
+    if (named !== null && !isId(named)) plainSql.push({ path, entry, mtimeNs: stat.mtimeNs });
+    else await adoptOne(ctx, result, path, entry, named);
   };
 
   // Everything the walk reports that is not a job in its own shard, oldest place first; a
@@ -100,17 +84,57 @@ export async function adoptDropIns(ctx: AdoptContext, now = Date.now()): Promise
   for await (const entry of walkSpool(ctx.layout.spoolDir)) {
     if (entry.kind === 'stray') await dropIn(entry.path, entry.entry);
   }
+  plainSql.sort(plainSqlOrder);
+  const ids = idsAt(plainSql.map((file) => Number(file.mtimeNs / 1_000_000n)));
+  for (const [i, file] of plainSql.entries()) await adoptOne(ctx, result, file.path, file.entry, ids[i]!);
   return result;
 }
 
+/** (modification time, name, path): the order plain .sql drop-ins run in. */
+function plainSqlOrder(a: PlainSql, b: PlainSql): number {
+  if (a.mtimeNs !== b.mtimeNs) return a.mtimeNs < b.mtimeNs ? -1 : 1;
+  return compareNames(a.entry.name, b.entry.name) || compareNames(a.path, b.path);
+}
+
 /**
- * The id a .sql drop-in gets: the ULID in its name when it is named `<ULID>.sql` (as
- * recovery names an adoption that was cut short, so it keeps its id), else one carrying
- * its modification time, so drop-ins keep the order they were written in.
+ * Takes in one drop-in: claims it, reads it, places its jobs in their shard; what can't be
+ * run goes to failed/ (ctx.fail), a valid one that can't be placed now stays (ctx.leave).
+ * `sqlId`: a .sql file's id (the ULID in its name, or the one adoption gave it), else null.
  */
-function sqlIdOf(name: string, stat: fs.Stats): string {
-  const named = name.slice(0, -'.sql'.length);
-  return isId(named) ? named : idAt(stat.mtimeMs);
+async function adoptOne(ctx: AdoptContext, result: AdoptResult, path: string, entry: fs.Dirent, sqlId: string | null): Promise<void> {
+  // Take it first: one rename into this runner's adoption claims, so that two runners
+  // never both adopt it, and a crash leaves it where recovery finds it (run/recovery.ts).
+  const claimed = join(ctx.claimDir, sqlId !== null ? `${sqlId}.sql` : `${randomBytes(4).toString('hex')}-${entry.name}`);
+  try {
+    await fs.promises.mkdir(ctx.claimDir, { recursive: true, mode: 0o700 });
+    await fs.promises.rename(path, claimed);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // another runner took it
+    throw error;
+  }
+  let records: SpoolRecord[];
+  try {
+    records = await readDropIn(ctx, claimed, entry.name, sqlId);
+  } catch (error) {
+    result.invalid++;
+    await ctx.fail(claimed, entry.name, error, undefined, path);
+    return;
+  }
+  const record = records[0]!;
+  try {
+    await placeJobs(ctx, claimed, records);
+    result.adopted += records.length;
+  } catch (error) {
+    if (isQueryBatchError(error, 'INVALID_SPOOL_FILE')) {
+      result.invalid++;
+      await ctx.fail(claimed, entry.name, error, record, path);
+    } else {
+      // Not the file's fault (disk full, permissions): put it back for a later run.
+      await fs.promises.rename(claimed, path).catch(() => {});
+      result.settling++;
+      ctx.leave(path, error, record);
+    }
+  }
 }
 
 /** A drop-in's jobs: one, or a segment's (moved or copied by hand). */

@@ -14,10 +14,6 @@ const HALF = 2 ** 40;
 
 export const ID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 
-let lastTime = -1;
-let hi = 0; // upper 40 random bits
-let lo = 0; // lower 40 random bits
-
 function encode(value: number, chars: number): string {
   let out = '';
   for (let i = 0; i < chars; i++) {
@@ -27,30 +23,56 @@ function encode(value: number, chars: number): string {
   return out;
 }
 
-function freshRandom(): void {
-  const bytes = randomBytes(10);
-  hi = bytes.readUIntBE(0, 5);
-  lo = bytes.readUIntBE(5, 5);
+/**
+ * Strictly increasing ids for times that do not go back: a later millisecond gets fresh
+ * random bits, the same one (or an earlier one) the random part plus one.
+ */
+class IdSequence {
+  #time = -1;
+  #hi = 0; // upper 40 random bits
+  #lo = 0; // lower 40 random bits
+
+  next(time: number): string {
+    if (time > this.#time) {
+      this.#time = time;
+      this.#fresh();
+    } else {
+      this.#lo += 1;
+      if (this.#lo === HALF) {
+        this.#lo = 0;
+        this.#hi += 1;
+        if (this.#hi === HALF) {
+          // 2^80 ids in one millisecond: move the clock on instead of wrapping.
+          this.#time += 1;
+          this.#fresh();
+        }
+      }
+    }
+    return encode(this.#time, TIME_CHARS) + encode(this.#hi, 8) + encode(this.#lo, 8);
+  }
+
+  #fresh(): void {
+    const bytes = randomBytes(10);
+    this.#hi = bytes.readUIntBE(0, 5);
+    this.#lo = bytes.readUIntBE(5, 5);
+  }
 }
+
+const processSequence = new IdSequence();
 
 /** A new id, strictly greater than every id this process made before. */
 export function newId(now: number = Date.now()): string {
-  if (now > lastTime) {
-    lastTime = now;
-    freshRandom();
-  } else {
-    lo += 1;
-    if (lo === HALF) {
-      lo = 0;
-      hi += 1;
-      if (hi === HALF) {
-        // 2^80 ids in one millisecond: move the clock on instead of wrapping.
-        lastTime += 1;
-        freshRandom();
-      }
-    }
-  }
-  return encode(lastTime, TIME_CHARS) + encode(hi, 8) + encode(lo, 8);
+  return processSequence.next(now);
+}
+
+/**
+ * Ids for moments in the past, one per time, times in the order they are to run (not going
+ * back): each id is greater than the one before it, also within one millisecond (adoption's
+ * .sql drop-ins: run/adoption.ts). Unique across processes by their random bits.
+ */
+export function idsAt(times: readonly number[]): string[] {
+  const sequence = new IdSequence();
+  return times.map((time) => sequence.next(Math.max(0, Math.floor(time))));
 }
 
 /**

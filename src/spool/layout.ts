@@ -45,15 +45,21 @@ export function layoutOf(home: string): Layout {
 }
 
 /**
- * Checks that home is a writable directory and creates spool/, failed/ and logs/ in it
- * (spool 0700: the files hold SQL and params). Throws HOME_UNUSABLE.
+ * Makes the home directory (and its parents) when it does not exist yet, as `init` does,
+ * checks that it is a writable directory and creates spool/, failed/ and logs/ in it (spool
+ * 0700: the files hold SQL and params). Throws HOME_UNUSABLE.
  */
 export async function ensureLayout(layout: Layout): Promise<void> {
+  let made: unknown = null;
+  await fs.mkdir(layout.home, { recursive: true }).catch((error: unknown) => {
+    made = error; // EEXIST for a file: the stat below tells a file from a directory
+  });
   let stat;
   try {
     stat = await fs.stat(layout.home);
   } catch (error) {
-    throw new QueryBatchError('HOME_UNUSABLE', `Expected the home directory ${layout.home} to exist; found ${(error as NodeJS.ErrnoException).code ?? 'an error'}`, { cause: error });
+    const cause = made ?? error;
+    throw new QueryBatchError('HOME_UNUSABLE', `Expected the home directory ${layout.home} to exist or to be creatable; found ${(cause as NodeJS.ErrnoException).code ?? 'an error'}`, { cause });
   }
   if (!stat.isDirectory()) throw new QueryBatchError('HOME_UNUSABLE', `Expected the home ${layout.home} to be a directory; found a file`);
   try {

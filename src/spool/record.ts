@@ -108,8 +108,18 @@ export function untag(value: unknown): Date | Buffer | bigint | undefined {
   return undefined;
 }
 
+/** A UTF-16 surrogate not part of a pair (with the u flag, a well-formed pair is one code point). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 function encodeValue(value: unknown, where: string): WireValue {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    // UTF-8 can't hold a lone surrogate: the file would bring back U+FFFD instead.
+    const lone = LONE_SURROGATE.exec(value);
+    if (lone === null) return value;
+    const unit = lone[0].charCodeAt(0).toString(16).toUpperCase();
+    throw new QueryBatchError('UNSERIALIZABLE_PARAM', `Expected ${where} to be well-formed UTF-16 (a string UTF-8 can hold); got a lone surrogate U+${unit} at index ${lone.index}`);
+  }
+  if (value === null || typeof value === 'boolean') return value;
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   const tag = tagOf(value);
   if (tag !== undefined) return tag;

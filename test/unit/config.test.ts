@@ -2,9 +2,11 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { inspect } from 'node:util';
 import {
   CONFIG_FILE_NAME,
   checkDatasourceUrl,
+  checkWebhookUrl,
   defaults,
   environmentOptions,
   mergeOptions,
@@ -464,10 +466,61 @@ describe('redactUrl', () => {
     expect(redactUrl(url)).toBe('mysql://app:***@db.example/x');
   });
 
+  it.each([
+    ['mysql//u:PW@h', 'mysql//u:***@h'],
+    ['mysql:/u:PW@h/db', 'mysql:/u:***@h/db'],
+    ['mysql:u:PW@h/db', 'mysql:***@h/db'],
+    ['u:PW@h', 'u:***@h'],
+    ['mysql://u:P/W@h/db', 'mysql://u:***@h/db'],
+    ['mysql://u:P?W@h/db', 'mysql://u:***@h/db'],
+    ['mysql:\\\\u:PW@h/db', 'mysql:\\\\u:***@h/db'],
+    [' mysql://u:PW@h/db', ' mysql://u:***@h/db'],
+    ['mysql://u:PW@h/db?x=a@b', 'mysql://u:***@b'],
+  ])('hides the password of the malformed or unusual %s', (url, shown) => {
+    expect(redactUrl(url)).toBe(shown);
+  });
+
   it('leaves URLs without a password alone', () => {
+    expect(redactUrl('mysql://root@localhost/test?socketPath=/run/mysqld/mysqld.sock')).toBe('mysql://root@localhost/test?socketPath=/run/mysqld/mysqld.sock');
     expect(redactUrl('mysql://app@db/x')).toBe('mysql://app@db/x');
     expect(redactUrl('mysql://db:3306/x')).toBe('mysql://db:3306/x');
     expect(redactUrl('not a url')).toBe('not a url');
+  });
+});
+
+describe('no message shows a datasource or webhook password', () => {
+  const SECRET = 'Hunter2secret';
+  it.each([
+    `mysql//u:${SECRET}@h`,
+    `mysql:/u:${SECRET}@h/db`,
+    `mysql:u:${SECRET}@h/db`,
+    `mysql://u:${SECRET}@/db`,
+    `mysql://u:${SECRET}@h:port/db`,
+    `mysql://u:${SECRET}/x@h/db`,
+    `mysql://u:${SECRET}?x@h/db`,
+    `postgres://u:${SECRET}@h/db`,
+    `u:${SECRET}@h`,
+    `mysql://u:${SECRET}@/db?x=a@b`,
+  ])('%s', (url) => {
+    for (const check of [
+      () => resolveConfig({ configFile: false, datasources: { main: url } }),
+      () => resolveConfig({ configFile: false, datasources: { main: { url } } }),
+      () => checkDatasourceUrl('main', url),
+      () => checkWebhookUrl(url, 'options.webhook'),
+      () => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, webhook: url } } }),
+    ]) {
+      const error = (() => {
+        try {
+          check();
+          return null;
+        } catch (thrown) {
+          return thrown as Error;
+        }
+      })();
+      expect(error, url).not.toBeNull();
+      expect(error!.message).not.toContain(SECRET);
+      expect(inspect(error)).not.toContain(SECRET); // its stack and cause too
+    }
   });
 });
 

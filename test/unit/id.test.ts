@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { ID_PATTERN, idAt, idTime, isId, newId } from '../../src/spool/id.js';
+import { ID_PATTERN, idAt, idTime, idsAt, isId, newId } from '../../src/spool/id.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -118,6 +118,29 @@ describe('idAt', () => {
   it('does not move newId back in time', () => {
     const before = Date.now();
     idAt(0);
+    expect(idTime(newId())).toBeGreaterThanOrEqual(before);
+  });
+});
+
+describe('idsAt', () => {
+  it('gives ids carrying the times, strictly increasing also within one millisecond', () => {
+    const times = [5, 5, 5.9, 6, 6, 6, 1_700_000_000_000, 1_700_000_000_000];
+    const ids = idsAt(times);
+    expect(ids.map(idTime)).toEqual([5, 5, 5, 6, 6, 6, 1_700_000_000_000, 1_700_000_000_000]);
+    for (const id of ids) expect(id).toMatch(ID_PATTERN);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('keeps 10,000 ids of one millisecond in order, and unique across calls', () => {
+    const ids = idsAt(Array.from({ length: 10_000 }, () => 1_000));
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set([...ids, ...idsAt(Array.from({ length: 10_000 }, () => 1_000))]).size).toBe(20_000);
+  });
+
+  it('does not move newId back in time', () => {
+    const before = Date.now();
+    idsAt([0, 0]);
     expect(idTime(newId())).toBeGreaterThanOrEqual(before);
   });
 });

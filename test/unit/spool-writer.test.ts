@@ -161,6 +161,18 @@ describe('buildRecord rejects', () => {
     expectError(() => build(config(), 'SELECT ?', params), 'UNSERIALIZABLE_PARAM', `Expected ${where} to be`, got);
   });
 
+  it.each([
+    ['a lone high surrogate', ['ab\uD800'], 'params[0]', 'got a lone surrogate U+D800 at index 2'],
+    ['a lone low surrogate', { name: '\uDC00x' }, 'params.name', 'got a lone surrogate U+DC00 at index 0'],
+    ['a reversed pair', ['\uDE00\uD83D'], 'params[0]', 'got a lone surrogate U+DE00 at index 0'],
+  ])('a string param with %s with UNSERIALIZABLE_PARAM (UTF-8 would bring back U+FFFD)', (_label, params, where, got) => {
+    expectError(() => build(config(), 'SELECT ?', params), 'UNSERIALIZABLE_PARAM', `Expected ${where} to be well-formed UTF-16`, got);
+  });
+
+  it('nothing for a string param with a surrogate pair (kept as it is)', () => {
+    expect(build(config(), 'SELECT ?', ['a\uD83D\uDE00b']).params).toEqual(['a\u{1F600}b']);
+  });
+
   it('params that are neither an array nor a plain object with UNSERIALIZABLE_PARAM', () => {
     expectError(() => build(config(), 'SELECT ?', 'alice'), 'UNSERIALIZABLE_PARAM', 'Expected params to be an array', 'got a string');
   });

@@ -1,4 +1,4 @@
-import type { ConnectionOptions, PoolOptions } from 'mysql2';
+import mysql, { type ConnectionConfig, type ConnectionOptions, type PoolOptions } from 'mysql2';
 import { QueryBatchError, describeValue } from '../../errors.js';
 import { redactUrl } from '../url.js';
 
@@ -55,9 +55,30 @@ export function singleConnectionOptions(url: string, options: Readonly<Record<st
 }
 
 /**
- * Checks a mysql:// or mariadb:// URL beyond its scheme (a host, a numeric port) and the
- * datasource's options (an object of mysql2 pool options). Throws INVALID_DATASOURCE_URL or
- * CONFIG_INVALID naming the datasource; returns a copy of the options.
+ * The query parameters mysql2 3.x takes from a URL (lib/connection_config.js: the
+ * `validOptions` it keeps, less the URL's own parts and what no URL can spell: functions,
+ * streams, internals). ConnectionConfig.parseUrl reads each value as JSON, else as a string.
+ */
+export const URL_QUERY_OPTIONS: readonly string[] = [
+  'bigNumberStrings', 'charset', 'charsetNumber', 'compress', 'connectAttributes', 'connectTimeout', 'dateStrings', 'debug',
+  'decimalNumbers', 'enableKeepAlive', 'flags', 'insecureAuth', 'keepAliveInitialDelay', 'localAddress', 'maxPreparedStatements',
+  'multipleStatements', 'namedPlaceholders', 'nestTables', 'password1', 'password2', 'password3', 'passwordSha1', 'rowsAsArray',
+  'socketPath', 'ssl', 'stringifyObjects', 'supportBigNumbers', 'timezone', 'trace', 'typeCast', 'disableEval',
+  'enableCleartextPlugin', 'connectionLimit', 'maxIdle', 'idleTimeout', 'queueLimit', 'resetOnRelease', 'waitForConnections',
+  'jsonStrings', 'gracefulEnd',
+];
+
+/** What parseUrl reads from the URL's parts; the same names in its query are ignored by mysql2. */
+const URL_PARTS = ['host', 'port', 'database', 'user', 'password'] as const;
+
+/** mysql2's ConnectionConfig class (exported by mysql2, typed there only as an instance). */
+const connectionConfig = (mysql as unknown as { ConnectionConfig: Pick<ConnectionConfig, 'getSSLProfile' | 'getCharsetNumber'> }).ConnectionConfig;
+
+/**
+ * Checks a mysql:// or mariadb:// URL beyond its scheme (a host, a numeric port, its parts'
+ * %-escapes, its query parameters) and the datasource's options (an object of mysql2 pool
+ * options). Throws INVALID_DATASOURCE_URL or CONFIG_INVALID naming the datasource; returns a
+ * copy of the options.
  */
 export function checkMysqlDatasource(datasource: string, url: URL, options: unknown): Record<string, unknown> {
   if (url.hostname === '') {
@@ -66,9 +87,83 @@ export function checkMysqlDatasource(datasource: string, url: URL, options: unkn
   if (url.port !== '' && !(Number(url.port) > 0)) {
     throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${datasource}" url port to be a number; got ${url.port}`);
   }
+  checkUrlParts(datasource, url);
+  checkUrlQuery(datasource, url);
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new QueryBatchError('CONFIG_INVALID', `Expected datasource "${datasource}" options to be an object of mysql2 pool options; got ${describeValue(options)}`);
   }
   return { ...options };
+}
+
+/** The user, password, host and database decode as mysql2 decodes them (decodeURIComponent). */
+function checkUrlParts(datasource: string, url: URL): void {
+  const parts: Array<[string, string]> = [['user', url.username], ['password', url.password], ['host', url.hostname], ['database', url.pathname.slice(1)]];
+  for (const [part, text] of parts) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      const got = part === 'password' ? 'a % not followed by two hex digits of UTF-8' : JSON.stringify(text);
+      throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${datasource}" url ${part} to be %-escaped UTF-8 (a % as %25); got ${got}`);
+    }
+  }
+}
+
+/** Each query parameter is a connection option mysql2 takes from a URL, `ssl` and `charset` ones it can use. */
+function checkUrlQuery(datasource: string, url: URL): void {
+  const where = `datasource "${datasource}" url`;
+  for (const [key, text] of url.searchParams) {
+    if ((URL_PARTS as readonly string[]).includes(key)) {
+      throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected ${where} to give its ${key} before the query (mysql2 ignores ?${key}=); got ?${key}=`);
+    }
+    if (!URL_QUERY_OPTIONS.includes(key)) {
+      throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected ${where} query parameters to be mysql2 connection options (${URL_QUERY_OPTIONS.join(', ')}); got ${JSON.stringify(key)}`);
+    }
+    const value = urlValue(text);
+    if (key === 'ssl' && !isUrlSsl(value)) {
+      throw new QueryBatchError(
+        'INVALID_DATASOURCE_URL',
+        `Expected ${where} ssl to be a JSON object of TLS options (ssl={"rejectUnauthorized":true}), false, or an SSL profile mysql2 knows ("Amazon RDS"); got ${shownSsl(text)}`,
+      );
+    }
+    if (key === 'charset' && !isCharset(value)) {
+      throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected ${where} charset to be a character set mysql2 knows (utf8mb4, latin1, …); got ${JSON.stringify(text.slice(0, 80))}`);
+    }
+  }
+}
+
+/** A query parameter's value as mysql2 reads it: JSON, else the string. */
+function urlValue(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/** An ssl value for a message; not the text of a broken JSON object (it may hold a key or a passphrase). */
+function shownSsl(text: string): string {
+  return text.trimStart().startsWith('{') ? 'an object that is not valid JSON' : JSON.stringify(text.slice(0, 80));
+}
+
+/** What mysql2 makes TLS options of: an object, a profile name, or no TLS (false, null, 0). */
+function isUrlSsl(value: unknown): boolean {
+  if (typeof value === 'string') {
+    try {
+      connectionConfig.getSSLProfile(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return value === false || value === null || value === 0 || (typeof value === 'object' && !Array.isArray(value));
+}
+
+function isCharset(value: unknown): boolean {
+  try {
+    connectionConfig.getCharsetNumber(String(value));
+    return true;
+  } catch {
+    return false;
+  }
 }
