@@ -50,6 +50,7 @@ describe('failed and respool', () => {
         attempts: 1,
         lastError: { class: 'connection', code: 'ECONNREFUSED', message: expect.stringContaining('ECONNREFUSED'), at: expect.any(String) },
         valid: true,
+        dropIn: false,
       });
     }
     // A newer job spooled meanwhile: the respooled ones still go first (their ids are older).

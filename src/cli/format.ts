@@ -89,7 +89,7 @@ export function formatFailedList(files: readonly FailedFile[]): string {
   for (const f of files) {
     const head = `${oneLine(f.name)}  ${f.class}  ${f.id ?? '-'}  ${f.datasource ?? '-'}  age ${ago(f.ageMs)}  attempts ${f.attempts ?? '-'}`;
     const error = f.lastError ? `${f.lastError.code}: ${oneLine(f.lastError.message)}` : '-';
-    lines.push(head, `    ${f.valid ? '' : '(not a valid job file) '}${error}`);
+    lines.push(head, `    ${f.valid ? '' : f.dropIn ? '(plain SQL: respool puts it back under spool/) ' : '(not a valid job file) '}${error}`);
   }
   return lines.join('\n');
 }
@@ -98,7 +98,7 @@ export function formatFailedList(files: readonly FailedFile[]): string {
 export function formatFailedDetail(f: FailedFileDetail): string {
   const lines = [
     `name:       ${oneLine(f.name)}`,
-    `class:      ${f.class}${f.valid ? '' : ' (not a valid job file: cannot be respooled)'}`,
+    `class:      ${f.class}${f.valid ? '' : f.dropIn ? ' (plain SQL: respool puts it back under spool/ as a drop-in)' : ' (not a valid job file: cannot be respooled)'}`,
     `id:         ${f.id ?? '-'}`,
     `datasource: ${f.datasource ?? '-'}`,
     `created:    ${f.createdAt ?? '-'} (${ago(f.ageMs)} ago)`,
