@@ -243,8 +243,10 @@ export interface StatusReport {
   readonly pendingTotal: number;
   /** Files waiting as drop-ins (not yet moved into a shard). */
   readonly dropIns: number;
-  /** Files claimed by runners right now. */
+  /** Files claimed by running runners (another host's claims count here: this host can't tell whether its runner lives). */
   readonly active: number;
+  /** Files claimed by runners of this host that died: the next run (or the next drain of their datasource) gives them back to the spool. */
+  readonly abandoned: number;
   /** uncertain: statements that commit implicitly cut short by a crash (docs/guarantees.md). */
   readonly failed: { readonly connection: number; readonly failed: number; readonly uncertain: number; readonly other: number };
   /** The last summary line of logs/querybatch.log, parsed. */

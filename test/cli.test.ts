@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { StatusReport } from '../src/index.js';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { QueryBatch, type StatusReport } from '../src/index.js';
 import { CLOSED_PORT_URL, filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('cli', 'CREATE TABLE audit (n INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(20), what VARCHAR(20), big BIGINT NULL, d DATETIME(3) NULL)');
@@ -76,6 +77,32 @@ describe('querybatch CLI', () => {
     const status = JSON.parse((await runCli(['--home', home, 'status', '--json'])).stdout) as StatusReport;
     expect(status.pending.main?.count).toBe(1);
     expect(status.pending.main?.oldestAgeMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('status says apart claims of a runner that died (recovered by the next run) from claims of a running one, in text, JSON and the library', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: CLOSED_PORT_URL } });
+    const ids = [];
+    for (const sql of ['SELECT 1', 'SELECT 2']) ids.push((await runCli(['--home', home, 'spool', sql])).stdout.trim());
+    const jobs = (await filesBelow(join(home, 'spool', 'main'))).sort();
+    // A runner of this host whose pid is gone, and one of another host (which this host can't judge).
+    const dead = join(home, 'spool', '.active', `${hostname()}.99999999.${Date.now()}`, 'main');
+    const other = join(home, 'spool', '.active', 'elsewhere.example.42.1', 'main');
+    for (const [dir, job] of [[dead, jobs[0]!], [other, jobs[1]!]] as const) {
+      await mkdir(dir, { recursive: true });
+      await rename(job, join(dir, basename(job)));
+    }
+    const text = await runCli(['--home', home, 'status']);
+    expect(text.stdout).toContain('claimed by a runner now: 1\n');
+    expect(text.stdout).toContain('left claimed by a runner that died: 1 (the next run gives them back to the spool)\n');
+    const json = JSON.parse((await runCli(['--home', home, 'status', '--json'])).stdout) as StatusReport;
+    expect(json).toMatchObject({ active: 1, abandoned: 1, pendingTotal: 0 });
+    const q = new QueryBatch({ home });
+    try {
+      expect(await q.status()).toMatchObject({ active: 1, abandoned: 1 });
+    } finally {
+      await q.close();
+    }
   });
 
   it('exits 2 with a one-line error on usage and configuration errors', async () => {

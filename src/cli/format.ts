@@ -54,6 +54,7 @@ export function formatStatus(r: StatusReport): string {
   }
   if (r.dropIns > 0) lines.push(`dropped-in, not yet queued: ${r.dropIns}`);
   if (r.active > 0) lines.push(`claimed by a runner now: ${r.active}`);
+  if (r.abandoned > 0) lines.push(`left claimed by a runner that died: ${r.abandoned} (the next run gives them back to the spool)`);
   lines.push(`failed: ${r.failed.connection} connection-, ${r.failed.failed} failed-${r.failed.uncertain > 0 ? `, ${r.failed.uncertain} uncertain- (check by hand: docs/guarantees.md)` : ''}${r.failed.other > 0 ? `, ${r.failed.other} other` : ''}`);
   const l = r.lastRun;
   lines.push(l
