@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { parseErrorLine, parseSummaryLine } from '../src/ops/log-format.js';
+import { LOG_SQL_BYTES, parseErrorLine, parseSummaryLine } from '../src/ops/log-format.js';
 import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('logs');
@@ -59,5 +59,24 @@ describe('logs', () => {
     expect(errors.join('\n')).not.toMatch(/[\r\u0007\u001b]/);
     const first = parseErrorLine(errors[0]!)!;
     expect(first).toMatchObject({ id, class: 'sql', sql: forged });
+  });
+
+  it('an error line carries a long statement by its first LOG_SQL_BYTES bytes and its whole length; failed/ keeps it whole', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const sql = `SELECT * FROM nope_long WHERE note = '${'ü'.repeat(200_000)}'`;
+    const id = await q.spool(sql);
+    await q.run();
+    await q.close();
+    const [line] = (await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).split('\n').filter(Boolean);
+    expect(line!.length).toBeLessThan(3 * LOG_SQL_BYTES);
+    const entry = parseErrorLine(line!)!;
+    expect(entry).toMatchObject({ id, class: 'sql', sqlBytes: String(Buffer.byteLength(sql)) });
+    expect(sql.startsWith(entry.sql!)).toBe(true);
+    expect(Buffer.byteLength(entry.sql!)).toBeGreaterThan(LOG_SQL_BYTES - 2);
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const [logged] = await q.logs({ errors: true });
+    expect(logged!.record).toMatchObject({ sqlBytes: Buffer.byteLength(sql) });
+    expect((await q.failedFile(`failed-${id}.batchsql`)).sql).toBe(sql);
   });
 });

@@ -52,9 +52,23 @@ export interface FailureEntry {
   /** Where the file went: a path relative to home (failed/…, or spool/… when it stays). */
   readonly moved: string;
   readonly message: string;
+  /** The statement, or its first LOG_SQL_BYTES bytes when it is longer (then `sqlBytes` is set). */
   readonly sql?: string;
+  /** The statement's whole length in bytes, when `sql` holds only its start (failed/ keeps it whole). */
+  readonly sqlBytes?: number;
   /** Params as "count[types]" (or their values when logParams is on). */
   readonly params?: string;
+}
+
+/** The most of a statement's text an error-log line carries: a script of megabytes is logged by its start and its length. */
+export const LOG_SQL_BYTES = 4096;
+
+/** The SQL as an error-log entry carries it: whole, or its first LOG_SQL_BYTES bytes (never a character cut in two) and its length. */
+export function loggedSql(sql: string): { sql: string; sqlBytes?: number } {
+  const bytes = Buffer.byteLength(sql);
+  if (bytes <= LOG_SQL_BYTES) return { sql };
+  const { read } = new TextEncoder().encodeInto(sql, new Uint8Array(LOG_SQL_BYTES));
+  return { sql: sql.slice(0, read), sqlBytes: bytes };
 }
 
 const BARE = /^[A-Za-z0-9_.:-]+$/;
@@ -80,6 +94,7 @@ export function formatErrorLine(time: Date, e: FailureEntry): string {
   if (e.attempts !== undefined) parts.push(`attempts=${e.attempts}`);
   parts.push(`moved=${text(e.moved)}`, `message=${text(e.message)}`);
   if (e.sql !== undefined) parts.push(`sql=${text(e.sql)}`);
+  if (e.sqlBytes !== undefined) parts.push(`sqlBytes=${e.sqlBytes}`);
   if (e.params !== undefined) parts.push(`params=${text(e.params)}`);
   return parts.join(' ');
 }
@@ -87,7 +102,7 @@ export function formatErrorLine(time: Date, e: FailureEntry): string {
 /** An error line starts with its time and its failure class. */
 const ERROR_LINE_HEAD = new RegExp(`^(\\S+) (${FAILURE_CLASSES.join('|')})(?=\\s)`);
 
-const FIELD = /\s([a-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
+const FIELD = /\s([A-Za-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
 
 /** Parses an error log line back into its fields (strings unquoted); null for other lines. */
 export function parseErrorLine(line: string): ({ time: string } & Record<string, string>) | null {

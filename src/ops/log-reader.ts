@@ -61,6 +61,7 @@ export function parseLogLine(line: string): LogRecord | null {
     moved: e.moved ?? '',
     message: e.message ?? '',
     ...(e.sql !== undefined && { sql: e.sql }),
+    ...(e.sqlBytes !== undefined && { sqlBytes: Number(e.sqlBytes) }),
     ...(e.params !== undefined && { params: e.params }),
   };
 }
