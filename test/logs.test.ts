@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { LOG_SQL_BYTES, parseErrorLine, parseSummaryLine } from '../src/ops/log-format.js';
@@ -78,5 +78,22 @@ describe('logs', () => {
     const [logged] = await q.logs({ errors: true });
     expect(logged!.record).toMatchObject({ sqlBytes: Buffer.byteLength(sql) });
     expect((await q.failedFile(`failed-${id}.batchsql`)).sql).toBe(sql);
+  });
+
+  it('a run that stops on file I/O (RUN_IO_FAILED) is logged as a run line of the error log, its system code said once', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    await q.spool('SELECT 1');
+    // The runner's claim directory is a file: claiming in it fails with ENOTDIR.
+    await mkdir(join(home, 'spool', '.active'), { recursive: true });
+    await writeFile(join(home, 'spool', '.active', q.runnerName), 'not a directory');
+    await expect(q.run()).rejects.toMatchObject({ code: 'RUN_IO_FAILED', message: expect.stringMatching(/^Datasource "main" stopped: ENOTDIR: not a directory, mkdir /) });
+    await q.close();
+    const lines = (await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^\S+ run datasource=main code=RUN_IO_FAILED message="Datasource \\"main\\" stopped: ENOTDIR: not a directory, mkdir /);
+    expect(parseErrorLine(lines[0]!)).toMatchObject({ class: 'run', datasource: 'main', code: 'RUN_IO_FAILED' });
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    expect((await q.logs({ errors: true, datasource: 'main' })).map((e) => e.record)).toEqual([expect.objectContaining({ log: 'error', class: 'run', code: 'RUN_IO_FAILED' })]);
   });
 });

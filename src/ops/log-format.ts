@@ -99,6 +99,25 @@ export function formatErrorLine(time: Date, e: FailureEntry): string {
   return parts.join(' ');
 }
 
+/**
+ * A run that stopped on file I/O (RUN_IO_FAILED), in the error log as a line of its own
+ * class `run`: it is not a job's failure (no file moved, nothing counted, no failed/ prefix),
+ * so it is not one of spool/failure.ts's classes.
+ *
+ *   2026-11-22T08:30:00.120Z run datasource=main code=RUN_IO_FAILED message="…"
+ */
+export interface RunFailureEntry {
+  readonly datasource: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export function formatRunErrorLine(time: Date, e: RunFailureEntry): string {
+  return `${time.toISOString()} run datasource=${value(e.datasource)} code=${value(e.code)} message=${text(e.message)}`;
+}
+
+const RUN_LINE_HEAD = /^(\S+) (run)(?=\s)/;
+
 /** An error line starts with its time and its failure class. */
 const ERROR_LINE_HEAD = new RegExp(`^(\\S+) (${FAILURE_CLASSES.join('|')})(?=\\s)`);
 
@@ -106,7 +125,7 @@ const FIELD = /\s([A-Za-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
 
 /** Parses an error log line back into its fields (strings unquoted); null for other lines. */
 export function parseErrorLine(line: string): ({ time: string } & Record<string, string>) | null {
-  const head = ERROR_LINE_HEAD.exec(line);
+  const head = ERROR_LINE_HEAD.exec(line) ?? RUN_LINE_HEAD.exec(line);
   if (!head) return null;
   const out: { time: string } & Record<string, string> = { time: head[1]!, class: head[2]! };
   for (const m of line.slice(head[0].length).matchAll(FIELD)) {

@@ -96,16 +96,22 @@ async function drainAll(deps: RunnerDeps, names: readonly string[], options: Dra
   const drains = await Promise.allSettled(names.map(async (name) => {
     perDatasource[name] = await new Drain(deps, name, options, settling, spoolId).run();
   }));
-  drains.forEach((drain, i) => {
-    if (drain.status === 'fulfilled') return;
+  const errors: Error[] = [];
+  for (const [i, drain] of drains.entries()) {
+    if (drain.status === 'fulfilled') continue;
     const error = drain.reason as NodeJS.ErrnoException;
-    if (isQueryBatchError(error)) throw error;
-    throw new QueryBatchError(
-      'RUN_IO_FAILED',
-      `Datasource "${names[i]}" stopped: ${error.code ? `${error.code}: ` : ''}${error.message}. Its claimed job is given back to the spool by the next run.`,
-      { cause: error },
-    );
-  });
+    if (isQueryBatchError(error)) {
+      errors.push(error);
+      continue;
+    }
+    // A system error's message starts with its code already (`ENOTDIR: not a directory, …`).
+    const cause = error.code && !error.message.startsWith(`${error.code}:`) ? `${error.code}: ${error.message}` : error.message;
+    const failed = new QueryBatchError('RUN_IO_FAILED', `Datasource "${names[i]}" stopped: ${cause}. Its claimed job is given back to the spool by the next run.`, { cause: error });
+    deps.logs.runFailure(new Date(), { datasource: names[i]!, code: failed.code, message: failed.message });
+    errors.push(failed);
+  }
+  const [first] = errors;
+  if (first) throw first;
   return perDatasource;
 }
 
