@@ -192,6 +192,8 @@ export interface DatasourceSummary {
   sqlMs: number;
   /** Set when the datasource stopped on a connection failure. */
   connectionError?: string;
+  /** Of connectionFailed, the jobs out of attempts (maxConnectionAttempts): moved to failed/connection-…; the others kept their place in spool. */
+  connectionMoved?: number;
   /** Jobs found in the ledger (they ran before a crash): removed without running again. */
   settled: number;
   /** Other hosts' dead claims given back once this runner held the datasource's lock. */

@@ -79,6 +79,24 @@ describe('querybatch CLI', () => {
     expect(status.pending.main?.oldestAgeMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('run says which jobs ran out of connection attempts (moved to failed/connection-) and that invalid files were set aside', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: CLOSED_PORT_URL }, maxConnectionAttempts: 2, dropInSettleMs: 0 });
+    expect((await runCli(['--home', home, 'spool', 'SELECT 1'])).code).toBe(0);
+    await writeFile(join(home, 'spool', 'junk.batchsql'), 'not a job');
+    const first = await runCli(['--home', home, 'run']);
+    expect(first.stdout).toContain('1 file(s) that are not valid jobs set aside in failed/failed-… (why: querybatch failed list)');
+    expect(first.stdout).not.toContain('failed/connection-');
+    const second = await runCli(['--home', home, 'run', '--json']);
+    expect((JSON.parse(second.stdout) as { datasources: Record<string, unknown> }).datasources.main).toMatchObject({ connectionFailed: 1, connectionMoved: 1 });
+    expect(await readdir(join(home, 'failed'))).toContain('.failed-junk.batchsql.reason');
+    await runCli(['--home', home, 'respool', '--connection']);
+    expect((await runCli(['--home', home, 'run'])).stdout).not.toContain('failed/connection-');
+    const text = await runCli(['--home', home, 'run']);
+    expect(text.stdout).toMatch(/main: 0 ok, stopped: cannot reach the database \(ECONNREFUSED[^\n]*\), 1 out of connection attempts moved to failed\/connection-… \(respool --connection once it is back\)/);
+    expect(text.stdout).not.toContain('not valid jobs');
+  });
+
   it('status says apart claims of a runner that died (recovered by the next run) from claims of a running one, in text, JSON and the library', async () => {
     home = await tempHome();
     await writeConfig({ datasources: { main: CLOSED_PORT_URL } });

@@ -34,10 +34,12 @@ export function formatSummary(s: RunSummary): string {
     const parts = [`${d.success} ok`];
     if (d.sqlFailed > 0) parts.push(`${d.sqlFailed} failed (see failed/ and logs/querybatch-error.log)`);
     if (d.connectionError) parts.push(`stopped: cannot reach the database (${d.connectionError})`);
+    if (d.connectionMoved) parts.push(`${d.connectionMoved} out of connection attempts moved to failed/connection-… (respool --connection once it is back)`);
     if (d.busy) parts.push('skipped: another runner is draining it');
     if (d.deferred > 0) parts.push(`${d.deferred} left in spool`);
     lines.push(`  ${name}: ${parts.join(', ')}`);
   }
+  if (s.invalid > 0) lines.push(`  ${s.invalid} file(s) that are not valid jobs set aside in failed/failed-… (why: querybatch failed list)`);
   if (s.adopted > 0) lines.push(`  ${s.adopted} dropped-in file(s) queued`);
   if (s.recovered > 0) lines.push(`  ${s.recovered} claim(s) of a dead runner given back to the spool`);
   if (s.settled > 0) lines.push(`  ${s.settled} job(s) the ledger showed had run before a crash: removed, not run again`);
