@@ -2,6 +2,7 @@
  * What the command line prints, as text. Pure: each formatter takes plain data and returns
  * lines; free text (SQL, messages, file names) is escaped so it cannot drive the terminal.
  */
+import { codeAndMessage } from '../errors.js';
 import type { JobStatus, RunSummary, StatusReport } from '../interfaces.js';
 import type { FailedFile, FailedFileDetail, RespoolResult } from '../ops/failed-files.js';
 import type { ResultManifest } from '../ops/results.js';
@@ -14,6 +15,13 @@ export function ago(ms: number | null): string {
   if (s < 7200) return `${Math.round(s / 60)}m`;
   if (s < 172800) return `${Math.round(s / 3600)}h`;
   return `${Math.round(s / 86400)}d`;
+}
+
+/** A delay as exactly as a person reads it: 500ms, 1.5s, 10s; from two minutes on as ago() does. */
+export function delayText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 120_000 && ms % 1000 !== 0) return `${(ms / 1000).toFixed(1)}s`;
+  return ago(ms);
 }
 
 /** Control characters (but newline and tab) shown as \u escapes: SQL or a message can't drive the terminal. */
@@ -77,7 +85,7 @@ export function formatJobStatus(s: JobStatus): string {
     case 'failed':
       return [
         `${s.id}: failed (${s.class}) on ${s.datasource ?? 'an unknown datasource'}${s.finishedAt ? ` at ${s.finishedAt}` : ''}`,
-        `  error: ${s.code ?? '-'}: ${s.message === null ? '-' : oneLine(s.message)}`,
+        `  error: ${s.message === null ? `${s.code ?? '-'}: -` : oneLine(codeAndMessage(s.code ?? '-', s.message))}`,
         s.file ? `  file: failed/${oneLine(s.file)} (copy it back under spool/ or use respool to run it again)` : '  file: no longer in failed/',
       ].join('\n');
     case 'unknown':
@@ -91,7 +99,7 @@ export function formatFailedList(files: readonly FailedFile[]): string {
   const lines = [`${files.length} file(s) in failed/ (oldest first):`];
   for (const f of files) {
     const head = `${oneLine(f.name)}  ${f.class}  ${f.id ?? '-'}  ${f.datasource ?? '-'}  age ${ago(f.ageMs)}  attempts ${f.attempts ?? '-'}`;
-    const error = f.lastError ? `${f.lastError.code}: ${oneLine(f.lastError.message)}` : '-';
+    const error = f.lastError ? oneLine(codeAndMessage(f.lastError.code, f.lastError.message)) : '-';
     lines.push(head, `    ${f.valid ? '' : f.dropIn ? '(plain SQL: respool puts it back under spool/) ' : '(not a valid job file) '}${error}`);
   }
   return lines.join('\n');

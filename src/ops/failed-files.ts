@@ -4,7 +4,7 @@ import fs from 'fs-extra';
 import { adoptionClaimDir } from '../run/recovery.js';
 import { placeJobs } from '../run/adoption.js';
 import type { DirSyncer } from '../spool/durable.js';
-import { QueryBatchError } from '../errors.js';
+import { QueryBatchError, codeAndMessage } from '../errors.js';
 import { FAILED_PREFIXES, dropFailedReason, failedClassOf, moveToFailed, readFailedReason, type FailedClass, type FailedReason } from '../spool/failed-dir.js';
 import { idAt, idTime, isId } from '../spool/id.js';
 import type { ResolvedConfig } from '../interfaces.js';
@@ -228,7 +228,7 @@ async function sortCandidates(config: ResolvedConfig, selection: RespoolSelectio
     if (read.dropIn) {
       sorted.dropIns.push({ ...c, mtimeMs: read.mtimeMs });
     } else if (!read.record) {
-      result.skipped.push({ name: c.name, reason: `not a valid job file: ${read.reason ? `${read.reason.code}: ${read.reason.message}` : (read.error as Error).message}` });
+      result.skipped.push({ name: c.name, reason: `not a valid job file: ${read.reason ? codeAndMessage(read.reason.code, read.reason.message) : (read.error as Error).message}` });
     } else if (!Object.hasOwn(config.datasources, read.record.datasource)) {
       result.skipped.push({ name: c.name, reason: `its datasource ${JSON.stringify(read.record.datasource)} is not configured` });
     } else {

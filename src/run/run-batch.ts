@@ -1,5 +1,5 @@
 import { join, relative } from 'node:path';
-import { QueryBatchError, isQueryBatchError } from '../errors.js';
+import { QueryBatchError, isQueryBatchError, withCode } from '../errors.js';
 import type { DatasourceSummary, ResolvedConfig, RunOptions, RunSummary } from '../interfaces.js';
 import { readSpoolId, type Layout } from '../spool/layout.js';
 import { countJobs, removeIfEmpty } from '../spool/listing.js';
@@ -110,9 +110,7 @@ async function drainAll(deps: RunnerDeps, names: readonly string[], options: Dra
       errors.push(error);
       continue;
     }
-    // A system error's message starts with its code already (`ENOTDIR: not a directory, …`).
-    const cause = error.code && !error.message.startsWith(`${error.code}:`) ? `${error.code}: ${error.message}` : error.message;
-    const failed = new QueryBatchError('RUN_IO_FAILED', `Datasource "${names[i]}" stopped: ${cause}. Its claimed job is given back to the spool by the next run.`, { cause: error });
+    const failed = new QueryBatchError('RUN_IO_FAILED', `Datasource "${names[i]}" stopped: ${withCode(error)}. Its claimed job is given back to the spool by the next run.`, { cause: error });
     deps.logs.runFailure(new Date(), { datasource: names[i]!, code: failed.code, message: failed.message });
     errors.push(failed);
   }
