@@ -86,3 +86,14 @@ export function describeValue(value: unknown): string {
   }
   return `a ${typeof value}`;
 }
+
+/** `CODE: message`, the code said once: Node's system errors start their message with it already (`EACCES: permission denied, open '…'`). */
+export function codeAndMessage(code: string | null | undefined, message: string): string {
+  return code && !message.startsWith(`${code}:`) ? `${code}: ${message}` : message;
+}
+
+/** A thrown error's message with its code in front, once (codeAndMessage). */
+export function withCode(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return codeAndMessage(typeof code === 'string' ? code : null, error instanceof Error ? error.message : String(error));
+}

@@ -218,6 +218,8 @@ export interface DatasourceSummary {
   sqlMs: number;
   /** Set when the datasource stopped on a connection failure. */
   connectionError?: string;
+  /** Of connectionFailed, the jobs out of attempts (maxConnectionAttempts): moved to failed/connection-…; the others kept their place in spool. */
+  connectionMoved?: number;
   /** Jobs found in the ledger (they ran before a crash): removed without running again. */
   settled: number;
   /** Other hosts' dead claims given back once this runner held the datasource's lock. */
@@ -273,8 +275,10 @@ export interface StatusReport {
   readonly pendingTotal: number;
   /** Files waiting as drop-ins (not yet moved into a shard). */
   readonly dropIns: number;
-  /** Files claimed by runners right now. */
+  /** Files claimed by running runners (another host's claims count here: this host can't tell whether its runner lives). */
   readonly active: number;
+  /** Files claimed by runners of this host that died: the next run (or the next drain of their datasource) gives them back to the spool. */
+  readonly abandoned: number;
   /** uncertain: statements that commit implicitly cut short by a crash (docs/guarantees.md). */
   readonly failed: { readonly connection: number; readonly failed: number; readonly uncertain: number; readonly other: number };
   /** The last summary line of logs/querybatch.log, parsed. */

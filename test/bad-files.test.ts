@@ -7,7 +7,7 @@ import { newId } from '../src/spool/id.js';
 import { parseErrorLine } from '../src/ops/log-format.js';
 import { spoolPathFor } from '../src/spool/shards.js';
 import { encodeRecord, FORMAT, type SpoolRecord } from '../src/spool/record.js';
-import { filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
+import { failedNames, filesBelow, removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('badfiles', 'CREATE TABLE good (n INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40))');
 let home: string;
@@ -80,7 +80,7 @@ describe('bad files in spool/', () => {
     const [rows] = await t.db.query('SELECT v FROM good ORDER BY n');
     expect((rows as Array<{ v: string }>).map((r) => r.v).sort()).toEqual(['before', 'dropped sql', 'dropped valid']);
 
-    const failed = await readdir(join(home, 'failed'));
+    const failed = await failedNames(home);
     for (const name of Object.keys(bad)) expect(failed).toContain(`failed-${name}`);
     expect(failed).toContain(`failed-${shardId}.batchsql`);
     expect(failed).toHaveLength(badCount);
@@ -114,7 +114,7 @@ describe('bad files in spool/', () => {
     expect(summary).toMatchObject({ success: 1, invalid: 1 });
     const [rows] = await t.db.query('SELECT v FROM good');
     expect(rows).toEqual([{ v: 'once' }]);
-    expect(await readdir(join(home, 'failed'))).toEqual(['failed-copy.batchsql']);
+    expect(await failedNames(home)).toEqual(['failed-copy.batchsql']);
     const line = parseErrorLine((await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).trim())!;
     expect(line.message).toContain(`A job with id ${id} is already pending`);
   });
@@ -126,8 +126,42 @@ describe('bad files in spool/', () => {
     await writeFile(join(home, 'failed', 'failed-junk.batchsql'), 'the first one');
     await writeFile(join(home, 'spool', 'junk.batchsql'), 'the second one');
     await q.run();
-    expect((await readdir(join(home, 'failed'))).sort()).toEqual(['failed-junk-1.batchsql', 'failed-junk.batchsql']);
+    expect((await failedNames(home)).sort()).toEqual(['failed-junk-1.batchsql', 'failed-junk.batchsql']);
     expect(await readFile(join(home, 'failed', 'failed-junk.batchsql'), 'utf8')).toBe('the first one');
     expect(await readFile(join(home, 'failed', 'failed-junk-1.batchsql'), 'utf8')).toBe('the second one');
+  });
+
+  it('failed lists a too-large .sql drop-in and a directory c.sql/ with the reasons logged, as status counts them; respool puts the .sql back as a drop-in', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, dropInSettleMs: 0, datasources: { main: t.url }, limits: { maxSqlBytes: 100 } });
+    await q.status();
+    const big = `INSERT INTO good (v) VALUES ('big') /* ${'x'.repeat(120)} */`;
+    await writeFile(join(home, 'spool', 'big.sql'), big);
+    await mkdir(join(home, 'spool', 'c.sql'));
+    await writeFile(join(home, 'spool', 'c.sql', 'inner.sql'), 'SELECT 1');
+    expect(await q.run()).toMatchObject({ invalid: 2 });
+    expect((await q.status()) as { failed: unknown }).toMatchObject({ failed: { failed: 2 } });
+
+    const listed = await q.failed();
+    expect(listed.map((f) => [f.name, f.lastError?.code, f.valid, f.dropIn])).toEqual([
+      ['failed-big.sql', 'SQL_TOO_LARGE', false, true],
+      ['failed-c.sql', 'INVALID_SPOOL_FILE', false, false],
+    ]);
+    expect(listed[0]!.lastError!.message).toMatch(/at most 100 bytes \(limits\.maxSqlBytes\); got \d+ bytes/);
+    expect(listed[1]!.lastError!.message).toBe('Expected a regular file; found a directory');
+
+    const respooled = await q.respool({ all: true });
+    expect(respooled.respooled).toEqual([{ name: 'failed-big.sql', id: expect.stringMatching(/^[0-9A-Z]{26}$/), datasource: 'main' }]);
+    expect(respooled.skipped).toEqual([{ name: 'failed-c.sql', reason: 'not a valid job file: INVALID_SPOOL_FILE: Expected a regular file; found a directory' }]);
+    const id = respooled.respooled[0]!.id;
+    expect((await readdir(join(home, 'spool'))).filter((n) => n.endsWith('.sql'))).toEqual([`${id}.sql`]);
+    expect(await readdir(join(home, 'failed'))).toEqual(['.failed-c.sql.reason', 'failed-c.sql']);
+    await q.close();
+
+    // With a larger limit the next run adopts it again and runs it.
+    q = new QueryBatch({ home, configFile: false, dropInSettleMs: 0, datasources: { main: t.url } });
+    expect(await q.run()).toMatchObject({ success: 1, adopted: 1 });
+    const [rows] = await t.db.query('SELECT v FROM good');
+    expect(rows).toEqual([{ v: 'big' }]);
   });
 });

@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { StatusReport } from '../src/index.js';
-import { CLOSED_PORT_URL, filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { QueryBatch, type StatusReport } from '../src/index.js';
+import { spawn } from 'node:child_process';
+import { CLI, CLOSED_PORT_URL, filesBelow, removeHome, runCli, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const t = useTestDatabase('cli', 'CREATE TABLE audit (n INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(20), what VARCHAR(20), big BIGINT NULL, d DATETIME(3) NULL)');
 let home: string;
@@ -78,6 +80,89 @@ describe('querybatch CLI', () => {
     expect(status.pending.main?.oldestAgeMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('run says which jobs ran out of connection attempts (moved to failed/connection-) and that invalid files were set aside', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: CLOSED_PORT_URL }, maxConnectionAttempts: 2, dropInSettleMs: 0 });
+    expect((await runCli(['--home', home, 'spool', 'SELECT 1'])).code).toBe(0);
+    await writeFile(join(home, 'spool', 'junk.batchsql'), 'not a job');
+    const first = await runCli(['--home', home, 'run']);
+    expect(first.stdout).toContain('1 file(s) that are not valid jobs set aside in failed/failed-… (why: querybatch failed list)');
+    expect(first.stdout).not.toContain('failed/connection-');
+    const second = await runCli(['--home', home, 'run', '--json']);
+    expect((JSON.parse(second.stdout) as { datasources: Record<string, unknown> }).datasources.main).toMatchObject({ connectionFailed: 1, connectionMoved: 1 });
+    expect(await readdir(join(home, 'failed'))).toContain('.failed-junk.batchsql.reason');
+    await runCli(['--home', home, 'respool', '--connection']);
+    expect((await runCli(['--home', home, 'run'])).stdout).not.toContain('failed/connection-');
+    const text = await runCli(['--home', home, 'run']);
+    expect(text.stdout).toMatch(/main: 0 ok, stopped: cannot reach the database \(ECONNREFUSED[^\n]*\), 1 out of connection attempts moved to failed\/connection-… \(respool --connection once it is back\)/);
+    expect(text.stdout).not.toContain('not valid jobs');
+  });
+
+  it('messages say what was expected and what was given: the flag\'s own text, whitespace-only SQL, a number out of range, the server\'s text without what querybatch added', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: t.url } });
+    const cases: Array<[string[], RegExp]> = [
+      [['spool', 'SELECT ?', '--params', '[1e400]'], /Expected --params\[0\] to be null, a boolean, a number, a string or a \{.*\} tag; found Infinity, a number out of range of a double \(--params given: "\[1e400\]"\) \[UNSERIALIZABLE_PARAM\]/],
+      [['spool', 'SELECT 1', '--timeout-ms', 'abc'], /Expected --timeout-ms to be a whole number > 0; got "abc"$/m],
+      [['spool', 'SELECT 1', '--timeout-ms', '1.5'], /Expected --timeout-ms to be a whole number > 0; got "1\.5"/],
+      [['run', '--limit', 'x'], /Expected --limit to be a whole number > 0; got "x"$/m],
+      [['start', '--start-delay', 'soon'], /Expected --start-delay to be a whole number of milliseconds >= 0; got "soon"$/m],
+      [['spool', ' \n\t '], /Expected SQL to be a non-empty string; got only whitespace \(" \\n\\t "\) \[EMPTY_SQL\]/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(['--home', home, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+    expect((await runCli(['--home', home, 'spool', 'SELECT 1', '--timeout-ms', '250'])).code).toBe(0);
+
+    // The server's text quotes the statement as it was written, not the ledger's COMMIT after it.
+    const id = (await runCli(['--home', home, 'spool', "UPDATE no_such_table SET a = 'x"])).stdout.trim();
+    await runCli(['--home', home, 'run']);
+    const failed = JSON.parse((await runCli(['--home', home, 'failed', 'show', `failed-${id}.batchsql`, '--json'])).stdout) as { lastError: { code: string; message: string } };
+    expect(failed.lastError.code).toBe('ER_PARSE_ERROR');
+    expect(failed.lastError.message).toMatch(/near ''x' at line 1$/);
+    expect(failed.lastError.message).not.toContain('COMMIT');
+
+    const child = spawn(process.execPath, [CLI, '--home', home, 'start', '--start-delay', '500', '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    try {
+      await waitFor(() => (out.includes('querybatch started') ? true : undefined), 10_000, 'the started line');
+      expect(out).toContain('first run in 500ms,');
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('status says apart claims of a runner that died (recovered by the next run) from claims of a running one, in text, JSON and the library', async () => {
+    home = await tempHome();
+    await writeConfig({ datasources: { main: CLOSED_PORT_URL } });
+    const ids = [];
+    for (const sql of ['SELECT 1', 'SELECT 2']) ids.push((await runCli(['--home', home, 'spool', sql])).stdout.trim());
+    const jobs = (await filesBelow(join(home, 'spool', 'main'))).sort();
+    // A runner of this host whose pid is gone, and one of another host (which this host can't judge).
+    const dead = join(home, 'spool', '.active', `${hostname()}.99999999.${Date.now()}`, 'main');
+    const other = join(home, 'spool', '.active', 'elsewhere.example.42.1', 'main');
+    for (const [dir, job] of [[dead, jobs[0]!], [other, jobs[1]!]] as const) {
+      await mkdir(dir, { recursive: true });
+      await rename(job, join(dir, basename(job)));
+    }
+    const text = await runCli(['--home', home, 'status']);
+    expect(text.stdout).toContain('claimed by a runner now: 1\n');
+    expect(text.stdout).toContain('left claimed by a runner that died: 1 (the next run gives them back to the spool)\n');
+    const json = JSON.parse((await runCli(['--home', home, 'status', '--json'])).stdout) as StatusReport;
+    expect(json).toMatchObject({ active: 1, abandoned: 1, pendingTotal: 0 });
+    const q = new QueryBatch({ home });
+    try {
+      expect(await q.status()).toMatchObject({ active: 1, abandoned: 1 });
+    } finally {
+      await q.close();
+    }
+  });
+
   it('exits 2 with a one-line error on usage and configuration errors', async () => {
     home = await tempHome();
     await writeConfig({ datasources: { main: t.url } });
@@ -90,7 +175,7 @@ describe('querybatch CLI', () => {
       [['--home', home, 'frobnicate'], {}, /Unknown argument: frobnicate/],
       [['--home', home], {}, /Expected a command: spool, run, start, status, result, failed, respool, logs or init/],
       [['--home', home, 'spool', ''], {}, /EMPTY_SQL/],
-      [['--home', home, 'run', '--limit', '-3'], {}, /Expected --limit to be a whole number > 0; got -3/],
+      [['--home', home, 'run', '--limit', '-3'], {}, /Expected --limit to be a whole number > 0; got "-3"/],
       [['--home', home, 'spool', '--params', '{bad json', 'SELECT 1'], {}, /Expected --params to be a JSON array or object/],
       [['--home', home, '--config', join(home, 'absent.json'), 'status'], {}, /Expected a readable config file at .*absent\.json; found ENOENT/],
     ];

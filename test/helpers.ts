@@ -216,3 +216,9 @@ export async function cuttingProxy(target: { host: string; port: number }, needl
   };
 }
 
+
+/** The names in failed/ a person sees with `ls`: the hidden reasons kept beside invalid files (spool/failed-dir.ts) left out. */
+export async function failedNames(home: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir(join(home, 'failed'))).filter((name) => !name.startsWith('.'));
+}

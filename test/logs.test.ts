@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
-import { parseErrorLine, parseSummaryLine } from '../src/ops/log-format.js';
+import { LOG_SQL_BYTES, parseErrorLine, parseSummaryLine } from '../src/ops/log-format.js';
 import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('logs');
@@ -59,5 +59,41 @@ describe('logs', () => {
     expect(errors.join('\n')).not.toMatch(/[\r\u0007\u001b]/);
     const first = parseErrorLine(errors[0]!)!;
     expect(first).toMatchObject({ id, class: 'sql', sql: forged });
+  });
+
+  it('an error line carries a long statement by its first LOG_SQL_BYTES bytes and its whole length; failed/ keeps it whole', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const sql = `SELECT * FROM nope_long WHERE note = '${'ü'.repeat(200_000)}'`;
+    const id = await q.spool(sql);
+    await q.run();
+    await q.close();
+    const [line] = (await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).split('\n').filter(Boolean);
+    expect(line!.length).toBeLessThan(3 * LOG_SQL_BYTES);
+    const entry = parseErrorLine(line!)!;
+    expect(entry).toMatchObject({ id, class: 'sql', sqlBytes: String(Buffer.byteLength(sql)) });
+    expect(sql.startsWith(entry.sql!)).toBe(true);
+    expect(Buffer.byteLength(entry.sql!)).toBeGreaterThan(LOG_SQL_BYTES - 2);
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const [logged] = await q.logs({ errors: true });
+    expect(logged!.record).toMatchObject({ sqlBytes: Buffer.byteLength(sql) });
+    expect((await q.failedFile(`failed-${id}.batchsql`)).sql).toBe(sql);
+  });
+
+  it('a run that stops on file I/O (RUN_IO_FAILED) is logged as a run line of the error log, its system code said once', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    await q.spool('SELECT 1');
+    // The runner's claim directory is a file: claiming in it fails with ENOTDIR.
+    await mkdir(join(home, 'spool', '.active'), { recursive: true });
+    await writeFile(join(home, 'spool', '.active', q.runnerName), 'not a directory');
+    await expect(q.run()).rejects.toMatchObject({ code: 'RUN_IO_FAILED', message: expect.stringMatching(/^Datasource "main" stopped: ENOTDIR: not a directory, mkdir /) });
+    await q.close();
+    const lines = (await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8')).split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^\S+ run datasource=main code=RUN_IO_FAILED message="Datasource \\"main\\" stopped: ENOTDIR: not a directory, mkdir /);
+    expect(parseErrorLine(lines[0]!)).toMatchObject({ class: 'run', datasource: 'main', code: 'RUN_IO_FAILED' });
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    expect((await q.logs({ errors: true, datasource: 'main' })).map((e) => e.record)).toEqual([expect.objectContaining({ log: 'error', class: 'run', code: 'RUN_IO_FAILED' })]);
   });
 });

@@ -50,6 +50,7 @@ describe('failed and respool', () => {
         attempts: 1,
         lastError: { class: 'connection', code: 'ECONNREFUSED', message: expect.stringContaining('ECONNREFUSED'), at: expect.any(String) },
         valid: true,
+        dropIn: false,
       });
     }
     // A newer job spooled meanwhile: the respooled ones still go first (their ids are older).
@@ -270,6 +271,39 @@ describe('logs --follow across rotation', () => {
       await appendFile(runLog, line(9));
       await waitFor(() => (seen.length >= 9 ? true : undefined), 5_000, 'line 9');
       expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    } finally {
+      controller.abort();
+      await following;
+    }
+  });
+});
+
+describe('logs --follow: a run\'s error lines before its summary', () => {
+  it('when both arrive in one poll, and when the error line reaches its file after the summary reached its own', async () => {
+    home = await tempHome();
+    const logs = join(home, 'logs');
+    await mkdir(logs);
+    const runLog = join(logs, 'querybatch.log');
+    const errorLog = join(logs, 'querybatch-error.log');
+    await writeFile(runLog, '');
+    await writeFile(errorLog, '');
+    const summary = (k: number) => formatSummaryLine(new Date(Date.UTC(2026, 0, 1, 0, 0, k, 500)), { success: 0, sqlFailed: k, connectionFailed: 0, totalMs: 1, avgMs: 1 }) + '\n';
+    const error = (k: number) => formatErrorLine(new Date(Date.UTC(2026, 0, 1, 0, 0, k, 100)), { class: 'sql', id: null, file: `f${k}`, datasource: 'main', code: 'E', moved: 'failed/x', message: 'm' }) + '\n';
+    const seen: string[] = [];
+    const controller = new AbortController();
+    const following = followLogs(layoutOf(home), {}, (e) => seen.push(e.record.log === 'run' ? `run${e.record.sqlFailed}` : `error:${e.record.file}`), controller.signal);
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      // Run 1: both lines land between two polls.
+      await appendFile(runLog, summary(1));
+      await appendFile(errorLog, error(1));
+      await waitFor(() => (seen.length >= 2 ? true : undefined), 5_000, 'run 1');
+      // Run 2: the summary is read a poll before the run's error line.
+      await appendFile(runLog, summary(2));
+      await new Promise((r) => setTimeout(r, 120));
+      await appendFile(errorLog, error(2));
+      await waitFor(() => (seen.length >= 4 ? true : undefined), 5_000, 'run 2');
+      expect(seen).toEqual(['error:f1', 'run1', 'error:f2', 'run2']);
     } finally {
       controller.abort();
       await following;

@@ -5,7 +5,7 @@ import mysql from 'mysql2/promise';
 import { QueryBatch } from '../src/index.js';
 import { parseJobFileName } from '../src/spool/shards.js';
 import { decodeRecord, decodeSegment } from '../src/spool/record.js';
-import { count, filesBelow, jobIdsBelow, removeHome, sessionRunning, tempHome, useTestDatabase } from './helpers.js';
+import { count, failedNames, filesBelow, jobIdsBelow, removeHome, sessionRunning, tempHome, useTestDatabase } from './helpers.js';
 
 const t = useTestDatabase('segments');
 let home: string;
@@ -194,7 +194,7 @@ describe('segments (concurrent spool() calls sharing a file)', () => {
     const summary = await q.run();
     expect(summary).toMatchObject({ invalid: 1, success: 6 - parseJobFileName(basename(segment!))!.count });
     const failedName = `failed-${basename(segment!)}`;
-    expect(await readdir(join(home, 'failed'))).toEqual([failedName]);
+    expect(await failedNames(home)).toEqual([failedName]);
     const log = await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8');
     expect(log).toMatch(/Line 2 of \d+ of the segment: Checksum mismatch/);
     // Mended by hand, it is respooled like any failed file, and its jobs run.

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { CONFIG_FILE_NAME, environmentOptions, mergeOptions, readConfigFile } from '../config.js';
 import type { QueryBatchOptions } from '../interfaces.js';
+import { QueryBatchError } from '../errors.js';
 import { parseTime } from '../ops/log-reader.js';
 import { QueryBatch } from '../querybatch.js';
 
@@ -81,4 +82,20 @@ export async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>):
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+}
+
+/**
+ * A flag that takes a whole number, read from the text given (declare it `type: 'string'`:
+ * as a number, yargs would turn `abc` into NaN and the message could not say what was
+ * given); undefined when the flag was not given. Throws CONFIG_INVALID naming the flag,
+ * what it expects and the text.
+ */
+export function wholeNumberFlag(raw: unknown, flag: string, min: 0 | 1, unit = ''): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = String(Array.isArray(raw) ? raw[raw.length - 1] : raw);
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected ${flag} to be a whole number${unit} ${min === 0 ? '>= 0' : '> 0'}; got ${JSON.stringify(text)}`);
+  }
+  return n;
 }

@@ -2,6 +2,7 @@
  * What the command line prints, as text. Pure: each formatter takes plain data and returns
  * lines; free text (SQL, messages, file names) is escaped so it cannot drive the terminal.
  */
+import { codeAndMessage } from '../errors.js';
 import type { JobStatus, RunSummary, StatusReport } from '../interfaces.js';
 import type { FailedFile, FailedFileDetail, RespoolResult } from '../ops/failed-files.js';
 import type { ResultManifest } from '../ops/results.js';
@@ -14,6 +15,13 @@ export function ago(ms: number | null): string {
   if (s < 7200) return `${Math.round(s / 60)}m`;
   if (s < 172800) return `${Math.round(s / 3600)}h`;
   return `${Math.round(s / 86400)}d`;
+}
+
+/** A delay as exactly as a person reads it: 500ms, 1.5s, 10s; from two minutes on as ago() does. */
+export function delayText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 120_000 && ms % 1000 !== 0) return `${(ms / 1000).toFixed(1)}s`;
+  return ago(ms);
 }
 
 /** Control characters (but newline and tab) shown as \u escapes: SQL or a message can't drive the terminal. */
@@ -34,10 +42,12 @@ export function formatSummary(s: RunSummary): string {
     const parts = [`${d.success} ok`];
     if (d.sqlFailed > 0) parts.push(`${d.sqlFailed} failed (see failed/ and logs/querybatch-error.log)`);
     if (d.connectionError) parts.push(`stopped: cannot reach the database (${d.connectionError})`);
+    if (d.connectionMoved) parts.push(`${d.connectionMoved} out of connection attempts moved to failed/connection-… (respool --connection once it is back)`);
     if (d.busy) parts.push('skipped: another runner is draining it');
     if (d.deferred > 0) parts.push(`${d.deferred} left in spool`);
     lines.push(`  ${name}: ${parts.join(', ')}`);
   }
+  if (s.invalid > 0) lines.push(`  ${s.invalid} file(s) that are not valid jobs set aside in failed/failed-… (why: querybatch failed list)`);
   if (s.adopted > 0) lines.push(`  ${s.adopted} dropped-in file(s) queued`);
   if (s.recovered > 0) lines.push(`  ${s.recovered} claim(s) of a dead runner given back to the spool`);
   if (s.retried > 0) lines.push(`  ${s.retried} time(s) a statement ran again after a deadlock or lock wait timeout (retry lines in logs/querybatch-error.log)`);
@@ -55,6 +65,7 @@ export function formatStatus(r: StatusReport): string {
   }
   if (r.dropIns > 0) lines.push(`dropped-in, not yet queued: ${r.dropIns}`);
   if (r.active > 0) lines.push(`claimed by a runner now: ${r.active}`);
+  if (r.abandoned > 0) lines.push(`left claimed by a runner that died: ${r.abandoned} (the next run gives them back to the spool)`);
   lines.push(`failed: ${r.failed.connection} connection-, ${r.failed.failed} failed-${r.failed.uncertain > 0 ? `, ${r.failed.uncertain} uncertain- (check by hand: docs/guarantees.md)` : ''}${r.failed.other > 0 ? `, ${r.failed.other} other` : ''}`);
   const l = r.lastRun;
   lines.push(l
@@ -75,7 +86,7 @@ export function formatJobStatus(s: JobStatus): string {
     case 'failed':
       return [
         `${s.id}: failed (${s.class}) on ${s.datasource ?? 'an unknown datasource'}${s.finishedAt ? ` at ${s.finishedAt}` : ''}`,
-        `  error: ${s.code ?? '-'}: ${s.message === null ? '-' : oneLine(s.message)}`,
+        `  error: ${s.message === null ? `${s.code ?? '-'}: -` : oneLine(codeAndMessage(s.code ?? '-', s.message))}`,
         s.file ? `  file: failed/${oneLine(s.file)} (copy it back under spool/ or use respool to run it again)` : '  file: no longer in failed/',
       ].join('\n');
     case 'unknown':
@@ -89,8 +100,8 @@ export function formatFailedList(files: readonly FailedFile[]): string {
   const lines = [`${files.length} file(s) in failed/ (oldest first):`];
   for (const f of files) {
     const head = `${oneLine(f.name)}  ${f.class}  ${f.id ?? '-'}  ${f.datasource ?? '-'}  age ${ago(f.ageMs)}  attempts ${f.attempts ?? '-'}`;
-    const error = f.lastError ? `${f.lastError.code}: ${oneLine(f.lastError.message)}` : '-';
-    lines.push(head, `    ${f.valid ? '' : '(not a valid job file) '}${error}`);
+    const error = f.lastError ? oneLine(codeAndMessage(f.lastError.code, f.lastError.message)) : '-';
+    lines.push(head, `    ${f.valid ? '' : f.dropIn ? '(plain SQL: respool puts it back under spool/) ' : '(not a valid job file) '}${error}`);
   }
   return lines.join('\n');
 }
@@ -99,7 +110,7 @@ export function formatFailedList(files: readonly FailedFile[]): string {
 export function formatFailedDetail(f: FailedFileDetail): string {
   const lines = [
     `name:       ${oneLine(f.name)}`,
-    `class:      ${f.class}${f.valid ? '' : ' (not a valid job file: cannot be respooled)'}`,
+    `class:      ${f.class}${f.valid ? '' : f.dropIn ? ' (plain SQL: respool puts it back under spool/ as a drop-in)' : ' (not a valid job file: cannot be respooled)'}`,
     `id:         ${f.id ?? '-'}`,
     `datasource: ${f.datasource ?? '-'}`,
     `created:    ${f.createdAt ?? '-'} (${ago(f.ageMs)} ago)`,

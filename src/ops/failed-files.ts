@@ -4,9 +4,9 @@ import fs from 'fs-extra';
 import { adoptionClaimDir } from '../run/recovery.js';
 import { placeJobs } from '../run/adoption.js';
 import type { DirSyncer } from '../spool/durable.js';
-import { QueryBatchError } from '../errors.js';
-import { failedClassOf, moveToFailed, type FailedClass } from '../spool/failed-dir.js';
-import { idTime } from '../spool/id.js';
+import { QueryBatchError, codeAndMessage } from '../errors.js';
+import { FAILED_PREFIXES, dropFailedReason, failedClassOf, moveToFailed, readFailedReason, type FailedClass, type FailedReason } from '../spool/failed-dir.js';
+import { idAt, idTime, isId } from '../spool/id.js';
 import type { ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
 import { listSorted, removeIfEmpty } from '../spool/listing.js';
@@ -32,10 +32,12 @@ export interface FailedFile {
   /** Milliseconds since the job was spooled (or, for an unreadable file, since it was last changed). */
   readonly ageMs: number;
   readonly attempts: number | null;
-  /** What the runner recorded; for an unreadable file, why it can't be read. */
+  /** What the runner recorded: for a file that is not a valid job, the reason it was set aside (else why it can't be read now). */
   readonly lastError: LastError | null;
-  /** The file can be respooled (it is a valid job). */
+  /** The file is a valid job (respool puts it back in its shard). */
   readonly valid: boolean;
+  /** A plain `.sql` file (SQL text, not a job record): respool puts it back under spool/ as a drop-in. */
+  readonly dropIn: boolean;
 }
 
 export interface FailedFileDetail extends FailedFile {
@@ -46,17 +48,30 @@ export interface FailedFileDetail extends FailedFile {
   readonly paramsSummary: string | null;
 }
 
-async function readFailed(path: string, config: ResolvedConfig): Promise<{ record: SpoolRecord | null; error: unknown; mtimeMs: number }> {
+/** A file in failed/ as read: the job it holds (null when it holds none), or why not. */
+interface ReadFailed {
+  readonly record: SpoolRecord | null;
+  readonly error: unknown;
+  readonly mtimeMs: number;
+  /** Why the runner set it aside, kept beside it (spool/failed-dir.ts). */
+  readonly reason: FailedReason | null;
+  /** A plain .sql file (a drop-in the runner could not take). */
+  readonly dropIn: boolean;
+}
+
+async function readFailed(path: string, config: ResolvedConfig): Promise<ReadFailed> {
   const stat = await fs.promises.lstat(path);
+  const reason = await readFailedReason(path, stat.ino);
+  const dropIn = stat.isFile() && path.endsWith('.sql');
   try {
     // A segment's (a damaged one, mended by hand) is shown by its first job.
-    return { record: decodeJobText(await readJobText(path, config.limits.maxFileBytes))[0]!, error: null, mtimeMs: stat.mtimeMs };
+    return { record: decodeJobText(await readJobText(path, config.limits.maxFileBytes))[0]!, error: null, mtimeMs: stat.mtimeMs, reason, dropIn: false };
   } catch (error) {
-    return { record: null, error, mtimeMs: stat.mtimeMs };
+    return { record: null, error, mtimeMs: stat.mtimeMs, reason, dropIn };
   }
 }
 
-function describe(name: string, record: SpoolRecord | null, error: unknown, mtimeMs: number, now: number): FailedFile {
+function describe(name: string, { record, error, mtimeMs, reason, dropIn }: ReadFailed, now: number): FailedFile {
   if (record) {
     return {
       name,
@@ -66,8 +81,9 @@ function describe(name: string, record: SpoolRecord | null, error: unknown, mtim
       createdAt: record.createdAt,
       ageMs: Math.max(0, now - idTime(record.id)),
       attempts: record.attempts,
-      lastError: record.lastError ?? null,
+      lastError: reason ?? record.lastError ?? null,
       valid: true,
+      dropIn: false,
     };
   }
   return {
@@ -78,24 +94,23 @@ function describe(name: string, record: SpoolRecord | null, error: unknown, mtim
     createdAt: null,
     ageMs: Math.max(0, now - mtimeMs),
     attempts: null,
-    lastError: {
+    lastError: reason ?? {
       class: 'invalid',
       code: error instanceof QueryBatchError ? error.code : 'INVALID_SPOOL_FILE',
       message: (error as Error).message,
       at: new Date(mtimeMs).toISOString(),
     },
     valid: false,
+    dropIn,
   };
 }
 
-/** Every file in failed/, oldest job first (by id; unreadable files by name after them). */
+/** Everything in failed/ (a directory too), oldest job first (by id; the rest by name after them). */
 export async function listFailed(layout: Layout, config: ResolvedConfig, now = Date.now()): Promise<FailedFile[]> {
   const out: FailedFile[] = [];
   for (const entry of await listSorted(layout.failedDir)) {
-    if (!entry.isFile()) continue;
     try {
-      const { record, error, mtimeMs } = await readFailed(join(layout.failedDir, entry.name), config);
-      out.push(describe(entry.name, record, error, mtimeMs, now));
+      out.push(describe(entry.name, await readFailed(join(layout.failedDir, entry.name), config), now));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // respooled meanwhile
     }
@@ -129,9 +144,9 @@ export async function showFailed(layout: Layout, config: ResolvedConfig, name: s
     }
     throw error;
   }
-  const { record, error, mtimeMs } = read;
+  const { record } = read;
   return {
-    ...describe(basename(path), record, error, mtimeMs, now),
+    ...describe(basename(path), read, now),
     sql: record?.sql ?? null,
     params: record && showParams ? record.params : null,
     paramsSummary: record ? describeParams(record.params) : null,
@@ -167,6 +182,88 @@ export interface RespoolDeps {
   readonly runner: string;
 }
 
+/** The failed files a selection names or matches, before they are read. */
+async function candidatesOf(layout: Layout, selection: RespoolSelection, paths: readonly string[]): Promise<{ name: string; path: string }[]> {
+  if (paths.length > 0) return paths.map((path) => ({ name: basename(path), path }));
+  // `since` alone: every kind.
+  const all = selection.all || (!selection.connection && !selection.failed);
+  const out: { name: string; path: string }[] = [];
+  for (const entry of await listSorted(layout.failedDir)) {
+    const cls = failedClassOf(entry.name);
+    if (!all && !(selection.connection && cls === 'connection') && !(selection.failed && cls === 'failed')) continue;
+    out.push({ name: entry.name, path: join(layout.failedDir, entry.name) });
+  }
+  return out;
+}
+
+interface Sorted {
+  /** Valid jobs: back to their shards. */
+  readonly jobs: { name: string; path: string; id: string; datasource: string }[];
+  /** Plain .sql files: back under spool/ as drop-ins. */
+  readonly dropIns: { name: string; path: string; mtimeMs: number }[];
+}
+
+/** Reads each candidate: jobs and .sql drop-ins to respool, the rest skipped with why. */
+async function sortCandidates(config: ResolvedConfig, selection: RespoolSelection, byName: boolean, candidates: readonly { name: string; path: string }[], result: RespoolResult): Promise<Sorted> {
+  const sorted: Sorted = { jobs: [], dropIns: [] };
+  for (const c of candidates) {
+    let read;
+    try {
+      read = await readFailed(c.path, config);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      result.skipped.push({ name: c.name, reason: code === 'ENOENT' ? 'no such file in failed/' : `cannot be read (${code ?? (error as Error).message})` });
+      continue;
+    }
+    if (selection.since) {
+      const at = Date.parse(read.reason?.at ?? read.record?.lastError?.at ?? '') || read.mtimeMs;
+      if (at < selection.since.getTime()) continue;
+    }
+    if (!byName && failedClassOf(c.name) === 'uncertain') {
+      // It may have run already (a statement that commits implicitly, cut short): only a
+      // person who has checked respools it, by name.
+      result.skipped.push({ name: c.name, reason: 'uncertain: it may have run already; check (docs/guarantees.md), then respool it by name' });
+      continue;
+    }
+    if (read.dropIn) {
+      sorted.dropIns.push({ ...c, mtimeMs: read.mtimeMs });
+    } else if (!read.record) {
+      result.skipped.push({ name: c.name, reason: `not a valid job file: ${read.reason ? codeAndMessage(read.reason.code, read.reason.message) : (read.error as Error).message}` });
+    } else if (!Object.hasOwn(config.datasources, read.record.datasource)) {
+      result.skipped.push({ name: c.name, reason: `its datasource ${JSON.stringify(read.record.datasource)} is not configured` });
+    } else {
+      sorted.jobs.push({ ...c, id: read.record.id, datasource: read.record.datasource });
+    }
+  }
+  sorted.jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return sorted;
+}
+
+/**
+ * Puts a failed plain .sql file back under spool/ as `<id>.sql`, in one rename, for
+ * adoption to take again: the id is the one its name carries, else one of its modification
+ * time (as adoption gives a drop-in), so it keeps its place.
+ */
+async function respoolDropIn(deps: RespoolDeps, file: Sorted['dropIns'][number], result: RespoolResult): Promise<void> {
+  const stem = file.name.slice(FAILED_PREFIXES.find((p) => file.name.startsWith(p))?.length ?? 0, -'.sql'.length);
+  const id = isId(stem) ? stem : idAt(file.mtimeMs);
+  const target = join(deps.layout.spoolDir, `${id}.sql`);
+  if (await fs.pathExists(target)) {
+    result.skipped.push({ name: file.name, reason: `spool/${id}.sql is already there; this copy stays in failed/` });
+    return;
+  }
+  try {
+    await fs.promises.rename(file.path, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    result.skipped.push({ name: file.name, reason: 'gone meanwhile (respooled by someone else?)' });
+    return;
+  }
+  await deps.syncer.sync(deps.layout.spoolDir);
+  await dropFailedReason(file.path);
+  result.respooled.push({ name: file.name, id, datasource: deps.config.defaultDatasource });
+}
+
 /**
  * Moves failed files back into their shards with their original id (so they keep their
  * FIFO place, and a job never runs twice) and the attempt count reset. Each file is first
@@ -179,8 +276,6 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
   if (named.length === 0 && !selection.all && !selection.connection && !selection.failed && !selection.since) {
     throw new QueryBatchError('CONFIG_INVALID', 'Expected what to respool: all, connection, failed, since or names; got none');
   }
-  // `since` alone: every kind.
-  const all = selection.all || (!selection.connection && !selection.failed);
   // Every name is checked before anything moves: one outside failed/ and nothing is done.
   const outside = named.filter((name) => {
     try {
@@ -195,53 +290,9 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
   }
   const paths = named.map((name) => failedPathOf(layout, name));
   const result: RespoolResult = { respooled: [], skipped: [] };
-
-  let candidates: { name: string; path: string }[];
-  if (named.length > 0) {
-    candidates = paths.map((path) => ({ name: basename(path), path }));
-  } else {
-    candidates = [];
-    for (const entry of await listSorted(layout.failedDir)) {
-      const cls = failedClassOf(entry.name);
-      if (!entry.isFile()) continue;
-      if (!all && !(selection.connection && cls === 'connection') && !(selection.failed && cls === 'failed')) continue;
-      candidates.push({ name: entry.name, path: join(layout.failedDir, entry.name) });
-    }
-  }
-
   // Read first, so jobs go back in id order and unreadable ones are reported, not moved.
   // Only names and ids are kept: failed/ may hold many large files.
-  const jobs: { name: string; path: string; id: string; datasource: string }[] = [];
-  for (const c of candidates) {
-    let read;
-    try {
-      read = await readFailed(c.path, config);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      result.skipped.push({ name: c.name, reason: code === 'ENOENT' ? 'no such file in failed/' : `cannot be read (${code ?? (error as Error).message})` });
-      continue;
-    }
-    if (selection.since) {
-      const at = Date.parse(read.record?.lastError?.at ?? '') || read.mtimeMs;
-      if (at < selection.since.getTime()) continue;
-    }
-    if (named.length === 0 && failedClassOf(c.name) === 'uncertain') {
-      // It may have run already (a statement that commits implicitly, cut short): only a
-      // person who has checked respools it, by name.
-      result.skipped.push({ name: c.name, reason: 'uncertain: it may have run already; check (docs/guarantees.md), then respool it by name' });
-      continue;
-    }
-    if (!read.record) {
-      result.skipped.push({ name: c.name, reason: `not a valid job file: ${(read.error as Error).message}` });
-      continue;
-    }
-    if (!Object.hasOwn(config.datasources, read.record.datasource)) {
-      result.skipped.push({ name: c.name, reason: `its datasource ${JSON.stringify(read.record.datasource)} is not configured` });
-      continue;
-    }
-    jobs.push({ ...c, id: read.record.id, datasource: read.record.datasource });
-  }
-  jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const { jobs, dropIns } = await sortCandidates(config, selection, named.length > 0, await candidatesOf(layout, selection, paths), result);
 
   const claimDir = adoptionClaimDir(layout, deps.runner);
   for (const job of jobs) {
@@ -263,6 +314,7 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
       const records = decodeJobText(await readJobText(claimed, config.limits.maxFileBytes));
       const record = records[0]!;
       await placeJobs({ layout, writer: deps.writer, syncer: deps.syncer }, claimed, records);
+      await dropFailedReason(job.path);
       result.respooled.push({ name: job.name, id: record.id, datasource: record.datasource });
     } catch (error) {
       // Back where it was, under its own name if it is free.
@@ -271,5 +323,6 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
     }
   }
   await removeIfEmpty(claimDir);
+  for (const file of dropIns) await respoolDropIn(deps, file, result);
   return result;
 }

@@ -52,9 +52,23 @@ export interface FailureEntry {
   /** Where the file went: a path relative to home (failed/…, or spool/… when it stays). */
   readonly moved: string;
   readonly message: string;
+  /** The statement, or its first LOG_SQL_BYTES bytes when it is longer (then `sqlBytes` is set). */
   readonly sql?: string;
+  /** The statement's whole length in bytes, when `sql` holds only its start (failed/ keeps it whole). */
+  readonly sqlBytes?: number;
   /** Params as "count[types]" (or their values when logParams is on). */
   readonly params?: string;
+}
+
+/** The most of a statement's text an error-log line carries: a script of megabytes is logged by its start and its length. */
+export const LOG_SQL_BYTES = 4096;
+
+/** The SQL as an error-log entry carries it: whole, or its first LOG_SQL_BYTES bytes (never a character cut in two) and its length. */
+export function loggedSql(sql: string): { sql: string; sqlBytes?: number } {
+  const bytes = Buffer.byteLength(sql);
+  if (bytes <= LOG_SQL_BYTES) return { sql };
+  const { read } = new TextEncoder().encodeInto(sql, new Uint8Array(LOG_SQL_BYTES));
+  return { sql: sql.slice(0, read), sqlBytes: bytes };
 }
 
 const BARE = /^[A-Za-z0-9_.:-]+$/;
@@ -80,18 +94,38 @@ export function formatErrorLine(time: Date, e: FailureEntry): string {
   if (e.attempts !== undefined) parts.push(`attempts=${e.attempts}`);
   parts.push(`moved=${text(e.moved)}`, `message=${text(e.message)}`);
   if (e.sql !== undefined) parts.push(`sql=${text(e.sql)}`);
+  if (e.sqlBytes !== undefined) parts.push(`sqlBytes=${e.sqlBytes}`);
   if (e.params !== undefined) parts.push(`params=${text(e.params)}`);
   return parts.join(' ');
 }
 
+/**
+ * A run that stopped on file I/O (RUN_IO_FAILED), in the error log as a line of its own
+ * class `run`: it is not a job's failure (no file moved, nothing counted, no failed/ prefix),
+ * so it is not one of spool/failure.ts's classes.
+ *
+ *   2026-11-22T08:30:00.120Z run datasource=main code=RUN_IO_FAILED message="…"
+ */
+export interface RunFailureEntry {
+  readonly datasource: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export function formatRunErrorLine(time: Date, e: RunFailureEntry): string {
+  return `${time.toISOString()} run datasource=${value(e.datasource)} code=${value(e.code)} message=${text(e.message)}`;
+}
+
+const RUN_LINE_HEAD = /^(\S+) (run)(?=\s)/;
+
 /** An error line starts with its time and its failure class, or `retry`. */
 const ERROR_LINE_HEAD = new RegExp(`^(\\S+) (${[...FAILURE_CLASSES, 'retry'].join('|')})(?=\\s)`);
 
-const FIELD = /\s([a-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
+const FIELD = /\s([A-Za-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
 
 /** Parses an error log line back into its fields (strings unquoted); null for other lines. */
 export function parseErrorLine(line: string): ({ time: string } & Record<string, string>) | null {
-  const head = ERROR_LINE_HEAD.exec(line);
+  const head = ERROR_LINE_HEAD.exec(line) ?? RUN_LINE_HEAD.exec(line);
   if (!head) return null;
   const out: { time: string } & Record<string, string> = { time: head[1]!, class: head[2]! };
   for (const m of line.slice(head[0].length).matchAll(FIELD)) {

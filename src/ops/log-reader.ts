@@ -61,6 +61,7 @@ export function parseLogLine(line: string): LogRecord | null {
     moved: e.moved ?? '',
     message: e.message ?? '',
     ...(e.sql !== undefined && { sql: e.sql }),
+    ...(e.sqlBytes !== undefined && { sqlBytes: Number(e.sqlBytes) }),
     ...(e.params !== undefined && { params: e.params }),
   };
 }
@@ -161,9 +162,42 @@ export async function readLogs(layout: Layout, filter: LogFilter = {}): Promise<
 /** How often followLogs looks at the files. */
 const FOLLOW_INTERVAL_MS = 200;
 
+/** Time order; at the same time an error line before a summary (a run's summary is written after its failures). */
+function byTime(a: LogEntry, b: LogEntry): number {
+  return Date.parse(a.record.time) - Date.parse(b.record.time) || (a.record.log === 'run' ? 1 : 0) - (b.record.log === 'run' ? 1 : 0);
+}
+
+/**
+ * The entries of both logs in time order as they are followed. The two files are written
+ * by separate streams, so a run's error line may reach its file after the run's summary
+ * reached the other: a summary waits one poll, with whatever is not older than it, so the
+ * error lines of its run are read first. Pure (no timers: `take` is called once per poll).
+ */
+export class FollowMerge {
+  #held: LogEntry[] = [];
+
+  /** This poll's new entries in; what can be handed out now, in time order. */
+  take(fresh: readonly LogEntry[]): LogEntry[] {
+    const pool = [...this.#held, ...fresh].sort(byTime);
+    const summaries = fresh.filter((e) => e.record.log === 'run').map((e) => Date.parse(e.record.time));
+    const cutoff = summaries.length > 0 ? Math.min(...summaries) : Infinity;
+    const ready = pool.filter((e) => Date.parse(e.record.time) < cutoff);
+    this.#held = pool.filter((e) => !(Date.parse(e.record.time) < cutoff));
+    return ready;
+  }
+
+  /** Everything still held, in time order. */
+  flush(): LogEntry[] {
+    const held = this.#held;
+    this.#held = [];
+    return held;
+  }
+}
+
 /**
  * Calls `onEntry` for every new line that passes the filter, written to the logs after the
- * call, until `signal` aborts. Each file is followed through an open descriptor, as
+ * call, until `signal` aborts; both logs merged in time order (FollowMerge: a run's error
+ * lines before its summary). Each file is followed through an open descriptor, as
  * `tail -F` does: when the name points to a new file (rotation), the rest of the old one is
  * read first, so no line written just before a rotation is missed.
  */
@@ -171,9 +205,11 @@ export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (en
   const files = logsOf(layout, filter);
   interface Followed { handle: fs.promises.FileHandle | null; ino: number; offset: number; rest: string; decoder: StringDecoder }
   const state = new Map<string, Followed>();
+  const merge = new FollowMerge();
+  let fresh: LogEntry[] = [];
   const emit = (line: string): void => {
     const entry = entryOf(line, filter);
-    if (entry) onEntry(entry);
+    if (entry) fresh.push(entry);
   };
 
   /** Reads what the open file has past `offset` and hands out its complete lines. */
@@ -217,6 +253,9 @@ export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (en
       }
       await drain(f);
     }
+    const ready = merge.take(fresh);
+    fresh = [];
+    for (const entry of ready) onEntry(entry);
   };
 
   try {
@@ -232,6 +271,7 @@ export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (en
         }
       });
     }
+    for (const entry of merge.flush()) onEntry(entry);
   } finally {
     for (const f of state.values()) await f.handle?.close().catch(() => {});
   }

@@ -1,7 +1,7 @@
 import winston from 'winston';
 import type { ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
-import { formatErrorLine, formatSummaryLine, type FailureEntry, type SummaryCounts } from './log-format.js';
+import { formatErrorLine, formatRunErrorLine, formatSummaryLine, type FailureEntry, type RunFailureEntry, type SummaryCounts } from './log-format.js';
 
 /** How long close() waits for a log file to flush before giving up on it. */
 const FLUSH_TIMEOUT_MS = 5_000;
@@ -73,6 +73,12 @@ export class Logs {
   failure(time: Date, entry: FailureEntry): void {
     this.#errors ??= this.#open(this.#layout.errorLog);
     this.#errors.logger.info(formatErrorLine(time, entry));
+  }
+
+  /** A run that stopped on file I/O, in the error log. */
+  runFailure(time: Date, entry: RunFailureEntry): void {
+    this.#errors ??= this.#open(this.#layout.errorLog);
+    this.#errors.logger.info(formatRunErrorLine(time, entry));
   }
 
   /** Flushes and closes both files; resolves once every line is on disk (or the file failed). */

@@ -7,6 +7,7 @@ import type { Layout } from '../spool/layout.js';
 import { listSorted, walkSpool } from '../spool/listing.js';
 import { parseSummaryLine } from './log-format.js';
 import { idOfFileName } from '../spool/shards.js';
+import { isRunnerAlive } from '../run/recovery.js';
 
 /** Counts files below a directory (any depth, hidden names skipped). */
 async function countFiles(dir: string): Promise<number> {
@@ -39,6 +40,22 @@ async function lastRunLine(path: string): Promise<StatusReport['lastRun']> {
   } finally {
     await handle.close();
   }
+}
+
+/** Claims of live runners (or of other hosts', which this host can't judge), and claims left by runners of this host that died. */
+async function claimCounts(layout: Layout): Promise<{ active: number; abandoned: number }> {
+  let active = 0;
+  let abandoned = 0;
+  for (const owner of await listSorted(layout.activeDir)) {
+    if (!owner.isDirectory()) {
+      active++;
+      continue;
+    }
+    const n = await countFiles(join(layout.activeDir, owner.name));
+    if (isRunnerAlive(owner.name)) active += n;
+    else abandoned += n;
+  }
+  return { active, abandoned };
 }
 
 /** Pending jobs and their oldest name per datasource. */
@@ -79,7 +96,7 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
     pending,
     pendingTotal: Object.values(pending).reduce((n, p) => n + p.count, 0),
     dropIns,
-    active: await countFiles(layout.activeDir),
+    ...await claimCounts(layout),
     failed,
     lastRun: await lastRunLine(layout.runLog),
   };

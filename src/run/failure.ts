@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { errorInfo } from '../db/error-info.js';
-import { isQueryBatchError } from '../errors.js';
-import type { FailureEntry } from '../ops/log-format.js';
+import { codeAndMessage, isQueryBatchError } from '../errors.js';
+import { loggedSql, type FailureEntry } from '../ops/log-format.js';
 import type { Outcome } from '../ops/outcomes.js';
 import type { Failure, FailureClass } from '../spool/failure.js';
 import { describeParams, type LastError, type SpoolRecord } from '../spool/record.js';
@@ -24,7 +24,7 @@ export function failureOf(cls: FailureClass, error: unknown, at = new Date()): F
 
 /** `CODE: message`, as a run summary names the error that stopped a datasource. */
 export function describeFailure(failure: Pick<Failure, 'code' | 'message'>): string {
-  return `${failure.code}: ${failure.message}`;
+  return codeAndMessage(failure.code, failure.message);
 }
 
 /** The record with one more attempt and the failure as its lastError (an uncertain failure is never recorded in the file). */
@@ -86,7 +86,7 @@ export function logEntryOf(failure: Failure, record: SpoolRecord | Partial<Spool
       code: failure.code,
       moved: facts.moved,
       message,
-      ...(record?.sql !== undefined && { sql: record.sql }),
+      ...(record?.sql !== undefined && loggedSql(record.sql)),
     };
   }
   return {
@@ -99,7 +99,7 @@ export function logEntryOf(failure: Failure, record: SpoolRecord | Partial<Spool
     attempts: facts.attempts,
     moved: facts.moved,
     message,
-    sql: record.sql,
+    ...loggedSql(record.sql),
     params: facts.logParams ? JSON.stringify(record.params) : describeParams(record.params),
   };
 }

@@ -1,10 +1,9 @@
 import { relative } from 'node:path';
 import type { Dialect } from '../db/driver.js';
-import { errorInfo } from '../db/error-info.js';
 import { isQueryBatchError } from '../errors.js';
 import type { DatasourceSummary, ResolvedDatasource } from '../interfaces.js';
 import type { FailureEntry } from '../ops/log-format.js';
-import { describeParams } from '../spool/record.js';
+import { failureOf, logEntryOf } from './failure.js';
 import type { Job } from './job.js';
 import type { SettleContext } from './settle.js';
 
@@ -97,19 +96,13 @@ export class Retrier {
 
 /** The error log's `retry` line of a failed try (docs/logs.md): `attempts` is the try that failed, `moved` where the claim is. */
 export function retryEntry(ctx: Pick<SettleContext, 'home' | 'logParams'>, job: Job, claim: string, error: unknown, facts: { tries: number; maxAttempts: number; waitMs: number }): FailureEntry {
-  const info = errorInfo(error);
-  const { record } = job;
-  return {
-    class: 'retry',
-    id: record.id,
+  const failure = failureOf('sql', error);
+  const entry = logEntryOf(failure, job.record, {
     file: relative(ctx.home, job.src),
-    datasource: record.datasource,
-    code: info.code,
-    ...(info.errno !== undefined && { errno: info.errno }),
-    attempts: facts.tries,
     moved: relative(ctx.home, claim),
-    message: `${info.message} (try ${facts.tries} of ${facts.maxAttempts} failed; it runs again in ${facts.waitMs} ms)`,
-    sql: record.sql,
-    params: ctx.logParams ? JSON.stringify(record.params) : describeParams(record.params),
-  };
+    attempts: facts.tries,
+    message: `${failure.message} (try ${facts.tries} of ${facts.maxAttempts} failed; it runs again in ${facts.waitMs} ms)`,
+    logParams: ctx.logParams,
+  });
+  return { ...entry, class: 'retry' };
 }

@@ -1,5 +1,5 @@
 import { join, relative } from 'node:path';
-import { QueryBatchError, isQueryBatchError } from '../errors.js';
+import { QueryBatchError, isQueryBatchError, withCode } from '../errors.js';
 import type { DatasourceSummary, ResolvedConfig, RunOptions, RunSummary } from '../interfaces.js';
 import { readSpoolId, type Layout } from '../spool/layout.js';
 import { countJobs, removeIfEmpty } from '../spool/listing.js';
@@ -24,17 +24,23 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   const names = datasourcesOf(config, options);
   const started = new Date();
   const t0 = performance.now();
+  const connectionMoved = new Map<string, number>();
   const settling: SettleContext = {
     home: layout.home,
     logs,
     logParams: config.logs.logParams,
     maxConnectionAttempts: config.maxConnectionAttempts,
-    onOutcome: (outcome, record) => deps.onOutcome?.(outcome, record),
+    onOutcome: (outcome, record) => {
+      // Told only of a job that reached failed/: a connection failure's is out of attempts.
+      if (outcome.status === 'failed' && outcome.class === 'connection') connectionMoved.set(outcome.datasource, (connectionMoved.get(outcome.datasource) ?? 0) + 1);
+      deps.onOutcome?.(outcome, record);
+    },
   };
   const { tmpRemoved, recovery, adoption } = await prepare(deps, settling);
   const spoolId = await readSpoolId(layout);
   const drainOptions = await withProgress(layout, names, options);
   const perDatasource = await drainAll(deps, names, drainOptions, settling, spoolId);
+  for (const [name, n] of connectionMoved) if (perDatasource[name]) perDatasource[name].connectionMoved = n;
   const finished = new Date();
   const summary = summarize(deps.name, perDatasource, { started, finished, wallMs: performance.now() - t0, tmpRemoved, recovery, adoption });
   if (summary.success + summary.sqlFailed + summary.connectionFailed > 0) logs.summary(finished, summary);
@@ -96,16 +102,20 @@ async function drainAll(deps: RunnerDeps, names: readonly string[], options: Dra
   const drains = await Promise.allSettled(names.map(async (name) => {
     perDatasource[name] = await new Drain(deps, name, options, settling, spoolId).run();
   }));
-  drains.forEach((drain, i) => {
-    if (drain.status === 'fulfilled') return;
+  const errors: Error[] = [];
+  for (const [i, drain] of drains.entries()) {
+    if (drain.status === 'fulfilled') continue;
     const error = drain.reason as NodeJS.ErrnoException;
-    if (isQueryBatchError(error)) throw error;
-    throw new QueryBatchError(
-      'RUN_IO_FAILED',
-      `Datasource "${names[i]}" stopped: ${error.code ? `${error.code}: ` : ''}${error.message}. Its claimed job is given back to the spool by the next run.`,
-      { cause: error },
-    );
-  });
+    if (isQueryBatchError(error)) {
+      errors.push(error);
+      continue;
+    }
+    const failed = new QueryBatchError('RUN_IO_FAILED', `Datasource "${names[i]}" stopped: ${withCode(error)}. Its claimed job is given back to the spool by the next run.`, { cause: error });
+    deps.logs.runFailure(new Date(), { datasource: names[i]!, code: failed.code, message: failed.message });
+    errors.push(failed);
+  }
+  const [first] = errors;
+  if (first) throw first;
   return perDatasource;
 }
 

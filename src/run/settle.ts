@@ -3,7 +3,7 @@ import type { Logs } from '../ops/logs.js';
 import type { Outcome } from '../ops/outcomes.js';
 import { FAILED_PREFIX_OF, type Failure } from '../spool/failure.js';
 import type { DirSyncer } from '../spool/durable.js';
-import { moveToFailed, type FailedPrefix } from '../spool/failed-dir.js';
+import { keepFailedReason, moveToFailed, type FailedPrefix } from '../spool/failed-dir.js';
 import type { Layout } from '../spool/layout.js';
 import type { SpoolRecord } from '../spool/record.js';
 import type { Recovery } from './recovery.js';
@@ -74,8 +74,13 @@ export async function settleFailure(ctx: SettleContext, job: FailedJob, failure:
     message = `${message ?? failure.message} (could not move it to failed/: ${(error as Error).message}; left in place)`;
   }
   const shown = (path: string) => relative(ctx.home, path);
+  const inFailed = to !== 'spool' && shown(moved).startsWith('failed');
+  if (inFailed && failure.class === 'invalid') {
+    // Its record can't carry why: the reason is kept beside it, for `failed list`.
+    await keepFailedReason(moved, { class: 'invalid', code: failure.code, message: message ?? failure.message, at: failure.at });
+  }
   const id = job.record?.id;
-  if (to !== 'spool' && id && shown(moved).startsWith('failed')) {
+  if (inFailed && id) {
     // A file that was not valid reports no record (its webhook, if it names one, is not trusted).
     ctx.onOutcome?.(failedOutcome(id, job.record?.datasource ?? '', failure, options.ms ?? 0, moved), failure.class === 'invalid' ? null : record);
   }

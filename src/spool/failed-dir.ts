@@ -1,4 +1,4 @@
-import { basename, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import fs from 'fs-extra';
 import type { Layout } from './layout.js';
 import type { DirSyncer } from './durable.js';
@@ -49,4 +49,48 @@ export async function moveToFailed(layout: Layout, src: string, prefix: FailedPr
     if (syncer) await syncer.sync(layout.failedDir);
     return target;
   }
+}
+
+/**
+ * Why a file that is not a valid job is in failed/: kept beside it, in a hidden file
+ * `.<name>.reason` (JSON: the failure, and the inode of the file it belongs to). A valid
+ * job carries its last failure in its own record; a file that could not be read as one (a
+ * `.sql` drop-in over limits.maxSqlBytes, a directory) can't, and the error log it was
+ * logged to rotates away. Hidden names are skipped by every listing of failed/.
+ */
+export interface FailedReason {
+  readonly class: 'invalid';
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
+}
+
+function reasonPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.reason`);
+}
+
+/** Keeps the reason beside the file at `path` in failed/ (best effort: the error log has it too). */
+export async function keepFailedReason(path: string, reason: FailedReason): Promise<void> {
+  try {
+    const { ino } = await fs.promises.lstat(path);
+    await fs.promises.writeFile(reasonPath(path), JSON.stringify({ ino, ...reason }) + '\n', { mode: 0o600 });
+  } catch {
+    // The file is in failed/ either way; `failed list` then says why it can't be read.
+  }
+}
+
+/** The reason kept beside the file at `path`; null when there is none, or it belongs to another file that had the name. */
+export async function readFailedReason(path: string, ino: number): Promise<FailedReason | null> {
+  try {
+    const data = JSON.parse(await fs.promises.readFile(reasonPath(path), 'utf8')) as Record<string, unknown>;
+    if (data.ino !== ino || typeof data.code !== 'string' || typeof data.message !== 'string' || typeof data.at !== 'string') return null;
+    return { class: 'invalid', code: data.code, message: data.message, at: data.at };
+  } catch {
+    return null;
+  }
+}
+
+/** Removes the reason kept beside `path` (the file left failed/). */
+export async function dropFailedReason(path: string): Promise<void> {
+  await fs.promises.rm(reasonPath(path), { force: true });
 }

@@ -151,7 +151,9 @@ function decodeValue(value: unknown, where: string): ParamValue {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   const untagged = untag(value);
   if (untagged !== undefined) return untagged;
-  throw invalid(`Expected ${where} to be null, a boolean, a number, a string or a {"$date"|"$bytes"|"$bigint": string} tag; found ${JSON.stringify(value)?.slice(0, 80)}`);
+  // JSON.parse reads a number past a double's range (1e400) as Infinity, which JSON would show as null.
+  const found = typeof value === 'number' ? `${value}, a number out of range of a double` : JSON.stringify(value)?.slice(0, 80);
+  throw invalid(`Expected ${where} to be null, a boolean, a number, a string or a {"$date"|"$bytes"|"$bigint": string} tag; found ${found}`);
 }
 
 /** Wire params back into values to bind. Throws INVALID_SPOOL_FILE. */

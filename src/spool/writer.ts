@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import fs from 'fs-extra';
-import { QueryBatchError, describeValue } from '../errors.js';
+import { QueryBatchError, describeValue, withCode } from '../errors.js';
 import { newId } from './id.js';
 import { checkWebhookUrl } from '../config.js';
 import type { ResolvedConfig, SpoolOptions } from '../interfaces.js';
@@ -28,7 +28,7 @@ function prepareRecord(config: ResolvedConfig, sql: unknown, params: unknown, op
     throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${names.length ? names.join(', ') : 'none are configured'}); got ${JSON.stringify(datasource)}`);
   }
   if (typeof sql !== 'string' || sql.trim() === '') {
-    throw new QueryBatchError('EMPTY_SQL', `Expected SQL to be a non-empty string; got ${typeof sql === 'string' ? 'an empty string' : describeValue(sql)}`);
+    throw new QueryBatchError('EMPTY_SQL', `Expected SQL to be a non-empty string; got ${typeof sql !== 'string' ? describeValue(sql) : sql === '' ? 'an empty string' : `only whitespace (${JSON.stringify(sql.length > 40 ? `${sql.slice(0, 40)}…` : sql)})`}`);
   }
   const sqlBytes = Buffer.byteLength(sql, 'utf8');
   if (sqlBytes > config.limits.maxSqlBytes) {
@@ -47,7 +47,7 @@ function prepareRecord(config: ResolvedConfig, sql: unknown, params: unknown, op
     throw new QueryBatchError('CONFIG_INVALID', `Expected captureResult to be true or false; got ${describeValue(options.captureResult)}`);
   }
   if (options.timeoutMs !== undefined && (!Number.isSafeInteger(options.timeoutMs) || options.timeoutMs <= 0)) {
-    throw new QueryBatchError('CONFIG_INVALID', `Expected timeoutMs to be a whole number > 0; got ${JSON.stringify(options.timeoutMs)}`);
+    throw new QueryBatchError('CONFIG_INVALID', `Expected timeoutMs to be a whole number > 0; got ${typeof options.timeoutMs === 'number' ? String(options.timeoutMs) : describeValue(options.timeoutMs)}`);
   }
   const webhook = options.webhook === undefined ? undefined : checkWebhookUrl(options.webhook, 'webhook');
   const record: SpoolRecord = {
@@ -195,8 +195,7 @@ export class SpoolWriter {
     try {
       await markImmediate(this.#layout, datasource, id, this.#syncer);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new QueryBatchError('SPOOL_WRITE_FAILED', `Could not mark job ${id} immediate in ${this.#layout.immediateDir}: ${code ? `${code}: ` : ''}${(error as Error).message}; nothing was spooled`, { cause: error });
+      throw new QueryBatchError('SPOOL_WRITE_FAILED', `Could not mark job ${id} immediate in ${this.#layout.immediateDir}: ${withCode(error)}; nothing was spooled`, { cause: error });
     }
   }
 
@@ -212,10 +211,9 @@ export class SpoolWriter {
       if (this.#syncer) await this.#syncer.sync(dirname(target));
     } catch (error) {
       await fs.promises.unlink(renamed ? target : tmp).catch(() => {});
-      const code = (error as NodeJS.ErrnoException).code;
       throw new QueryBatchError(
         'SPOOL_WRITE_FAILED',
-        `Could not write ${count === 1 ? `job ${id}` : `${count} jobs (a segment from ${id})`} into ${this.#layout.spoolDir}: ${code ? `${code}: ` : ''}${(error as Error).message}; nothing was spooled`,
+        `Could not write ${count === 1 ? `job ${id}` : `${count} jobs (a segment from ${id})`} into ${this.#layout.spoolDir}: ${withCode(error)}; nothing was spooled`,
         { cause: error },
       );
     }

@@ -1,5 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { formatErrorLine, formatSummaryLine, parseErrorLine, parseSummaryLine, type FailureEntry } from '../../src/ops/log-format.js';
+import { LOG_SQL_BYTES, formatErrorLine, formatSummaryLine, loggedSql, parseErrorLine, parseSummaryLine, type FailureEntry } from '../../src/ops/log-format.js';
+import { parseLogLine } from '../../src/ops/log-reader.js';
+import { logEntryOf } from '../../src/run/failure.js';
 
 const TIME = new Date('2026-11-22T08:30:00.123Z');
 const ID = '01JD7Z3K2M4N5P6Q7R8S9TVWXY';
@@ -218,5 +220,31 @@ describe('parseErrorLine', () => {
     '2026-11-22T08:30:00.123Z sqlx id=-',
   ])('returns null for a line that is not an error line: %j', (line) => {
     expect(parseErrorLine(line)).toBeNull();
+  });
+});
+
+describe('loggedSql: the SQL an error line carries', () => {
+  it('keeps a statement up to LOG_SQL_BYTES whole, with no length', () => {
+    const sql = 'x'.repeat(LOG_SQL_BYTES);
+    expect(loggedSql(sql)).toEqual({ sql });
+  });
+
+  it('cuts a longer one to its first LOG_SQL_BYTES bytes, never inside a character, and gives its whole length; the line reads back', () => {
+    const sql = `INSERT INTO t VALUES ('${'é🎉'.repeat(1_000_000)}')`;
+    const logged = loggedSql(sql);
+    expect(logged.sqlBytes).toBe(Buffer.byteLength(sql));
+    expect(sql.startsWith(logged.sql)).toBe(true);
+    expect(Buffer.byteLength(logged.sql)).toBeLessThanOrEqual(LOG_SQL_BYTES);
+    expect(Buffer.byteLength(logged.sql)).toBeGreaterThan(LOG_SQL_BYTES - 4);
+    expect(logged.sql).not.toContain('\uFFFD');
+    const entry = logEntryOf({ class: 'sql', code: 'ER_PARSE_ERROR', message: 'm', at: TIME.toISOString() },
+      { format: 'querybatch/1', id: ID, datasource: 'main', sql, params: [], createdAt: TIME.toISOString(), attempts: 0 },
+      { file: 'spool/x', moved: 'failed/x', attempts: 1, logParams: false });
+    expect(entry).toMatchObject({ sql: logged.sql, sqlBytes: logged.sqlBytes });
+    const line = formatErrorLine(TIME, entry);
+    expect(line.length).toBeLessThan(LOG_SQL_BYTES * 3);
+    expect(line).toMatch(/ sqlBytes=\d+ params=/);
+    expect(parseErrorLine(line)).toMatchObject({ sql: logged.sql, sqlBytes: String(logged.sqlBytes) });
+    expect(parseLogLine(line)).toMatchObject({ sql: logged.sql, sqlBytes: logged.sqlBytes });
   });
 });

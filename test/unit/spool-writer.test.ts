@@ -88,7 +88,7 @@ describe('buildRecord builds a record', () => {
 describe('buildRecord rejects', () => {
   it.each([
     ['an empty string', '', 'got an empty string'],
-    ['whitespace', ' \n\t ', 'got an empty string'],
+    ['whitespace', ' \n\t ', 'got only whitespace (" \\n\\t ")'],
     ['undefined', undefined, 'got undefined'],
     ['null', null, 'got null'],
     ['a number', 42, 'got a number'],

@@ -1,7 +1,6 @@
 /** `querybatch run`: runs everything waiting now, with a progress bar on a terminal. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { QueryBatchError } from '../../errors.js';
-import { EXIT_FAILURES, EXIT_OK, print, untilSignal, withQueryBatch, type ArgsOf, type GlobalArgs } from '../common.js';
+import { EXIT_FAILURES, EXIT_OK, print, untilSignal, wholeNumberFlag, withQueryBatch, type ArgsOf, type GlobalArgs } from '../common.js';
 import { formatSummary } from '../format.js';
 import { formatProgress } from '../progress.js';
 
@@ -15,22 +14,18 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
 function builder(y: Argv<GlobalArgs>) {
   return y
     .option('datasource', { alias: 'd', type: 'string', describe: 'Only this datasource' })
-    .option('limit', { type: 'number', describe: 'At most N statements per datasource' })
-    .check((a) => {
-      if (a.limit !== undefined && !(Number.isSafeInteger(a.limit) && a.limit > 0)) {
-        throw new QueryBatchError('CONFIG_INVALID', `Expected --limit to be a whole number > 0; got ${String(a.limit)}`);
-      }
-      return true;
-    });
+    .option('limit', { type: 'string', describe: 'At most N statements per datasource' })
+    .check((a) => wholeNumberFlag(a.limit, '--limit', 1) !== null);
 }
 
 type RunArgs = ArgsOf<typeof builder>;
 
 async function handler(args: ArgumentsCamelCase<RunArgs>): Promise<void> {
   const bar = process.stderr.isTTY && !args.json ? progressBar(process.stderr) : null;
+  const limit = wholeNumberFlag(args.limit, '--limit', 1);
   const summary = await untilSignal((signal) => withQueryBatch(args, (qb) => qb.run({
     ...(args.datasource !== undefined && { datasource: args.datasource }),
-    ...(args.limit !== undefined && { limit: args.limit }),
+    ...(limit !== undefined && { limit }),
     signal,
     ...(bar && { onProgress: bar.onProgress }),
   }).finally(() => bar?.finish())));

@@ -3,7 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { QueryBatchError } from '../../errors.js';
 import type { SpoolOptions } from '../../interfaces.js';
 import { decodeParams, type Params, type Priority, type WireParams } from '../../spool/record.js';
-import { print, readStdin, withQueryBatch, type ArgsOf, type GlobalArgs } from '../common.js';
+import { print, readStdin, wholeNumberFlag, withQueryBatch, type ArgsOf, type GlobalArgs } from '../common.js';
 
 /** `argv`: the raw arguments, where a lone "-" (SQL from standard input) can still be seen. */
 export function spoolCommand(argv: readonly string[]): CommandModule<GlobalArgs, SpoolArgs> {
@@ -22,10 +22,11 @@ function builder(y: Argv<GlobalArgs>) {
     .option('param', { alias: 'p', type: 'string', array: true, describe: 'A positional parameter value, as a string (repeatable, in order)' })
     .option('params', { type: 'string', describe: 'All parameters as JSON: an array for ?, an object for :name; {"$date":…}, {"$bytes":base64}, {"$bigint":"…"} tags allowed' })
     .option('webhook', { type: 'string', describe: 'An http(s) URL told (signed JSON POST) when this statement succeeds or fails' })
-    .option('timeout-ms', { type: 'number', describe: 'Stop the statement on the server after this many ms (default: the configured timeoutMs, 5 minutes)' })
+    .option('timeout-ms', { type: 'string', describe: 'Stop the statement on the server after this many ms (default: the configured timeoutMs, 5 minutes)' })
     .option('capture-result', { type: 'boolean', describe: 'Keep the result rows (a background SELECT) as pages, for querybatch result ID' })
     .option('priority', { type: 'string', choices: ['normal', 'immediate'], describe: 'immediate: run before every normal statement of its datasource, and at once under a running start' })
     .conflicts('param', 'params')
+    .check((a) => wholeNumberFlag(a.timeoutMs, '--timeout-ms', 1) !== null)
     .example('$0 spool "INSERT INTO audit (user, action) VALUES (?, ?)" -p alice -p login', '')
     .example(`$0 spool --params '[1, {"$date": "2026-01-01T00:00:00.000Z"}]' "INSERT INTO t (a, d) VALUES (?, ?)"`, '');
 }
@@ -43,7 +44,7 @@ async function spool(args: ArgumentsCamelCase<SpoolArgs>, argv: readonly string[
   const options: SpoolOptions = {
     ...(args.datasource !== undefined && { datasource: args.datasource }),
     ...(args.webhook !== undefined && { webhook: args.webhook }),
-    ...(args.timeoutMs !== undefined && { timeoutMs: args.timeoutMs }),
+    ...(args.timeoutMs !== undefined && { timeoutMs: wholeNumberFlag(args.timeoutMs, '--timeout-ms', 1) }),
     ...(args.priority !== undefined && { priority: args.priority as Priority }),
     ...(args.captureResult === true && { captureResult: true }),
   };
@@ -66,6 +67,6 @@ function paramsFrom(param: string[] | undefined, paramsJson: string | undefined)
   try {
     return decodeParams(parsed as WireParams);
   } catch (error) {
-    throw new QueryBatchError('UNSERIALIZABLE_PARAM', (error as Error).message.replace(/^Expected params/, 'Expected --params'));
+    throw new QueryBatchError('UNSERIALIZABLE_PARAM', `${(error as Error).message.replace(/^Expected params/, 'Expected --params')} (--params given: ${JSON.stringify(paramsJson.length > 200 ? `${paramsJson.slice(0, 200)}…` : paramsJson)})`);
   }
 }

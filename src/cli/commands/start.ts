@@ -1,11 +1,11 @@
 /** `querybatch start`: runs on a schedule and on drop-ins until SIGINT/SIGTERM. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { isQueryBatchError, QueryBatchError } from '../../errors.js';
+import { isQueryBatchError } from '../../errors.js';
 import type { RunSummary } from '../../interfaces.js';
 import type { RunReason, ScheduleHandle } from '../../daemon/schedule.js';
 import { QueryBatch } from '../../querybatch.js';
-import { EXIT_FAILURES, EXIT_OK, optionsFrom, print, type ArgsOf, type GlobalArgs } from '../common.js';
-import { ago, formatSummary, oneLine } from '../format.js';
+import { EXIT_FAILURES, EXIT_OK, optionsFrom, print, wholeNumberFlag, type ArgsOf, type GlobalArgs } from '../common.js';
+import { delayText, formatSummary, oneLine } from '../format.js';
 
 export const startCommand: CommandModule<GlobalArgs, StartArgs> = {
   command: 'start',
@@ -18,19 +18,19 @@ function builder(y: Argv<GlobalArgs>) {
   return y
     .option('cron', { type: 'string', describe: 'Cron expression, 5 fields or 6 with seconds first (default: schedule.cron, "*/5 * * * *")' })
     .option('timezone', { type: 'string', describe: 'IANA time zone for the cron expression (default: the machine\'s)' })
-    .option('start-delay', { type: 'number', describe: 'Milliseconds before the first run (default: schedule.startDelayMs, 10000)' })
+    .option('start-delay', { type: 'string', describe: 'Milliseconds before the first run (default: schedule.startDelayMs, 10000)' })
     .option('run-on-drop', { type: 'boolean', describe: 'Run a batch soon after a file is dropped into spool/ instead of at the next scheduled run' })
     .option('watch', { type: 'boolean', describe: 'Watch spool/ for drop-ins (--no-watch: only the schedule)' })
-    .check((a) => {
-      if (a['start-delay'] !== undefined && !(Number.isSafeInteger(a['start-delay']) && a['start-delay'] >= 0)) {
-        throw new QueryBatchError('CONFIG_INVALID', `Expected --start-delay to be a whole number of milliseconds >= 0; got ${String(a['start-delay'])}`);
-      }
-      return true;
-    })
+    .check((a) => startDelayOf(a) !== null)
     .example('$0 start --cron "*/30 * * * * *" --run-on-drop', 'every 30 seconds, and soon after each drop-in');
 }
 
 type StartArgs = ArgsOf<typeof builder>;
+
+/** --start-delay in milliseconds, if given. Throws CONFIG_INVALID. */
+function startDelayOf(args: { 'start-delay'?: string }): number | undefined {
+  return wholeNumberFlag(args['start-delay'], '--start-delay', 0, ' of milliseconds');
+}
 
 async function handler(args: ArgumentsCamelCase<StartArgs>): Promise<void> {
   const qb = new QueryBatch(optionsFrom(args, process.env));
@@ -43,7 +43,7 @@ async function handler(args: ArgumentsCamelCase<StartArgs>): Promise<void> {
       handle = await qb.start({
         ...(args.cron !== undefined && { cron: args.cron }),
         ...(args.timezone !== undefined && { timezone: args.timezone }),
-        ...(args['start-delay'] !== undefined && { startDelayMs: args['start-delay'] }),
+        ...(args['start-delay'] !== undefined && { startDelayMs: startDelayOf(args) }),
         ...(args['run-on-drop'] !== undefined && { runOnDrop: args['run-on-drop'] }),
         ...(args.watch !== undefined && { watch: args.watch }),
         onRun: report.onRun,
@@ -149,9 +149,9 @@ function sayStarted(args: ArgumentsCamelCase<StartArgs>, qb: QueryBatch, handle:
   const s = qb.config.schedule;
   const runOnDrop = args['run-on-drop'] ?? s.runOnDrop;
   const watching = args.watch ?? s.watch;
-  const delay = args['start-delay'] ?? s.startDelayMs;
+  const delay = startDelayOf(args) ?? s.startDelayMs;
   report.say(
     { event: 'started', home: qb.config.home, cron: handle.cron, firstRunInMs: delay, nextRun: handle.nextRun()?.toISOString() ?? null, watch: watching, runOnDrop, pid: process.pid },
-    `querybatch started: home ${qb.config.home}, cron "${handle.cron}", first run in ${ago(delay)}, ${watching ? `watching spool/ (drop-ins run ${runOnDrop ? 'soon after they settle' : 'at the next scheduled run'})` : 'not watching spool/'}; SIGINT/SIGTERM stops`,
+    `querybatch started: home ${qb.config.home}, cron "${handle.cron}", first run in ${delayText(delay)}, ${watching ? `watching spool/ (drop-ins run ${runOnDrop ? 'soon after they settle' : 'at the next scheduled run'})` : 'not watching spool/'}; SIGINT/SIGTERM stops`,
   );
 }

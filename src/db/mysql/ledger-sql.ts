@@ -28,6 +28,27 @@ export function ledgerTransaction(ledgerRows: string, statements: readonly strin
   return `START TRANSACTION; ${ledgerRows}; ${statements.join('; ')}; COMMIT`;
 }
 
+const TRAILER = '; COMMIT';
+
+/**
+ * A server message about a job's statement sent in a ledgerTransaction(), as if the
+ * statement had been sent alone: the text the server quotes (`near '…' at line 1`) stops at
+ * the statement's end, without the `; COMMIT` that follows it there. Pure.
+ */
+export function messageForStatement(message: string, statement: string): string {
+  const m = /near '([\s\S]*)' at line (\d+)$/.exec(message);
+  if (!m) return message;
+  const snippet = m[1]!;
+  const sent = statement + TRAILER;
+  // Where the quoted text starts in what followed the statement's start (the last place it fits).
+  for (let at = Math.min(statement.length, sent.length - snippet.length); at >= 0; at--) {
+    if (!sent.startsWith(snippet, at)) continue;
+    const kept = snippet.slice(0, Math.max(0, statement.length - at));
+    return kept === snippet ? message : `${message.slice(0, m.index)}near '${kept}' at line ${m[2]}`;
+  }
+  return message;
+}
+
 /** Where the jobs' results start among a ledgerTransaction()'s. */
 export const FIRST_JOB_RESULT = 2;
 

@@ -5,7 +5,7 @@ import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import type { BatchJob, ExecuteResult, LedgerSettings, LockKey, OnceResult, Session, StatementParams } from '../driver.js';
 import { classifyError } from './classify.js';
 import { escapeLiteral, inlineStatement, isNamed, type EscapeRules } from './inline.js';
-import { FIRST_JOB_RESULT, PRUNE_CHUNK, insertLedgerRows, ledgerTransaction, pruneLedgerRows, selectLedgerRow } from './ledger-sql.js';
+import { FIRST_JOB_RESULT, PRUNE_CHUNK, insertLedgerRows, ledgerTransaction, messageForStatement, pruneLedgerRows, selectLedgerRow } from './ledger-sql.js';
 import { packetBudget, packetTooLarge, preparedBytes } from './packet.js';
 import { inspectStatement } from './statement.js';
 
@@ -19,6 +19,13 @@ const DUPLICATE_KEY = 1062;
 const NOT_PREPARABLE = new Set([1295 /* ER_UNSUPPORTED_PS */, 1461 /* ER_MAX_PREPARED_STMT_COUNT_REACHED */]);
 
 /** The rows a statement's result header says it changed; 0 for a result set. */
+/** A server error about a statement sent inside a ledger transaction says no more of the text than the statement (ledger-sql.ts messageForStatement). */
+function unquoteTrailer(error: unknown, statement: string): void {
+  const e = error as { message?: unknown; sqlMessage?: unknown };
+  if (typeof e.message === 'string') e.message = messageForStatement(e.message, statement);
+  if (typeof e.sqlMessage === 'string') e.sqlMessage = messageForStatement(e.sqlMessage, statement);
+}
+
 function affectedRowsOf(result: unknown): number {
   const affected = (result as Partial<ResultSetHeader> | null | undefined)?.affectedRows;
   return typeof affected === 'number' ? affected : 0;
@@ -154,6 +161,7 @@ export class MysqlSession implements Session {
       await this.#rollbackAfter(error);
       const e = error as { errno?: number; message?: string };
       if (e.errno === DUPLICATE_KEY && String(e.message).includes(id) && (await this.isDone(id))) return { status: 'done-before' };
+      if (inline !== null) unquoteTrailer(error, inline);
       throw error;
     }
   }
