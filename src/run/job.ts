@@ -1,4 +1,4 @@
-import { runsOnceWithLedger, type Dialect, type StatementParams } from '../db/driver.js';
+import type { Dialect, StatementParams } from '../db/driver.js';
 import type { SpoolRecord } from '../spool/record.js';
 
 /** A claimed job, read and checked, ready to run. */
@@ -19,7 +19,9 @@ export interface Job {
 
 /** What the dialect reads from a job's statement: whether the ledger runs it once (`ledger`: the ledger is on), whether it may change the session. */
 export function traitsOf(dialect: Dialect, ledger: boolean, record: SpoolRecord): Pick<Job, 'once' | 'changesSession'> {
-  return { once: ledger && runsOnceWithLedger(dialect, record), changesSession: dialect.inspect(record.sql).changesSession };
+  // One reading of the text for both (runsOnceWithLedger would read it again).
+  const traits = dialect.inspect(record.sql);
+  return { once: ledger && record.captureResult === undefined && traits.transactional, changesSession: traits.changesSession };
 }
 
 /** The ledger's settings, as the drain reads them (null: the ledger is off). */
