@@ -399,14 +399,14 @@ export class Drain {
   #settleJob(job: Job, path: string, failure: Failure, options: SettleOptions = {}): Promise<void> {
     return settleFailure(this.#settling, { record: job.record, foundAt: job.src, path, place: (to, updated) => this.#claims.placeFailed(job, path, to, updated) }, failure, {
       ...options,
-      count: (f) => countFailure(this.summary, f, this.#options.step),
+      count: (f, to) => countFailure(this.summary, f, to, this.#options.step),
     });
   }
 
   /** A claimed file that is not a valid job (or not in its place and can't be moved there) goes to failed/. */
   #settleInvalid(claimed: string, name: string, error: unknown, record: Partial<SpoolRecord>, src: string): Promise<void> {
     const { layout, syncer } = this.#deps;
-    return settleFailure(this.#settling, invalidFile(layout, syncer, claimed, name, record, src), failureOf('invalid', error), { count: (f) => countFailure(this.summary, f, this.#options.step) });
+    return settleFailure(this.#settling, invalidFile(layout, syncer, claimed, name, record, src), failureOf('invalid', error), { count: (f, to) => countFailure(this.summary, f, to, this.#options.step) });
   }
 
   /** A job committed: told to onOutcome (status by id, events, webhooks) and counted for progress. */

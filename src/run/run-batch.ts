@@ -24,23 +24,17 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   const names = datasourcesOf(config, options);
   const started = new Date();
   const t0 = performance.now();
-  const connectionMoved = new Map<string, number>();
   const settling: SettleContext = {
     home: layout.home,
     logs,
     logParams: config.logs.logParams,
     maxConnectionAttempts: config.maxConnectionAttempts,
-    onOutcome: (outcome, record) => {
-      // Told only of a job that reached failed/: a connection failure's is out of attempts.
-      if (outcome.status === 'failed' && outcome.class === 'connection') connectionMoved.set(outcome.datasource, (connectionMoved.get(outcome.datasource) ?? 0) + 1);
-      deps.onOutcome?.(outcome, record);
-    },
+    onOutcome: (outcome, record) => deps.onOutcome?.(outcome, record),
   };
   const { tmpRemoved, recovery, adoption } = await prepare(deps, settling);
   const spoolId = await readSpoolId(layout);
   const drainOptions = await withProgress(layout, names, options);
   const perDatasource = await drainAll(deps, names, drainOptions, settling, spoolId);
-  for (const [name, n] of connectionMoved) if (perDatasource[name]) perDatasource[name].connectionMoved = n;
   const finished = new Date();
   const summary = summarize(deps.name, perDatasource, { started, finished, wallMs: performance.now() - t0, tmpRemoved, recovery, adoption });
   if (summary.success + summary.sqlFailed + summary.connectionFailed > 0) logs.summary(finished, summary);

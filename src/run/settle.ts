@@ -41,8 +41,8 @@ export interface SettleOptions {
   readonly ms?: number;
   /** The log's message, when it says more than the failure's own. */
   readonly message?: string;
-  /** Counts the failure into the run's summary, once it is settled. */
-  readonly count?: (failure: Failure) => void;
+  /** Counts the failure into the run's summary, once it is settled, and where it sent the job. */
+  readonly count?: (failure: Failure, to: Destination) => void;
 }
 
 /** Where a failure sends a job: a connection failure with attempts left keeps its place in the spool. */
@@ -84,7 +84,7 @@ export async function settleFailure(ctx: SettleContext, job: FailedJob, failure:
     // A file that was not valid reports no record (its webhook, if it names one, is not trusted).
     ctx.onOutcome?.(failedOutcome(id, job.record?.datasource ?? '', failure, options.ms ?? 0, moved), failure.class === 'invalid' ? null : record);
   }
-  options.count?.(failure);
+  options.count?.(failure, to);
   ctx.logs.failure(new Date(), logEntryOf(failure, job.record, {
     file: shown(job.foundAt),
     moved: shown(moved),

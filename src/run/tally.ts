@@ -2,6 +2,7 @@ import type { DatasourceSummary, RunSummary } from '../interfaces.js';
 import type { Failure } from '../spool/failure.js';
 import type { AdoptResult } from './adoption.js';
 import { describeFailure } from './failure.js';
+import type { Destination } from './settle.js';
 import type { Recovery } from './recovery.js';
 
 /** A run's counts: a drain's per datasource, and the run's summary made from them. Pure. */
@@ -11,11 +12,13 @@ export function emptyDatasourceSummary(): DatasourceSummary {
 }
 
 /** Counts a settled failure into a drain's summary; `step` (the run's progress) counts a refused statement. */
-export function countFailure(summary: DatasourceSummary, failure: Failure, step?: () => void): void {
+export function countFailure(summary: DatasourceSummary, failure: Failure, to: Destination, step?: () => void): void {
   switch (failure.class) {
     case 'connection':
       summary.connectionFailed++;
       summary.connectionError = describeFailure(failure);
+      // Out of connection attempts: moved to failed/connection-….
+      if (to !== 'spool') summary.connectionMoved = (summary.connectionMoved ?? 0) + 1;
       break;
     case 'sql':
     case 'timeout':
