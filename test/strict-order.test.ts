@@ -70,6 +70,24 @@ describe('strictOrder', () => {
     }
   });
 
+  it('a statement stopped for its time limit blocks too; another datasource drains on', async () => {
+    home = await tempHome();
+    const qb = new QueryBatch({ home, configFile: false, datasources: { main: { url: t.url, strictOrder: true }, other: t.url }, durability: 'none' });
+    try {
+      const slow = await qb.spool('SELECT SLEEP(30)', [], { timeoutMs: 500 });
+      await qb.spool('INSERT INTO child (parent_id, seq) VALUES (99, 10)');
+      await qb.spool('INSERT INTO child (parent_id, seq) VALUES (99, 11)', [], { datasource: 'other' });
+      const summary = await qb.run();
+      expect(summary.datasources.main).toMatchObject({ success: 0, sqlFailed: 1, deferred: 1, blocked: `failed-${slow}.batchsql` });
+      expect(summary.datasources.other).toMatchObject({ success: 1, deferred: 0 });
+      expect(summary.datasources.other?.blocked).toBeUndefined();
+      expect(await count(t.db, 'SELECT COUNT(*) AS c FROM child WHERE parent_id = 99 AND seq = 10')).toBe(0);
+      expect((await qb.status()).blocked).toEqual({ main: `failed-${slow}.batchsql` });
+    } finally {
+      await qb.close();
+    }
+  });
+
   it('deleting the blocking file lets the drain go on', async () => {
     home = await tempHome();
     await t.db.query('DELETE FROM child');
