@@ -232,10 +232,12 @@ function resolveDatasource(name: string, value: DatasourceOptions | string | und
   if (spec === undefined || spec === null || typeof spec !== 'object') {
     throw configError(`Expected datasource "${name}" to be a URL string or { "url": ... }; got ${describeValue(spec)}`);
   }
-  onlyKeys(spec, ['url', 'options', 'webhook', 'ledger', 'init', 'retry'], `datasource "${name}"`);
+  onlyKeys(spec, ['url', 'options', 'webhook', 'ledger', 'init', 'retry', 'strictOrder'], `datasource "${name}"`);
   const options = checkDatasource(name, spec.url, spec.options);
   const webhook = spec.webhook === undefined ? null : checkWebhookUrl(spec.webhook, `datasource "${name}" webhook`);
-  return { url: spec.url, options, webhook, init: resolveInit(name, spec.init), ledger: resolveLedger(name, spec.ledger), retry: resolveRetry(name, spec.retry) };
+  const strictOrder = (spec as { strictOrder?: unknown }).strictOrder ?? false;
+  if (typeof strictOrder !== 'boolean') throw configError(`Expected datasource "${name}" strictOrder to be true or false; got ${JSON.stringify(strictOrder) ?? describeValue(strictOrder)}`);
+  return { url: spec.url, options, webhook, init: resolveInit(name, spec.init), ledger: resolveLedger(name, spec.ledger), retry: resolveRetry(name, spec.retry), strictOrder };
 }
 
 /** A datasource's init statements: a list of non-empty SQL strings. */

@@ -43,6 +43,15 @@ export interface DatasourceOptions {
    * @default { maxAttempts: 5, backoffMs: 100 }
    */
   readonly retry?: false | RetryOptions;
+  /**
+   * A statement the database refuses (or stops for its time limit, or that may or may not
+   * have run: `uncertain`) goes to failed/ as always, and then this datasource drains
+   * nothing more while a `failed-…` or `uncertain-…` file of it is in failed/: respooling
+   * it (it keeps its place at the head) or deleting it lets the drain go on. See
+   * docs/guarantees.md.
+   * @default false
+   */
+  readonly strictOrder?: boolean;
 }
 
 /** How a datasource retries a transient error. */
@@ -175,6 +184,8 @@ export interface ResolvedDatasource {
   readonly ledger: { readonly table: string; readonly batch: number } | null;
   /** Transient errors: tries per statement in a run (1: no retry) and the base backoff. */
   readonly retry: Required<RetryOptions>;
+  /** Drains nothing while a failed-… or uncertain-… file of this datasource is in failed/. */
+  readonly strictOrder: boolean;
 }
 
 export interface SpoolOptions {
@@ -232,6 +243,8 @@ export interface DatasourceSummary {
   busy?: boolean;
   /** Statements run again after a transient error (a deadlock, a lock wait timeout): each retry counts. */
   retried: number;
+  /** strictOrder: the name in failed/ of the file that blocks this datasource (it drained nothing after it). */
+  blocked?: string;
 }
 
 export interface RunSummary {
@@ -281,6 +294,8 @@ export interface StatusReport {
   readonly abandoned: number;
   /** uncertain: statements that commit implicitly cut short by a crash (docs/guarantees.md). */
   readonly failed: { readonly connection: number; readonly failed: number; readonly uncertain: number; readonly other: number };
+  /** Per strictOrder datasource: the name in failed/ of the file that blocks it, or null when it is not blocked. */
+  readonly blocked: Readonly<Record<string, string | null>>;
   /** The last summary line of logs/querybatch.log, parsed. */
   readonly lastRun: LastRunLine | null;
 }

@@ -44,6 +44,7 @@ export function formatSummary(s: RunSummary): string {
     if (d.connectionError) parts.push(`stopped: cannot reach the database (${d.connectionError})`);
     if (d.connectionMoved) parts.push(`${d.connectionMoved} out of connection attempts moved to failed/connection-… (respool --connection once it is back)`);
     if (d.busy) parts.push('skipped: another runner is draining it');
+    if (d.blocked !== undefined) parts.push(`blocked by failed/${oneLine(d.blocked)} (strictOrder): respool or delete it to go on`);
     if (d.deferred > 0) parts.push(`${d.deferred} left in spool`);
     lines.push(`  ${name}: ${parts.join(', ')}`);
   }
@@ -61,7 +62,8 @@ export function formatSummary(s: RunSummary): string {
 export function formatStatus(r: StatusReport): string {
   const lines = [`home: ${r.home}`, `pending: ${r.pendingTotal}`];
   for (const [name, p] of Object.entries(r.pending)) {
-    lines.push(`  ${name}: ${p.count}${p.count > 0 ? ` (oldest ${ago(p.oldestAgeMs)} ago, ${p.oldestId})` : ''}`);
+    const blocked = r.blocked[name];
+    lines.push(`  ${name}: ${p.count}${p.count > 0 ? ` (oldest ${ago(p.oldestAgeMs)} ago, ${p.oldestId})` : ''}${blocked ? `, blocked by failed/${oneLine(blocked)} (strictOrder): respool or delete it to go on` : ''}`);
   }
   if (r.dropIns > 0) lines.push(`dropped-in, not yet queued: ${r.dropIns}`);
   if (r.active > 0) lines.push(`claimed by a runner now: ${r.active}`);

@@ -8,6 +8,7 @@ import { listSorted, walkSpool } from '../spool/listing.js';
 import { parseSummaryLine } from './log-format.js';
 import { idOfFileName } from '../spool/shards.js';
 import { isRunnerAlive } from '../run/recovery.js';
+import { blockingFiles, strictDatasources } from '../run/strict-order.js';
 
 /** Counts files below a directory (any depth, hidden names skipped). */
 async function countFiles(dir: string): Promise<number> {
@@ -68,7 +69,8 @@ interface Tally {
  * Counts of the spool, from one walk of it (spool/listing.ts walkSpool): pending jobs per
  * datasource (configured ones always, others when they hold jobs) and drop-ins, the strays
  * the walk reports (a directory counted by its files). A leaf the leaf index trusts holds
- * no stray, so it is not listed.
+ * no stray, so it is not listed. For each strictOrder datasource, the failed/ file that
+ * blocks it (run/strict-order.ts).
  */
 export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = Date.now()): Promise<StatusReport> {
   const tallies = new Map<string, Tally>(Object.keys(config.datasources).map((name) => [name, { count: 0, oldest: null }]));
@@ -91,6 +93,8 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
   }
   const failed = { connection: 0, failed: 0, uncertain: 0, other: 0 };
   for (const e of await listSorted(layout.failedDir)) failed[failedClassOf(e.name)]++;
+  const strict = strictDatasources(config);
+  const blocking = await blockingFiles(layout, config, strict);
   return {
     home: layout.home,
     pending,
@@ -98,6 +102,7 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
     dropIns,
     ...await claimCounts(layout),
     failed,
+    blocked: Object.fromEntries(strict.map((name) => [name, blocking.get(name) ?? null])),
     lastRun: await lastRunLine(layout.runLog),
   };
 }

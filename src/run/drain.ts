@@ -1,4 +1,4 @@
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
 import type { Driver } from '../db/driver.js';
 import { QueryBatchError, isQueryBatchError } from '../errors.js';
@@ -10,7 +10,7 @@ import type { SpoolRecord } from '../spool/record.js';
 import { compareNames, idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from '../spool/shards.js';
 import { Claims } from './claims.js';
 import type { DrainOptions, RunnerDeps } from './context.js';
-import { causeOf, executeGroup, executeJob, type Executed } from './execute.js';
+import { executeGroup, executeJob, lostConnection, type Executed } from './execute.js';
 import { describeFailure, failureOf, succeededOutcome } from './failure.js';
 import { groupSize, groupable, outsideLedger, traitsOf, type Job } from './job.js';
 import { DatabaseHold } from './hold.js';
@@ -18,17 +18,19 @@ import { oldestLiveId } from './ledger-prune.js';
 import { countFailure, emptyDatasourceSummary } from './tally.js';
 import { hasForeignClaims, recoverForeignClaims, uncertainMarkerName } from './recovery.js';
 import { Retrier } from './retry.js';
+import { blockingFile, blocks } from './strict-order.js';
 import { invalidFile, logUncertainClaims, settleFailure, type SettleContext, type SettleOptions } from './settle.js';
 
 /** Why the drain stopped before the spool was empty. */
-type StopReason = 'none' | 'limit' | 'aborted' | 'connection' | 'busy';
+type StopReason = 'none' | 'limit' | 'aborted' | 'connection' | 'busy' | 'blocked';
 
 /**
  * One datasource's drain in one run: its jobs, serially and in FIFO order, on one session
  * that holds the datasource's lock. Immediate jobs first, then every leaf oldest first
  * (spool/priority.ts). Each job is claimed, read, checked, then run alone or batched into a
  * group commit; a failure settles through settle.ts. A connection failure, a limit or an
- * abort stops the drain; what was not reached stays in the spool.
+ * abort stops the drain, and with strictOrder a blocking file in failed/ (strict-order.ts);
+ * what was not reached stays in the spool.
  */
 export class Drain {
   readonly summary = emptyDatasourceSummary();
@@ -42,6 +44,7 @@ export class Drain {
   readonly #settling: SettleContext;
   readonly #hold: DatabaseHold;
   readonly #retrier: Retrier;
+  readonly #strictOrder: boolean;
   #stop: StopReason = 'none';
   /** Jobs claimed so far (what `limit` counts). */
   #taken = 0;
@@ -60,6 +63,7 @@ export class Drain {
     this.#ledger = deps.config.datasources[datasource]?.ledger ?? null;
     this.#claims = new Claims(deps.layout, deps.name, datasource, deps.syncer);
     this.#settling = settling;
+    this.#strictOrder = deps.config.datasources[datasource]?.strictOrder ?? false;
     this.#retrier = new Retrier(deps.config.datasources[datasource]?.retry, this.#driver.dialect, settling, options.signal, this.summary);
   }
 
@@ -71,14 +75,18 @@ export class Drain {
   async run(): Promise<DatasourceSummary> {
     let left: number | null;
     try {
-      if (await hasForeignClaims(this.#deps.layout, this.#datasource)) {
+      // Before connecting or claiming anything: a file in failed/ may block the datasource.
+      const blocking = this.#strictOrder ? await blockingFile(this.#deps.layout, this.#config, this.#datasource) : undefined;
+      if (blocking !== undefined) this.#block(blocking);
+      if (!this.stopped && await hasForeignClaims(this.#deps.layout, this.#datasource)) {
         // Another host's runner died holding claims: with the lock ours they go back first, in their places.
         await this.#connect();
       }
-      do {
+      while (!this.stopped) {
         this.#relist = false;
         await this.#pass();
-      } while (this.#relist && !this.stopped);
+        if (!this.#relist) break;
+      }
       // Jobs grouped when the listing ended or the drain stopped.
       await this.#flushGroup();
       await this.#claims.returnSegments();
@@ -163,6 +171,8 @@ export class Drain {
       logUncertainClaims(this.#settling, foreign);
       this.summary.recovered = (this.summary.recovered ?? 0) + foreign.recovered;
       this.summary.uncertain += foreign.uncertain.length;
+      const [uncertain] = foreign.uncertain;
+      if (this.#strictOrder && uncertain !== undefined) return this.#block(basename(uncertain.moved));
       this.#relist = foreign.recovered > 0;
     }
     return true;
@@ -251,7 +261,7 @@ export class Drain {
         // each job under its own limit, so only the slow one fails.
         counts = await executeGroup(this.#hold.session, jobs, this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null);
       } catch (error) {
-        if (this.#isConnectionLoss(error)) {
+        if (lostConnection(this.#driver.dialect, error)) {
           await this.#connectionLost(jobs, error, t, jobs[0]!.path);
           return false;
         }
@@ -314,7 +324,7 @@ export class Drain {
         break;
       } catch (error) {
         // A timeout whose cancel had to drop the connection is a lost connection too.
-        if (this.#isConnectionLoss(error)) {
+        if (lostConnection(this.#driver.dialect, error)) {
           await this.#connectionLost([job], error, t, path);
           return false;
         }
@@ -329,7 +339,7 @@ export class Drain {
         }
         // A statement stopped for its time limit fails like an SQL error, with its own class.
         await this.#settleJob(job, path, failureOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error), { ms });
-        return !job.changesSession || this.#resetSession();
+        return (!job.changesSession || (await this.#resetSession())) && !this.stopped;
       }
     }
     const ms = performance.now() - t;
@@ -357,10 +367,6 @@ export class Drain {
     this.#stop = 'connection';
     this.summary.connectionError = describeFailure(failureOf('connection', error));
     return false;
-  }
-
-  #isConnectionLoss(error: unknown): boolean {
-    return this.#driver.dialect.classifyError(causeOf(error), 'execute') === 'connection';
   }
 
   /**
@@ -395,18 +401,26 @@ export class Drain {
     await this.#claims.returnUnrun(jobs.slice(1));
   }
 
-  /** Settles a failed job of this drain (settle.ts), its claim at `path`. */
-  #settleJob(job: Job, path: string, failure: Failure, options: SettleOptions = {}): Promise<void> {
-    return settleFailure(this.#settling, { record: job.record, foundAt: job.src, path, place: (to, updated) => this.#claims.placeFailed(job, path, to, updated) }, failure, {
+  /** Settles a failed job of this drain (settle.ts), its claim at `path`. With strictOrder, a job that went to a blocking failed/ file stops the drain. */
+  async #settleJob(job: Job, path: string, failure: Failure, options: SettleOptions = {}): Promise<void> {
+    const moved = await settleFailure(this.#settling, { record: job.record, foundAt: job.src, path, place: (to, updated) => this.#claims.placeFailed(job, path, to, updated) }, failure, {
       ...options,
       count: (f, to) => countFailure(this.summary, f, to, this.#options.step),
     });
+    if (this.#strictOrder && moved !== null && blocks(failure)) this.#block(basename(moved));
+  }
+
+  /** strictOrder: the file `name` in failed/ blocks the datasource; the drain stops (a stop already under way keeps its reason). */
+  #block(name: string): false {
+    this.summary.blocked ??= name;
+    if (this.#stop === 'none') this.#stop = 'blocked';
+    return false;
   }
 
   /** A claimed file that is not a valid job (or not in its place and can't be moved there) goes to failed/. */
-  #settleInvalid(claimed: string, name: string, error: unknown, record: Partial<SpoolRecord>, src: string): Promise<void> {
+  async #settleInvalid(claimed: string, name: string, error: unknown, record: Partial<SpoolRecord>, src: string): Promise<void> {
     const { layout, syncer } = this.#deps;
-    return settleFailure(this.#settling, invalidFile(layout, syncer, claimed, name, record, src), failureOf('invalid', error), { count: (f, to) => countFailure(this.summary, f, to, this.#options.step) });
+    await settleFailure(this.#settling, invalidFile(layout, syncer, claimed, name, record, src), failureOf('invalid', error), { count: (f, to) => countFailure(this.summary, f, to, this.#options.step) });
   }
 
   /** A job committed: told to onOutcome (status by id, events, webhooks) and counted for progress. */

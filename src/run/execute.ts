@@ -1,4 +1,4 @@
-import type { Session } from '../db/driver.js';
+import type { Dialect, Session } from '../db/driver.js';
 import { isQueryBatchError } from '../errors.js';
 import { ResultWriter } from '../ops/results.js';
 import type { Job } from './job.js';
@@ -10,6 +10,11 @@ export type Executed = { readonly doneBefore: false; readonly affectedRows: numb
 /** The driver's error behind a STATEMENT_TIMEOUT, else the error itself: what the dialect classifies. */
 export function causeOf(error: unknown): unknown {
   return isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? error.cause : error;
+}
+
+/** Whether a statement's error (behind a time limit's stop, the driver's) means the connection is gone. */
+export function lostConnection(dialect: Dialect, error: unknown): boolean {
+  return dialect.classifyError(causeOf(error), 'execute') === 'connection';
 }
 
 /**

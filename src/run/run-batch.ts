@@ -64,7 +64,9 @@ async function prepare(deps: RunnerDeps, settling: SettleContext): Promise<{ tmp
     writer: deps.writer,
     syncer,
     claimDir: adoptionClaimDir(layout, deps.name),
-    fail: (path, name, error, record, foundAt) => settleFailure(settling, invalidFile(layout, syncer, path, name, record, foundAt), failureOf('invalid', error)),
+    fail: async (path, name, error, record, foundAt) => {
+      await settleFailure(settling, invalidFile(layout, syncer, path, name, record, foundAt), failureOf('invalid', error));
+    },
     leave: (path, error, record) => logLeftInPlace(deps, path, error, record),
   });
   await removeIfEmpty(adoptionClaimDir(layout, deps.name));

@@ -57,9 +57,10 @@ export function destinationOf(failure: Failure, attempts: number, maxConnectionA
  * an uncertain job, whose file is kept as it was), the file moves (failed/, or back to the
  * spool), the outcome is reported, the failure counted and logged. A file that could not be
  * read and can't be moved either stays where it is (nothing is lost; the next run tries
- * again) and the log says so; any other failure to move rejects.
+ * again) and the log says so; any other failure to move rejects. Resolves with the file's
+ * path in failed/, or null when it went back to the spool or stayed where it was.
  */
-export async function settleFailure(ctx: SettleContext, job: FailedJob, failure: Failure, options: SettleOptions = {}): Promise<void> {
+export async function settleFailure(ctx: SettleContext, job: FailedJob, failure: Failure, options: SettleOptions = {}): Promise<string | null> {
   const record = isWholeRecord(job.record) ? job.record : null;
   const updated = record !== null && failure.class !== 'invalid' && failure.class !== 'uncertain' ? withFailure(record, { ...failure, class: failure.class }) : null;
   const attempts = record === null || failure.class === 'invalid' ? undefined : record.attempts + 1;
@@ -92,6 +93,7 @@ export async function settleFailure(ctx: SettleContext, job: FailedJob, failure:
     ...(message !== undefined && { message }),
     logParams: ctx.logParams,
   }));
+  return inFailed ? moved : null;
 }
 
 /** A file that could not be read as a job, or can't be put in its place: it goes to failed/failed-<name> as it is. */

@@ -80,7 +80,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('takes a datasource given as a URL string as { url }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: URL_MAIN } });
-    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 }, retry: { maxAttempts: 5, backoffMs: 100 } } });
+    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 }, retry: { maxAttempts: 5, backoffMs: 100 }, strictOrder: false } });
   });
 
   it('turns the ledger on by default, off with false, and takes its table name', () => {
@@ -125,6 +125,13 @@ describe('resolveConfig with configFile: false', () => {
     expect(() => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, retry: retry as never } } })).toThrow(message);
   });
 
+  it('takes strictOrder (default false) and refuses what is not true or false', () => {
+    const config = resolveConfig({ configFile: false, datasources: { a: URL_MAIN, b: { url: URL_MAIN, strictOrder: true }, c: { url: URL_MAIN, strictOrder: false } } });
+    expect([config.datasources.a!.strictOrder, config.datasources.b!.strictOrder, config.datasources.c!.strictOrder]).toEqual([false, true, false]);
+    expect(() => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, strictOrder: 'yes' as never } } })).toThrow('Expected datasource "main" strictOrder to be true or false; got "yes"');
+    expect(() => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, strictorder: true } as never } })).toThrow(/Unknown option "strictorder" in datasource "main"; expected .*strictOrder/);
+  });
+
   it('checks tmpMaxAgeMs', () => {
     expect(resolveConfig({ configFile: false, tmpMaxAgeMs: 0 }).tmpMaxAgeMs).toBe(0);
     expect(() => resolveConfig({ configFile: false, tmpMaxAgeMs: -1 })).toThrow(/tmpMaxAgeMs/);
@@ -132,7 +139,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('keeps a datasource given as { url, options }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, options: { connectTimeout: 5000 } } } });
-    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 }, retry: { maxAttempts: 5, backoffMs: 100 } });
+    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 }, retry: { maxAttempts: 5, backoffMs: 100 }, strictOrder: false });
   });
 
   it('keeps a datasource webhook, checks webhook options, and takes the secret from QUERYBATCH_WEBHOOK_SECRET', () => {
