@@ -312,7 +312,14 @@ export interface LastRunLine {
 /** What became of a job, by id: `qb.status(id)`. */
 export type JobStatus =
   | { readonly id: string; readonly state: 'queued'; readonly datasource: string; /** 1: runs next in its datasource. */ readonly position: number; readonly attempts: number; readonly priority: Priority }
-  | { readonly id: string; readonly state: 'running'; readonly datasource: string; readonly runner: string }
+  | {
+    readonly id: string;
+    readonly state: 'running';
+    readonly datasource: string;
+    readonly runner: string;
+    /** Set when that runner has died (on this host): the job is not running; the next run gives it back to its place in the spool. */
+    readonly runnerDead?: true;
+  }
   | { readonly id: string; readonly state: 'succeeded'; readonly datasource: string; readonly finishedAt: string; readonly durationMs: number; readonly affectedRows: number }
   | {
     readonly id: string;

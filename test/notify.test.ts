@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFile, readdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { QueryBatch, isQueryBatchError, verifySignature, type DeliveryFailure, type Outcome, type RunSummary, type WebhookPayload } from '../src/index.js';
 import { OutcomeLog } from '../src/ops/outcomes.js';
@@ -67,6 +68,7 @@ describe('status(id)', () => {
       return s.state === 'running' ? s : undefined;
     });
     expect(seen).toMatchObject({ id: sleeper, state: 'running', datasource: 'main', runner: q.runnerName });
+    expect(seen).not.toHaveProperty('runnerDead');
     await running;
 
     const done = await q.status(first);
@@ -82,6 +84,21 @@ describe('status(id)', () => {
     });
   });
 
+
+  it('status(id) says a job claimed by a runner that died is not running, and the next run gives it back and runs it', async () => {
+    home = await tempHome();
+    q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
+    const id = await q.spool('INSERT INTO n (v) VALUES (?)', ['orphan']);
+    const dead = `${hostname()}.999999.1`;
+    const claims = join(home, 'spool', '.active', dead, 'main');
+    await mkdir(claims, { recursive: true });
+    await rename(join(home, 'spool', 'main', id.slice(0, 6), id.slice(6, 8), `${id}.batchsql`), join(claims, `${id}.batchsql`));
+    expect(await q.status(id)).toEqual({ id, state: 'running', datasource: 'main', runner: dead, runnerDead: true });
+    const cli = await runCli(['--home', home, 'status', id], { env: { QUERYBATCH_DATASOURCE_MAIN: t.url } });
+    expect(cli.stdout).toContain(`${id}: claimed on main by runner ${dead}, which has died: not running; the next run gives it back to its place in the spool`);
+    expect(await q.run()).toMatchObject({ recovered: 1, success: 1 });
+    expect(await q.status(id)).toMatchObject({ state: 'succeeded' });
+  });
   it('answers unknown for ids never spooled and once retention has passed (backdated), and refuses a non-id', async () => {
     home = await tempHome();
     q = new QueryBatch({ home, configFile: false, datasources: { main: t.url }, retentionMs: 24 * 3600_000 });

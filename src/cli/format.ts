@@ -82,7 +82,9 @@ export function formatJobStatus(s: JobStatus): string {
     case 'queued':
       return `${s.id}: queued in ${s.datasource}, position ${s.position}${s.attempts > 0 ? `, ${s.attempts} attempt(s) so far` : ''}${s.priority === 'immediate' ? ', immediate' : ''}`;
     case 'running':
-      return `${s.id}: running on ${s.datasource} (runner ${s.runner})`;
+      return s.runnerDead
+        ? `${s.id}: claimed on ${s.datasource} by runner ${s.runner}, which has died: not running; the next run gives it back to its place in the spool`
+        : `${s.id}: running on ${s.datasource} (runner ${s.runner})`;
     case 'succeeded':
       return `${s.id}: succeeded on ${s.datasource} at ${s.finishedAt} in ${s.durationMs}ms, ${s.affectedRows} row(s) affected`;
     case 'failed':

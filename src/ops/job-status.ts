@@ -5,6 +5,7 @@ import { requireJobId } from '../spool/id.js';
 import type { JobStatus, ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
 import { jobsInLeaf, listSorted, treeNames, walkTree } from '../spool/listing.js';
+import { isRunnerAlive } from '../run/recovery.js';
 import type { OutcomeLog } from './outcomes.js';
 import { immediateIds } from '../spool/priority.js';
 import { compareNames, jobCountOf, parseJobFileName, shardOf, spoolPathFor } from '../spool/shards.js';
@@ -103,7 +104,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
     if (!runner.isDirectory()) continue;
     for (const ds of await listSorted(join(layout.activeDir, runner.name))) {
       if (await findJob(join(layout.activeDir, runner.name, ds.name), id)) {
-        return { id, state: 'running', datasource: ds.name, runner: runner.name };
+        return { id, state: 'running', datasource: ds.name, runner: runner.name, ...(!isRunnerAlive(runner.name) && { runnerDead: true as const }) };
       }
     }
   }
