@@ -177,8 +177,9 @@ export interface Session {
  * Whether a job of a datasource with the ledger runs exactly once through it: its statement
  * can share the ledger's transaction, and its result is not captured (a captured SELECT runs
  * outside the ledger). Whether the datasource has the ledger is the caller's to check. The
- * runner runs such jobs in ledger transactions; only such jobs share a segment file. Pure.
+ * runner runs such jobs in ledger transactions; only such jobs share a segment file.
+ * `traits`: the statement's, when the caller has read them already. Pure.
  */
-export function runsOnceWithLedger(dialect: Dialect, job: { readonly sql: string; readonly captureResult?: true }): boolean {
-  return job.captureResult === undefined && dialect.inspect(job.sql).transactional;
+export function runsOnceWithLedger(dialect: Dialect, job: { readonly sql: string; readonly captureResult?: true }, traits: StatementTraits = dialect.inspect(job.sql)): boolean {
+  return job.captureResult === undefined && traits.transactional;
 }

@@ -1,4 +1,4 @@
-import type { Dialect, StatementParams } from '../db/driver.js';
+import { runsOnceWithLedger, type Dialect, type StatementParams } from '../db/driver.js';
 import type { SpoolRecord } from '../spool/record.js';
 
 /** A claimed job, read and checked, ready to run. */
@@ -19,9 +19,8 @@ export interface Job {
 
 /** What the dialect reads from a job's statement: whether the ledger runs it once (`ledger`: the ledger is on), whether it may change the session. */
 export function traitsOf(dialect: Dialect, ledger: boolean, record: SpoolRecord): Pick<Job, 'once' | 'changesSession'> {
-  // One reading of the text for both (runsOnceWithLedger would read it again).
-  const traits = dialect.inspect(record.sql);
-  return { once: ledger && record.captureResult === undefined && traits.transactional, changesSession: traits.changesSession };
+  const traits = dialect.inspect(record.sql); // read once for both
+  return { once: ledger && runsOnceWithLedger(dialect, record, traits), changesSession: traits.changesSession };
 }
 
 /** The ledger's settings, as the drain reads them (null: the ledger is off). */
