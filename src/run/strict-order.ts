@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import fs from 'fs-extra';
 import type { ResolvedConfig } from '../interfaces.js';
-import type { Failure } from '../spool/failure.js';
+import { FAILED_PREFIX_OF, type Failure } from '../spool/failure.js';
 import { readFailedReason } from '../spool/failed-dir.js';
 import type { Layout } from '../spool/layout.js';
 import { listSorted } from '../spool/listing.js';
@@ -16,12 +16,12 @@ import { decodeJobText } from '../spool/record.js';
  * datasource can't be told. `connection-…` files block nothing either.
  */
 
-/** A failure whose job goes to a failed/ file that blocks its strictOrder datasource: sql, timeout, uncertain. */
-export function blocks(failure: Failure): boolean {
-  return failure.class === 'sql' || failure.class === 'timeout' || failure.class === 'uncertain';
-}
+const BLOCKING_PREFIXES: readonly string[] = ['failed-', 'uncertain-'];
 
-const BLOCKING_PREFIXES = ['failed-', 'uncertain-'] as const;
+/** A failure whose job goes to a failed/ file that blocks its strictOrder datasource (sql, timeout, uncertain): its prefix blocks, and it is not a file set aside as invalid. */
+export function blocks(failure: Failure): boolean {
+  return failure.class !== 'invalid' && BLOCKING_PREFIXES.includes(FAILED_PREFIX_OF[failure.class]);
+}
 
 /** The datasource and id of the job a failed/ file holds, when the file blocks it; else null. */
 async function blockingJob(path: string, maxBytes: number): Promise<{ datasource: string; id: string } | null> {
