@@ -42,6 +42,32 @@ export interface StatementTraits {
   readonly changesSession: boolean;
 }
 
+/** A statement of a script, as the dialect's splitter found it. */
+export interface ScriptStatement {
+  /** The statement's text, without its delimiter. */
+  readonly sql: string;
+  /** 1-based position among the script's statements. */
+  readonly index: number;
+  /** 1-based line of the script where the statement starts. */
+  readonly line: number;
+}
+
+/** Splits a script as it is read: push() returns the statements a piece of text completed, end() the last one. */
+export interface ScriptSplitter {
+  push(text: string): ScriptStatement[];
+  end(): ScriptStatement[];
+}
+
+/**
+ * How a script runs a statement (run/script.ts):
+ * - `session`: it only sets the session (SET, USE): no ledger row; after a crash it runs
+ *   again before the script resumes, so the rest of the script sees the session it set;
+ * - `control`: transaction control (BEGIN, COMMIT, ROLLBACK, …): run as it is, no ledger row;
+ * - `transactional`: its ledger row goes in its own transaction (the script's, when one is open);
+ * - `other`: it may commit by itself (DDL, CALL, LOCK TABLES): with the ledger, cut short it is uncertain.
+ */
+export type ScriptRole = 'session' | 'control' | 'transactional' | 'other';
+
 /**
  * What a dialect knows without a connection: pure and cheap, so that it can be asked before
  * any connection is made (the spool writer asks whether a job may share a segment).
@@ -58,6 +84,9 @@ export interface Dialect {
   inspect(sql: string): StatementTraits;
   /** The key of the lock for datasource `datasource` of the spool `spoolId`. */
   lockKey(spoolId: string, datasource: string): LockKey;
+  /** A new splitter for a script in this dialect (quotes, comments, delimiters). */
+  scriptSplitter(): ScriptSplitter;
+  scriptRole(sql: string): ScriptRole;
 }
 
 /** What a driver can do beyond running one statement at a time. */
@@ -114,6 +143,21 @@ export interface BatchJob {
   readonly params: StatementParams;
 }
 
+/** A script's statement, as the runner sends it. `key`: its ledger key (scriptStatementKey), or null when the ledger does not record it. */
+export interface ScriptStep {
+  readonly sql: string;
+  readonly role: ScriptRole;
+  readonly key: string | null;
+}
+
+export interface ScriptStepResult {
+  readonly affectedRows: number;
+  /** A transaction is open on the session after the statement: what it did commits or rolls back with it. */
+  readonly inTransaction: boolean;
+  /** The ledger holds its key already: it ran before, nothing ran now. */
+  readonly doneBefore: boolean;
+}
+
 export interface Session {
   /** Runs one statement. Rejects with the driver's error (classified by the dialect). */
   execute(sql: string, params: StatementParams): Promise<ExecuteResult>;
@@ -143,6 +187,14 @@ export interface Session {
     onColumns: (columns: string[]) => void,
     onRow: (row: unknown[]) => Promise<void>,
   ): Promise<{ readonly rows: number; readonly affectedRows: number }>;
+  /**
+   * Runs one statement of a script on this session, in the script's session state. With a
+   * key, the ledger records the statement: in its own transaction, or in the script's open
+   * one (then it commits or rolls back with it). Rejects with the driver's error.
+   */
+  executeScriptStep(step: ScriptStep): Promise<ScriptStepResult>;
+  /** The highest statement number of script `id` committed in the ledger (0: none). */
+  scriptProgress(id: string): Promise<number>;
   /** Is `id` committed in the ledger? */
   isDone(id: string): Promise<boolean>;
   /** Deletes this spool's ledger rows with ids below `beforeId`; resolves with how many. */

@@ -22,6 +22,19 @@ export type WireParams = WireValue[] | { [name: string]: WireValue };
 
 export type Priority = 'normal' | 'immediate';
 
+/**
+ * A script job (spool/script-file.ts): its statements are the file's body, after the
+ * header (this record) and the progress line; the record's `sql` is empty.
+ */
+export interface ScriptMeta {
+  /** The body's size in bytes. */
+  readonly bytes: number;
+  /** sha256 of the body, "sha256:<hex>". */
+  readonly sha256: string;
+  /** How many statements the body holds. */
+  readonly statements: number;
+}
+
 /** What the runner recorded about the last failure of a job. */
 export interface LastError extends Failure {
   readonly class: RecordedFailureClass;
@@ -42,6 +55,8 @@ export interface SpoolRecord {
   readonly webhook?: string;
   /** Store the statement's result rows as pages (ops/results.ts); always `true` when present. */
   readonly captureResult?: true;
+  /** Set for a script: the statements are in the file's body (spool/script-file.ts). */
+  readonly script?: ScriptMeta;
   readonly lastError?: LastError;
 }
 
@@ -65,7 +80,7 @@ function isParamName(name: string): boolean {
 const ISO_TIME_PATTERN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
 
 const FIELDS = new Set([
-  'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'webhook', 'captureResult', 'lastError', 'checksum',
+  'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'webhook', 'captureResult', 'script', 'lastError', 'checksum',
 ]);
 
 function invalid(message: string): QueryBatchError {
@@ -194,6 +209,7 @@ function canonical(record: SpoolRecord, paramsJson: string = JSON.stringify(reco
   if (record.timeoutMs !== undefined) out += `,"timeoutMs":${JSON.stringify(record.timeoutMs)}`;
   if (record.webhook !== undefined) out += `,"webhook":${JSON.stringify(record.webhook)}`;
   if (record.captureResult !== undefined) out += ',"captureResult":true';
+  if (record.script !== undefined) out += `,"script":{"bytes":${record.script.bytes},"sha256":${JSON.stringify(record.script.sha256)},"statements":${record.script.statements}}`;
   if (record.lastError !== undefined) out += `,"lastError":${JSON.stringify(record.lastError)}`;
   return out + '}';
 }
@@ -209,6 +225,14 @@ export function checksumOf(canonicalJson: string): string {
 export function encodeRecord(record: SpoolRecord, paramsJson?: string): string {
   const body = canonical(record, paramsJson);
   return `${body.slice(0, -1)},"checksum":"${checksumOf(body)}"}\n`;
+}
+
+function checkScript(value: unknown): ScriptMeta {
+  if (!isPlainObject(value) || Object.keys(value).length !== 3 || !Number.isSafeInteger(value.bytes) || (value.bytes as number) < 1 ||
+      typeof value.sha256 !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(value.sha256) || !Number.isSafeInteger(value.statements) || (value.statements as number) < 1) {
+    throw invalid(`Expected script to be {"bytes": n > 0, "sha256": "sha256:<hex>", "statements": n > 0}; found ${JSON.stringify(value)?.slice(0, 120)}`);
+  }
+  return { bytes: value.bytes as number, sha256: value.sha256, statements: value.statements as number };
 }
 
 function checkLastError(value: unknown): LastError {
@@ -239,7 +263,11 @@ export function decodeRecord(text: string): SpoolRecord {
   if (!isDatasourceName(data.datasource)) {
     throw invalid(`Expected datasource to be a name (letters, digits, _ and -); found ${JSON.stringify(data.datasource)}`);
   }
-  if (typeof data.sql !== 'string' || data.sql.trim() === '') throw invalid(`Expected sql to be a non-empty string; found ${JSON.stringify(data.sql)}`);
+  if (data.script !== undefined) {
+    if (data.sql !== '') throw invalid(`Expected sql to be "" in a script's header (its statements follow it); found ${JSON.stringify(data.sql)?.slice(0, 80)}`);
+  } else if (typeof data.sql !== 'string' || data.sql.trim() === '') {
+    throw invalid(`Expected sql to be a non-empty string; found ${JSON.stringify(data.sql)}`);
+  }
   if (!Array.isArray(data.params) && !isPlainObject(data.params)) {
     throw invalid(`Expected params to be an array or an object; found ${describeValue(data.params)}`);
   }
@@ -265,7 +293,7 @@ export function decodeRecord(text: string): SpoolRecord {
     format: FORMAT,
     id: data.id,
     datasource: data.datasource,
-    sql: data.sql,
+    sql: data.sql as string,
     params: data.params as WireParams,
     createdAt: data.createdAt,
     attempts: data.attempts as number,
@@ -273,6 +301,7 @@ export function decodeRecord(text: string): SpoolRecord {
     ...(data.timeoutMs !== undefined && { timeoutMs: data.timeoutMs as number }),
     ...(data.webhook !== undefined && { webhook: data.webhook }),
     ...(data.captureResult === true && { captureResult: true as const }),
+    ...(data.script !== undefined && { script: checkScript(data.script) }),
     ...(data.lastError !== undefined && { lastError: checkLastError(data.lastError) }),
   };
   if (typeof data.checksum !== 'string') throw invalid('Expected a checksum field ("sha256:<hex>"); found none');

@@ -1,4 +1,5 @@
-import type { BatchJob, Dialect, Driver, ExecuteResult, LockKey, OnceResult, Session, StatementParams } from '../../src/db/driver.js';
+import type { BatchJob, Dialect, Driver, ExecuteResult, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../../src/db/driver.js';
+import { ScriptSplitter } from '../../src/db/mysql/script.js';
 
 /**
  * A fake database for unit tests of the drain's decisions (never for integration tests):
@@ -41,6 +42,8 @@ export const fakeDialect: Dialect = {
     return { keyword, transactional: data && !sql.includes('@'), changesSession: !data || sql.includes('@') };
   },
   lockKey: (spoolId, datasource) => `fake:${spoolId}:${datasource}`,
+  scriptSplitter: () => new ScriptSplitter(),
+  scriptRole: (sql) => (/^\s*(SET|USE)\b/i.test(sql) ? 'session' : /^\s*(INSERT|UPDATE|DELETE)\b/i.test(sql) ? 'transactional' : 'other'),
 };
 
 export class FakeDatabase {
@@ -131,6 +134,20 @@ class FakeSession implements Session {
     if (this.#db.ledger.has(id)) return { status: 'done-before' };
     this.#db.apply(params, () => this.#db.ledger.add(id));
     return { status: 'done', affectedRows: 1 };
+  }
+
+  /** A script's statement commits its text (no faults: script decisions are tested against the real database). */
+  async executeScriptStep(step: ScriptStep): Promise<ScriptStepResult> {
+    this.#alive();
+    if (step.key !== null && this.#db.ledger.has(step.key)) return { affectedRows: 0, inTransaction: false, doneBefore: true };
+    this.#db.committed.push(step.sql);
+    if (step.key !== null) this.#db.ledger.add(step.key);
+    return { affectedRows: 1, inTransaction: false, doneBefore: false };
+  }
+
+  async scriptProgress(id: string): Promise<number> {
+    const keys = [...this.#db.ledger].filter((key) => key.startsWith(`${id}:`));
+    return Math.max(0, ...keys.map((key) => Number(key.slice(id.length + 1))));
   }
 
   async executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null> {

@@ -20,6 +20,8 @@ function fakeDialect(transactional: boolean): Dialect {
     classifyError: () => 'sql',
     inspect: (sql) => ({ keyword: sql.trim().split(/\s/)[0]!.toUpperCase(), transactional, changesSession: !transactional }),
     lockKey: () => 42n,
+    scriptSplitter: () => ({ push: () => [], end: () => [] }),
+    scriptRole: () => 'other',
   };
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Dialect, StatementTraits } from '../driver.js';
+import type { Dialect, ScriptRole, StatementTraits } from '../driver.js';
+import { ScriptSplitter } from './script.js';
 import { classifyError } from './classify.js';
 import { inspectStatement, runsInLedgerTransaction } from './statement.js';
 
@@ -19,10 +20,24 @@ function inspect(sql: string): StatementTraits {
   return { keyword: info.keyword, transactional: runsInLedgerTransaction(info), changesSession: info.changesSession };
 }
 
+/**
+ * SET (but SET PASSWORD, SET ROLE, SET GLOBAL) and USE only set the session: SET autocommit
+ * and SET TRANSACTION too, which a resumed script needs as much as SET NAMES.
+ */
+function scriptRole(sql: string): ScriptRole {
+  const info = inspectStatement(sql);
+  if (info.keyword === 'USE') return 'session';
+  if (info.keyword === 'SET') return /^\s*(\/\*M?!\d*\s*)?SET\s+(PASSWORD|ROLE|DEFAULT\s+ROLE|GLOBAL|@@GLOBAL)\b/i.test(sql) ? 'other' : 'session';
+  if (info.kind === 'transaction-control') return 'control';
+  return runsInLedgerTransaction(info) ? 'transactional' : 'other';
+}
+
 /** MySQL/MariaDB without a connection: error classes, statement traits, GET_LOCK names. Pure. */
 export const mysqlDialect: Dialect = {
   name: 'mysql',
   classifyError,
   inspect,
   lockKey: lockNameFor,
+  scriptSplitter: () => new ScriptSplitter(),
+  scriptRole,
 };

@@ -1,9 +1,9 @@
 import mysql from 'mysql2/promise';
 import { escapeId } from 'mysql2';
-import type { ConnectionOptions, Pool } from 'mysql2/promise';
+import type { ConnectionOptions, Pool, PoolConnection } from 'mysql2/promise';
 import type { Driver, DriverCapabilities, DriverSettings, LedgerSettings, Session } from '../driver.js';
 import { mysqlDialect } from './dialect.js';
-import { createLedgerTable } from './ledger-sql.js';
+import { SELECT_ID_WIDTH, createLedgerTable, widenLedgerId } from './ledger-sql.js';
 import { poolOptions, singleConnectionOptions } from './options.js';
 import { MysqlSession } from './session.js';
 
@@ -44,7 +44,7 @@ export class MysqlDriver implements Driver {
       await session.setUp(!this.#setUp.has(core));
       this.#setUp.add(core);
       if (this.#ledger) {
-        this.#ledgerReady ??= connection.query(createLedgerTable(escapeId(this.#ledger.table))).catch((error: unknown) => {
+        this.#ledgerReady ??= this.#makeLedger(connection, this.#ledger.table).catch((error: unknown) => {
           this.#ledgerReady = null;
           throw error;
         });
@@ -55,6 +55,16 @@ export class MysqlDriver implements Driver {
       throw error;
     }
     return session;
+  }
+
+  /** Creates the ledger table if missing; widens the id column of one made before scripts (their statements' keys are longer than a job's id). */
+  async #makeLedger(connection: PoolConnection, table: string): Promise<void> {
+    const quoted = escapeId(table);
+    await connection.query(createLedgerTable(quoted));
+    const dot = table.indexOf('.');
+    const [rows] = await connection.query(SELECT_ID_WIDTH, dot < 0 ? [null, table] : [table.slice(0, dot), table.slice(dot + 1)]);
+    const width = Number((rows as Array<{ width: unknown }>)[0]?.width);
+    if (width > 0 && width < 40) await connection.query(widenLedgerId(quoted));
   }
 
   async close(): Promise<void> {

@@ -5,13 +5,48 @@
  * with the session's escaping (`escape`) or bound as `?`.
  */
 
-/** The ledger table: one row per committed job id, tagged with the spool that ran it. */
+/**
+ * The ledger's id column: a job's id (26 characters), or a script statement's key (the
+ * script's id, `:` and the statement's number: scriptStatementKey).
+ */
+const ID_COLUMN = 'id VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin NOT NULL';
+
+/** The ledger table: one row per committed job id (or script statement), tagged with the spool that ran it. */
 export function createLedgerTable(table: string): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (
-  id CHAR(26) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+  ${ID_COLUMN} PRIMARY KEY,
   spool CHAR(24) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
 ) ENGINE=InnoDB`;
+}
+
+/** The width of the id column of a ledger table, to find one made before scripts (CHAR(26)). Binds the schema (null: the current database) and the table's name. */
+export const SELECT_ID_WIDTH = "SELECT CHARACTER_MAXIMUM_LENGTH AS width FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'id'";
+
+/** Widens the id column of a ledger made before scripts (rows kept). */
+export function widenLedgerId(table: string): string {
+  return `ALTER TABLE ${table} MODIFY ${ID_COLUMN}`;
+}
+
+/** Digits of a statement's number in its ledger key: up to 999,999,999 statements, and keys sort by number. */
+const STATEMENT_DIGITS = 9;
+
+/**
+ * The ledger key of statement `index` (1-based) of script `id`. It sorts after the script's
+ * id, so the prune (ids before the oldest pending job) never takes a pending script's keys.
+ */
+export function scriptStatementKey(id: string, index: number): string {
+  return `${id}:${String(index).padStart(STATEMENT_DIGITS, '0')}`;
+}
+
+/** Binds the LIKE pattern of a script's keys: its highest recorded statement. */
+export function selectScriptProgress(table: string): string {
+  return `SELECT id FROM ${table} WHERE id LIKE ? ORDER BY id DESC LIMIT 1`;
+}
+
+/** The statement number in a key scriptStatementKey() made. */
+export function statementOfKey(key: string): number {
+  return Number(key.slice(key.lastIndexOf(':') + 1));
 }
 
 /** The INSERT of these jobs' ledger rows (a second insert of an id fails with ER_DUP_ENTRY, 1062). */

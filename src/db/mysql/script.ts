@@ -1,3 +1,7 @@
+import type { ScriptStatement, ScriptSplitter as Splitter } from '../driver.js';
+
+export type { ScriptStatement };
+
 /**
  * Splits a MySQL/MariaDB SQL script (a dump, a migration) into its statements, client-side,
  * the way the `mariadb` client does: `;` ends a statement outside quotes ('…', "…",
@@ -9,15 +13,6 @@
  * ended in it, so a script is never held whole in memory; `end()` returns the last one.
  * Pure: no I/O.
  */
-export interface ScriptStatement {
-  /** The statement's text, without its delimiter, trimmed. */
-  readonly sql: string;
-  /** 1-based position among the script's statements. */
-  readonly index: number;
-  /** 1-based line of the script where the statement starts. */
-  readonly line: number;
-}
-
 type Mode =
   | 'code'
   /** In a quoted string or identifier; `quote` says which. */
@@ -29,7 +24,7 @@ type Mode =
 
 const DELIMITER_LINE = /^[ \t]*delimiter[ \t]+(\S+)[ \t]*\r?$/i;
 
-export class ScriptSplitter {
+export class ScriptSplitter implements Splitter {
   readonly #backslashEscapes: boolean;
   #delimiter = ';';
   #mode: Mode = 'code';

@@ -2,15 +2,24 @@ import mysql from 'mysql2/promise';
 import { escapeId } from 'mysql2';
 import type { Connection as CoreConnection, ConnectionOptions } from 'mysql2';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import type { BatchJob, ExecuteResult, LedgerSettings, LockKey, OnceResult, Session, StatementParams } from '../driver.js';
+import type { BatchJob, ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
 import { classifyError } from './classify.js';
 import { escapeLiteral, inlineStatement, isNamed, type EscapeRules } from './inline.js';
-import { FIRST_JOB_RESULT, PRUNE_CHUNK, insertLedgerRows, ledgerTransaction, messageForStatement, pruneLedgerRows, selectLedgerRow } from './ledger-sql.js';
+import {
+  FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, messageForStatement, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey,
+} from './ledger-sql.js';
 import { packetBudget, packetTooLarge, preparedBytes } from './packet.js';
 import { inspectStatement } from './statement.js';
 
 /** 1062 ER_DUP_ENTRY */
 const DUPLICATE_KEY = 1062;
+/** 1146 ER_NO_SUCH_TABLE: a script dropped the ledger table (or its database, then created it again). */
+const NO_SUCH_TABLE = 1146;
+/** 1049 ER_BAD_DB_ERROR: the ledger's database is gone (a script dropped it and has not created it yet). */
+const NO_SUCH_DATABASE = 1049;
+
+/** Server status flags of an OK packet (MySQL protocol). */
+const SERVER_STATUS_IN_TRANS = 0x0001;
 
 /**
  * Error numbers for "this statement can't be prepared (now)": fall back to a plain query.
@@ -75,6 +84,13 @@ export class MysqlSession implements Session {
   #maxPacket = 16 * 1024 * 1024;
   /** The datasource's database (the URL's path): a reset keeps the current database, so it is selected again. */
   readonly #database: string | null;
+  /**
+   * The ledger table for a script's statements, qualified with the datasource's database: a
+   * script's USE must not move the ledger.
+   */
+  readonly #scriptTable: string;
+  /** A transaction is open, as the server's last OK packet of a script's statement said. */
+  #inTransaction = false;
 
   constructor(connection: PoolConnection, ledger: LedgerSettings | null, cancelOptions: ConnectionOptions, init: readonly string[]) {
     this.#connection = connection;
@@ -85,6 +101,7 @@ export class MysqlSession implements Session {
     const config = (connection as unknown as { connection?: { config?: { timezone?: unknown; database?: unknown } } }).connection?.config;
     this.#rules = { timezone: typeof config?.timezone === 'string' ? config.timezone : 'local', noBackslashEscapes: false };
     this.#database = typeof config?.database === 'string' && config.database !== '' ? config.database : null;
+    this.#scriptTable = ledger === null ? '' : ledger.table.includes('.') || this.#database === null ? this.#table : `${escapeId(this.#database)}.${escapeId(ledger.table)}`;
   }
 
   /**
@@ -186,6 +203,96 @@ export class MysqlSession implements Session {
     }
   }
 
+  async executeScriptStep(step: ScriptStep): Promise<ScriptStepResult> {
+    const ledger = step.key === null ? null : this.#requireLedger();
+    // LOCK TABLES: the ledger must be locked with the script's tables, or the session can't write its rows.
+    const sql = ledger !== null && step.role === 'other' && inspectStatement(step.sql).keyword === 'LOCK' ? `${step.sql}\n, ${this.#scriptTable} WRITE` : step.sql;
+    if (!this.#fits(sql)) throw packetTooLarge(Buffer.byteLength(sql, 'utf8'), this.#maxPacket);
+    if (ledger === null || step.key === null) return this.#scriptQuery(sql);
+    const row = insertLedgerRows(this.#scriptTable, ledger.spool, [step.key], (value) => escapeLiteral(value, this.#rules));
+    const own = !this.#inTransaction;
+    try {
+      if (step.role !== 'transactional') {
+        // Run as it is; then its row, in the transaction it left open or in one of its own.
+        const result = await this.#scriptQuery(sql);
+        await this.#writeScriptRow(row);
+        return result;
+      }
+      // The row and the statement in one trip: in a transaction of their own, or in the script's open one.
+      const text = own ? `START TRANSACTION; ${row}; ${sql}; COMMIT` : `${row}; ${sql}`;
+      if (this.#fits(text)) {
+        const { last, all } = await this.#scriptStatusOf(text, own ? 4 : 2);
+        return { ...last, affectedRows: affectedRowsOf(all[own ? 2 : 1]) };
+      }
+      if (own) await this.#scriptQuery('START TRANSACTION');
+      await this.#scriptQuery(row);
+      const result = await this.#scriptQuery(sql);
+      return own ? { ...(await this.#scriptQuery('COMMIT')), affectedRows: result.affectedRows } : result;
+    } catch (error) {
+      // A transaction this step opened is rolled back; the script's own is the script's (a reset ends it).
+      if (own && step.role === 'transactional') await this.#rollbackAfter(error);
+      const e = error as { errno?: number; message?: string };
+      if (e.errno === DUPLICATE_KEY && String(e.message).includes(step.key)) return { affectedRows: 0, inTransaction: this.#inTransaction, doneBefore: true };
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the ledger row of a script's statement that ran outside the row's transaction: in
+   * the transaction it left open, or in one of its own. The script may have dropped the
+   * ledger table, or its database: the table is made again, and while the database is gone
+   * the row is not written (the script's progress line still holds the statement).
+   */
+  async #writeScriptRow(row: string): Promise<void> {
+    const write = () => (this.#inTransaction ? this.#scriptStatusOf(row, 1) : this.#scriptStatusOf(`START TRANSACTION; ${row}; COMMIT`, 3));
+    try {
+      await write();
+    } catch (error) {
+      const errno = (error as { errno?: number }).errno;
+      if (errno === NO_SUCH_DATABASE) return;
+      if (errno !== NO_SUCH_TABLE) throw error;
+      if (!this.#inTransaction) await this.#rollbackAfter(error);
+      await this.#connection.query(createLedgerTable(this.#scriptTable));
+      await write();
+    }
+  }
+
+  /** Runs one statement of a script alone; reads whether it left a transaction open. */
+  async #scriptQuery(sql: string): Promise<ScriptStepResult> {
+    const { last, all } = await this.#scriptStatusOf(sql, 1);
+    return { ...last, affectedRows: affectedRowsOf(all[0]) };
+  }
+
+  /**
+   * Sends `text` (`count` statements) and reads the server's status after the last: whether a
+   * transaction is open. A statement that returns rows carries no status the driver shows,
+   * so `DO 0` asks for it.
+   */
+  async #scriptStatusOf(text: string, count: number): Promise<{ last: ScriptStepResult; all: unknown[] }> {
+    const [result] = await this.#connection.query(text);
+    const all = count > 1 ? (result as unknown[]) : [result];
+    let header = all.at(-1) as Partial<ResultSetHeader> | undefined;
+    if (typeof header?.serverStatus !== 'number') {
+      const [done] = await this.#connection.query('DO 0');
+      header = done as ResultSetHeader;
+    }
+    this.#inTransaction = ((header.serverStatus ?? 0) & SERVER_STATUS_IN_TRANS) !== 0;
+    return { last: { affectedRows: 0, inTransaction: this.#inTransaction, doneBefore: false }, all };
+  }
+
+  async scriptProgress(id: string): Promise<number> {
+    this.#requireLedger();
+    try {
+      const [rows] = await this.#connection.query(selectScriptProgress(this.#scriptTable), [`${id}:%`]);
+      const key = (rows as Array<{ id: string }>)[0]?.id;
+      return key === undefined ? 0 : statementOfKey(key);
+    } catch (error) {
+      const errno = (error as { errno?: number }).errno;
+      if (errno === NO_SUCH_TABLE || errno === NO_SUCH_DATABASE) return 0;
+      throw error;
+    }
+  }
+
   async isDone(id: string): Promise<boolean> {
     this.#requireLedger();
     const [rows] = await this.#connection.query(selectLedgerRow(this.#table), [id]);
@@ -279,6 +386,7 @@ export class MysqlSession implements Session {
    */
   async reset(): Promise<void> {
     await this.#connection.reset();
+    this.#inTransaction = false;
     if (this.#held !== null && !(await granted(this.#connection, sessionLockName(this.#held)))) {
       throw Object.assign(new Error(`Expected to take the lock ${sessionLockName(this.#held)} again after a session reset; another session holds it`), { code: 'LOCK_LOST', fatal: true });
     }
