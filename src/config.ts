@@ -21,7 +21,7 @@ export function defaults(): Omit<ResolvedConfig, 'home' | 'datasources' | 'defau
     durability: 'fsync',
     dropInSettleMs: 1000,
     tmpMaxAgeMs: 60 * 60 * 1000,
-    limits: { maxSqlBytes: 1024 * 1024, maxParamsBytes: 16 * 1024 * 1024, maxFileBytes: 32 * 1024 * 1024 },
+    limits: { maxSqlBytes: null, maxParamsBytes: 16 * 1024 * 1024, maxFileBytes: 32 * 1024 * 1024 },
     logs: { maxSize: 10 * 1024 * 1024, maxFiles: 5, logParams: false },
     schedule: {
       cron: '*/5 * * * *',
@@ -294,7 +294,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
     dropInSettleMs: wholeNumber(merged.dropInSettleMs, 'dropInSettleMs', 0, base.dropInSettleMs),
     tmpMaxAgeMs: wholeNumber(merged.tmpMaxAgeMs, 'tmpMaxAgeMs', 0, base.tmpMaxAgeMs),
     limits: {
-      maxSqlBytes: wholeNumber(limits.maxSqlBytes, 'limits.maxSqlBytes', 1, base.limits.maxSqlBytes),
+      maxSqlBytes: limits.maxSqlBytes === undefined ? base.limits.maxSqlBytes : wholeNumber(limits.maxSqlBytes, 'limits.maxSqlBytes', 1, 0),
       maxParamsBytes: wholeNumber(limits.maxParamsBytes, 'limits.maxParamsBytes', 2, base.limits.maxParamsBytes),
       maxFileBytes: wholeNumber(limits.maxFileBytes, 'limits.maxFileBytes', 64, base.limits.maxFileBytes),
     },

@@ -13,7 +13,7 @@ export type ErrorCode =
   | 'INVALID_DATASOURCE_URL'
   /** spool() was given empty or non-string SQL. */
   | 'EMPTY_SQL'
-  /** The SQL text is larger than `limits.maxSqlBytes`. */
+  /** The SQL text is larger than `limits.maxSqlBytes` (when set), or its spool file would be larger than `limits.maxFileBytes`. */
   | 'SQL_TOO_LARGE'
   /** The encoded params are larger than `limits.maxParamsBytes`. */
   | 'PARAMS_TOO_LARGE'

@@ -80,7 +80,12 @@ export interface WebhookOptions {
 }
 
 export interface Limits {
-  /** Largest SQL text spool() accepts, in UTF-8 bytes. @default 1048576 (1 MiB) */
+  /**
+   * Largest SQL text spool() (and a `.sql` drop-in) accepts, in UTF-8 bytes. Unset by
+   * default: SQL is then accepted as long as its spool file fits in `maxFileBytes`, and the
+   * bound that matters is the server's max_allowed_packet, read at connect: a statement
+   * that can't fit goes to failed/ when it runs. @default unset
+   */
   readonly maxSqlBytes?: number;
   /** Largest params spool() accepts, in bytes of their JSON encoding. @default 16777216 (16 MiB) */
   readonly maxParamsBytes?: number;
@@ -155,7 +160,8 @@ export interface ResolvedConfig {
   readonly durability: 'fsync' | 'none';
   readonly dropInSettleMs: number;
   readonly tmpMaxAgeMs: number;
-  readonly limits: Required<Limits>;
+  /** maxSqlBytes is null when it is not set (bounded by maxFileBytes and the server's max_allowed_packet). */
+  readonly limits: Required<Omit<Limits, 'maxSqlBytes'>> & { readonly maxSqlBytes: number | null };
   readonly logs: Required<LogOptions>;
   readonly schedule: ResolvedSchedule;
   readonly timeoutMs: number;

@@ -20,7 +20,11 @@ export function sampleConfig(url: string): string {
     '// maxConnectionAttempts': d.maxConnectionAttempts,
     '// durability': d.durability,
     '// dropInSettleMs': d.dropInSettleMs,
-    '// limits': d.limits,
+    '// limits': {
+      '//': 'maxSqlBytes (largest SQL spool() and a .sql drop-in accept) is not set by default: SQL is then bounded by maxFileBytes, and by the server\'s max_allowed_packet when it runs (a statement that can\'t fit goes to failed/).',
+      maxParamsBytes: d.limits.maxParamsBytes,
+      maxFileBytes: d.limits.maxFileBytes,
+    },
     '// logs': d.logs,
     schedule: {
       '//': 'For `querybatch start`: cron (5 fields, or 6 with seconds first), timezone (IANA name, default the machine\'s), startDelayMs (first run after start), watch (drop-in watcher), runOnDrop (run soon after a drop-in), dropDebounceMs, stopTimeoutMs (give up waiting for the statement in flight on SIGTERM).',

@@ -9,7 +9,7 @@ import { listSorted, walkSpool } from '../spool/listing.js';
 import { readJobText } from '../spool/read-job.js';
 import { compareNames, spoolPathFor } from '../spool/shards.js';
 import { SPOOL_EXTENSION, decodeJobText, encodeRecord, type SpoolRecord } from '../spool/record.js';
-import { buildRecord, type SpoolWriter } from '../spool/writer.js';
+import { buildRecord, encodeWithinLimit, type SpoolWriter } from '../spool/writer.js';
 import { makeDirDurable, type DirSyncer } from '../spool/durable.js';
 
 /**
@@ -151,6 +151,8 @@ async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: 
     // A plain .sql file: its text is the SQL, for the default datasource, with no params.
     const sql = text.replace(/^\uFEFF/, '');
     records = [buildRecord(ctx.config, sql, [], {}, sqlId!, new Date(idTime(sqlId!)))];
+    // Its record must fit in a spool file too (quotes and newlines take more room as JSON).
+    encodeWithinLimit(ctx.config, records[0]!);
   }
   const datasource = records[0]!.datasource;
   if (!Object.hasOwn(ctx.config.datasources, datasource)) {

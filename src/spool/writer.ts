@@ -30,9 +30,15 @@ function prepareRecord(config: ResolvedConfig, sql: unknown, params: unknown, op
   if (typeof sql !== 'string' || sql.trim() === '') {
     throw new QueryBatchError('EMPTY_SQL', `Expected SQL to be a non-empty string; got ${typeof sql !== 'string' ? describeValue(sql) : sql === '' ? 'an empty string' : `only whitespace (${JSON.stringify(sql.length > 40 ? `${sql.slice(0, 40)}…` : sql)})`}`);
   }
+  // Unset (the default), the SQL is bounded by the file that holds it here, and by the
+  // server's max_allowed_packet when it runs (a statement that can't fit fails alone).
   const sqlBytes = Buffer.byteLength(sql, 'utf8');
-  if (sqlBytes > config.limits.maxSqlBytes) {
-    throw new QueryBatchError('SQL_TOO_LARGE', `Expected SQL of at most ${config.limits.maxSqlBytes} bytes (limits.maxSqlBytes); got ${sqlBytes} bytes`);
+  const { maxSqlBytes, maxFileBytes } = config.limits;
+  if (maxSqlBytes !== null && sqlBytes > maxSqlBytes) {
+    throw new QueryBatchError('SQL_TOO_LARGE', `Expected SQL of at most ${maxSqlBytes} bytes (limits.maxSqlBytes); got ${sqlBytes} bytes`);
+  }
+  if (maxSqlBytes === null && sqlBytes > maxFileBytes) {
+    throw new QueryBatchError('SQL_TOO_LARGE', `Expected SQL of at most ${maxFileBytes} bytes (limits.maxFileBytes: its spool file must fit; limits.maxSqlBytes is not set); got ${sqlBytes} bytes`);
   }
   const wire = encodeParams(params);
   const paramsJson = JSON.stringify(wire);
@@ -64,6 +70,19 @@ function prepareRecord(config: ResolvedConfig, sql: unknown, params: unknown, op
     ...(options.captureResult === true && { captureResult: true as const }),
   };
   return { record, paramsJson };
+}
+
+/**
+ * A record's file, encoded once (the size check and the write use the same bytes); over
+ * limits.maxFileBytes, SQL_TOO_LARGE or PARAMS_TOO_LARGE, for whichever takes more of it. Pure.
+ */
+export function encodeWithinLimit(config: ResolvedConfig, record: SpoolRecord, paramsJson?: string): Buffer {
+  const bytes = Buffer.from(encodeRecord(record, paramsJson), 'utf8');
+  const max = config.limits.maxFileBytes;
+  if (bytes.length <= max) return bytes;
+  const paramBytes = Buffer.byteLength(paramsJson ?? JSON.stringify(record.params), 'utf8');
+  const code = paramBytes > Buffer.byteLength(record.sql, 'utf8') ? 'PARAMS_TOO_LARGE' : 'SQL_TOO_LARGE';
+  throw new QueryBatchError(code, `Expected a spool file of at most ${max} bytes (limits.maxFileBytes); this job would take ${bytes.length}`);
 }
 
 /** A job waiting for its datasource's segment writer. */
@@ -104,11 +123,7 @@ export class SpoolWriter {
   /** Validates and writes one job; resolves with its id once it is durable. */
   async spool(sql: unknown, params: unknown, options: SpoolOptions = {}): Promise<string> {
     const { record, paramsJson } = prepareRecord(this.#config, sql, params, options, newId(), new Date());
-    // Encoded once: the size check and the write use the same bytes.
-    const bytes = Buffer.from(encodeRecord(record, paramsJson), 'utf8');
-    if (bytes.length > this.#config.limits.maxFileBytes) {
-      throw new QueryBatchError('PARAMS_TOO_LARGE', `Expected a spool file of at most ${this.#config.limits.maxFileBytes} bytes (limits.maxFileBytes); this job would take ${bytes.length}`);
-    }
+    const bytes = encodeWithinLimit(this.#config, record, paramsJson);
     if (this.#segmentable(record)) {
       await this.#enqueue(record.datasource, record.id, bytes);
       return record.id;

@@ -102,6 +102,9 @@ describe('config comments and schedule options', () => {
       writeFileSync(join(dir, 'querybatch.config.json'), sampleConfig('mysql://root@127.0.0.1:3306/test'));
       expect(readConfigFile(join(dir, 'querybatch.config.json'))).toEqual({ datasources: { main: 'mysql://root@127.0.0.1:3306/test' }, schedule: { cron: '*/5 * * * *' } });
       expect(resolveConfig({ home: dir }).schedule.cron).toBe('*/5 * * * *');
+      // The limits shown, uncommented, are the defaults: maxSqlBytes stays unset.
+      writeFileSync(join(dir, 'querybatch.config.json'), sampleConfig('mysql://root@127.0.0.1:3306/test').replace('"// limits"', '"limits"'));
+      expect(resolveConfig({ home: dir }).limits).toEqual({ maxSqlBytes: null, maxParamsBytes: 16777216, maxFileBytes: 33554432 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { buildRecord } from '../../src/spool/writer.js';
+import { buildRecord, encodeWithinLimit } from '../../src/spool/writer.js';
 import { resolveConfig } from '../../src/config.js';
 import { decodeParams, decodeRecord, encodeRecord } from '../../src/spool/record.js';
 import type { ResolvedConfig, SpoolOptions } from '../../src/interfaces.js';
@@ -9,7 +9,7 @@ const ID = '01JD7Z3K2M4N5P6Q7R8S9TVWXY';
 const NOW = new Date('2026-11-22T08:30:00.123Z');
 const URL = 'mysql://app:secret@127.0.0.1:3306/test';
 
-function config(overrides: { datasources?: Record<string, string>; maxSqlBytes?: number; maxParamsBytes?: number; defaultDatasource?: string } = {}): ResolvedConfig {
+function config(overrides: { datasources?: Record<string, string>; maxSqlBytes?: number; maxParamsBytes?: number; maxFileBytes?: number; defaultDatasource?: string } = {}): ResolvedConfig {
   return resolveConfig({
     configFile: false,
     home: '/nonexistent/querybatch-unit',
@@ -18,6 +18,7 @@ function config(overrides: { datasources?: Record<string, string>; maxSqlBytes?:
     limits: {
       ...(overrides.maxSqlBytes !== undefined && { maxSqlBytes: overrides.maxSqlBytes }),
       ...(overrides.maxParamsBytes !== undefined && { maxParamsBytes: overrides.maxParamsBytes }),
+      ...(overrides.maxFileBytes !== undefined && { maxFileBytes: overrides.maxFileBytes }),
     },
   });
 }
@@ -79,6 +80,11 @@ describe('buildRecord builds a record', () => {
     expectError(() => build(config({ maxSqlBytes: 10 }), "SELECT 'é'", []), 'SQL_TOO_LARGE', 'got 11 bytes');
   });
 
+  it('with SQL over 1 MiB when limits.maxSqlBytes is not set (the default): the server\'s max_allowed_packet bounds it when it runs', () => {
+    const sql = `INSERT INTO t VALUES ('${'x'.repeat(1536 * 1024)}')`;
+    expect(build(config(), sql, []).sql).toBe(sql);
+  });
+
   it('with params exactly at the byte limit', () => {
     // JSON.stringify(['abcdefghij']) is 14 bytes
     expect(build(config({ maxParamsBytes: 14 }), 'SELECT ?', ['abcdefghij']).params).toEqual(['abcdefghij']);
@@ -110,6 +116,23 @@ describe('buildRecord rejects', () => {
   it('SQL over the limit in UTF-8 bytes though not in characters', () => {
     // 10 characters, 13 bytes
     expectError(() => build(config({ maxSqlBytes: 10 }), "SELECT '🎉'", []), 'SQL_TOO_LARGE', 'at most 10 bytes', 'got 13 bytes');
+  });
+
+  it('SQL larger than a spool file may be with SQL_TOO_LARGE, when limits.maxSqlBytes is not set', () => {
+    expectError(
+      () => build(config({ maxFileBytes: 100 }), `SELECT '${'x'.repeat(100)}'`, []),
+      'SQL_TOO_LARGE',
+      'Expected SQL of at most 100 bytes (limits.maxFileBytes: its spool file must fit; limits.maxSqlBytes is not set)',
+      'got 109 bytes',
+    );
+  });
+
+  it('a record whose file would pass limits.maxFileBytes, naming the SQL or the params, whichever takes more of it', () => {
+    const cfg = config({ maxFileBytes: 300 });
+    const sql = `SELECT '${'"'.repeat(90)}'`; // within 300 bytes, but each quote takes two as JSON
+    expect(encodeWithinLimit(config(), build(cfg, sql, [])).length).toBeGreaterThan(300);
+    expectError(() => encodeWithinLimit(cfg, build(cfg, sql, [])), 'SQL_TOO_LARGE', 'Expected a spool file of at most 300 bytes (limits.maxFileBytes); this job would take');
+    expectError(() => encodeWithinLimit(cfg, build(cfg, 'SELECT ?', ['y'.repeat(250)])), 'PARAMS_TOO_LARGE', 'at most 300 bytes (limits.maxFileBytes)');
   });
 
   it('params over limits.maxParamsBytes with PARAMS_TOO_LARGE, saying the limit and the size', () => {

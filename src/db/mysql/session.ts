@@ -334,6 +334,8 @@ export class MysqlSession implements Session {
     if (this.#isMultiple(sql)) {
       throw Object.assign(new Error('Expected one statement to capture the result of; found several'), { code: 'ER_MULTIPLE_STATEMENTS' });
     }
+    // Sent over max_allowed_packet, the server would drop the connection (a connection failure).
+    this.#checkPacket(sql, params);
     // The core connection's query streams (the promise wrapper's does not).
     const core = (this.#connection as unknown as { connection: CoreConnection }).connection;
     const query = core.query({ sql, values: params as never, rowsAsArray: true, namedPlaceholders: isNamed(params) });
