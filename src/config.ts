@@ -21,7 +21,7 @@ export function defaults(): Omit<ResolvedConfig, 'home' | 'datasources' | 'defau
     durability: 'fsync',
     dropInSettleMs: 1000,
     tmpMaxAgeMs: 60 * 60 * 1000,
-    limits: { maxSqlBytes: null, maxParamsBytes: 16 * 1024 * 1024, maxFileBytes: 32 * 1024 * 1024 },
+    limits: { maxSqlBytes: null, maxParamsBytes: 16 * 1024 * 1024, maxFileBytes: 32 * 1024 * 1024, maxScriptBytes: 256 * 1024 * 1024 },
     logs: { maxSize: 10 * 1024 * 1024, maxFiles: 5, logParams: false },
     schedule: {
       cron: '*/5 * * * *',
@@ -275,7 +275,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
   if (durability !== 'fsync' && durability !== 'none') {
     throw configError(`Expected \`durability\` to be "fsync" or "none"; got ${JSON.stringify(durability)}`);
   }
-  const limits = optionGroup(merged.limits, 'limits', ['maxSqlBytes', 'maxParamsBytes', 'maxFileBytes']);
+  const limits = optionGroup(merged.limits, 'limits', ['maxSqlBytes', 'maxParamsBytes', 'maxFileBytes', 'maxScriptBytes']);
   const logs = optionGroup(merged.logs, 'logs', ['maxSize', 'maxFiles', 'logParams']);
   const webhooks = optionGroup(merged.webhooks, 'webhooks', ['secret', 'maxAttempts', 'backoffMs', 'timeoutMs', 'concurrency', 'maxQueued', 'closeWaitMs']);
   if (webhooks.secret !== undefined && (typeof webhooks.secret !== 'string' || webhooks.secret === '')) {
@@ -297,6 +297,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
       maxSqlBytes: limits.maxSqlBytes === undefined ? base.limits.maxSqlBytes : wholeNumber(limits.maxSqlBytes, 'limits.maxSqlBytes', 1, 0),
       maxParamsBytes: wholeNumber(limits.maxParamsBytes, 'limits.maxParamsBytes', 2, base.limits.maxParamsBytes),
       maxFileBytes: wholeNumber(limits.maxFileBytes, 'limits.maxFileBytes', 64, base.limits.maxFileBytes),
+      maxScriptBytes: wholeNumber(limits.maxScriptBytes, 'limits.maxScriptBytes', 1, base.limits.maxScriptBytes),
     },
     logs: {
       maxSize: wholeNumber(logs.maxSize, 'logs.maxSize', 1024, base.logs.maxSize),

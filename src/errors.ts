@@ -13,12 +13,14 @@ export type ErrorCode =
   | 'INVALID_DATASOURCE_URL'
   /** spool() was given empty or non-string SQL. */
   | 'EMPTY_SQL'
-  /** The SQL text is larger than `limits.maxSqlBytes` (when set), or its spool file would be larger than `limits.maxFileBytes`. */
+  /** The SQL text is larger than `limits.maxSqlBytes` (when set), or its spool file would be larger than `limits.maxFileBytes`; a script larger than `limits.maxScriptBytes`. */
   | 'SQL_TOO_LARGE'
   /** The encoded params are larger than `limits.maxParamsBytes`. */
   | 'PARAMS_TOO_LARGE'
   /** A param that cannot be carried exactly in a spool file (object, function, NaN, ...). */
   | 'UNSERIALIZABLE_PARAM'
+  /** A script file given to spoolScriptFile() (`spool --file`) could not be read. */
+  | 'SPOOL_READ_FAILED'
   /** Writing the spool file failed (disk full, permissions, ...); nothing was left behind. */
   | 'SPOOL_WRITE_FAILED'
   /** A spool file that is not a valid querybatch/1 file. */

@@ -91,6 +91,12 @@ export interface Limits {
   readonly maxParamsBytes?: number;
   /** Largest file the runner reads from spool/; larger ones go to failed/. @default 33554432 (32 MiB) */
   readonly maxFileBytes?: number;
+  /**
+   * Largest SQL script (spoolScript(), `spool --file`, a `.sql` drop-in of several
+   * statements), in bytes. Scripts are streamed, never read whole into memory; each of their
+   * statements is bounded by the server's max_allowed_packet. @default 268435456 (256 MiB)
+   */
+  readonly maxScriptBytes?: number;
 }
 
 export interface LogOptions {
@@ -222,6 +228,8 @@ export interface RunProgress {
   readonly done: number;
   /** Jobs pending when the drain began (at least `done`). */
   readonly total: number;
+  /** The script running now, if one is: its id, the statement that just ran, of how many. */
+  readonly script?: { readonly id: string; readonly statement: number; readonly statements: number };
 }
 
 export interface DatasourceSummary {
@@ -325,6 +333,8 @@ export type JobStatus =
     readonly runner: string;
     /** Set when that runner has died (on this host): the job is not running; the next run gives it back to its place in the spool. */
     readonly runnerDead?: true;
+    /** A script's: statements committed so far, of how many. */
+    readonly script?: { readonly done: number; readonly statements: number };
   }
   | { readonly id: string; readonly state: 'succeeded'; readonly datasource: string; readonly finishedAt: string; readonly durationMs: number; readonly affectedRows: number }
   | {

@@ -130,6 +130,30 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   }
 
   /**
+   * Writes an SQL script (several statements: a dump, a migration) to the spool as one job
+   * and resolves with its id once it is on disk. It is split client-side (quotes, comments,
+   * versioned comments, DELIMITER) and its statements run in order on one connection, each
+   * exactly once with the ledger, resuming after the last committed one after a crash or a
+   * respool (docs/guarantees.md). Rejects with EMPTY_SQL (no statement), SQL_TOO_LARGE
+   * (over limits.maxScriptBytes), UNKNOWN_DATASOURCE, CONFIG_INVALID, SPOOL_WRITE_FAILED.
+   * `text` may be a readable stream of the script's UTF-8 text (standard input).
+   */
+  async spoolScript(text: string | NodeJS.ReadableStream, options?: SpoolOptions): Promise<string> {
+    await this.#open();
+    // A stream (standard input) is copied to a temp file first, then read like a file.
+    return typeof text === 'string' ? this.#writer.spoolScript({ text }, options) : this.#writer.spoolScriptStream(text, options);
+  }
+
+  /**
+   * spoolScript() of a file, streamed (read twice: to hash and count it, then to copy it;
+   * never whole in memory), up to limits.maxScriptBytes.
+   */
+  async spoolScriptFile(path: string, options?: SpoolOptions): Promise<string> {
+    await this.#open();
+    return this.#writer.spoolScriptFile(path, options);
+  }
+
+  /**
    * Executes everything waiting, serially and in FIFO order per datasource. A call without
    * options while this instance has a run without options in flight joins that run; any
    * other call waits for the run in flight, then runs with its own options. A run of another

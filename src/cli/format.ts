@@ -84,7 +84,7 @@ export function formatJobStatus(s: JobStatus): string {
     case 'running':
       return s.runnerDead
         ? `${s.id}: claimed on ${s.datasource} by runner ${s.runner}, which has died: not running; the next run gives it back to its place in the spool`
-        : `${s.id}: running on ${s.datasource} (runner ${s.runner})`;
+        : `${s.id}: running on ${s.datasource} (runner ${s.runner})${s.script ? `, script at statement ${Math.min(s.script.done + 1, s.script.statements)} of ${s.script.statements} (${s.script.done} committed)` : ''}`;
     case 'succeeded':
       return `${s.id}: succeeded on ${s.datasource} at ${s.finishedAt} in ${s.durationMs}ms, ${s.affectedRows} row(s) affected`;
     case 'failed':
@@ -123,7 +123,9 @@ export function formatFailedDetail(f: FailedFileDetail): string {
   if (f.lastError) {
     lines.push(`error:      ${f.lastError.class} ${f.lastError.code}${f.lastError.errno !== undefined ? ` errno=${f.lastError.errno}` : ''}${f.lastError.sqlState ? ` sqlState=${f.lastError.sqlState}` : ''} at ${f.lastError.at}`);
     lines.push(`message:    ${oneLine(f.lastError.message)}`);
+    if (f.lastError.statement) lines.push(`statement:  ${f.lastError.statement.index} (line ${f.lastError.statement.line}): ${oneLine(f.lastError.statement.text)}`);
   }
+  if (f.script) lines.push(`script:     ${f.script.statements} statements, ${f.script.bytes} bytes; ${f.script.done} committed (respool resumes at statement ${f.script.done + 1})`);
   lines.push(`params:     ${f.params !== null ? printable(JSON.stringify(f.params)) : `${f.paramsSummary ?? '-'}${f.paramsSummary ? ' (values hidden; --show-params shows them)' : ''}`}`);
   if (f.sql !== null) lines.push('sql:', printable(f.sql));
   return lines.join('\n');

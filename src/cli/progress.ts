@@ -7,6 +7,8 @@ export interface ProgressState {
   readonly total: number;
   /** Milliseconds since the run began. */
   readonly elapsedMs: number;
+  /** A script running now: the statement that just ran, of how many. */
+  readonly script?: { readonly statement: number; readonly statements: number };
 }
 
 function duration(seconds: number): string {
@@ -27,7 +29,8 @@ export function formatProgress(p: ProgressState, columns = 80): string {
   const seconds = p.elapsedMs / 1000;
   const rate = seconds > 0 ? p.done / seconds : 0;
   const eta = rate > 0 ? (total - p.done) / rate : Number.POSITIVE_INFINITY;
-  const text = `${p.done}/${total}  ${Math.floor(fraction * 100)}%  ${rate >= 10 ? Math.round(rate) : rate.toFixed(1)}/s  ETA ${p.done >= total ? '0s' : duration(eta)}`;
+  const script = p.script ? `  script ${p.script.statement}/${p.script.statements}` : '';
+  const text = `${p.done}/${total}  ${Math.floor(fraction * 100)}%  ${rate >= 10 ? Math.round(rate) : rate.toFixed(1)}/s  ETA ${p.done >= total ? '0s' : duration(eta)}${script}`;
   const room = columns - text.length - 3;
   if (room < 10) return text.slice(0, Math.max(0, columns));
   const width = Math.min(30, room);

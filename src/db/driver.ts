@@ -42,6 +42,17 @@ export interface StatementTraits {
   readonly changesSession: boolean;
 }
 
+/** Digits of a statement's number in its ledger key: up to 999,999,999 statements, and keys sort by number. */
+const STATEMENT_DIGITS = 9;
+
+/**
+ * The ledger key of statement `index` (1-based) of script `id`. It sorts after the script's
+ * id, so the prune (ids before the oldest pending job) never takes a pending script's keys.
+ */
+export function scriptStatementKey(id: string, index: number): string {
+  return `${id}:${String(index).padStart(STATEMENT_DIGITS, '0')}`;
+}
+
 /** A statement of a script, as the dialect's splitter found it. */
 export interface ScriptStatement {
   /** The statement's text, without its delimiter. */

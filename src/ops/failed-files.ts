@@ -10,9 +10,10 @@ import { idAt, idTime, isId } from '../spool/id.js';
 import type { ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
 import { listSorted, removeIfEmpty } from '../spool/listing.js';
-import { readJobText } from '../spool/read-job.js';
+import { readJobRecords } from '../spool/read-job.js';
+import type { ScriptFile } from '../spool/script-file.js';
 import { spoolPathFor } from '../spool/shards.js';
-import { decodeJobText, describeParams, type LastError, type SpoolRecord, type WireParams } from '../spool/record.js';
+import { describeParams, type LastError, type SpoolRecord, type WireParams } from '../spool/record.js';
 import type { SpoolWriter } from '../spool/writer.js';
 
 /**
@@ -41,7 +42,10 @@ export interface FailedFile {
 }
 
 export interface FailedFileDetail extends FailedFile {
+  /** The statement's SQL (null for a script, and for a file that could not be read). */
   readonly sql: string | null;
+  /** A script's size, statements, and how many had committed (a respool resumes after them). */
+  readonly script: { readonly bytes: number; readonly statements: number; readonly done: number } | null;
   /** The params as stored (wire form), or null unless asked for. */
   readonly params: WireParams | null;
   /** Count and types of the params, e.g. `2[number,string]`. */
@@ -51,6 +55,7 @@ export interface FailedFileDetail extends FailedFile {
 /** A file in failed/ as read: the job it holds (null when it holds none), or why not. */
 interface ReadFailed {
   readonly record: SpoolRecord | null;
+  readonly script?: ScriptFile | null;
   readonly error: unknown;
   readonly mtimeMs: number;
   /** Why the runner set it aside, kept beside it (spool/failed-dir.ts). */
@@ -65,7 +70,8 @@ async function readFailed(path: string, config: ResolvedConfig): Promise<ReadFai
   const dropIn = stat.isFile() && path.endsWith('.sql');
   try {
     // A segment's (a damaged one, mended by hand) is shown by its first job.
-    return { record: decodeJobText(await readJobText(path, config.limits.maxFileBytes))[0]!, error: null, mtimeMs: stat.mtimeMs, reason, dropIn: false };
+    const { records, script } = await readJobRecords(path, config.limits);
+    return { record: records[0]!, script, error: null, mtimeMs: stat.mtimeMs, reason, dropIn: false };
   } catch (error) {
     return { record: null, error, mtimeMs: stat.mtimeMs, reason, dropIn };
   }
@@ -144,10 +150,11 @@ export async function showFailed(layout: Layout, config: ResolvedConfig, name: s
     }
     throw error;
   }
-  const { record } = read;
+  const { record, script } = read;
   return {
     ...describe(basename(path), read, now),
-    sql: record?.sql ?? null,
+    sql: record === null || script ? null : record.sql,
+    script: script ? { bytes: script.record.script.bytes, statements: script.record.script.statements, done: script.done } : null,
     params: record && showParams ? record.params : null,
     paramsSummary: record ? describeParams(record.params) : null,
   };
@@ -311,7 +318,7 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
     }
     try {
       // Read again: the claimed file is the one that goes back, whatever happened before the rename.
-      const records = decodeJobText(await readJobText(claimed, config.limits.maxFileBytes));
+      const { records } = await readJobRecords(claimed, config.limits);
       const record = records[0]!;
       await placeJobs({ layout, writer: deps.writer, syncer: deps.syncer }, claimed, records);
       await dropFailedReason(job.path);

@@ -24,6 +24,7 @@ export function sampleConfig(url: string): string {
       '//': 'maxSqlBytes (largest SQL spool() and a .sql drop-in accept) is not set by default: SQL is then bounded by maxFileBytes, and by the server\'s max_allowed_packet when it runs (a statement that can\'t fit goes to failed/).',
       maxParamsBytes: d.limits.maxParamsBytes,
       maxFileBytes: d.limits.maxFileBytes,
+      maxScriptBytes: d.limits.maxScriptBytes,
     },
     '// logs': d.logs,
     schedule: {

@@ -5,11 +5,13 @@ import { requireJobId } from '../spool/id.js';
 import type { JobStatus, ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
 import { jobsInLeaf, listSorted, treeNames, walkTree } from '../spool/listing.js';
-import { isRunnerAlive } from '../run/recovery.js';
+import { isRunnerAlive, uncertainMarkerName } from '../run/recovery.js';
+import { readJobRecords, type ReadLimits } from '../spool/read-job.js';
+import type { ScriptFile } from '../spool/script-file.js';
 import type { OutcomeLog } from './outcomes.js';
 import { immediateIds } from '../spool/priority.js';
 import { compareNames, jobCountOf, parseJobFileName, shardOf, spoolPathFor } from '../spool/shards.js';
-import { SPOOL_EXTENSION, decodeRecord, decodeSegment, type SpoolRecord } from '../spool/record.js';
+import { SPOOL_EXTENSION, decodeSegment, type SpoolRecord } from '../spool/record.js';
 
 /** Datasources that may hold the job: the configured ones and any other tree under spool/. */
 async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<string[]> {
@@ -44,6 +46,8 @@ interface Found {
   readonly path: string;
   readonly record: SpoolRecord | null;
   readonly index: number;
+  /** A script's parts (its progress). */
+  readonly script?: ScriptFile | null;
 }
 
 /**
@@ -51,16 +55,18 @@ interface Found {
  * `<id>.batchsql`, or a segment `<first>.<n>.batchsql` that holds it (spool/writer.ts keeps
  * a segment's jobs in its first one's leaf). Segments are read nearest first.
  */
-async function findJob(dir: string, id: string): Promise<Found | null> {
-  const own = join(dir, id + SPOOL_EXTENSION);
-  if (await exists(own)) {
+async function findJob(dir: string, id: string, limits: ReadLimits): Promise<Found | null> {
+  // Its own file; in a runner's claims, also under its uncertain marker (a statement that commits by itself in flight).
+  for (const own of [join(dir, id + SPOOL_EXTENSION), join(dir, uncertainMarkerName(id))]) {
+    if (!(await exists(own))) continue;
     let record: SpoolRecord | null = null;
+    let script: ScriptFile | null = null;
     try {
-      record = decodeRecord(await fs.promises.readFile(own, 'utf8'));
+      ({ records: [record = null], script } = await readJobRecords(own, limits));
     } catch {
       // claimed or damaged since we looked: where it was still says enough
     }
-    return { path: own, record, index: 0 };
+    return { path: own, record, index: 0, script };
   }
   const candidates = (await listSorted(dir)).map((e) => ({ name: e.name, job: parseJobFileName(e.name) }))
     .filter(({ job }) => job !== undefined && job.count > 1 && job.id <= id).reverse();
@@ -90,7 +96,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
   // Checked in the order a job moves (spool → claim → failed/ or done), so a job that moves
   // while we look is still found one step on.
   for (const datasource of await datasourceNames(layout, config)) {
-    const found = await findJob(dirname(spoolPathFor(layout.spoolDir, datasource, id)), id);
+    const found = await findJob(dirname(spoolPathFor(layout.spoolDir, datasource, id)), id, config.limits);
     if (found !== null) {
       // Marked jobs run first, in id order (spool/priority.ts).
       const marked = await immediateIds(layout, datasource);
@@ -103,23 +109,20 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
   for (const runner of await listSorted(layout.activeDir)) {
     if (!runner.isDirectory()) continue;
     for (const ds of await listSorted(join(layout.activeDir, runner.name))) {
-      if (await findJob(join(layout.activeDir, runner.name, ds.name), id)) {
-        return { id, state: 'running', datasource: ds.name, runner: runner.name, ...(!isRunnerAlive(runner.name) && { runnerDead: true as const }) };
+      const found = await findJob(join(layout.activeDir, runner.name, ds.name), id, config.limits);
+      if (found) {
+        const script = found.script ? { done: found.script.done, statements: found.script.record.script.statements } : undefined;
+        return { id, state: 'running', datasource: ds.name, runner: runner.name, ...(!isRunnerAlive(runner.name) && { runnerDead: true as const }), ...(script && { script }) };
       }
     }
   }
   for (const prefix of FAILED_PREFIXES) {
     const file = `${prefix}${id}${SPOOL_EXTENSION}`;
-    let text: string;
-    try {
-      text = await fs.promises.readFile(join(layout.failedDir, file), 'utf8');
-    } catch {
-      continue;
-    }
+    if (!(await exists(join(layout.failedDir, file)))) continue;
     const outcome = await outcomes.find(id, now);
-    let record;
+    let record: SpoolRecord | null;
     try {
-      record = decodeRecord(text);
+      [record = null] = (await readJobRecords(join(layout.failedDir, file), config.limits)).records;
     } catch {
       record = null;
     }

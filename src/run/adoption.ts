@@ -6,10 +6,12 @@ import { idTime, idsAt, isId } from '../spool/id.js';
 import type { ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
 import { listSorted, walkSpool } from '../spool/listing.js';
-import { readJobText } from '../spool/read-job.js';
+import { readJobRecords, readJobText } from '../spool/read-job.js';
+import { rewriteScriptFile, type ScriptBody } from '../spool/script-file.js';
+import { tempPathFor } from '../spool/durable.js';
 import { compareNames, spoolPathFor } from '../spool/shards.js';
-import { SPOOL_EXTENSION, decodeJobText, encodeRecord, type SpoolRecord } from '../spool/record.js';
-import { buildRecord, encodeWithinLimit, type SpoolWriter } from '../spool/writer.js';
+import { SPOOL_EXTENSION, encodeRecord, type SpoolRecord } from '../spool/record.js';
+import { buildRecord, encodeWithinLimit, startsWithBom, type SpoolWriter } from '../spool/writer.js';
 import { makeDirDurable, type DirSyncer } from '../spool/durable.js';
 
 /**
@@ -113,8 +115,9 @@ async function adoptOne(ctx: AdoptContext, result: AdoptResult, path: string, en
     throw error;
   }
   let records: SpoolRecord[];
+  let script: ScriptBody | undefined;
   try {
-    records = await readDropIn(ctx, claimed, entry.name, sqlId);
+    ({ records, script } = await readDropIn(ctx, claimed, entry.name, sqlId));
   } catch (error) {
     result.invalid++;
     await ctx.fail(claimed, entry.name, error, undefined, path);
@@ -122,7 +125,13 @@ async function adoptOne(ctx: AdoptContext, result: AdoptResult, path: string, en
   }
   const record = records[0]!;
   try {
-    await placeJobs(ctx, claimed, records);
+    if (script !== undefined) {
+      // A .sql script: written as a script's file (its text copied after its header), then the drop-in goes.
+      await ctx.writer.writeScript(record, script);
+      await fs.promises.unlink(claimed);
+    } else {
+      await placeJobs(ctx, claimed, records);
+    }
     result.adopted += records.length;
   } catch (error) {
     if (isQueryBatchError(error, 'INVALID_SPOOL_FILE')) {
@@ -137,28 +146,54 @@ async function adoptOne(ctx: AdoptContext, result: AdoptResult, path: string, en
   }
 }
 
-/** A drop-in's jobs: one, or a segment's (moved or copied by hand). */
-async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: string | null): Promise<SpoolRecord[]> {
+/** A DELIMITER line: a script (a trigger, a procedure), even with one statement. */
+const DELIMITER_LINE = /^[ \t]*delimiter[ \t]+\S/im;
+
+/**
+ * A drop-in's jobs: one, or a segment's (moved or copied by hand), or a script's (a failed
+ * script copied back). A plain .sql file of one statement is that statement's job; of
+ * several (or with DELIMITER, or larger than limits.maxFileBytes) it is a script, and
+ * `script` says where its text is.
+ */
+async function readDropIn(ctx: AdoptContext, path: string, name: string, sqlId: string | null): Promise<{ records: SpoolRecord[]; script?: ScriptBody }> {
   const isBatch = name.endsWith(SPOOL_EXTENSION);
   if (!isBatch && sqlId === null) {
     throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a ${SPOOL_EXTENSION} or .sql file; found ${JSON.stringify(name)}`);
   }
-  const text = await readJobText(path, ctx.config.limits.maxFileBytes);
+  const { limits } = ctx.config;
   let records: SpoolRecord[];
+  let script: ScriptBody | undefined;
   if (isBatch) {
-    records = decodeJobText(text);
+    records = (await readJobRecords(path, limits)).records;
   } else {
-    // A plain .sql file: its text is the SQL, for the default datasource, with no params.
-    const sql = text.replace(/^\uFEFF/, '');
-    records = [buildRecord(ctx.config, sql, [], {}, sqlId!, new Date(idTime(sqlId!)))];
-    // Its record must fit in a spool file too (quotes and newlines take more room as JSON).
-    encodeWithinLimit(ctx.config, records[0]!);
+    // A plain .sql file: its text is the SQL (or the script), for the default datasource, with no params.
+    const createdAt = new Date(idTime(sqlId!));
+    const stat = await fs.promises.lstat(path);
+    if (stat.isFile() && stat.size > limits.maxFileBytes && stat.nlink === 1) {
+      const bom = await startsWithBom(path);
+      script = { path, start: bom ? 3 : 0, bytes: stat.size - (bom ? 3 : 0) };
+      records = [await ctx.writer.scriptRecordOf(script, {}, sqlId!, createdAt)];
+    } else {
+      const sql = (await readJobText(path, limits.maxFileBytes)).replace(/^\uFEFF/, '');
+      const asScript = await ctx.writer.scriptRecordOf({ text: sql }, {}, sqlId!, createdAt).catch((error: unknown) => {
+        if (isQueryBatchError(error, 'EMPTY_SQL')) return null; // said again, as for a statement
+        throw error;
+      });
+      if (asScript !== null && (asScript.script!.statements > 1 || DELIMITER_LINE.test(sql))) {
+        script = { text: sql };
+        records = [asScript];
+      } else {
+        records = [buildRecord(ctx.config, sql, [], {}, sqlId!, createdAt)];
+        // Its record must fit in a spool file too (quotes and newlines take more room as JSON).
+        encodeWithinLimit(ctx.config, records[0]!);
+      }
+    }
   }
   const datasource = records[0]!.datasource;
   if (!Object.hasOwn(ctx.config.datasources, datasource)) {
     throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected the file's datasource to be configured (${Object.keys(ctx.config.datasources).join(', ') || 'none are'}); found ${JSON.stringify(datasource)}`);
   }
-  return records;
+  return { records, ...(script !== undefined && { script }) };
 }
 
 /**
@@ -186,7 +221,14 @@ export async function placeJob(ctx: Pick<AdoptContext, 'layout' | 'writer' | 'sy
   if (await fs.pathExists(target)) {
     throw new QueryBatchError('INVALID_SPOOL_FILE', `A job with id ${record.id} is already pending (${target}); this copy was not queued again`);
   }
-  if (path.endsWith(SPOOL_EXTENSION) && record.attempts === 0) {
+  if (record.script !== undefined) {
+    // A script: its header rewritten (attempts from 0) unless it is already, its progress and body kept.
+    if (record.attempts !== 0) await rewriteScriptFile(tempPathFor(ctx.layout.tmpDir, 'respool'), path, { ...record, attempts: 0 });
+    await fs.promises.chmod(path, 0o600);
+    await makeDirDurable(dirname(target), ctx.syncer);
+    await fs.promises.rename(path, target);
+    if (ctx.syncer) await ctx.syncer.sync(dirname(target));
+  } else if (path.endsWith(SPOOL_EXTENSION) && record.attempts === 0) {
     await fs.promises.chmod(path, 0o600); // a hand-made file may have come in 0644
     await makeDirDurable(dirname(target), ctx.syncer);
     await fs.promises.rename(path, target);

@@ -3,9 +3,11 @@ import fs from 'fs-extra';
 import { makeDirDurable, tempPathFor, writeFileAtomic, writeTemp, type DirSyncer } from '../spool/durable.js';
 import { moveToFailed, type FailedPrefix } from '../spool/failed-dir.js';
 import type { Layout } from '../spool/layout.js';
-import { readJobText } from '../spool/read-job.js';
+import { readJobFile, type ReadLimits } from '../spool/read-job.js';
+import { rewriteScriptFile } from '../spool/script-file.js';
 import { decodeParams, decodeRecord, decodeSegment, encodeRecord, type SpoolRecord } from '../spool/record.js';
 import { jobFileName, spoolPathFor } from '../spool/shards.js';
+import { QueryBatchError } from '../errors.js';
 import { Segment, type Job } from './job.js';
 import type { Destination } from './settle.js';
 
@@ -59,10 +61,14 @@ export class Claims {
     }
   }
 
-  /** Reads a claimed file's jobs (a segment's several, `count` from its name); throws when it is not valid. */
-  async read(claimed: string, src: string, count: number, maxBytes: number, judge: (record: SpoolRecord) => Pick<Job, 'once' | 'changesSession'>): Promise<Job[]> {
-    const text = await readJobText(claimed, maxBytes);
-    const records = count === 1 ? [decodeRecord(text)] : decodeSegment(text, count);
+  /** Reads a claimed file's jobs (a segment's several, `count` from its name; a script's header); throws when it is not valid. */
+  async read(claimed: string, src: string, count: number, limits: ReadLimits, judge: (record: SpoolRecord) => Pick<Job, 'once' | 'changesSession'>): Promise<Job[]> {
+    const read = await readJobFile(claimed, limits);
+    if (read.kind === 'script') {
+      if (count !== 1) throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a segment of ${count} jobs (the count its name gives); found a script`);
+      return [{ record: read.file.record, params: [], path: claimed, src, ...judge(read.file.record), script: read.file }];
+    }
+    const records = count === 1 ? [decodeRecord(read.text)] : decodeSegment(read.text, count);
     return records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, ...judge(record) }));
   }
 
@@ -162,6 +168,12 @@ export class Claims {
 
   /** Rewrites a claim of one job in place (temp + rename: a crash leaves the old or the new, whole). */
   async rewrite(path: string, record: SpoolRecord): Promise<void> {
+    if (record.script !== undefined) {
+      // A script's header changes; its progress and body are copied as they are.
+      await rewriteScriptFile(tempPathFor(this.#layout.tmpDir, 'rewrite'), path, record);
+      await this.#syncer.sync(dirname(path));
+      return;
+    }
     await writeFileAtomic(this.#layout.tmpDir, path, encodeRecord(record), this.#syncer);
   }
 

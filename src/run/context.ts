@@ -25,4 +25,6 @@ export interface RunnerDeps {
 /** What a drain is given: the run's options plus `step`, called once per statement executed or refused. */
 export interface DrainOptions extends RunOptions {
   readonly step?: () => void;
+  /** A script ran its statement `index` of `total`. */
+  readonly scriptStep?: (id: string, index: number, total: number) => void;
 }

@@ -18,6 +18,7 @@ import { oldestLiveId } from './ledger-prune.js';
 import { countFailure, emptyDatasourceSummary } from './tally.js';
 import { hasForeignClaims, recoverForeignClaims, uncertainMarkerName } from './recovery.js';
 import { Retrier } from './retry.js';
+import { failedStatementOf, runScript, type ScriptResult } from './script.js';
 import { blockingFile, blocks } from './strict-order.js';
 import { invalidFile, logUncertainClaims, settleFailure, type SettleContext, type SettleOptions } from './settle.js';
 
@@ -181,7 +182,7 @@ export class Drain {
   /** Reads a claimed file's jobs (a segment's several); null when it is not valid (settled: failed/). */
   async #readClaim(claimed: string, name: string, src: string, count: number): Promise<Job[] | null> {
     try {
-      return await this.#claims.read(claimed, src, count, this.#config.limits.maxFileBytes, (record) => traitsOf(this.#driver.dialect, this.#ledger !== null, record));
+      return await this.#claims.read(claimed, src, count, this.#config.limits, (record) => traitsOf(this.#driver.dialect, this.#ledger !== null, record));
     } catch (error) {
       await this.#settleInvalid(claimed, name, error, { id: idOfFileName(name) ?? '', datasource: this.#datasource }, src);
       return null;
@@ -223,6 +224,15 @@ export class Drain {
       if (k > 0) {
         if (this.#limitReached()) return false;
         this.#taken++;
+      }
+      if (job.script !== undefined) {
+        // FIFO: what is grouped runs before the script.
+        if (!(await this.#flushGroup())) {
+          await this.#claims.returnUnrun([job]);
+          return false;
+        }
+        if (!(await this.#runScript(job))) return false;
+        continue;
       }
       if (groupable(job, this.#ledger)) {
         this.#group.push(job);
@@ -354,6 +364,84 @@ export class Drain {
       else this.#claims.remove(done);
     }
     return !job.changesSession || this.#resetSession();
+  }
+
+  /**
+   * Runs a script job (run/script.ts) and settles how it ended: committed whole; stopped by
+   * an SQL error at a statement (failed/, naming it; its progress kept, so a respool resumes
+   * there); cut short by a lost connection (back to the spool with one more attempt, or
+   * failed/uncertain-… when the statement in flight may have committed by itself); a body
+   * that is not what its header says (failed/, as invalid). The session is reset after it.
+   * False when the drain must stop.
+   */
+  async #runScript(job: Job): Promise<boolean> {
+    const { record } = job;
+    let claim = job.path;
+    const t = performance.now();
+    let result: ScriptResult;
+    try {
+      result = await runScript({
+        session: this.#hold.session,
+        dialect: this.#driver.dialect,
+        ledger: this.#ledger !== null,
+        limitMs: record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null),
+        uncertain: async (on) => (claim = await this.#claims.rename(claim, on ? uncertainMarkerName(record.id) : basename(job.path))),
+        onStatement: (index, total) => this.#options.scriptStep?.(record.id, index, total),
+        ...(this.#options.signal !== undefined && { signal: this.#options.signal }),
+      }, job.path, job.script!);
+    } catch (error) {
+      if (lostConnection(this.#driver.dialect, error)) {
+        await this.#connectionLost([job], error, t, claim);
+        return false;
+      }
+      if (!isQueryBatchError(error, 'INVALID_SPOOL_FILE')) throw error;
+      await this.#settleInvalid(claim, basename(job.path), error, record, job.src);
+      return true;
+    }
+    const ms = performance.now() - t;
+    this.summary.sqlMs += ms;
+    if (result.ok) {
+      if (result.doneBefore) this.summary.settled++;
+      else this.summary.success++;
+      this.#succeeded(record, ms, result.affectedRows);
+      this.#claims.remove(claim);
+      return this.#resetSession();
+    }
+    if (result.aborted) {
+      this.#stop = 'aborted';
+      await this.#claims.putBack(claim, record.id);
+      return false;
+    }
+    if (lostConnection(this.#driver.dialect, result.error)) {
+      this.#hold.lose();
+      this.#stop = 'connection';
+      if (result.uncertain) {
+        const failure = failureOf('uncertain', result.error);
+        const at = result.statement === null ? '' : ` (statement ${result.statement.index} of ${record.script!.statements}, line ${result.statement.line})`;
+        const message = `The connection was lost while a script's statement that may commit by itself ran${at}: it may or may not have run, so the script is not resumed on its own; the ${result.done} statements before it committed (${describeFailure(failure)}). Check the database, then respool it (it resumes at that statement) or delete it`;
+        await this.#settleJob(job, claim, failure, { ms, message, ...(result.statement !== null && { sql: result.statement.sql }) });
+      } else {
+        await this.#settleJob(job, claim, failureOf('connection', result.error), { ms });
+      }
+      return false;
+    }
+    const failure = this.#scriptFailure(result, record.script!.statements);
+    await this.#settleJob(job, claim, failure, { ms, ...(result.statement !== null && { sql: result.statement.sql }) });
+    return (await this.#resetSession()) && !this.stopped;
+  }
+
+  /** The failure of a script stopped by a refused statement (or left in an open transaction): which statement, and what did not commit. */
+  #scriptFailure(result: Extract<ScriptResult, { ok: false }>, total: number): Failure {
+    const base = failureOf(isQueryBatchError(result.error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', result.error);
+    const { statement, done } = result;
+    if (statement === null) return base;
+    const rolledBack = statement.index - 1 - done;
+    const note = rolledBack > 0 ? `; statements ${done + 1} to ${statement.index - 1} were in its transaction and were rolled back with it` : '';
+    return {
+      ...base,
+      message: `Statement ${statement.index} of ${total} (line ${statement.line}) failed: ${base.message}${note}. Fix the cause, then respool the file: it resumes at statement ${done + 1}`,
+      statement: failedStatementOf(statement),
+    };
   }
 
   /**

@@ -66,6 +66,8 @@ export interface EntryFacts {
   readonly attempts?: number;
   /** The log's message, when it says more than the failure's own. */
   readonly message?: string;
+  /** The SQL to show, when it is not the record's (a script's failed statement). */
+  readonly sql?: string;
   /** Param values in the log (logs.logParams), else their count and types. */
   readonly logParams: boolean;
 }
@@ -86,7 +88,7 @@ export function logEntryOf(failure: Failure, record: SpoolRecord | Partial<Spool
       code: failure.code,
       moved: facts.moved,
       message,
-      ...(record?.sql !== undefined && loggedSql(record.sql)),
+      ...(facts.sql !== undefined ? loggedSql(facts.sql) : record?.sql !== undefined && loggedSql(record.sql)),
     };
   }
   return {
@@ -99,7 +101,7 @@ export function logEntryOf(failure: Failure, record: SpoolRecord | Partial<Spool
     attempts: facts.attempts,
     moved: facts.moved,
     message,
-    ...loggedSql(record.sql),
+    ...loggedSql(facts.sql ?? record.sql),
     params: facts.logParams ? JSON.stringify(record.params) : describeParams(record.params),
   };
 }

@@ -1,5 +1,6 @@
 import { runsOnceWithLedger, type Dialect, type StatementParams } from '../db/driver.js';
 import type { SpoolRecord } from '../spool/record.js';
+import type { ScriptFile } from '../spool/script-file.js';
 
 /** A claimed job, read and checked, ready to run. */
 export interface Job {
@@ -15,10 +16,14 @@ export interface Job {
   readonly changesSession: boolean;
   /** Set for a job of a segment file: the jobs that share its claim. */
   readonly segment?: Segment;
+  /** Set for a script: its file's parts (the statements stay on disk until they run: run/script.ts). */
+  readonly script?: ScriptFile;
 }
 
 /** What the dialect reads from a job's statement: whether the ledger runs it once (`ledger`: the ledger is on), whether it may change the session. */
 export function traitsOf(dialect: Dialect, ledger: boolean, record: SpoolRecord): Pick<Job, 'once' | 'changesSession'> {
+  // A script: each statement once with the ledger (run/script.ts); it sets its own session, reset after it.
+  if (record.script !== undefined) return { once: ledger, changesSession: true };
   const traits = dialect.inspect(record.sql); // read once for both
   return { once: ledger && runsOnceWithLedger(dialect, record, traits), changesSession: traits.changesSession };
 }

@@ -123,5 +123,9 @@ async function withProgress(layout: Layout, names: readonly string[], options: R
   for (const name of names) total += (await countJobs(join(layout.spoolDir, name))).count;
   let done = 0;
   onProgress({ done, total });
-  return { ...options, step: () => onProgress({ done: ++done, total: Math.max(total, done) }) };
+  return {
+    ...options,
+    step: () => onProgress({ done: ++done, total: Math.max(total, done) }),
+    scriptStep: (id, statement, statements) => onProgress({ done, total: Math.max(total, done), ...(statement < statements && { script: { id, statement, statements } }) }),
+  };
 }

@@ -41,6 +41,8 @@ export interface SettleOptions {
   readonly ms?: number;
   /** The log's message, when it says more than the failure's own. */
   readonly message?: string;
+  /** The SQL the log shows, when it is not the record's (a script's failed statement). */
+  readonly sql?: string;
   /** Counts the failure into the run's summary, once it is settled, and where it sent the job. */
   readonly count?: (failure: Failure, to: Destination) => void;
 }
@@ -91,6 +93,7 @@ export async function settleFailure(ctx: SettleContext, job: FailedJob, failure:
     moved: shown(moved),
     ...(attempts !== undefined && { attempts }),
     ...(message !== undefined && { message }),
+    ...(options.sql !== undefined && { sql: options.sql }),
     logParams: ctx.logParams,
   }));
   return inFailed ? moved : null;

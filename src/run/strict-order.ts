@@ -5,8 +5,7 @@ import { FAILED_PREFIX_OF, type Failure } from '../spool/failure.js';
 import { readFailedReason } from '../spool/failed-dir.js';
 import type { Layout } from '../spool/layout.js';
 import { listSorted } from '../spool/listing.js';
-import { readJobText } from '../spool/read-job.js';
-import { decodeJobText } from '../spool/record.js';
+import { readJobRecords, type ReadLimits } from '../spool/read-job.js';
 
 /**
  * `datasources.<name>.strictOrder`: a datasource drains nothing while failed/ holds a file
@@ -24,11 +23,11 @@ export function blocks(failure: Failure): boolean {
 }
 
 /** The datasource and id of the job a failed/ file holds, when the file blocks it; else null. */
-async function blockingJob(path: string, maxBytes: number): Promise<{ datasource: string; id: string } | null> {
+async function blockingJob(path: string, limits: ReadLimits): Promise<{ datasource: string; id: string } | null> {
   try {
     const stat = await fs.promises.lstat(path);
     if (!stat.isFile() || (await readFailedReason(path, stat.ino)) !== null) return null;
-    const [record] = decodeJobText(await readJobText(path, maxBytes));
+    const [record] = (await readJobRecords(path, limits)).records;
     return record ? { datasource: record.datasource, id: record.id } : null;
   } catch {
     return null;
@@ -46,7 +45,7 @@ export async function blockingFiles(layout: Layout, config: ResolvedConfig, data
   if (wanted.size === 0) return new Map();
   for (const entry of await listSorted(layout.failedDir)) {
     if (!BLOCKING_PREFIXES.some((p) => entry.name.startsWith(p))) continue;
-    const job = await blockingJob(join(layout.failedDir, entry.name), config.limits.maxFileBytes);
+    const job = await blockingJob(join(layout.failedDir, entry.name), config.limits);
     if (job === null || !wanted.has(job.datasource)) continue;
     const seen = found.get(job.datasource);
     if (seen === undefined || job.id < seen.id) found.set(job.datasource, { name: entry.name, id: job.id });

@@ -29,7 +29,22 @@ export interface Failure {
   readonly sqlState?: string;
   /** When it happened (ISO time). */
   readonly at: string;
+  /** A script's: the statement that failed (its number, the line it starts on, its first characters). */
+  readonly statement?: FailedStatement;
 }
+
+/** Where in a script a failure happened. */
+export interface FailedStatement {
+  /** 1-based position among the script's statements. */
+  readonly index: number;
+  /** 1-based line of the script where it starts. */
+  readonly line: number;
+  /** Its first characters (at most STATEMENT_TEXT_CHARS); the error log has more. */
+  readonly text: string;
+}
+
+/** How much of a failed statement's text a record's lastError keeps. */
+export const STATEMENT_TEXT_CHARS = 200;
 
 /** The failed/ file name prefix each class sends a job to (a connection failure with attempts left stays in spool/). */
 export const FAILED_PREFIX_OF: Readonly<Record<FailureClass, 'failed-' | 'connection-' | 'uncertain-'>> = {

@@ -1,5 +1,7 @@
 import fs from 'fs-extra';
 import { QueryBatchError } from '../errors.js';
+import { looksLikeScript, parseScriptHead, type ScriptFile } from './script-file.js';
+import { decodeJobText, type SpoolRecord } from './record.js';
 
 function kindOf(stat: fs.Stats): string {
   if (stat.isDirectory()) return 'a directory';
@@ -43,12 +45,25 @@ async function readUpTo(fd: number, size: number, maxBytes: number): Promise<Buf
   }
 }
 
+/** How many bytes of a file are read to find a script's header and progress line. */
+const SCRIPT_HEAD_BYTES = 256 * 1024;
+
+/** What a job file holds: a job's (or a segment's) text, or a script's header and progress (its body stays on disk). */
+export type JobFile = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'script'; readonly file: ScriptFile };
+
+/** The limits a job file is read under. */
+export interface ReadLimits {
+  readonly maxFileBytes: number;
+  readonly maxScriptBytes: number;
+}
+
 /**
  * Reads a job file safely: never follows a symlink (O_NOFOLLOW), never blocks on a FIFO
  * (O_NONBLOCK), checks on the open descriptor that it is a regular file with one link and at
- * most `maxBytes`, and that it is UTF-8. Throws INVALID_SPOOL_FILE saying what it found.
+ * most `maxFileBytes` (a script: its header, and at most `maxScriptBytes` of body), and that
+ * it is UTF-8. Throws INVALID_SPOOL_FILE saying what it found.
  */
-export async function readJobText(path: string, maxBytes: number): Promise<string> {
+export async function readJobFile(path: string, limits: ReadLimits): Promise<JobFile> {
   let fd: number;
   try {
     fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -61,17 +76,40 @@ export async function readJobText(path: string, maxBytes: number): Promise<strin
     const stat = fs.fstatSync(fd);
     if (!stat.isFile()) throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a regular file; found ${kindOf(stat)}`);
     if (stat.nlink > 1) throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a file with one link; found ${stat.nlink} hard links (copy the file instead of linking it)`);
-    if (stat.size > maxBytes) throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected at most ${maxBytes} bytes (limits.maxFileBytes); found ${stat.size} bytes`);
-    const bytes = await readUpTo(fd, stat.size, maxBytes);
-    if (bytes.length > maxBytes) throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected at most ${maxBytes} bytes (limits.maxFileBytes); found more than ${maxBytes} bytes`);
+    if (stat.size > limits.maxFileBytes) {
+      const head = Buffer.alloc(Math.min(stat.size, SCRIPT_HEAD_BYTES));
+      const n = fs.readSync(fd, head, 0, head.length, 0);
+      if (!looksLikeScript(head.subarray(0, n))) throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected at most ${limits.maxFileBytes} bytes (limits.maxFileBytes); found ${stat.size} bytes`);
+      const file = parseScriptHead(head.subarray(0, n), stat.size);
+      if (file.record.script.bytes > limits.maxScriptBytes) {
+        throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a script of at most ${limits.maxScriptBytes} bytes (limits.maxScriptBytes); found ${file.record.script.bytes} bytes`);
+      }
+      return { kind: 'script', file };
+    }
+    const bytes = await readUpTo(fd, stat.size, limits.maxFileBytes);
+    if (bytes.length > limits.maxFileBytes) throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected at most ${limits.maxFileBytes} bytes (limits.maxFileBytes); found more than ${limits.maxFileBytes} bytes`);
+    if (looksLikeScript(bytes)) return { kind: 'script', file: parseScriptHead(bytes, bytes.length) };
     try {
-      return decoder.decode(bytes);
+      return { kind: 'text', text: decoder.decode(bytes) };
     } catch {
       throw new QueryBatchError('INVALID_SPOOL_FILE', 'Expected UTF-8 text; found bytes that are not valid UTF-8');
     }
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The records of a job file: one job's, a segment's, or a script's header (`script`: its parts). Throws INVALID_SPOOL_FILE. */
+export async function readJobRecords(path: string, limits: ReadLimits): Promise<{ records: SpoolRecord[]; script: ScriptFile | null }> {
+  const read = await readJobFile(path, limits);
+  return read.kind === 'script' ? { records: [read.file.record], script: read.file } : { records: decodeJobText(read.text), script: null };
+}
+
+/** readJobFile() of a file that must hold a job's text (a script is refused). */
+export async function readJobText(path: string, maxBytes: number): Promise<string> {
+  const read = await readJobFile(path, { maxFileBytes: maxBytes, maxScriptBytes: 0 });
+  if (read.kind === 'text') return read.text;
+  throw new QueryBatchError('INVALID_SPOOL_FILE', 'Expected a job file; found a script (read it with readJobFile)');
 }
 
 /** The kind of a directory entry, for messages. */

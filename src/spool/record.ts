@@ -293,7 +293,7 @@ export function decodeRecord(text: string): SpoolRecord {
     format: FORMAT,
     id: data.id,
     datasource: data.datasource,
-    sql: data.sql as string,
+    sql: data.sql,
     params: data.params as WireParams,
     createdAt: data.createdAt,
     attempts: data.attempts as number,

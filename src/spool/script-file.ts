@@ -70,6 +70,27 @@ export function parseScriptHead(head: Buffer, size: number): ScriptFile {
   return { record: record as ScriptFile['record'], progressAt, bodyAt, done };
 }
 
+/**
+ * Rewrites a script file with a new header (`record`: one more attempt, its lastError),
+ * keeping its progress and body: a new file (temp, fsync, rename over `path`), the body
+ * copied a chunk at a time. A crash leaves the old file or the new one, whole.
+ */
+export async function rewriteScriptFile(tmpPath: string, path: string, record: SpoolRecord): Promise<ScriptFile> {
+  const head = Buffer.alloc(256 * 1024);
+  const fd = fs.openSync(path, 'r');
+  let file: ScriptFile;
+  try {
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    file = parseScriptHead(head.subarray(0, n), fs.fstatSync(fd).size);
+  } finally {
+    fs.closeSync(fd);
+  }
+  await writeScriptTemp(tmpPath, record, file.done, { path, start: file.bodyAt, bytes: file.record.script.bytes }, true);
+  await fs.promises.rename(tmpPath, path);
+  const progressAt = Buffer.byteLength(encodeRecord(record));
+  return { record: record as ScriptFile['record'], progressAt, bodyAt: progressAt + PROGRESS_BYTES, done: file.done };
+}
+
 /** Records that `done` statements have committed, in place (one small write; the file's size does not change). */
 export function writeProgress(fd: number, file: Pick<ScriptFile, 'progressAt'>, done: number): void {
   fs.writeSync(fd, progressLine(done), file.progressAt, 'latin1');

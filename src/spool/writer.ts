@@ -1,4 +1,5 @@
 import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import fs from 'fs-extra';
 import { QueryBatchError, describeValue, withCode } from '../errors.js';
 import { newId } from './id.js';
@@ -10,7 +11,8 @@ import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
 import { runsOnceWithLedger, type Dialect } from '../db/driver.js';
 import { driverFactoryFor } from '../db/registry.js';
 import { markImmediate } from './priority.js';
-import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type SpoolRecord } from './record.js';
+import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type ScriptMeta, type SpoolRecord } from './record.js';
+import { measureScript, measureScriptText, writeScriptTemp, type ScriptBody } from './script-file.js';
 
 /**
  * Checks a statement and builds its record, or throws a typed error (EMPTY_SQL,
@@ -83,6 +85,33 @@ export function encodeWithinLimit(config: ResolvedConfig, record: SpoolRecord, p
   const paramBytes = Buffer.byteLength(paramsJson ?? JSON.stringify(record.params), 'utf8');
   const code = paramBytes > Buffer.byteLength(record.sql, 'utf8') ? 'PARAMS_TOO_LARGE' : 'SQL_TOO_LARGE';
   throw new QueryBatchError(code, `Expected a spool file of at most ${max} bytes (limits.maxFileBytes); this job would take ${bytes.length}`);
+}
+
+/** Whether a file starts with a UTF-8 byte order mark (an editor's; not part of the script). */
+export async function startsWithBom(path: string): Promise<boolean> {
+  const handle = await fs.promises.open(path, 'r');
+  try {
+    const { bytesRead, buffer } = await handle.read(Buffer.alloc(3), 0, 3, 0);
+    return bytesRead === 3 && buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A script's record (its header): checked like a statement's, without SQL or params (its
+ * statements are the file's body). Throws EMPTY_SQL for a script without a statement,
+ * SQL_TOO_LARGE over limits.maxScriptBytes, CONFIG_INVALID for captureResult. Pure.
+ */
+export function buildScriptRecord(config: ResolvedConfig, script: ScriptMeta, options: SpoolOptions, id: string, now: Date): SpoolRecord {
+  if (script.statements === 0) throw new QueryBatchError('EMPTY_SQL', `Expected a script with at least one statement; found ${script.bytes} bytes of white space and comments only`);
+  if (script.bytes > config.limits.maxScriptBytes) {
+    throw new QueryBatchError('SQL_TOO_LARGE', `Expected a script of at most ${config.limits.maxScriptBytes} bytes (limits.maxScriptBytes); got ${script.bytes} bytes`);
+  }
+  if (options.captureResult === true) throw new QueryBatchError('CONFIG_INVALID', 'Expected captureResult only for a single statement; got it for a script (its statements\' results are not kept)');
+  // The checks a statement's options get; the statement stands in for the script's text.
+  const { record } = prepareRecord(config, 'script', [], { ...options, captureResult: false }, id, now);
+  return { ...record, sql: '', script };
 }
 
 /** A job waiting for its datasource's segment writer. */
@@ -214,13 +243,78 @@ export class SpoolWriter {
     }
   }
 
+  /**
+   * Checks and writes a script (its text, or a file's, read twice as a stream: once to hash
+   * and count its statements, once to copy it); resolves with its id once it is durable.
+   */
+  async spoolScript(source: ScriptBody, options: SpoolOptions = {}, id = newId(), now = new Date()): Promise<string> {
+    const record = await this.scriptRecordOf(source, options, id, now);
+    await this.writeScript(record, source);
+    if (record.priority === 'immediate') await this.markImmediate(record.datasource, record.id);
+    return record.id;
+  }
+
+  /** A script's record: its text measured (size, hash, statements) and checked. Throws like spoolScript(). */
+  async scriptRecordOf(source: ScriptBody, options: SpoolOptions, id: string, now: Date): Promise<SpoolRecord> {
+    const datasource = options.datasource ?? this.#config.defaultDatasource;
+    if (typeof datasource !== 'string' || !Object.hasOwn(this.#config.datasources, datasource)) {
+      throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${Object.keys(this.#config.datasources).join(', ') || 'none are configured'}); got ${JSON.stringify(datasource)}`);
+    }
+    const splitter = this.#dialectOf(datasource).scriptSplitter();
+    let meta: ScriptMeta;
+    if ('text' in source) {
+      if (typeof source.text !== 'string') throw new QueryBatchError('EMPTY_SQL', `Expected a script as a string; got ${describeValue(source.text)}`);
+      meta = measureScriptText(source.text, splitter);
+    } else {
+      if (source.bytes > this.#config.limits.maxScriptBytes) {
+        throw new QueryBatchError('SQL_TOO_LARGE', `Expected a script of at most ${this.#config.limits.maxScriptBytes} bytes (limits.maxScriptBytes); got ${source.bytes} bytes`);
+      }
+      meta = await measureScript(source.path, source.start, source.bytes, splitter);
+    }
+    return buildScriptRecord(this.#config, meta, options, id, now);
+  }
+
+  /** spoolScript() of a file: a regular file, read as a stream. Throws SQL_TOO_LARGE, EMPTY_SQL, SPOOL_READ_FAILED (it can't be read). */
+  async spoolScriptFile(path: string, options: SpoolOptions = {}): Promise<string> {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(path);
+    } catch (error) {
+      throw new QueryBatchError('SPOOL_READ_FAILED', `Could not read the script ${path}: ${withCode(error)}`, { cause: error });
+    }
+    if (!stat.isFile()) throw new QueryBatchError('SPOOL_READ_FAILED', `Expected the script ${path} to be a regular file; found ${stat.isDirectory() ? 'a directory' : 'something else'}`);
+    const bom = await startsWithBom(path);
+    return this.spoolScript({ path, start: bom ? 3 : 0, bytes: stat.size - (bom ? 3 : 0) }, options);
+  }
+
+  /** spoolScript() of a stream (standard input): copied to a temp file first, so that it can be read twice. */
+  async spoolScriptStream(stream: NodeJS.ReadableStream, options: SpoolOptions = {}): Promise<string> {
+    const tmp = tempPathFor(this.#layout.tmpDir, 'script-input');
+    try {
+      await pipeline(stream, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+      return await this.spoolScriptFile(tmp, options);
+    } finally {
+      await fs.promises.unlink(tmp).catch(() => {});
+    }
+  }
+
+  /** Writes a script's file (header, progress at 0, the body from `source`) into its shard. */
+  async writeScript(record: SpoolRecord, source: ScriptBody): Promise<void> {
+    await this.#place(record.datasource, record.id, 1, (tmp) => writeScriptTemp(tmp, record, 0, source, this.#syncer !== null));
+  }
+
   /** Writes an already-encoded job (or `count` of them, a segment) into its shard. */
   async write(datasource: string, id: string, text: string | Buffer, count = 1): Promise<void> {
+    await this.#place(datasource, id, count, (tmp) => writeTemp(tmp, text, this.#syncer !== null));
+  }
+
+  /** Makes a job file in a temp file (`fill`), then renames it into its shard, durably. */
+  async #place(datasource: string, id: string, count: number, fill: (tmp: string) => Promise<void>): Promise<void> {
     const target = spoolPathFor(this.#layout.spoolDir, datasource, id, count);
     const tmp = tempPathFor(this.#layout.tmpDir, id + SPOOL_EXTENSION);
     let renamed = false;
     try {
-      await writeTemp(tmp, text, this.#syncer !== null);
+      await fill(tmp);
       await this.#renameIntoShard(tmp, target);
       renamed = true;
       if (this.#syncer) await this.#syncer.sync(dirname(target));

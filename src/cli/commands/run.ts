@@ -3,6 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EXIT_FAILURES, EXIT_OK, print, untilSignal, wholeNumberFlag, withQueryBatch, type ArgsOf, type GlobalArgs } from '../common.js';
 import { formatSummary } from '../format.js';
 import { formatProgress } from '../progress.js';
+import type { RunProgress } from '../../interfaces.js';
 
 export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
   command: 'run',
@@ -34,7 +35,7 @@ async function handler(args: ArgumentsCamelCase<RunArgs>): Promise<void> {
 }
 
 /** Draws the progress bar on stderr (a TTY) for runs that last more than a moment. */
-function progressBar(stream: NodeJS.WriteStream): { onProgress: (p: { done: number; total: number }) => void; finish(): void } {
+function progressBar(stream: NodeJS.WriteStream): { onProgress: (p: RunProgress) => void; finish(): void } {
   const started = performance.now();
   let shown = false;
   let last = 0;

@@ -1,4 +1,4 @@
-/** `querybatch spool [sql]`: writes one statement to the spool and prints its id. */
+/** `querybatch spool [sql]`: writes one statement (or, with --file, a script) to the spool and prints its id. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { QueryBatchError } from '../../errors.js';
 import type { SpoolOptions } from '../../interfaces.js';
@@ -9,7 +9,7 @@ import { print, readStdin, wholeNumberFlag, withQueryBatch, type ArgsOf, type Gl
 export function spoolCommand(argv: readonly string[]): CommandModule<GlobalArgs, SpoolArgs> {
   return {
     command: 'spool [sql]',
-    describe: 'Write a statement to the spool; prints its id',
+    describe: 'Write a statement (or a script, --file) to the spool; prints its id',
     builder,
     handler: (args) => spool(args, argv),
   };
@@ -25,8 +25,11 @@ function builder(y: Argv<GlobalArgs>) {
     .option('timeout-ms', { type: 'string', describe: 'Stop the statement on the server after this many ms (default: the configured timeoutMs, 5 minutes)' })
     .option('capture-result', { type: 'boolean', describe: 'Keep the result rows (a background SELECT) as pages, for querybatch result ID' })
     .option('priority', { type: 'string', choices: ['normal', 'immediate'], describe: 'immediate: run before every normal statement of its datasource, and at once under a running start' })
+    .option('file', { alias: 'f', type: 'string', describe: 'A script of several statements (a dump, a migration) to run as one job, in order, resumable; "-" reads it from standard input' })
     .conflicts('param', 'params')
+    .conflicts('file', ['sql', 'param', 'params', 'capture-result'])
     .check((a) => wholeNumberFlag(a.timeoutMs, '--timeout-ms', 1) !== null)
+    .example('$0 spool --file dump.sql', 'a script: its statements run in order, each once')
     .example('$0 spool "INSERT INTO audit (user, action) VALUES (?, ?)" -p alice -p login', '')
     .example(`$0 spool --params '[1, {"$date": "2026-01-01T00:00:00.000Z"}]' "INSERT INTO t (a, d) VALUES (?, ?)"`, '');
 }
@@ -34,6 +37,17 @@ function builder(y: Argv<GlobalArgs>) {
 type SpoolArgs = ArgsOf<typeof builder>;
 
 async function spool(args: ArgumentsCamelCase<SpoolArgs>, argv: readonly string[]): Promise<void> {
+  const options = optionsFrom(args);
+  if (args.file !== undefined) {
+    const file = args.file;
+    if (file === '' || file === '-') {
+      if (process.stdin.isTTY) throw new QueryBatchError('EMPTY_SQL', 'Expected a script on standard input (--file -); got a terminal');
+    }
+    const fromStdin = file === '' || file === '-';
+    const id = await withQueryBatch(args, (qb) => (fromStdin ? qb.spoolScript(process.stdin, options) : qb.spoolScriptFile(file, options)));
+    print(args, { id }, id);
+    return;
+  }
   let sql = args.sql;
   // yargs parses a lone "-" as an empty string: look at the raw arguments instead.
   if (sql === undefined || argv.includes('-')) {
@@ -41,15 +55,19 @@ async function spool(args: ArgumentsCamelCase<SpoolArgs>, argv: readonly string[
     sql = await readStdin();
   }
   const params = paramsFrom(args.param, args.params);
-  const options: SpoolOptions = {
+  const id = await withQueryBatch(args, (qb) => qb.spool(sql, params, options));
+  print(args, { id }, id);
+}
+
+/** The job's options from the flags. */
+function optionsFrom(args: ArgumentsCamelCase<SpoolArgs>): SpoolOptions {
+  return {
     ...(args.datasource !== undefined && { datasource: args.datasource }),
     ...(args.webhook !== undefined && { webhook: args.webhook }),
     ...(args.timeoutMs !== undefined && { timeoutMs: wholeNumberFlag(args.timeoutMs, '--timeout-ms', 1) }),
     ...(args.priority !== undefined && { priority: args.priority as Priority }),
     ...(args.captureResult === true && { captureResult: true }),
   };
-  const id = await withQueryBatch(args, (qb) => qb.spool(sql, params, options));
-  print(args, { id }, id);
 }
 
 /** The parameters from -p (strings, in order) or --params (JSON with type tags). */

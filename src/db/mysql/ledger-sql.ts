@@ -28,17 +28,6 @@ export function widenLedgerId(table: string): string {
   return `ALTER TABLE ${table} MODIFY ${ID_COLUMN}`;
 }
 
-/** Digits of a statement's number in its ledger key: up to 999,999,999 statements, and keys sort by number. */
-const STATEMENT_DIGITS = 9;
-
-/**
- * The ledger key of statement `index` (1-based) of script `id`. It sorts after the script's
- * id, so the prune (ids before the oldest pending job) never takes a pending script's keys.
- */
-export function scriptStatementKey(id: string, index: number): string {
-  return `${id}:${String(index).padStart(STATEMENT_DIGITS, '0')}`;
-}
-
 /** Binds the LIKE pattern of a script's keys: its highest recorded statement. */
 export function selectScriptProgress(table: string): string {
   return `SELECT id FROM ${table} WHERE id LIKE ? ORDER BY id DESC LIMIT 1`;
