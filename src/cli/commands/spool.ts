@@ -27,8 +27,9 @@ function builder(y: Argv<GlobalArgs>) {
     .option('priority', { type: 'string', choices: ['normal', 'immediate'], describe: 'immediate: run before every normal statement of its datasource, and at once under a running start' })
     .option('file', { alias: 'f', type: 'string', describe: 'A script of several statements (a dump, a migration) to run as one job, in order, resumable; "-" reads it from standard input' })
     .conflicts('param', 'params')
-    .conflicts('file', ['sql', 'param', 'params', 'capture-result'])
+    .conflicts('file', ['param', 'params', 'capture-result'])
     .check((a) => wholeNumberFlag(a.timeoutMs, '--timeout-ms', 1) !== null)
+    .check((a) => a.file === undefined || a.sql === undefined || a.sql === '' || `Expected SQL or --file, not both; got both (SQL ${JSON.stringify(a.sql.slice(0, 40))}, --file ${JSON.stringify(a.file)})`)
     .example('$0 spool --file dump.sql', 'a script: its statements run in order, each once')
     .example('$0 spool "INSERT INTO audit (user, action) VALUES (?, ?)" -p alice -p login', '')
     .example(`$0 spool --params '[1, {"$date": "2026-01-01T00:00:00.000Z"}]' "INSERT INTO t (a, d) VALUES (?, ?)"`, '');
@@ -40,10 +41,9 @@ async function spool(args: ArgumentsCamelCase<SpoolArgs>, argv: readonly string[
   const options = optionsFrom(args);
   if (args.file !== undefined) {
     const file = args.file;
-    if (file === '' || file === '-') {
-      if (process.stdin.isTTY) throw new QueryBatchError('EMPTY_SQL', 'Expected a script on standard input (--file -); got a terminal');
-    }
+    // yargs reads `--file -` as an empty string.
     const fromStdin = file === '' || file === '-';
+    if (fromStdin && process.stdin.isTTY) throw new QueryBatchError('EMPTY_SQL', 'Expected a script on standard input (--file -); got a terminal');
     const id = await withQueryBatch(args, (qb) => (fromStdin ? qb.spoolScript(process.stdin, options) : qb.spoolScriptFile(file, options)));
     print(args, { id }, id);
     return;

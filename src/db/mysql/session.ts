@@ -20,6 +20,7 @@ const NO_SUCH_DATABASE = 1049;
 
 /** Server status flags of an OK packet (MySQL protocol). */
 const SERVER_STATUS_IN_TRANS = 0x0001;
+const SERVER_STATUS_AUTOCOMMIT = 0x0002;
 
 /**
  * Error numbers for "this statement can't be prepared (now)": fall back to a plain query.
@@ -91,6 +92,8 @@ export class MysqlSession implements Session {
   readonly #scriptTable: string;
   /** A transaction is open, as the server's last OK packet of a script's statement said. */
   #inTransaction = false;
+  /** Autocommit is on, as the server's last OK packet of a script's statement said (a script may SET autocommit = 0). */
+  #autocommit = true;
 
   constructor(connection: PoolConnection, ledger: LedgerSettings | null, cancelOptions: ConnectionOptions, init: readonly string[]) {
     this.#connection = connection;
@@ -210,7 +213,8 @@ export class MysqlSession implements Session {
     if (!this.#fits(sql)) throw packetTooLarge(Buffer.byteLength(sql, 'utf8'), this.#maxPacket);
     if (ledger === null || step.key === null) return this.#scriptQuery(sql);
     const row = insertLedgerRows(this.#scriptTable, ledger.spool, [step.key], (value) => escapeLiteral(value, this.#rules));
-    const own = !this.#inTransaction;
+    // With autocommit off, a statement opens the script's transaction: its row joins it.
+    const own = !this.#inTransaction && this.#autocommit;
     try {
       if (step.role !== 'transactional') {
         // Run as it is; then its row, in the transaction it left open or in one of its own.
@@ -245,14 +249,19 @@ export class MysqlSession implements Session {
    */
   async #writeScriptRow(row: string): Promise<void> {
     const write = () => (this.#inTransaction ? this.#scriptStatusOf(row, 1) : this.#scriptStatusOf(`START TRANSACTION; ${row}; COMMIT`, 3));
+    const gone = (error: unknown) => (error as { errno?: number }).errno === NO_SUCH_DATABASE;
     try {
       await write();
     } catch (error) {
-      const errno = (error as { errno?: number }).errno;
-      if (errno === NO_SUCH_DATABASE) return;
-      if (errno !== NO_SUCH_TABLE) throw error;
+      if (gone(error)) return;
+      if ((error as { errno?: number }).errno !== NO_SUCH_TABLE) throw error;
       if (!this.#inTransaction) await this.#rollbackAfter(error);
-      await this.#connection.query(createLedgerTable(this.#scriptTable));
+      try {
+        await this.#connection.query(createLedgerTable(this.#scriptTable));
+      } catch (created) {
+        if (gone(created)) return;
+        throw created;
+      }
       await write();
     }
   }
@@ -277,6 +286,7 @@ export class MysqlSession implements Session {
       header = done as ResultSetHeader;
     }
     this.#inTransaction = ((header.serverStatus ?? 0) & SERVER_STATUS_IN_TRANS) !== 0;
+    this.#autocommit = ((header.serverStatus ?? 0) & SERVER_STATUS_AUTOCOMMIT) !== 0;
     return { last: { affectedRows: 0, inTransaction: this.#inTransaction, doneBefore: false }, all };
   }
 
@@ -389,6 +399,7 @@ export class MysqlSession implements Session {
   async reset(): Promise<void> {
     await this.#connection.reset();
     this.#inTransaction = false;
+    this.#autocommit = true;
     if (this.#held !== null && !(await granted(this.#connection, sessionLockName(this.#held)))) {
       throw Object.assign(new Error(`Expected to take the lock ${sessionLockName(this.#held)} again after a session reset; another session holds it`), { code: 'LOCK_LOST', fatal: true });
     }
