@@ -38,7 +38,7 @@ describe('defaults', () => {
       durability: 'fsync',
       dropInSettleMs: 1000,
       tmpMaxAgeMs: 3600000,
-      limits: { maxSqlBytes: null, maxParamsBytes: 16777216, maxFileBytes: 33554432 },
+      limits: { maxSqlBytes: null, maxParamsBytes: 16777216, maxFileBytes: 33554432, maxScriptBytes: 268435456 },
       logs: { maxSize: 10485760, maxFiles: 5, logParams: false },
       schedule: { cron: '*/5 * * * *', timezone: null, startDelayMs: 10000, watch: true, runOnDrop: false, dropDebounceMs: 200, stopTimeoutMs: 30000 },
       timeoutMs: 300000,
@@ -58,7 +58,7 @@ describe('resolveConfig with configFile: false', () => {
       durability: 'fsync',
       dropInSettleMs: 1000,
       tmpMaxAgeMs: 3600000,
-      limits: { maxSqlBytes: null, maxParamsBytes: 16777216, maxFileBytes: 33554432 },
+      limits: { maxSqlBytes: null, maxParamsBytes: 16777216, maxFileBytes: 33554432, maxScriptBytes: 268435456 },
       logs: { maxSize: 10485760, maxFiles: 5, logParams: false },
       schedule: { cron: '*/5 * * * *', timezone: null, startDelayMs: 10000, watch: true, runOnDrop: false, dropDebounceMs: 200, stopTimeoutMs: 30000 },
       timeoutMs: 300000,
@@ -271,6 +271,7 @@ describe('resolveConfig with configFile: false', () => {
     [{ limits: { maxSqlBytes: 0 } }, '`limits.maxSqlBytes` to be a whole number >= 1; got 0'],
     [{ limits: { maxParamsBytes: 1 } }, '`limits.maxParamsBytes` to be a whole number >= 2; got 1'],
     [{ limits: { maxFileBytes: 63 } }, '`limits.maxFileBytes` to be a whole number >= 64; got 63'],
+    [{ limits: { maxScriptBytes: 0 } }, '`limits.maxScriptBytes` to be a whole number >= 1; got 0'],
     [{ logs: { maxSize: 1023 } }, '`logs.maxSize` to be a whole number >= 1024; got 1023'],
     [{ logs: { maxFiles: 0.5 } }, '`logs.maxFiles` to be a whole number >= 1; got 0.5'],
   ] as Array<[QueryBatchOptions, string]>)('rejects %j', (options, fragment) => {
@@ -289,7 +290,7 @@ describe('resolveConfig with configFile: false', () => {
     const config = resolveConfig({ configFile: false, durability: 'none', dropInSettleMs: 0, limits: { maxSqlBytes: 10 }, logs: { logParams: true } });
     expect(config.durability).toBe('none');
     expect(config.dropInSettleMs).toBe(0);
-    expect(config.limits).toEqual({ maxSqlBytes: 10, maxParamsBytes: 16777216, maxFileBytes: 33554432 });
+    expect(config.limits).toEqual({ maxSqlBytes: 10, maxParamsBytes: 16777216, maxFileBytes: 33554432, maxScriptBytes: 268435456 });
     expect(config.logs).toEqual({ maxSize: 10485760, maxFiles: 5, logParams: true });
   });
 });
@@ -306,7 +307,7 @@ describe('resolveConfig with a config file', () => {
     expect(config.home).toBe(home);
     expect(Object.keys(config.datasources)).toEqual(['main', 'reporting']);
     expect(config.maxConnectionAttempts).toBe(7);
-    expect(config.limits).toEqual({ maxSqlBytes: 200, maxParamsBytes: 16777216, maxFileBytes: 1000 });
+    expect(config.limits).toEqual({ maxSqlBytes: 200, maxParamsBytes: 16777216, maxFileBytes: 1000, maxScriptBytes: 268435456 });
   });
 
   it('treats a missing <home>/querybatch.config.json as empty', () => {

@@ -104,7 +104,7 @@ describe('config comments and schedule options', () => {
       expect(resolveConfig({ home: dir }).schedule.cron).toBe('*/5 * * * *');
       // The limits shown, uncommented, are the defaults: maxSqlBytes stays unset.
       writeFileSync(join(dir, 'querybatch.config.json'), sampleConfig('mysql://root@127.0.0.1:3306/test').replace('"// limits"', '"limits"'));
-      expect(resolveConfig({ home: dir }).limits).toEqual({ maxSqlBytes: null, maxParamsBytes: 16777216, maxFileBytes: 33554432 });
+      expect(resolveConfig({ home: dir }).limits).toEqual({ maxSqlBytes: null, maxParamsBytes: 16777216, maxFileBytes: 33554432, maxScriptBytes: 268435456 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
