@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import mysql from 'mysql2/promise';
+import { findDriverFactory } from '../src/db/registry.js';
 import { ADMIN_URL, TEST_CHARSET, TEST_COLLATION } from './helpers.js';
 
 /**
@@ -76,8 +77,94 @@ export const mariadb: DialectFixture = {
   tempTable: (name) => `CREATE TEMPORARY TABLE ${name} (k INT, v VARCHAR(100))`,
 };
 
-/** The dialects the suite runs on: MariaDB, and each other dialect whose driver is registered. */
-export const DIALECTS: readonly DialectFixture[] = [mariadb];
-
 /** Loads a CommonJS module (better-sqlite3, pg) from an ES module test. */
-export const requireCjs = createRequire(join(import.meta.dirname, 'dialects.ts'));
+const requireCjs = createRequire(join(import.meta.dirname, 'dialects.ts'));
+
+/** The PostgreSQL every machine runs. Override with QUERYBATCH_TEST_PG_URL. */
+export const PG_ADMIN_URL = process.env.QUERYBATCH_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** `?` placeholders as PostgreSQL's `$n` (the fixtures' own SQL has no `?` inside strings). */
+const numbered = (sql: string): string => {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+};
+
+export const postgres: DialectFixture = {
+  name: 'postgres',
+  async open() {
+    const pg = requireCjs('pg') as typeof import('pg');
+    const name = `qbtest_conf_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name} ENCODING 'UTF8' TEMPLATE template0`);
+    await admin.end();
+    const url = PG_ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    return {
+      url,
+      query: async (sql, params = []) => (await client.query(numbered(sql), [...params])).rows as Array<Record<string, unknown>>,
+      exec: async (sql) => void (await client.query(sql)),
+      async close() {
+        await client.end();
+        const drop = new pg.Client({ connectionString: PG_ADMIN_URL });
+        await drop.connect();
+        await drop.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await drop.end();
+      },
+    };
+  },
+  table: (name) => `CREATE TABLE ${name} (k SERIAL PRIMARY KEY, v VARCHAR(100))`,
+  typedTable: (name) => `CREATE TABLE ${name} (i BIGINT, s VARCHAR(100), b BYTEA, d TIMESTAMPTZ(3), n NUMERIC(20,6), f DOUBLE PRECISION)`,
+  async readTyped(db, name) {
+    const [row] = await db.query(`SELECT i::text AS i, s, encode(b, 'hex') AS b, to_char(d AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS d, n::text AS n, f FROM ${name}`);
+    return { i: String(row!.i), s: String(row!.s), b: String(row!.b), d: new Date(String(row!.d)).toISOString(), n: String(row!.n), f: Number(row!.f) };
+  },
+  sleep: (seconds) => `SELECT pg_sleep(${seconds})`,
+  tempTable: (name) => `CREATE TEMP TABLE ${name} (k INT, v VARCHAR(100))`,
+};
+
+export const sqlite: DialectFixture = {
+  name: 'sqlite',
+  open(home) {
+    const Database = requireCjs('better-sqlite3') as typeof import('better-sqlite3');
+    const db = new Database(join(home, 'conformance.db'));
+    db.pragma('busy_timeout = 5000');
+    const query = (sql: string, params: readonly unknown[] = []): Array<Record<string, unknown>> => {
+      const statement = db.prepare(sql).safeIntegers(true);
+      if (statement.reader) return statement.all(...params) as Array<Record<string, unknown>>;
+      statement.run(...params);
+      return [];
+    };
+    return Promise.resolve({
+      url: 'sqlite:conformance.db',
+      query: (sql, params) => Promise.resolve(query(sql, params)),
+      exec: (sql) => Promise.resolve(void db.exec(sql)),
+      close: () => Promise.resolve(void db.close()),
+    });
+  },
+  table: (name) => `CREATE TABLE ${name} (k INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)`,
+  typedTable: (name) => `CREATE TABLE ${name} (i INTEGER, s TEXT, b BLOB, d ANY, n TEXT, f REAL)`,
+  async readTyped(db, name) {
+    const [row] = await db.query(`SELECT i, s, b, d, n, f FROM ${name}`);
+    const d = row!.d;
+    return {
+      i: String(row!.i),
+      s: String(row!.s),
+      b: hex(row!.b),
+      d: new Date(typeof d === 'bigint' ? Number(d) : (d as string | number)).toISOString(),
+      n: String(row!.n),
+      f: Number(row!.f),
+    };
+  },
+  // No sleep function: a recursive count of about 2,000,000 rows a second.
+  sleep: (seconds) => `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${Math.round(seconds * 2_000_000)}) SELECT count(*) FROM c`,
+  tempTable: (name) => `CREATE TEMP TABLE ${name} (k INTEGER, v TEXT)`,
+};
+
+/** The dialects the suite runs on: MariaDB, and each other dialect whose driver is registered. */
+export const DIALECTS: readonly DialectFixture[] = [
+  mariadb,
+  ...(findDriverFactory('postgres://x/y') ? [postgres] : []),
+  ...(findDriverFactory('sqlite:x.db') ? [sqlite] : []),
+];
