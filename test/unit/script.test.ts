@@ -78,6 +78,15 @@ describe('ScriptSplitter', () => {
     expect(byCharacters(DUMP)).toEqual(EXPECTED);
   });
 
+  it('gives the same statements with the text cut in two anywhere (runs of plain characters cross the cut)', () => {
+    for (let cut = 0; cut <= DUMP.length; cut++) {
+      const splitter = new ScriptSplitter();
+      const out = [...splitter.push(DUMP.slice(0, cut)), ...splitter.push(DUMP.slice(cut)), ...splitter.end()];
+      expect(out.map((s) => s.sql), `cut at ${cut}`).toEqual(EXPECTED);
+      expect(out.map((s) => s.line)).toEqual(splitScript(DUMP).map((s) => s.line));
+    }
+  });
+
   it('numbers statements and gives the line each starts on', () => {
     const statements = splitScript('-- head\n\nSELECT 1;\nSELECT\n  2; SELECT 3;\n\n\nSELECT 4');
     expect(statements).toEqual([

@@ -24,17 +24,47 @@ type Mode =
 
 const DELIMITER_LINE = /^[ \t]*delimiter[ \t]+(\S+)[ \t]*\r?$/i;
 
+/**
+ * Runs of characters that mean nothing in a mode (sticky: matched at a position), taken in
+ * one step instead of one character at a time: a dump's long INSERTs are mostly these.
+ */
+const PLAIN_IN_LINE_COMMENT = /[^\n]+/y;
+const PLAIN_IN_BLOCK_COMMENT = /[^*]+/y;
+
+/** Characters that mean nothing in code: all but quotes, comment starts, newlines and the delimiter's first character. */
+function plainInCode(delimiter: string): RegExp {
+  return new RegExp(`[^'"\`#\\-/\n${delimiter[0]!.replace(/[\\\]^-]/g, '\\$&')}]+`, 'y');
+}
+
+/** Characters that mean nothing in a quoted string or identifier: all but its quote (and a backslash, where it escapes). */
+function plainInQuotes(quote: string, backslash: boolean): RegExp {
+  return new RegExp(`[^${quote}${backslash && quote !== '`' ? '\\\\' : ''}]+`, 'y');
+}
+
+/** How many characters from `at` the sticky `plain` matches (0 if none). */
+function plainRun(plain: RegExp, text: string, at: number): number {
+  plain.lastIndex = at;
+  return plain.test(text) ? plain.lastIndex - at : 0;
+}
+
 export class ScriptSplitter implements Splitter {
   readonly #backslashEscapes: boolean;
   #delimiter = ';';
+  #plainInCode = plainInCode(';');
   #mode: Mode = 'code';
   #quote = '';
+  /** The plain runs in each kind of quotes, and the current one's. */
+  readonly #plainInEachQuotes: Readonly<Record<string, RegExp>>;
+  #plainInQuotes: RegExp;
   /** The text not yet settled into a statement (the current statement, or a partial line). */
   #pending = '';
   /** Where scanning resumes in #pending. */
   #at = 0;
-  /** The current statement's text so far, from its first character of code (comments before it are dropped). */
+  /** The current statement has begun (at its first character of code: comments before it are dropped). */
+  #started = false;
+  /** Its text in earlier pieces of the script; the rest is #pending from #from to #at (sliced once, not taken a character at a time). */
   #statement = '';
+  #from = 0;
   #statementLine = 0;
   /** Line of the character at #at. */
   #line = 1;
@@ -45,6 +75,8 @@ export class ScriptSplitter implements Splitter {
   /** `backslashEscapes`: false under the NO_BACKSLASH_ESCAPES SQL mode. */
   constructor(backslashEscapes = true) {
     this.#backslashEscapes = backslashEscapes;
+    this.#plainInEachQuotes = { "'": plainInQuotes("'", backslashEscapes), '"': plainInQuotes('"', backslashEscapes), '`': plainInQuotes('`', backslashEscapes) };
+    this.#plainInQuotes = this.#plainInEachQuotes["'"]!;
   }
 
   /** Takes more of the script; returns the statements it completed. */
@@ -52,6 +84,8 @@ export class ScriptSplitter implements Splitter {
     this.#pending += text;
     const out: ScriptStatement[] = [];
     this.#scan(out, false);
+    if (this.#started) this.#statement += this.#pending.slice(this.#from, this.#at);
+    this.#from = 0;
     this.#pending = this.#pending.slice(this.#at);
     this.#at = 0;
     return out;
@@ -61,9 +95,9 @@ export class ScriptSplitter implements Splitter {
   end(): ScriptStatement[] {
     const out: ScriptStatement[] = [];
     this.#scan(out, true);
+    this.#finish(out);
     this.#pending = '';
     this.#at = 0;
-    this.#finish(out);
     return out;
   }
 
@@ -71,14 +105,14 @@ export class ScriptSplitter implements Splitter {
   #scan(out: ScriptStatement[], final: boolean): void {
     const text = this.#pending;
     while (this.#at < text.length) {
-      if (this.#lineStart && this.#mode === 'code' && this.#statement === '') {
+      if (this.#lineStart && this.#mode === 'code' && !this.#started) {
         const end = text.indexOf('\n', this.#at);
         if (end < 0 && !final) return; // the whole line is needed to tell a DELIMITER line
         const lineText = text.slice(this.#at, end < 0 ? text.length : end);
         const delimiter = DELIMITER_LINE.exec(lineText);
         if (delimiter) {
           this.#delimiter = delimiter[1]!;
-          this.#statement = '';
+          this.#plainInCode = plainInCode(this.#delimiter);
           this.#advance(end < 0 ? text.length : end + 1, text);
           continue;
         }
@@ -93,9 +127,8 @@ export class ScriptSplitter implements Splitter {
         this.#advance(this.#at + this.#delimiter.length, text);
         continue;
       }
-      const chunk = text.slice(this.#at, this.#at + step);
       const opensComment = before === 'code' && (this.#mode === 'line-comment' || this.#mode === 'block-comment');
-      this.#take(chunk, before !== 'line-comment' && before !== 'block-comment' && !opensComment);
+      if (!this.#started) this.#begin(text, step, before !== 'line-comment' && before !== 'block-comment' && !opensComment);
       this.#advance(this.#at + step, text);
     }
   }
@@ -114,11 +147,15 @@ export class ScriptSplitter implements Splitter {
           if (rest < 2 && !final) return 0;
           if (text[this.#at + 1] === this.#quote) return 2;
           this.#mode = 'code';
+          return 1;
         }
-        return 1;
+        return Math.max(1, plainRun(this.#plainInQuotes, text, this.#at));
       case 'line-comment':
-        if (c === '\n') this.#mode = 'code';
-        return 1;
+        if (c === '\n') {
+          this.#mode = 'code';
+          return 1;
+        }
+        return plainRun(PLAIN_IN_LINE_COMMENT, text, this.#at);
       case 'block-comment':
       case 'versioned':
         if (c === '*') {
@@ -127,8 +164,9 @@ export class ScriptSplitter implements Splitter {
             this.#mode = 'code';
             return 2;
           }
+          return 1;
         }
-        return 1;
+        return plainRun(PLAIN_IN_BLOCK_COMMENT, text, this.#at);
       case 'code':
         return this.#codeStep(text, final);
     }
@@ -142,6 +180,7 @@ export class ScriptSplitter implements Splitter {
     if (c === "'" || c === '"' || c === '`') {
       this.#mode = 'quoted';
       this.#quote = c;
+      this.#plainInQuotes = this.#plainInEachQuotes[c]!;
       return 1;
     }
     if (c === '#') {
@@ -161,16 +200,15 @@ export class ScriptSplitter implements Splitter {
         return 2;
       }
     }
-    return 1;
+    return Math.max(1, plainRun(this.#plainInCode, text, this.#at));
   }
 
-  /** Adds characters to the statement; `code`: they are code (or a quoted string), not a comment. */
-  #take(chunk: string, code: boolean): void {
-    if (this.#statement === '') {
-      if (!code || chunk.trim() === '') return; // white space and comments before a statement are dropped
-      this.#statementLine = this.#line;
-    }
-    this.#statement += chunk;
+  /** Begins the statement at the `length` characters at #at, if they are code (or a quoted string), not a comment nor white space. */
+  #begin(text: string, length: number, code: boolean): void {
+    if (!code || text.slice(this.#at, this.#at + length).trim() === '') return; // white space and comments before a statement are dropped
+    this.#started = true;
+    this.#statementLine = this.#line;
+    this.#from = this.#at;
   }
 
   /** Moves #at to `to`, counting lines; a line starts after a newline. */
@@ -182,7 +220,8 @@ export class ScriptSplitter implements Splitter {
 
   /** Emits the current statement, if it has any code. */
   #finish(out: ScriptStatement[]): void {
-    const sql = this.#statement.trim();
+    const sql = this.#started ? (this.#statement + this.#pending.slice(this.#from, this.#at)).trim() : '';
+    this.#started = false;
     this.#statement = '';
     this.#mode = 'code';
     if (sql !== '') out.push({ sql, index: ++this.#index, line: this.#statementLine });
