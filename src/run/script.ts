@@ -62,7 +62,7 @@ export function failedStatementOf(statement: ScriptStatement): FailedStatement {
  * or is not the one its header describes (INVALID_SPOOL_FILE, before anything runs).
  */
 export async function runScript(ctx: ScriptRunContext, path: string, file: ScriptFile): Promise<ScriptResult> {
-  await verifyScript(path, file, ctx.dialect.scriptSplitter());
+  await verifyScript(path, file);
   const { record } = file;
   const total = record.script.statements;
   const resumeAt = Math.max(file.done, ctx.ledger ? await ctx.session.scriptProgress(record.id) : 0);

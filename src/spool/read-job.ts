@@ -92,7 +92,7 @@ export async function readJobFile(path: string, limits: ReadLimits): Promise<Job
     try {
       return { kind: 'text', text: decoder.decode(bytes) };
     } catch {
-      throw new QueryBatchError('INVALID_SPOOL_FILE', 'Expected UTF-8 text; found bytes that are not valid UTF-8');
+      throw new QueryBatchError('INVALID_SPOOL_FILE', 'Expected UTF-8 text; found bytes that are not valid UTF-8 (an SQL dump with binary columns: make it with --hex-blob)');
     }
   } finally {
     fs.closeSync(fd);

@@ -42,7 +42,7 @@ describe('script files', () => {
       const text = await readFile(path, 'utf8');
       expect(text.endsWith(BODY)).toBe(true);
       expect(text.slice(read.file.progressAt, read.file.bodyAt)).toBe(progressLine(0));
-      await verifyScript(path, read.file, mysqlDialect.scriptSplitter());
+      await verifyScript(path, read.file);
       const statements = [];
       for await (const s of scriptStatements(path, read.file, mysqlDialect.scriptSplitter())) statements.push([s.index, s.line, s.sql]);
       expect(statements).toEqual([[1, 1, "INSERT INTO t VALUES ('a;b')"], [2, 4, 'CREATE PROCEDURE p() BEGIN SELECT 1; END'], [3, 6, 'UPDATE t SET v = 2']]);
@@ -76,7 +76,7 @@ describe('script files', () => {
       const bytes = await readFile(path);
       const file = parseScriptHead(bytes, bytes.length);
       await writeFile(path, Buffer.concat([bytes.subarray(0, file.bodyAt), Buffer.from(BODY.replace('a;b', 'a;c'))]));
-      await expect(verifyScript(path, file, mysqlDialect.scriptSplitter())).rejects.toMatchObject({ code: 'INVALID_SPOOL_FILE', message: expect.stringMatching(/^Checksum mismatch: the script's header says sha256:/) });
+      await expect(verifyScript(path, file)).rejects.toMatchObject({ code: 'INVALID_SPOOL_FILE', message: expect.stringMatching(/^Checksum mismatch: the script's header says sha256:/) });
       expect(() => parseScriptHead(bytes, bytes.length + 1)).toThrow(/Expected the script's body to be \d+ bytes \(its header says so\); found \d+ bytes/);
       const damaged = Buffer.from(bytes);
       damaged.write('{"dome"', file.progressAt, 'latin1');
