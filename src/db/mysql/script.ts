@@ -22,7 +22,12 @@ type Mode =
   /** In a versioned comment: code for the server, but no delimiter ends a statement inside it. */
   | 'versioned';
 
+const BACKSLASH = 0x5c;
+
 const DELIMITER_LINE = /^[ \t]*delimiter[ \t]+(\S+)[ \t]*\r?$/i;
+
+/** What a line read up to its end (not yet come) is while it may still be a DELIMITER line: the start of one (sticky, from lastIndex). */
+const DELIMITER_LINE_START = /[ \t]*(?:d(?:e(?:l(?:i(?:m(?:i(?:t(?:e(?:r(?:[ \t]+\S*[ \t]*\r?)?)?)?)?)?)?)?)?)?)?$/iy;
 
 export class ScriptSplitter implements Splitter {
   readonly #backslashEscapes: boolean;
@@ -73,14 +78,19 @@ export class ScriptSplitter implements Splitter {
     while (this.#at < text.length) {
       if (this.#lineStart && this.#mode === 'code' && this.#statement === '') {
         const end = text.indexOf('\n', this.#at);
-        if (end < 0 && !final) return; // the whole line is needed to tell a DELIMITER line
-        const lineText = text.slice(this.#at, end < 0 ? text.length : end);
-        const delimiter = DELIMITER_LINE.exec(lineText);
-        if (delimiter) {
-          this.#delimiter = delimiter[1]!;
-          this.#statement = '';
-          this.#advance(end < 0 ? text.length : end + 1, text);
-          continue;
+        if (end < 0 && !final) {
+          // The whole line is needed to tell a DELIMITER line: waited for only while the line may be one
+          // (a statement of megabytes on one line is not read again at each push).
+          DELIMITER_LINE_START.lastIndex = this.#at;
+          if (DELIMITER_LINE_START.test(text)) return;
+        } else {
+          const delimiter = DELIMITER_LINE.exec(text.slice(this.#at, end < 0 ? text.length : end));
+          if (delimiter) {
+            this.#delimiter = delimiter[1]!;
+            this.#statement = '';
+            this.#advance(end < 0 ? text.length : end + 1, text);
+            continue;
+          }
         }
       }
       this.#lineStart = false;
@@ -114,8 +124,9 @@ export class ScriptSplitter implements Splitter {
           if (rest < 2 && !final) return 0;
           if (text[this.#at + 1] === this.#quote) return 2;
           this.#mode = 'code';
+          return 1;
         }
-        return 1;
+        return this.#quotedRun(text);
       case 'line-comment':
         if (c === '\n') this.#mode = 'code';
         return 1;
@@ -134,6 +145,21 @@ export class ScriptSplitter implements Splitter {
     }
   }
 
+  /**
+   * The characters of a quoted string from #at up to its next quote or escape, in one step:
+   * a long value (a blob in a dump) is then not taken a character at a time.
+   */
+  #quotedRun(text: string): number {
+    const quote = this.#quote.charCodeAt(0);
+    const escapes = this.#backslashEscapes && this.#quote !== '`';
+    let i = this.#at + 1;
+    for (; i < text.length; i++) {
+      const k = text.charCodeAt(i);
+      if (k === quote || (escapes && k === BACKSLASH)) break;
+    }
+    return i - this.#at;
+  }
+
   #codeStep(text: string, final: boolean): number {
     const c = text[this.#at]!;
     const rest = text.length - this.#at;
@@ -149,7 +175,7 @@ export class ScriptSplitter implements Splitter {
       return 1;
     }
     if (c === '-' || c === '/') {
-      if (rest < 3 && !final) return 0;
+      if (rest < (c === '/' ? 4 : 3) && !final) return 0; // `-- `, `/*!`, `/*M!`
       const next = text[this.#at + 1];
       // eslint-disable-next-line no-control-regex -- `--` starts a comment before white space or a control character, as the server reads it
       if (c === '-' && next === '-' && (rest < 3 || /[\s\x00-\x1f]/.test(text[this.#at + 2]!))) {
