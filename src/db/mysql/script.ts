@@ -47,6 +47,9 @@ function plainRun(plain: RegExp, text: string, at: number): number {
   return plain.test(text) ? plain.lastIndex - at : 0;
 }
 
+/** What a line read up to its end (not yet come) is while it may still be a DELIMITER line: the start of one (sticky, from lastIndex). */
+const DELIMITER_LINE_START = /[ \t]*(?:d(?:e(?:l(?:i(?:m(?:i(?:t(?:e(?:r(?:[ \t]+\S*[ \t]*\r?)?)?)?)?)?)?)?)?)?)?$/iy;
+
 export class ScriptSplitter implements Splitter {
   readonly #backslashEscapes: boolean;
   #delimiter = ';';
@@ -107,14 +110,19 @@ export class ScriptSplitter implements Splitter {
     while (this.#at < text.length) {
       if (this.#lineStart && this.#mode === 'code' && !this.#started) {
         const end = text.indexOf('\n', this.#at);
-        if (end < 0 && !final) return; // the whole line is needed to tell a DELIMITER line
-        const lineText = text.slice(this.#at, end < 0 ? text.length : end);
-        const delimiter = DELIMITER_LINE.exec(lineText);
-        if (delimiter) {
-          this.#delimiter = delimiter[1]!;
-          this.#plainInCode = plainInCode(this.#delimiter);
-          this.#advance(end < 0 ? text.length : end + 1, text);
-          continue;
+        if (end < 0 && !final) {
+          // The whole line is needed to tell a DELIMITER line: waited for only while the line may be one
+          // (a statement of megabytes on one line is not read again at each push).
+          DELIMITER_LINE_START.lastIndex = this.#at;
+          if (DELIMITER_LINE_START.test(text)) return;
+        } else {
+          const delimiter = DELIMITER_LINE.exec(text.slice(this.#at, end < 0 ? text.length : end));
+          if (delimiter) {
+            this.#delimiter = delimiter[1]!;
+            this.#plainInCode = plainInCode(this.#delimiter);
+            this.#advance(end < 0 ? text.length : end + 1, text);
+            continue;
+          }
         }
       }
       this.#lineStart = false;
@@ -188,7 +196,7 @@ export class ScriptSplitter implements Splitter {
       return 1;
     }
     if (c === '-' || c === '/') {
-      if (rest < 3 && !final) return 0;
+      if (rest < (c === '/' ? 4 : 3) && !final) return 0; // `-- `, `/*!`, `/*M!`
       const next = text[this.#at + 1];
       // eslint-disable-next-line no-control-regex -- `--` starts a comment before white space or a control character, as the server reads it
       if (c === '-' && next === '-' && (rest < 3 || /[\s\x00-\x1f]/.test(text[this.#at + 2]!))) {
