@@ -98,6 +98,9 @@ export class PostgresSession implements Session {
       return (await this.#client.query(text as string, values)) as T;
     } catch (error) {
       this.#status = '?';
+      // pg puts the SQLSTATE in `code`; the failure records it as sqlState too, as for MySQL.
+      const e = error as { code?: unknown; sqlState?: unknown };
+      if (error instanceof pg.DatabaseError && typeof e.code === 'string' && e.sqlState === undefined) e.sqlState = e.code;
       throw error;
     }
   }
