@@ -114,9 +114,11 @@ describe('PostgreSQL driver', () => {
     home = await tempHome();
     await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { main: t.url } }));
     q = open();
-    await q.spool('SELECT pg_sleep(2)');
+    // A job that changes the session first: the reset after it (DISCARD ALL) must not give up the lock.
+    await q.spool('SET search_path TO other');
+    await q.spool('SELECT pg_sleep(4)');
     const first = q.run();
-    await waitFor(async () => ((await t.db.query("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(2)%' AND state = 'active' AND pid <> pg_backend_pid()", [t.name])).rowCount ? true : undefined), 10_000, 'the first runner to run its job');
+    await waitFor(async () => ((await t.db.query("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(4)%' AND state = 'active' AND pid <> pg_backend_pid()", [t.name])).rowCount ? true : undefined), 10_000, 'the first runner to run its job');
     await q.spool("INSERT INTO seen (v) VALUES ('second')");
     const second = await runCli(['--home', home, 'run', '--json']);
     expect(second.code, second.stderr).toBe(0);

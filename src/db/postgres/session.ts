@@ -60,8 +60,19 @@ export class PostgresSession implements Session {
   readonly #single: PoolConfig;
   readonly #init: readonly string[];
   #status: TxStatus = 'I';
+  /** ReadyForQuery messages seen: tells whether a failed query's own has come yet. */
+  #readyCount = 0;
+  /** Waiting for the ReadyForQuery of a query that failed (#settled()). */
+  #waiters: Array<() => void> = [];
   readonly #onReady = (message: { status?: string }) => {
+    this.#readyCount++;
     this.#status = message.status === 'T' || message.status === 'E' ? message.status : 'I';
+    this.#wake();
+  };
+  readonly #wake = () => {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
   };
   /** The datasource's lock is held on a connection of its own: DISCARD ALL (reset) releases the job connection's advisory locks. */
   #lockClient: pg.Client | null = null;
@@ -75,11 +86,22 @@ export class PostgresSession implements Session {
     this.#single = single;
     this.#init = init;
     this.#connection().on('readyForQuery', this.#onReady);
+    client.on('end', this.#wake);
+    client.on('error', this.#wake);
   }
 
   /** pg's protocol connection under the client: its ReadyForQuery messages carry the transaction status. */
   #connection(): ProtocolConnection {
     return (this.#client as unknown as { connection: ProtocolConnection }).connection;
+  }
+
+  /**
+   * Resolves once the transaction status is known: after a failed query, when its
+   * ReadyForQuery has come (or the connection has ended: then the next query fails anyway).
+   */
+  #settled(): Promise<void> {
+    if (this.#status !== '?') return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
   /** A transaction is open (or may be: after an error, until the server's next ReadyForQuery). */
@@ -92,12 +114,17 @@ export class PostgresSession implements Session {
     for (const statement of this.#init) await this.#query(statement);
   }
 
-  /** A query; a rejection leaves the transaction status unknown until the server's next ReadyForQuery. */
+  /**
+   * A query. pg rejects at the server's ErrorResponse, before its ReadyForQuery: until that
+   * arrives (it may have already, in the same packet) the transaction status is unknown.
+   * The session sends one query at a time, so the next ReadyForQuery is this query's.
+   */
   async #query<T = QueryResult>(text: string | pg.QueryConfig, values?: unknown[]): Promise<T> {
+    const before = this.#readyCount;
     try {
       return (await this.#client.query(text as string, values)) as T;
     } catch (error) {
-      this.#status = '?';
+      if (this.#readyCount === before) this.#status = '?';
       // pg puts the SQLSTATE in `code`; the failure records it as sqlState too, as for MySQL.
       const e = error as { code?: unknown; sqlState?: unknown };
       if (error instanceof pg.DatabaseError && typeof e.code === 'string' && e.sqlState === undefined) e.sqlState = e.code;
@@ -190,6 +217,7 @@ export class PostgresSession implements Session {
       return { rows: result.rows.length, affectedRows: affectedOf(result) };
     }
     // A server-side cursor, FETCH_ROWS at a time: never the whole result in memory.
+    await this.#settled();
     const own = this.#status === 'I';
     if (own) await this.#query('BEGIN');
     try {
@@ -216,6 +244,7 @@ export class PostgresSession implements Session {
   }
 
   async executeScriptStep(step: ScriptStep): Promise<ScriptStepResult> {
+    await this.#settled();
     if (step.key === null) return this.#scriptQuery(step.sql);
     this.#requireLedger();
     if (step.role !== 'transactional') {
@@ -249,6 +278,7 @@ export class PostgresSession implements Session {
     try {
       return ((await this.#query<QueryResult>(insert)).rowCount ?? 0) > 0;
     } catch (error) {
+      await this.#settled();
       if ((error as { code?: unknown }).code !== UNDEFINED_TABLE || this.#status === 'T' || this.#status === 'E') throw error;
       await this.#query(createLedgerTable(this.#table));
       return ((await this.#query<QueryResult>(insert)).rowCount ?? 0) > 0;
@@ -340,6 +370,7 @@ export class PostgresSession implements Session {
    * statements.
    */
   async reset(): Promise<void> {
+    await this.#settled();
     if (this.#inTransaction()) await this.#query('ROLLBACK');
     await this.#query('DISCARD ALL');
     if (this.#held !== null && !(await this.#takeSessionLock(this.#held))) {
@@ -380,6 +411,9 @@ export class PostgresSession implements Session {
     if (this.#released) return;
     this.#released = true;
     this.#connection().off('readyForQuery', this.#onReady);
+    this.#client.off('end', this.#wake);
+    this.#client.off('error', this.#wake);
+    this.#wake();
     // A connection left in a transaction is not given back as it is.
     this.#client.release(destroy || this.#inTransaction() ? true : undefined);
   }
