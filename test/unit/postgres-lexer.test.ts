@@ -100,6 +100,13 @@ describe('PostgreSQL script splitter', () => {
     expect(out.map((s) => s.sql)).toEqual(splitScript(script).map((s) => s.sql));
     expect(out).toHaveLength(4);
   });
+  it('nests BEGIN … END only in a CREATE FUNCTION or PROCEDURE, as psql does', () => {
+    expect(splitScript('SELECT 1 AS begin; SELECT 2').map((s) => s.sql)).toEqual(['SELECT 1 AS begin', 'SELECT 2']);
+    expect(splitScript('CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END; CALL p()').map((s) => s.sql)).toEqual([
+      'CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END',
+      'CALL p()',
+    ]);
+  });
   it('refuses a psql meta-command with its line', () => {
     expect(() => splitScript('SELECT 1;\n\\connect other\nSELECT 2;')).toThrow(/psql meta-command "\\\\connect other" at line 2/);
   });

@@ -5,8 +5,7 @@ import { lexOne } from './lexer.js';
  * Splits a PostgreSQL script (a migration, a pg_dump in plain format without COPY … FROM
  * stdin) into statements, client-side, the way psql does: `;` ends a statement outside
  * quotes ('…', E'…', "…", $tag$…$tag$) and comments (`--`, nested `/* *\/`), and inside a
- * BEGIN ATOMIC … END function body (psql counts BEGIN and CASE after the first word, and
- * END). Comments before a statement are dropped; a statement's own are kept.
+ * BEGIN ATOMIC … END body of a CREATE [OR REPLACE] FUNCTION|PROCEDURE (psql's heuristic). Comments before a statement are dropped; a statement's own are kept.
  *
  * psql meta-commands (`\connect`, `\i`, `\set`, …) are psql's, not SQL: a script runs on one
  * connection of its datasource, so a backslash line where a statement would start is
@@ -26,9 +25,10 @@ export class PostgresScriptSplitter implements Splitter {
   /** Line of the character at #at. */
   #line = 1;
   #index = 0;
-  /** psql's begin_depth and identifier_count for the current statement. */
+  /** psql's begin_depth, paren_depth and first words, for a CREATE [OR REPLACE] FUNCTION|PROCEDURE … BEGIN ATOMIC body. */
   #depth = 0;
-  #words = 0;
+  #parens = 0;
+  #first: string[] = [];
 
   push(text: string): ScriptStatement[] {
     this.#pending += text;
@@ -64,6 +64,8 @@ export class PostgresScriptSplitter implements Splitter {
         this.#startLine = this.#line;
       }
       if (token.kind === 'word') this.#count(text.slice(token.start, token.end).toUpperCase());
+      else if (token.kind === 'other' && text[token.start] === '(') this.#parens++;
+      else if (token.kind === 'other' && text[token.start] === ')') this.#parens = Math.max(0, this.#parens - 1);
       for (let i = token.start; i < token.end; i++) if (text[i] === '\n') this.#line++;
       this.#at = token.end;
     }
@@ -75,9 +77,14 @@ export class PostgresScriptSplitter implements Splitter {
     return out;
   }
 
+  /** psql's heuristic (psqlscan.l): BEGIN … END nests only in CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside parentheses; CASE only inside a BEGIN. */
   #count(word: string): void {
-    this.#words++;
-    if ((word === 'BEGIN' || word === 'CASE') && this.#words > 1) this.#depth++;
+    if (this.#first.length < 4) this.#first.push(word);
+    const [a, b, c, d] = this.#first;
+    const routine = (w: string | undefined) => w === 'FUNCTION' || w === 'PROCEDURE';
+    if (a !== 'CREATE' || !(routine(b) || (b === 'OR' && c === 'REPLACE' && routine(d))) || this.#parens > 0) return;
+    if (word === 'BEGIN') this.#depth++;
+    else if (word === 'CASE' && this.#depth > 0) this.#depth++;
     else if (word === 'END' && this.#depth > 0) this.#depth--;
   }
 
@@ -89,7 +96,8 @@ export class PostgresScriptSplitter implements Splitter {
     }
     this.#start = -1;
     this.#depth = 0;
-    this.#words = 0;
+    this.#parens = 0;
+    this.#first = [];
   }
 }
 
