@@ -178,6 +178,13 @@ INSERT INTO script_rows VALUES (E'1\\'0'::text::int / 1 + 0 * length('a;b'));
     await t.db.query('DROP TABLE script_rows; DROP FUNCTION add_two(int)');
   });
 
+  it('refuses a script holding a psql meta-command when it is spooled', async () => {
+    home = await tempHome();
+    q = open();
+    await expect(q.spoolScript("INSERT INTO seen (v) VALUES ('a');\n\\connect other\nINSERT INTO seen (v) VALUES ('b');\n")).rejects.toMatchObject({ code: 'PSQL_META_COMMAND' });
+    expect(await filesBelow(join(home, 'spool'))).toEqual([]);
+  });
+
   it('runs CREATE DATABASE outside the ledger transaction (PostgreSQL refuses it inside one)', async () => {
     home = await tempHome();
     q = open();
