@@ -222,3 +222,53 @@ export async function failedNames(home: string): Promise<string[]> {
   const { readdir } = await import('node:fs/promises');
   return (await readdir(join(home, 'failed'))).filter((name) => !name.startsWith('.'));
 }
+
+/** The real PostgreSQL of the PostgreSQL tests (trust auth). Override with QUERYBATCH_TEST_PG_URL. */
+export const PG_ADMIN_URL = process.env.QUERYBATCH_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface PgTestDatabase {
+  readonly name: string;
+  readonly url: string;
+  /** A client of its own on the database, for setting up tables and checking results. */
+  readonly db: import('pg').Client;
+  drop(): Promise<void>;
+}
+
+/** A fresh PostgreSQL database of its own for a test file (dropped by drop(), with any session still on it). */
+export async function createPgTestDatabase(label: string): Promise<PgTestDatabase> {
+  const { default: pg } = await import('pg');
+  const name = `qbtest_${label.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}" ENCODING 'UTF8' TEMPLATE template0`);
+  await admin.end();
+  const url = PG_ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+  const db = new pg.Client({ connectionString: url });
+  db.on('error', () => {});
+  await db.connect();
+  return {
+    name,
+    url,
+    db,
+    async drop() {
+      await db.end().catch(() => {});
+      const dropper = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await dropper.end();
+    },
+  };
+}
+
+/** This test file's PostgreSQL database: created (with `setup` run in it) before its tests, dropped after them. */
+export function usePgTestDatabase(label: string, ...setup: string[]): PgTestDatabase {
+  const handle = {} as PgTestDatabase;
+  beforeAll(async () => {
+    Object.assign(handle, await createPgTestDatabase(label));
+    for (const sql of setup) await handle.db.query(sql);
+  });
+  afterAll(async () => {
+    await handle.drop?.();
+  });
+  return handle;
+}

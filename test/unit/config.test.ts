@@ -185,9 +185,9 @@ describe('resolveConfig with configFile: false', () => {
   it.each([
     ['not a URL at all', 'not a url', 'url to look like mysql://user@host:3306/database', 'got "not a url"'],
     ['a bad port', 'mysql://app@host:notaport/db', 'url to look like', 'got "mysql://app@host:notaport/db"'],
-    ['http://', 'http://app@host:3306/db', 'url to start with mysql:// or mariadb://', 'got http://'],
-    ['https://', 'https://host/db', 'url to start with mysql:// or mariadb://', 'got https://'],
-    ['postgres://', 'postgres://host/db', 'url to start with mysql:// or mariadb://', 'got postgres://'],
+    ['http://', 'http://app@host:3306/db', 'url to start with mysql://, mariadb://, postgres:// or postgresql://', 'got http://'],
+    ['https://', 'https://host/db', 'url to start with mysql://, mariadb://, postgres:// or postgresql://', 'got https://'],
+    ['postgres:// with an unknown option', 'postgres://host/db?bogus=1', 'url query parameters to be pg connection options', 'got "bogus"'],
     ['no host', 'mysql:///db', 'url to name a host', 'got "mysql:///db"'],
     ['an empty string', '', 'to have a url like mysql://user@host:3306/database', 'got a string'],
   ])('rejects a datasource URL that is %s with INVALID_DATASOURCE_URL', (_label, url, expected, got) => {
@@ -506,7 +506,7 @@ describe('no message shows a datasource or webhook password', () => {
     `mysql://u:${SECRET}@h:port/db`,
     `mysql://u:${SECRET}/x@h/db`,
     `mysql://u:${SECRET}?x@h/db`,
-    `postgres://u:${SECRET}@h/db`,
+    `postgres://u:${SECRET}@h/db?bogus=1`,
     `u:${SECRET}@h`,
     `mysql://u:${SECRET}@/db?x=a@b`,
   ])('%s', (url) => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { driverFactoryFor, findDriverFactory, knownSchemes, registerDriver, type DriverFactory } from '../../src/db/registry.js';
 import { MysqlDriver, lockNameFor, mysqlDialect, mysqlDriverFactory } from '../../src/db/mysql/index.js';
+import { postgresDriverFactory } from '../../src/db/postgres/index.js';
 import { classifyError } from '../../src/db/mysql/classify.js';
 import { runsOnceWithLedger, type Dialect, type Driver } from '../../src/db/driver.js';
 import { QueryBatchError } from '../../src/errors.js';
@@ -53,16 +54,17 @@ describe('driverFactoryFor picks a driver by URL scheme', () => {
   });
 
   it('names the known schemes when none matches', () => {
-    expectError(() => driverFactoryFor('postgres://db/x'), 'INVALID_DATASOURCE_URL', 'Expected a datasource url to start with mysql:// or mariadb://; got postgres://');
-    expectError(() => driverFactoryFor('http://db/x', 'main'), 'INVALID_DATASOURCE_URL', 'Expected datasource "main" url to start with mysql:// or mariadb://; got http://');
+    expectError(() => driverFactoryFor('oracle://db/x'), 'INVALID_DATASOURCE_URL', 'Expected a datasource url to start with mysql://, mariadb://, postgres:// or postgresql://; got oracle://');
+    expectError(() => driverFactoryFor('http://db/x', 'main'), 'INVALID_DATASOURCE_URL', 'Expected datasource "main" url to start with mysql://, mariadb://, postgres:// or postgresql://; got http://');
     expectError(() => driverFactoryFor('sqlite:file.db'), 'INVALID_DATASOURCE_URL', 'got sqlite:');
-    expect(findDriverFactory('postgres://db/x')).toBeUndefined();
+    expect(findDriverFactory('oracle://db/x')).toBeUndefined();
+    expect(findDriverFactory('postgresql://db/x')).toBe(postgresDriverFactory);
   });
 
   it('shows a URL without a scheme with its password hidden', () => {
     expectError(() => driverFactoryFor('//app:hunter2@db/x'), 'INVALID_DATASOURCE_URL', 'got "//app:***@db/x"');
     expectError(() => driverFactoryFor(''), 'INVALID_DATASOURCE_URL', 'got ""');
-    expect(knownSchemes()).toBe('mysql:// or mariadb://');
+    expect(knownSchemes()).toBe('mysql://, mariadb://, postgres:// or postgresql://');
   });
 });
 
@@ -71,7 +73,7 @@ describe('registerDriver', () => {
     const fake = fakeFactory(['fake:']);
     registerDriver(fake);
     expect(driverFactoryFor('fake:memory')).toBe(fake);
-    expect(knownSchemes()).toBe('mysql://, mariadb:// or fake:');
+    expect(knownSchemes()).toBe('mysql://, mariadb://, postgres://, postgresql:// or fake:');
     const config = resolveConfig({ configFile: false, datasources: { main: { url: 'fake:memory', options: { size: 1 } } } });
     expect(config.datasources.main!.options).toEqual({ checked: 'fake:memory', size: 1 });
     expectError(
