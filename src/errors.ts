@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'PARAMS_TOO_LARGE'
   /** A param that cannot be carried exactly in a spool file (object, function, NaN, ...). */
   | 'UNSERIALIZABLE_PARAM'
+  /** A script holds what querybatch can't send to its database (a psql meta-command like \connect). */
+  | 'UNSUPPORTED_SCRIPT'
   /** A script file given to spoolScriptFile() (`spool --file`) could not be read. */
   | 'SPOOL_READ_FAILED'
   /** Writing the spool file failed (disk full, permissions, ...); nothing was left behind. */

@@ -1,3 +1,4 @@
+import { QueryBatchError } from '../../errors.js';
 import type { ScriptStatement, ScriptSplitter as Splitter } from '../driver.js';
 import { lexOne } from './lexer.js';
 
@@ -55,9 +56,9 @@ export class PostgresScriptSplitter implements Splitter {
       } else if (code && this.#start < 0) {
         if (token.kind === 'meta') {
           const command = text.slice(token.start, token.end).trim();
-          throw Object.assign(
-            new Error(`Expected SQL statements; found the psql meta-command ${JSON.stringify(command.slice(0, 60))} at line ${this.#line} (querybatch runs a script's statements on one connection of its datasource, without psql: remove the line)`),
-            { code: 'PSQL_META_COMMAND' },
+          throw new QueryBatchError(
+            'UNSUPPORTED_SCRIPT',
+            `Expected SQL statements; found the psql meta-command ${JSON.stringify(command.slice(0, 60))} at line ${this.#line} (querybatch runs a script's statements on one connection of its datasource, without psql: remove the line)`,
           );
         }
         this.#start = token.start;
