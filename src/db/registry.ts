@@ -1,6 +1,7 @@
 import { QueryBatchError } from '../errors.js';
 import type { Dialect, Driver, DriverSettings } from './driver.js';
 import { mysqlDriverFactory } from './mysql/index.js';
+import { sqliteDriverFactory } from './sqlite/index.js';
 import { redactUrl, schemeOf, shownScheme } from './url.js';
 
 /**
@@ -43,6 +44,7 @@ export function registerDriver(factory: DriverFactory): void {
 }
 
 registerDriver(mysqlDriverFactory);
+registerDriver(sqliteDriverFactory);
 
 /** The driver for a URL's scheme, or undefined when none is registered for it. */
 export function findDriverFactory(url: string): DriverFactory | undefined {
