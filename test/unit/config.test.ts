@@ -185,9 +185,9 @@ describe('resolveConfig with configFile: false', () => {
   it.each([
     ['not a URL at all', 'not a url', 'url to look like mysql://user@host:3306/database', 'got "not a url"'],
     ['a bad port', 'mysql://app@host:notaport/db', 'url to look like', 'got "mysql://app@host:notaport/db"'],
-    ['http://', 'http://app@host:3306/db', 'url to start with mysql:// or mariadb://', 'got http://'],
-    ['https://', 'https://host/db', 'url to start with mysql:// or mariadb://', 'got https://'],
-    ['postgres://', 'postgres://host/db', 'url to start with mysql:// or mariadb://', 'got postgres://'],
+    ['http://', 'http://app@host:3306/db', 'url to start with mysql://, mariadb:// or sqlite:', 'got http://'],
+    ['https://', 'https://host/db', 'url to start with mysql://, mariadb:// or sqlite:', 'got https://'],
+    ['postgres://', 'postgres://host/db', 'url to start with mysql://, mariadb:// or sqlite:', 'got postgres://'],
     ['no host', 'mysql:///db', 'url to name a host', 'got "mysql:///db"'],
     ['an empty string', '', 'to have a url like mysql://user@host:3306/database', 'got a string'],
   ])('rejects a datasource URL that is %s with INVALID_DATASOURCE_URL', (_label, url, expected, got) => {

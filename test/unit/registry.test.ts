@@ -53,16 +53,16 @@ describe('driverFactoryFor picks a driver by URL scheme', () => {
   });
 
   it('names the known schemes when none matches', () => {
-    expectError(() => driverFactoryFor('postgres://db/x'), 'INVALID_DATASOURCE_URL', 'Expected a datasource url to start with mysql:// or mariadb://; got postgres://');
-    expectError(() => driverFactoryFor('http://db/x', 'main'), 'INVALID_DATASOURCE_URL', 'Expected datasource "main" url to start with mysql:// or mariadb://; got http://');
-    expectError(() => driverFactoryFor('sqlite:file.db'), 'INVALID_DATASOURCE_URL', 'got sqlite:');
+    expectError(() => driverFactoryFor('postgres://db/x'), 'INVALID_DATASOURCE_URL', 'Expected a datasource url to start with mysql://, mariadb:// or sqlite:; got postgres://');
+    expectError(() => driverFactoryFor('http://db/x', 'main'), 'INVALID_DATASOURCE_URL', 'Expected datasource "main" url to start with mysql://, mariadb:// or sqlite:; got http://');
+    expectError(() => driverFactoryFor('duckdb:file.db'), 'INVALID_DATASOURCE_URL', 'got duckdb:');
     expect(findDriverFactory('postgres://db/x')).toBeUndefined();
   });
 
   it('shows a URL without a scheme with its password hidden', () => {
     expectError(() => driverFactoryFor('//app:hunter2@db/x'), 'INVALID_DATASOURCE_URL', 'got "//app:***@db/x"');
     expectError(() => driverFactoryFor(''), 'INVALID_DATASOURCE_URL', 'got ""');
-    expect(knownSchemes()).toBe('mysql:// or mariadb://');
+    expect(knownSchemes()).toBe('mysql://, mariadb:// or sqlite:');
   });
 });
 
@@ -71,7 +71,7 @@ describe('registerDriver', () => {
     const fake = fakeFactory(['fake:']);
     registerDriver(fake);
     expect(driverFactoryFor('fake:memory')).toBe(fake);
-    expect(knownSchemes()).toBe('mysql://, mariadb:// or fake:');
+    expect(knownSchemes()).toBe('mysql://, mariadb://, sqlite: or fake:');
     const config = resolveConfig({ configFile: false, datasources: { main: { url: 'fake:memory', options: { size: 1 } } } });
     expect(config.datasources.main!.options).toEqual({ checked: 'fake:memory', size: 1 });
     expectError(

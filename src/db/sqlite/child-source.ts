@@ -11,7 +11,7 @@
  * no sqlite3_interrupt(). A process killed with SIGKILL stops at once; SQLite rolls back what
  * it left (its hot journal, or the WAL frames it never committed) on the next open.
  *
- * Requests: { id, op, ...args }; answers { id, ok: true, value } or { id, ok: false, error }.
+ * Requests: { id, op, ...args } (`id` numbers the request; a job's id goes as `jobId`); answers { id, ok: true, value } or { id, ok: false, error }.
  * A stream answers { id, columns } then { id, rows } batches, each acknowledged by the parent
  * with { id, op: 'more' } (backpressure), then its { id, ok: true, value }.
  */
@@ -117,7 +117,7 @@ const ops = {
   exec: (a) => ({ affectedRows: run(a.sql, a.params) }),
   once(a) {
     try {
-      const [affectedRows] = ledgerTransaction(a.table, a.spool, [a.id], [{ sql: a.sql, params: a.params }]);
+      const [affectedRows] = ledgerTransaction(a.table, a.spool, [a.jobId], [{ sql: a.sql, params: a.params }]);
       return { status: 'done', affectedRows };
     } catch (e) {
       if (e.ledgerDuplicate) return { status: 'done-before' };
@@ -154,10 +154,10 @@ const ops = {
     }
   },
   progress(a) {
-    const row = statement('SELECT id FROM ' + a.table + ' WHERE id >= ? AND id < ? ORDER BY id DESC LIMIT 1').get(a.id + ':', a.id + ';');
+    const row = statement('SELECT id FROM ' + a.table + ' WHERE id >= ? AND id < ? ORDER BY id DESC LIMIT 1').get(a.jobId + ':', a.jobId + ';');
     return row === undefined ? 0 : Number(row.id.slice(row.id.lastIndexOf(':') + 1));
   },
-  isDone: (a) => statement('SELECT 1 FROM ' + a.table + ' WHERE id = ?').get(a.id) !== undefined,
+  isDone: (a) => statement('SELECT 1 FROM ' + a.table + ' WHERE id = ?').get(a.jobId) !== undefined,
   prune: (a) => statement('DELETE FROM ' + a.table + ' WHERE spool = ? AND id < ?').run(a.spool, a.before).changes,
   close: () => { close(); return null; },
 };

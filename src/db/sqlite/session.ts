@@ -90,7 +90,7 @@ export class SqliteSession implements Session {
   async executeOnce(id: string, sql: string, params: StatementParams): Promise<OnceResult> {
     const ledger = this.#requireLedger();
     try {
-      return await this.#request<OnceResult>('once', { ...ledger, id, sql, params: sqliteParams(params) });
+      return await this.#request<OnceResult>('once', { ...ledger, jobId: id, sql, params: sqliteParams(params) });
     } catch (error) {
       // Stopped over its time limit: if its COMMIT made it before the kill, it ran.
       if ((error as { code?: unknown }).code === INTERRUPTED && (await this.isDone(id).catch(() => false))) return { status: 'done', affectedRows: 0 };
@@ -121,11 +121,11 @@ export class SqliteSession implements Session {
   }
 
   scriptProgress(id: string): Promise<number> {
-    return this.#request('progress', { table: this.#requireLedger().table, id });
+    return this.#request('progress', { table: this.#requireLedger().table, jobId: id });
   }
 
   isDone(id: string): Promise<boolean> {
-    return this.#request('isDone', { table: this.#requireLedger().table, id });
+    return this.#request('isDone', { table: this.#requireLedger().table, jobId: id });
   }
 
   pruneLedger(beforeId: string): Promise<number> {
