@@ -69,7 +69,7 @@ export function checkSqliteDatasource(datasource: string, url: URL, options: unk
   }
   const busy = (options as { busyTimeoutMs?: unknown }).busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   if (typeof busy !== 'number' || !Number.isInteger(busy) || busy < 0 || busy > 2_147_483_647) {
-    throw new QueryBatchError('CONFIG_INVALID', `Expected datasource "${datasource}" options.busyTimeoutMs to be a whole number of milliseconds >= 0; got ${describeValue(busy)}`);
+    throw new QueryBatchError('CONFIG_INVALID', `Expected datasource "${datasource}" options.busyTimeoutMs to be a whole number of milliseconds >= 0; got ${typeof busy === 'number' ? String(busy) : describeValue(busy)}`);
   }
   return { busyTimeoutMs: busy };
 }
