@@ -2,7 +2,8 @@ import type { Driver, DriverCapabilities, DriverSettings, Session } from '../dri
 import { sqliteDialect } from './dialect.js';
 import { quoteTable } from './ledger-sql.js';
 import { databasePath, sqliteOptions } from './options.js';
-import { SqliteSession, type OpenSettings } from './session.js';
+import type { SqliteProcess } from './process.js';
+import { SqliteSession, type OpenSettings, type SessionOwner } from './session.js';
 
 /**
  * SQLite through better-sqlite3: a session is one connection in a process of its own
@@ -14,6 +15,17 @@ export class SqliteDriver implements Driver {
   readonly #open: OpenSettings;
   readonly #ledger: DriverSettings['ledger'];
   readonly #sessions = new Set<SqliteSession>();
+  /** A released session's process, kept for the next connect(). */
+  #idle: SqliteProcess | null = null;
+  readonly #owner: SessionOwner = {
+    keep: (process) => {
+      if (this.#idle !== null || this.#closed) return false;
+      this.#idle = process;
+      return true;
+    },
+    ended: (session) => this.#sessions.delete(session),
+  };
+  #closed = false;
 
   constructor(settings: DriverSettings) {
     this.#ledger = settings.ledger;
@@ -30,19 +42,26 @@ export class SqliteDriver implements Driver {
     return this.#open.path;
   }
 
+  /**
+   * A session on the process a released session left (an idle connection, like a pool's), or
+   * on a new one. The process is not kept busy while idle: it does not keep Node running.
+   */
   async connect(): Promise<Session> {
-    const session = await SqliteSession.open(this.#open, this.#ledger);
+    const idle = this.#idle;
+    this.#idle = null;
+    const process = idle?.alive === true ? idle : await SqliteSession.start(this.#open);
+    if (idle !== null && idle !== process) void idle.close();
+    const session = new SqliteSession(process, this.#open, this.#ledger, this.#owner);
     this.#sessions.add(session);
-    const release = session.release.bind(session);
-    const destroy = session.destroy.bind(session);
-    session.release = () => (this.#sessions.delete(session), release());
-    session.destroy = () => (this.#sessions.delete(session), destroy());
     return session;
   }
 
-  close(): Promise<void> {
-    for (const session of this.#sessions) session.destroy();
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const session of [...this.#sessions]) session.destroy();
     this.#sessions.clear();
-    return Promise.resolve();
+    const idle = this.#idle;
+    this.#idle = null;
+    await idle?.close();
   }
 }

@@ -13,6 +13,14 @@ export interface OpenSettings {
   readonly ledgerTable: string | null;
 }
 
+/** The driver, as its sessions see it: it may keep a released session's process for the next session, and tracks the sessions it made. */
+export interface SessionOwner {
+  /** Takes a released session's process for reuse; false when it keeps one already. */
+  keep(process: SqliteProcess): boolean;
+  /** The session was released or dropped. */
+  ended(session: SqliteSession): void;
+}
+
 /**
  * A value as SQLite stores it: a Date as ISO 8601 text in UTC with milliseconds
  * (`2024-05-01T12:00:00.000Z`: it sorts, SQLite's date functions read it, and `new Date(text)`
@@ -47,16 +55,19 @@ export class SqliteSession implements Session {
   readonly #open: OpenSettings;
   readonly #ledger: LedgerSettings | null;
   readonly #lock = new FileLock();
+  readonly #owner: SessionOwner;
   #destroyed = false;
 
-  private constructor(process: SqliteProcess, open: OpenSettings, ledger: LedgerSettings | null) {
+  /** A session on `process`, whose database is open (open(), or a released session's process). */
+  constructor(process: SqliteProcess, open: OpenSettings, ledger: LedgerSettings | null, owner: SessionOwner) {
     this.#process = process;
     this.#open = open;
     this.#ledger = ledger;
+    this.#owner = owner;
   }
 
   /** Starts a process and opens the database in it (init statements, the ledger table). */
-  static async open(settings: OpenSettings, ledger: LedgerSettings | null): Promise<SqliteSession> {
+  static async start(settings: OpenSettings): Promise<SqliteProcess> {
     const process = new SqliteProcess();
     try {
       await process.request('open', { ...settings });
@@ -64,7 +75,7 @@ export class SqliteSession implements Session {
       await process.close();
       throw error;
     }
-    return new SqliteSession(process, settings, ledger);
+    return process;
   }
 
   /** The process to send to: the one started after a cancel, once it is open. */
@@ -157,8 +168,7 @@ export class SqliteSession implements Session {
     const restart = (async () => {
       await old.kill(new SqliteError(INTERRUPTED, 'The statement was stopped: its SQLite session was ended (its transaction rolled back) when the time limit passed'));
       try {
-        const next = await SqliteSession.open(this.#open, this.#ledger);
-        this.#process = next.#process;
+        this.#process = await SqliteSession.start(this.#open);
       } catch {
         this.#destroyed = true;
       }
@@ -173,12 +183,16 @@ export class SqliteSession implements Session {
     await this.#request('reset');
   }
 
+  /** Unlocks; the process (its connection clean: the drain resets a session a job changed) goes back to the driver for the next session, or ends. */
   release(): void {
     this.#lock.release();
+    this.#owner.ended(this);
+    if (this.#restarting === null && !this.#destroyed && this.#process.alive && this.#owner.keep(this.#process)) return;
     void this.#process.close();
   }
 
   destroy(): void {
+    this.#owner.ended(this);
     this.#destroyed = true;
     this.#lock.release();
     void this.#process.kill(new SqliteError(PROCESS_LOST, 'The SQLite session was dropped'));
