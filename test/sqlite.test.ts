@@ -276,6 +276,38 @@ INSERT INTO [p] ("id", \`note\`) VALUES (2, 'x');
     expect(await failedNames(home).catch(() => [])).toEqual([]);
   });
 
+  it('SQLITE_BUSY (another connection holds the write lock past busyTimeoutMs) is transient: retried, then it runs', async () => {
+    home = await tempHome();
+    await setUp('CREATE TABLE b (a INTEGER)');
+    q = open('sqlite:q.db', { options: { busyTimeoutMs: 20 }, retry: { maxAttempts: 20, backoffMs: 50 } });
+    await q.spool('INSERT INTO b VALUES (0)');
+    expect(await q.run()).toMatchObject({ success: 1 });
+    await q.spool('INSERT INTO b VALUES (1)');
+    const writer = new Database(join(home, 'q.db'));
+    writer.exec('BEGIN IMMEDIATE');
+    const release = setTimeout(() => writer.exec('COMMIT'), 400);
+    try {
+      const summary = await q.run();
+      expect(summary).toMatchObject({ success: 1, sqlFailed: 0, connectionFailed: 0 });
+      expect(summary.retried).toBeGreaterThan(0);
+    } finally {
+      clearTimeout(release);
+      if (writer.inTransaction) writer.exec('COMMIT');
+      writer.close();
+    }
+    expect(read('SELECT a FROM b ORDER BY a')).toEqual([{ a: 0n }, { a: 1n }]);
+  });
+
+  it('without the ledger (ledger: false) statements run on their own, and no ledger table is made', async () => {
+    home = await tempHome();
+    q = open('sqlite:q.db', { ledger: false });
+    await q.spool('CREATE TABLE n (a INTEGER)');
+    await q.spool('INSERT INTO n VALUES (:a)', { a: 7 });
+    expect(await q.run()).toMatchObject({ success: 2 });
+    expect(read('SELECT a FROM n')).toEqual([{ a: 7n }]);
+    expect(read("SELECT name FROM sqlite_master WHERE name = 'querybatch_ledger'")).toEqual([]);
+  });
+
   it('a captured SELECT streams its rows into result pages', async () => {
     home = await tempHome();
     q = open();

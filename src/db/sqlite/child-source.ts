@@ -70,10 +70,21 @@ function open(args) {
   db = new Database(args.path, { timeout: args.busyTimeoutMs });
   db.defaultSafeIntegers(true);
   for (const sql of args.init) db.exec(sql);
-  if (args.ledgerTable !== null) {
+  // Created only when missing: a CREATE would wait for the write lock another connection may hold.
+  if (args.ledgerTable !== null && !hasTable(args.ledgerTable)) {
     db.exec('CREATE TABLE IF NOT EXISTS ' + args.ledgerTable + ' (id TEXT PRIMARY KEY NOT NULL, spool TEXT NOT NULL, done_at TEXT NOT NULL DEFAULT (strftime(\'%Y-%m-%dT%H:%M:%fZ\', \'now\')))');
   }
   return null;
+}
+
+function hasTable(table) {
+  try {
+    db.prepare('SELECT 1 FROM ' + table + ' LIMIT 0');
+    return true;
+  } catch (e) {
+    if (/no such table/.test(String(e?.message))) return false;
+    throw e;
+  }
 }
 
 function close() {
