@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -232,6 +232,29 @@ INSERT INTO [p] ("id", \`note\`) VALUES (2, 'x');
     expect(read('SELECT id, note FROM p ORDER BY id')).toEqual([{ id: 1n, note: 'a;b' }, { id: 2n, note: 'x' }]);
   });
 
+  it('a refused statement stops a script: failed/ names it; a respool resumes at it (statements before it do not run again); its own BEGIN … COMMIT rolls back whole', async () => {
+    home = await tempHome();
+    await setUp('CREATE TABLE seen (v TEXT)');
+    q = open();
+    const id = await q.spoolScript(`INSERT INTO seen VALUES ('one');
+BEGIN;
+INSERT INTO seen VALUES ('in tx');
+INSERT INTO later VALUES ('three');
+COMMIT;
+INSERT INTO seen VALUES ('four');
+`);
+    expect(await q.run()).toMatchObject({ success: 0, sqlFailed: 1 });
+    const names = await failedNames(home);
+    expect(names).toEqual([`failed-${id}.batchsql`]);
+    expect((await q.failedFile(names[0]!)).lastError).toMatchObject({ code: 'SQLITE_ERROR', statement: { index: 4, line: 4 } });
+    expect(read('SELECT v FROM seen ORDER BY rowid')).toEqual([{ v: 'one' }]);
+    await setUp('CREATE TABLE later (v TEXT)');
+    expect(await q.respool({ names })).toMatchObject({ respooled: [{ id }] });
+    expect(await q.run()).toMatchObject({ success: 1, sqlFailed: 0 });
+    expect(read('SELECT v FROM seen ORDER BY rowid')).toEqual([{ v: 'one' }, { v: 'in tx' }, { v: 'four' }]);
+    expect(read('SELECT v FROM later')).toEqual([{ v: 'three' }]);
+  });
+
   it('relative URLs are read from the home, absolute ones (sqlite:///…) as they are', async () => {
     home = await tempHome();
     q = open('sqlite:rel.db');
@@ -274,6 +297,26 @@ INSERT INTO [p] ("id", \`note\`) VALUES (2, 'x');
     expect(summary).toMatchObject({ success: 0, sqlFailed: 0, connectionFailed: 1 });
     expect(summary.datasources.main?.connectionError).toMatch(/SQLITE_CANTOPEN/);
     expect(await failedNames(home).catch(() => [])).toEqual([]);
+  });
+
+  it("a session's process that dies mid-statement is a lost connection: the job keeps its place in spool, the next run runs it", async () => {
+    home = await tempHome();
+    await setUp('CREATE TABLE k (a INTEGER)');
+    q = open();
+    const id = await q.spool('INSERT INTO k SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000) SELECT x FROM c)');
+    const running = q.run();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const ps = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+    const pids = ps.stdout.split('\n').filter((line) => line.includes('QUERYBATCH_SQLITE_MODULE')).map((line) => Number.parseInt(line.trim(), 10));
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    const summary = await running;
+    expect(summary).toMatchObject({ success: 0, sqlFailed: 0, connectionFailed: 1 });
+    expect(summary.datasources.main?.connectionError).toMatch(/SQLITE_PROCESS_LOST/);
+    expect(await q.status(id)).toMatchObject({ state: 'queued' });
+    expect(read('SELECT a FROM k')).toEqual([]);
+    expect(await q.run()).toMatchObject({ success: 1, connectionFailed: 0 });
+    expect(read('SELECT a FROM k')).toEqual([{ a: 20000000n }]);
   });
 
   it('SQLITE_BUSY (another connection holds the write lock past busyTimeoutMs) is transient: retried, then it runs', async () => {
