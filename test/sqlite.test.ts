@@ -168,6 +168,7 @@ describe('sqlite driver', () => {
     // A job the first runner has not claimed: the second runner asks for the lock to run it.
     await q.spool('INSERT INTO w VALUES (1)');
     const second = await runCli(['--home', home, 'run', '--json']);
+    if (second.stdout === '') console.error('CLI', second.code, second.stderr);
     expect(JSON.parse(second.stdout)).toMatchObject({ datasources: { main: { busy: true, success: 0 } } });
     expect(await first).toMatchObject({ success: 1 });
     expect(read('SELECT a FROM w')).toEqual([]);

@@ -45,7 +45,7 @@ export class SqliteProcess {
     });
     this.exited = new Promise((resolve) => this.#child.once('exit', () => resolve()));
     this.#child.on('message', (answer: Answer) => this.#answer(answer));
-    this.#child.once('error', (error) => this.#fail(new SqliteError(PROCESS_LOST, `The SQLite session's process failed: ${error.message}`)));
+    this.#child.on('error', (error) => this.#fail(new SqliteError(PROCESS_LOST, `The SQLite session's process failed: ${error.message}`)));
     this.#child.once('exit', (code, signal) => this.#fail(new SqliteError(PROCESS_LOST, `The SQLite session's process exited (${signal ?? `code ${code}`})`)));
     this.#idle();
   }
@@ -71,10 +71,21 @@ export class SqliteProcess {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, ...handlers });
       this.#busy();
-      this.#child.send({ ...args, id, op }, (error) => {
-        if (error) this.#fail(new SqliteError(PROCESS_LOST, `Could not send to the SQLite session's process: ${error.message}`));
-      });
+      this.#post({ ...args, id, op });
     });
+  }
+
+  /** Sends a message; a channel that is gone fails every request in flight as a lost process. */
+  #post(message: Record<string, unknown>): void {
+    const lost = (error: Error) => this.#fail(new SqliteError(PROCESS_LOST, `Could not send to the SQLite session's process: ${error.message}`));
+    if (this.#gone !== null) return;
+    try {
+      this.#child.send(message, (error) => {
+        if (error) lost(error);
+      });
+    } catch (error) {
+      lost(error as Error);
+    }
   }
 
   #answer(answer: Answer): void {
@@ -87,11 +98,11 @@ export class SqliteProcess {
     if ('rows' in answer) {
       const rows = answer.rows.map((row) => row.map((v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v)));
       void (pending.onRows?.(rows) ?? Promise.resolve()).then(
-        () => this.#child.send({ id: answer.id, op: 'more' }),
+        () => this.#post({ id: answer.id, op: 'more' }),
         (error: unknown) => {
           // The rows can't be taken: the child stops reading; the stream fails with this error.
           this.#pending.delete(answer.id);
-          this.#child.send({ id: answer.id, op: 'more', stop: true });
+          this.#post({ id: answer.id, op: 'more', stop: true });
           this.#settled();
           pending.reject(error as Error);
         },
@@ -120,6 +131,8 @@ export class SqliteProcess {
    */
   kill(error: SqliteError): Promise<void> {
     this.#fail(error);
+    // Waited for: the child keeps Node running until it has exited (an await on nothing would end the process).
+    this.#child.ref();
     this.#child.kill('SIGKILL');
     return this.exited;
   }
