@@ -298,6 +298,12 @@ INSERT INTO seen VALUES ('four');
     expect(summary).toMatchObject({ success: 0, sqlFailed: 0, connectionFailed: 1 });
     expect(summary.datasources.main?.connectionError).toMatch(/SQLITE_CANTOPEN/);
     expect(await failedNames(home).catch(() => [])).toEqual([]);
+    await q.close();
+    q = open('sqlite:missing-dir/q.db');
+    await q.spool('CREATE TABLE z (a INTEGER)');
+    const missing = await q.run();
+    expect(missing).toMatchObject({ success: 0, connectionFailed: 1 });
+    expect(missing.datasources.main?.connectionError).toMatch(/SQLITE_CANTOPEN.*directory does not exist/);
   });
 
   it("a session's process that dies mid-statement is a lost connection: the job keeps its place in spool, the next run runs it", async () => {

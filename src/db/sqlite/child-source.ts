@@ -67,7 +67,13 @@ function run(sql, params) {
 function open(args) {
   close();
   settings = args;
-  db = new Database(args.path, { timeout: args.busyTimeoutMs });
+  try {
+    db = new Database(args.path, { timeout: args.busyTimeoutMs });
+  } catch (e) {
+    // better-sqlite3 checks the directory itself and throws a TypeError without a code.
+    if (e?.code === undefined) e.code = 'SQLITE_CANTOPEN';
+    throw e;
+  }
   db.defaultSafeIntegers(true);
   for (const sql of args.init) db.exec(sql);
   // Created only when missing: a CREATE would wait for the write lock another connection may hold.
