@@ -35,9 +35,9 @@ export function inspect(sql: string): StatementTraits {
   const keyword = words[0] ?? '';
   const multiple = statements.length > 1;
   const transactional = !multiple && TRANSACTIONAL.has(keyword);
-  // A data statement leaves nothing in the session; DDL on the main database neither.
-  const sessionWords = new Set(['PRAGMA', 'ATTACH', 'DETACH']);
-  const changesSession = multiple || keyword === '' || sessionWords.has(keyword) || CONTROL.has(keyword) || isTemp(words) || (keyword !== '' && !TRANSACTIONAL.has(keyword) && keyword !== 'VACUUM');
+  // Data statements and DDL on a database file leave nothing in the session, nor does VACUUM;
+  // PRAGMA, ATTACH, DETACH, transaction control, TEMP objects and anything unknown may.
+  const changesSession = multiple || isTemp(words) || (!TRANSACTIONAL.has(keyword) && keyword !== 'VACUUM');
   return { keyword, transactional, changesSession };
 }
 
