@@ -169,7 +169,7 @@ describe('querybatch CLI', () => {
     const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
       [['--home', home, 'spool', '-d', 'nope', 'SELECT 1'], {}, /^querybatch: Expected a configured datasource \(main\); got "nope" \[UNKNOWN_DATASOURCE\]\n$/],
       [['--home', home, 'run', '-d', 'nope'], {}, /UNKNOWN_DATASOURCE/],
-      [['--home', home, 'run'], { QUERYBATCH_DATASOURCE_MAIN: 'not a url' }, /^querybatch: Expected datasource "main" url to look like mysql:\/\/user@host:3306\/database; got "not a url" \[INVALID_DATASOURCE_URL\]\n$/],
+      [['--home', home, 'run'], { QUERYBATCH_DATASOURCE_MAIN: 'not a url' }, /^querybatch: Expected datasource "main" url to look like mysql:\/\/user@host:3306\/database, postgres:\/\/user@host:5432\/database or sqlite:querybatch.db; got "not a url" \[INVALID_DATASOURCE_URL\]\n$/],
       [['--home', join(home, 'querybatch.config.json', 'nowhere'), 'run'], {}, /^querybatch: Expected the home directory .*nowhere to exist or to be creatable; found ENOTDIR \[HOME_UNUSABLE\]\n$/],
       [['--home', join(home, 'querybatch.config.json'), 'status'], {}, /^querybatch: Expected the home .*querybatch\.config\.json to be a directory; found a file \[HOME_UNUSABLE\]\n$/],
       [['--home', home, 'frobnicate'], {}, /Unknown argument: frobnicate/],
