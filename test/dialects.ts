@@ -168,3 +168,44 @@ export const DIALECTS: readonly DialectFixture[] = [
   ...(findDriverFactory('postgres://x/y') ? [postgres] : []),
   ...(findDriverFactory('sqlite:x.db') ? [sqlite] : []),
 ];
+
+/**
+ * What the fault suite (crash.test.ts, faults.test.ts) needs of a dialect beyond its fixture:
+ * a write that takes a while on the server, and another session's statement found and its
+ * connection killed from a second session. Server dialects only.
+ */
+export interface FaultDialect {
+  readonly fixture: DialectFixture;
+  /** An INSERT of its one `?` param into `table`'s column v (a fixture table) that takes `seconds` on the server. */
+  slowInsert(table: string, seconds: number): string;
+  /** Another session of `db` running a statement matching `like` (SQL LIKE): its id, or undefined. */
+  sessionRunning(db: FixtureDatabase, like: string): Promise<number | undefined>;
+  /** Kills session `id`'s connection from `db`'s: MariaDB's KILL CONNECTION, PostgreSQL's pg_terminate_backend. */
+  killSession(db: FixtureDatabase, id: number): Promise<void>;
+}
+
+const databaseOf = (db: FixtureDatabase): string => decodeURIComponent(new URL(db.url).pathname.slice(1));
+
+export const FAULT_DIALECTS: readonly FaultDialect[] = [
+  {
+    fixture: mariadb,
+    slowInsert: (table, seconds) => `INSERT INTO ${table} (v) VALUES (? + SLEEP(${seconds}))`,
+    async sessionRunning(db, like) {
+      const rows = await db.query('SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID() AND DB = ?', [like, databaseOf(db)]);
+      return rows[0] === undefined ? undefined : Number(rows[0].id);
+    },
+    killSession: (db, id) => db.exec(`KILL CONNECTION ${Number(id)}`),
+  },
+  ...DIALECTS.filter((d) => d === postgres).map((fixture): FaultDialect => ({
+    fixture,
+    slowInsert: (table, seconds) => `INSERT INTO ${table} (v) SELECT ? FROM pg_sleep(${seconds})`,
+    async sessionRunning(db, like) {
+      const rows = await db.query("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE ? AND pid <> pg_backend_pid() AND datname = ?", [like, databaseOf(db)]);
+      return rows[0] === undefined ? undefined : Number(rows[0].pid);
+    },
+    async killSession(db, id) {
+      const [row] = await db.query('SELECT pg_terminate_backend(?) AS killed', [id]);
+      if (row?.killed !== true) throw new Error(`pg_terminate_backend(${id}) found no such session`);
+    },
+  })),
+];

@@ -1,17 +1,22 @@
 /**
  * MariaDB stopped (SIGTERM: clean shutdown) and crashed (SIGKILL) during a run, then
  * started again. Runs a PRIVATE mariadbd on its own data directory and port: the shared
- * server on 3306 is never touched.
+ * server on 3306 is never touched. In full mode (QUERYBATCH_FAULTS=full) the same scenario
+ * runs on the shared PostgreSQL cluster, which it stops and starts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import mysql from 'mysql2/promise';
-import { QueryBatch } from '../src/index.js';
-import { filesBelow, removeHome, tempHome } from './helpers.js';
+import { QueryBatch, type DatasourceOptions } from '../src/index.js';
+import { findDriverFactory } from '../src/db/registry.js';
+import { createPgTestDatabase, filesBelow, PG_ADMIN_URL, removeHome, tempHome, waitFor, type PgTestDatabase } from './helpers.js';
+
+const FULL = process.env.QUERYBATCH_FAULTS === 'full';
 
 const MARIADBD = '/usr/sbin/mariadbd';
 
@@ -66,60 +71,157 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('MariaDB stopped and restarted during a run (private server)', () => {
-  it('clean stop and crash mid-drain: every job runs exactly once after restarts, in order', async () => {
-    const url = `mysql://root@127.0.0.1:${port}/restart`;
-    const admin = async () => mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
-    let c = await admin();
-    await c.query('CREATE DATABASE restart CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
-    await c.query('CREATE TABLE restart.audit (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
-    await c.end();
-    const rows = async () => {
-      const conn = await admin();
-      try {
-        const [r] = await conn.query('SELECT COUNT(*) AS c FROM restart.audit');
-        return Number((r as Array<{ c: number }>)[0]!.c);
-      } finally {
-        await conn.end();
-      }
-    };
+/** A server a run is cut by: stopped cleanly or crashed, then started again. */
+interface RestartTarget {
+  readonly name: string;
+  /** The datasource, with a table `audit` (n increasing, job INT) that `table` names. */
+  readonly datasource: DatasourceOptions;
+  readonly table: string;
+  /** Rows of a query on a connection of its own (the server's restarts end any other). */
+  query(sql: string): Promise<Array<Record<string, unknown>>>;
+  stop(how: 'clean' | 'crash'): Promise<void>;
+  start(): Promise<void>;
+}
 
-    const total = 1500;
-    const home = await tempHome();
-    const q = new QueryBatch({ home, configFile: false, durability: 'none', datasources: { main: { url, options: { connectTimeout: 2000 } } }, maxConnectionAttempts: 10 });
-    try {
-      for (let k = 0; k < total; k++) await q.spool('INSERT INTO restart.audit (job) VALUES (?)', [k]);
-      const summaries = [];
-      for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-        const running = q.run();
-        const start = await rows();
-        // Stop the server once the run is well under way.
-        for (let i = 0; i < 400 && (await rows()) < start + 150; i++) await new Promise((r) => setTimeout(r, 10));
-        await stopServer(signal);
+/**
+ * Spools 1,500 INSERTs, then twice starts a run and stops the server under it once it is well
+ * under way (cleanly, then a crash), checks a run while it is down changes nothing but the
+ * head job's attempts, and starts it again; then drains: every job once, in order.
+ */
+async function restartDuringRun(target: RestartTarget): Promise<void> {
+  const rows = async () => Number((await target.query(`SELECT COUNT(*) AS c FROM ${target.table}`))[0]!.c);
+  const total = 1500;
+  const home = await tempHome();
+  const q = new QueryBatch({ home, configFile: false, durability: 'none', datasources: { main: target.datasource }, maxConnectionAttempts: 10 });
+  try {
+    for (let k = 0; k < total; k++) await q.spool(`INSERT INTO ${target.table} (job) VALUES (?)`, [k]);
+    const summaries = [];
+    for (const how of ['clean', 'crash'] as const) {
+      const running = q.run();
+      const start = await rows();
+      // Stop the server once the run is well under way.
+      for (let i = 0; i < 400 && (await rows()) < start + 150; i++) await new Promise((r) => setTimeout(r, 10));
+      await target.stop(how);
+      try {
         const summary = await running;
         summaries.push(summary);
         expect(summary.connectionFailed).toBe(1); // the datasource stopped on the lost server
         expect(summary.deferred).toBeGreaterThan(0);
         // While it is down, a run changes nothing but the attempt count of the head job.
         expect(await q.run()).toMatchObject({ success: 0, connectionFailed: 1 });
-        await startServer();
+      } finally {
+        await target.start();
       }
-      let last = await q.run();
-      for (let i = 0; i < 5 && (await filesBelow(join(home, 'spool'))).length > 0; i++) last = await q.run();
-      expect(await filesBelow(join(home, 'spool'))).toEqual([]);
-      expect(last.sqlFailed).toBe(0);
-
-      c = await admin();
-      const [counts] = await c.query('SELECT job, COUNT(*) AS c FROM restart.audit GROUP BY job HAVING c > 1');
-      const [ordered] = await c.query('SELECT job FROM restart.audit ORDER BY n');
-      await c.end();
-      expect(counts).toEqual([]);
-      expect((ordered as Array<{ job: number }>).map((r) => r.job)).toEqual(Array.from({ length: total }, (_, k) => k));
-      console.log(`[faults] private MariaDB: SIGTERM then SIGKILL mid-drain, restarted each time: ${total} statements, 0 duplicates, 0 lost; runs cut after ${summaries.map((s) => s.success).join(' and ')} statements`);
-    } finally {
-      await q.close();
-      await removeHome(home);
     }
+    let last = await q.run();
+    for (let i = 0; i < 5 && (await filesBelow(join(home, 'spool'))).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      last = await q.run();
+    }
+    expect(await filesBelow(join(home, 'spool'))).toEqual([]);
+    expect(last.sqlFailed).toBe(0);
+
+    const counts = await target.query(`SELECT job, COUNT(*) AS c FROM ${target.table} GROUP BY job`);
+    const duplicates = counts.reduce((n, r) => n + Number(r.c) - 1, 0);
+    const lost = total - counts.length;
+    const ordered = (await target.query(`SELECT job FROM ${target.table} ORDER BY n`)).map((r) => Number(r.job));
+    console.log(`[faults] ${target.name}: stopped cleanly then crashed mid-drain, restarted each time: ${total} statements, ${duplicates} duplicates, ${lost} lost; runs cut after ${summaries.map((s) => s.success).join(' and ')} statements`);
+    expect({ duplicates, lost }).toEqual({ duplicates: 0, lost: 0 });
+    expect(ordered).toEqual(Array.from({ length: total }, (_, k) => k));
+  } finally {
+    await q.close();
+    await removeHome(home);
+  }
+}
+
+describe('MariaDB stopped and restarted during a run (private server)', () => {
+  it('clean stop and crash mid-drain: every job runs exactly once after restarts, in order', async () => {
+    const admin = async () => mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+    const c = await admin();
+    await c.query('CREATE DATABASE restart CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
+    await c.query('CREATE TABLE restart.audit (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    await c.end();
+    await restartDuringRun({
+      name: 'private MariaDB (SIGTERM, then SIGKILL)',
+      datasource: { url: `mysql://root@127.0.0.1:${port}/restart`, options: { connectTimeout: 2000 } },
+      table: 'restart.audit',
+      async query(sql) {
+        const conn = await admin();
+        try {
+          return (await conn.query(sql))[0] as Array<Record<string, unknown>>;
+        } finally {
+          await conn.end();
+        }
+      },
+      stop: (how) => stopServer(how === 'clean' ? 'SIGTERM' : 'SIGKILL'),
+      start: startServer,
+    });
+  }, 240_000);
+});
+
+/**
+ * The shared PostgreSQL cluster stopped (fast: a clean shutdown) and crashed (immediate: crash
+ * recovery at the next start) during a run, then started again. Full mode only, and
+ * `npm run test:faults` runs this file after the others: every session on the cluster, of
+ * any test, is ended.
+ */
+describe.skipIf(!FULL || !findDriverFactory('postgres://x/y'))('PostgreSQL stopped and restarted during a run (the shared cluster, full mode)', () => {
+  const cluster = (action: string, ...args: string[]) =>
+    execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', readdirSync('/etc/postgresql')[0]!, 'main', action, ...args], { stdio: 'ignore' });
+  async function answering(): Promise<void> {
+    const { default: pg } = await import('pg');
+    await waitFor(async () => {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        await c.query('SELECT 1');
+        return true;
+      } catch {
+        return undefined;
+      } finally {
+        await c.end().catch(() => {});
+      }
+    }, 60_000, 'PostgreSQL to answer');
+  }
+  let t: PgTestDatabase | undefined;
+
+  afterAll(async () => {
+    // Never left stopped, whatever happened.
+    try {
+      cluster('start');
+    } catch {
+      // already running
+    }
+    await answering();
+    await t?.drop();
+  });
+
+  it('clean stop and crash mid-drain: every job runs exactly once after restarts, in order', async () => {
+    t = await createPgTestDatabase('restart');
+    await t.db.query('CREATE TABLE audit (n SERIAL PRIMARY KEY, job INT NOT NULL)');
+    const { default: pg } = await import('pg');
+    await restartDuringRun({
+      name: 'PostgreSQL (pg_ctlcluster stop -m fast, then -m immediate)',
+      datasource: { url: t.url, options: { connectionTimeoutMillis: 2000 } },
+      table: 'audit',
+      async query(sql) {
+        const c = new pg.Client({ connectionString: t!.url });
+        c.on('error', () => {});
+        await c.connect();
+        try {
+          return (await c.query(sql)).rows as Array<Record<string, unknown>>;
+        } finally {
+          await c.end().catch(() => {});
+        }
+      },
+      stop: (how) => Promise.resolve(void cluster('stop', '-m', how === 'clean' ? 'fast' : 'immediate')),
+      async start() {
+        cluster('start');
+        await answering();
+      },
+    });
+    // The test database's own client died with the first stop: drop() opens its own.
   }, 240_000);
 });
 
