@@ -165,6 +165,15 @@ INSERT INTO actor VALUES (1, 'PENELOPE'), (2, 'NICK');
     }
   });
 
+  it('run()\'s onProgress says which statement a script is at', async () => {
+    home = await tempHome();
+    q = open();
+    const id = await q.spoolScript("INSERT INTO seen (v) VALUES ('1');\nINSERT INTO seen (v) VALUES ('2');\nINSERT INTO seen (v) VALUES ('3');\n");
+    const seenProgress: Array<string> = [];
+    await q.run({ onProgress: (p) => seenProgress.push(p.script ? `${p.script.id === id ? 'script' : '?'} ${p.script.statement}/${p.script.statements}` : `${p.done}/${p.total}`) });
+    expect(seenProgress).toEqual(['0/1', 'script 1/3', 'script 2/3', '0/1', '1/1']);
+  });
+
   it('status <id> of a running script says which statement it is at', async () => {
     home = await tempHome();
     q = open();

@@ -26,6 +26,10 @@ describe('formatProgress', () => {
     // More done than counted at the start (jobs spooled meanwhile): never over 100%.
     expect(formatProgress({ done: 12, total: 10, elapsedMs: 1000 }, 80)).toContain('12/12  100%');
   });
+
+  it('shows how far a running script is', () => {
+    expect(formatProgress({ done: 3, total: 5, elapsedMs: 1000, script: { statement: 40, statements: 152 } }, 80)).toBe('[##################............] 3/5  60%  3.0/s  ETA 1s  script 40/152');
+  });
 });
 
 describe('parseTime', () => {
