@@ -246,4 +246,11 @@ export const FAULT_DIALECTS: readonly FaultDialect[] = [
       if (row?.killed !== true) throw new Error(`pg_terminate_backend(${id}) found no such session`);
     },
   })),
+  ...DIALECTS.filter((d) => d === sqlite).map((fixture): FaultDialect => ({
+    // Each scenario's runners have homes of their own: the database is named by its absolute path.
+    fixture: { ...fixture, open: async (home) => ({ ...(await fixture.open(home)), url: `sqlite://${join(home, 'conformance.db')}` }) },
+    slowInsert: (table, seconds) => `INSERT INTO ${table} (v) SELECT ? FROM (${fixture.sleep(seconds)})`,
+    sessionRunning: (_db, _like) => Promise.resolve(sqliteSessions(process.pid).find((s) => s.state === 'R' && s.cpuMs >= 400)?.pid),
+    killSession: (_db, pid) => Promise.resolve(void process.kill(pid, 'SIGKILL')),
+  })),
 ];
