@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import mysql from 'mysql2/promise';
@@ -169,18 +171,54 @@ export const DIALECTS: readonly DialectFixture[] = [
   ...(findDriverFactory('sqlite:x.db') ? [sqlite] : []),
 ];
 
+/** A SQLite session's process (db/sqlite/process.ts): its pid, state (R running, S sleeping, Z …) and CPU time so far. */
+export interface SqliteSessionProcess {
+  readonly pid: number;
+  readonly state: string;
+  readonly cpuMs: number;
+}
+
+/** Linux: a process's state and CPU time from /proc/<pid>/stat, or undefined once it is gone. */
+export function processStat(pid: number): { state: string; cpuMs: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces, in parentheses): state is the 3rd, utime and stime the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 }; // 100 ticks a second
+  } catch {
+    return undefined;
+  }
+}
+
+/** The SQLite session processes whose parent is `parent` (a runner, or this test process). */
+export function sqliteSessions(parent: number): SqliteSessionProcess[] {
+  const ps = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent)], { encoding: 'utf8' });
+  return ps.stdout
+    .split('\n')
+    .filter((line) => line.includes('QUERYBATCH_SQLITE_MODULE'))
+    .map((line) => Number.parseInt(line.trim(), 10))
+    .flatMap((pid) => {
+      const stat = processStat(pid);
+      return stat === undefined ? [] : [{ pid, ...stat }];
+    });
+}
+
 /**
  * What the fault suite (crash.test.ts, faults.test.ts) needs of a dialect beyond its fixture:
- * a write that takes a while on the server, and another session's statement found and its
- * connection killed from a second session. Server dialects only.
+ * a write that takes a while, and another session's statement found and its connection
+ * killed from a second session (SQLite: the session's child process SIGKILLed).
  */
 export interface FaultDialect {
   readonly fixture: DialectFixture;
   /** An INSERT of its one `?` param into `table`'s column v (a fixture table) that takes `seconds` on the server. */
   slowInsert(table: string, seconds: number): string;
-  /** Another session of `db` running a statement matching `like` (SQL LIKE): its id, or undefined. */
+  /**
+   * Another session of `db` running a statement matching `like` (SQL LIKE): its id, or undefined.
+   * SQLite has no list of sessions: a session process of this test process that has been
+   * running a statement (not starting up) for a while, whatever its SQL.
+   */
   sessionRunning(db: FixtureDatabase, like: string): Promise<number | undefined>;
-  /** Kills session `id`'s connection from `db`'s: MariaDB's KILL CONNECTION, PostgreSQL's pg_terminate_backend. */
+  /** Kills session `id`'s connection from `db`'s: MariaDB's KILL CONNECTION, PostgreSQL's pg_terminate_backend, SQLite's process SIGKILLed. */
   killSession(db: FixtureDatabase, id: number): Promise<void>;
 }
 
@@ -207,5 +245,12 @@ export const FAULT_DIALECTS: readonly FaultDialect[] = [
       const [row] = await db.query('SELECT pg_terminate_backend(?) AS killed', [id]);
       if (row?.killed !== true) throw new Error(`pg_terminate_backend(${id}) found no such session`);
     },
+  })),
+  ...DIALECTS.filter((d) => d === sqlite).map((fixture): FaultDialect => ({
+    // Each scenario's runners have homes of their own: the database is named by its absolute path.
+    fixture: { ...fixture, open: async (home) => ({ ...(await fixture.open(home)), url: `sqlite://${join(home, 'conformance.db')}` }) },
+    slowInsert: (table, seconds) => `INSERT INTO ${table} (v) SELECT ? FROM (${fixture.sleep(seconds)})`,
+    sessionRunning: (_db, _like) => Promise.resolve(sqliteSessions(process.pid).find((s) => s.state === 'R' && s.cpuMs >= 400)?.pid),
+    killSession: (_db, pid) => Promise.resolve(void process.kill(pid, 'SIGKILL')),
   })),
 ];

@@ -22,16 +22,19 @@ afterEach(async () => {
 
 /**
  * The job's connection killed from a second session while its statement runs (MariaDB's KILL
- * CONNECTION, PostgreSQL's pg_terminate_backend), on every server dialect.
+ * CONNECTION, PostgreSQL's pg_terminate_backend, SQLite's session process SIGKILLed), on every dialect.
  */
 describe.each(FAULT_DIALECTS)('$fixture.name: the job connection killed from a second session', (dialect) => {
   let db: FixtureDatabase;
+  let dbHome = ''; // where a SQLite database file lives
   beforeAll(async () => {
-    db = await dialect.fixture.open('');
+    dbHome = await tempHome();
+    db = await dialect.fixture.open(dbHome);
     await db.exec(dialect.fixture.table('killed'));
   });
   afterAll(async () => {
     await db?.close();
+    await removeHome(dbHome);
   });
 
   it('mid-statement: the datasource stops, its ledger row goes with it, the job keeps its place and runs once later', async () => {
@@ -50,7 +53,9 @@ describe.each(FAULT_DIALECTS)('$fixture.name: the job connection killed from a s
     const summary = await running;
 
     expect(summary).toMatchObject({ success: 1, connectionFailed: 1, sqlFailed: 0, deferred: 3 });
-    expect(summary.wallMs).toBeLessThan(2_500);
+    // Cut short: the 3 s statement did not run to its end (SQLite's session is found by its CPU
+    // time, later under load: the counts above and below show the cut there).
+    if (dialect.fixture.name !== 'sqlite') expect(summary.wallMs).toBeLessThan(2_500);
     // The killed statement keeps its place with one more attempt; the ones after it are untouched.
     const sleeping = decodeRecord(await readFile(spoolPathFor(join(home, 'spool'), 'main', sleeper), 'utf8'));
     expect(sleeping).toMatchObject({ attempts: 1, lastError: { class: 'connection' } });

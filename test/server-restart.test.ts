@@ -2,7 +2,9 @@
  * MariaDB stopped (SIGTERM: clean shutdown) and crashed (SIGKILL) during a run, then
  * started again. Runs a PRIVATE mariadbd on its own data directory and port: the shared
  * server on 3306 is never touched. In full mode (QUERYBATCH_FAULTS=full) the same scenario
- * runs on the shared PostgreSQL cluster, which it stops and starts.
+ * runs on the shared PostgreSQL cluster, which it stops and starts. Not on SQLite: it has no
+ * server to restart (its nearest fault, the session's process SIGKILLed mid-statement, is in
+ * faults.test.ts; a runner SIGKILLed with its session, in crash.test.ts and sqlite.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { QueryBatch, isQueryBatchError, registerDriver } from '../src/index.js';
 import type { BatchJob, Driver, DriverSettings } from '../src/db/driver.js';
 import { sqliteDriverFactory, lockNameFor } from '../src/db/sqlite/index.js';
-import { failedNames, removeHome, runCli, tempHome } from './helpers.js';
+import { failedNames, removeHome, runCli, startRunner, tempHome, waitFor } from './helpers.js';
+import { processStat, sqliteSessions } from './dialects.js';
 
 /**
  * The SQLite driver through the public API: a datasource `sqlite:q.db` in a temporary home;
@@ -324,6 +325,33 @@ INSERT INTO seen VALUES ('four');
     expect(read('SELECT a FROM k')).toEqual([]);
     expect(await q.run()).toMatchObject({ success: 1, connectionFailed: 0 });
     expect(read('SELECT a FROM k')).toEqual([{ a: 20000000n }]);
+  });
+
+  it("a runner SIGKILLed mid-statement takes its session's process with it: the statement stops, its write lock and transaction are gone", async () => {
+    home = await tempHome();
+    await setUp('CREATE TABLE o (a INTEGER)');
+    await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { main: { url: 'sqlite:q.db' } } }));
+    q = open();
+    await q.spool('INSERT INTO o SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c)'); // endless
+    await q.close();
+    q = undefined;
+    const runner = startRunner(home);
+    let session: number | undefined;
+    try {
+      // The session's process, running the statement (past its startup) inside its write transaction.
+      session = await waitFor(() => sqliteSessions(runner.child.pid!).find((s) => s.state === 'R' && s.cpuMs >= 300)?.pid, 10_000, 'the endless INSERT');
+      runner.child.kill('SIGKILL');
+      expect((await runner.exit).signal).toBe('SIGKILL');
+      const gone = session;
+      await waitFor(() => (['Z', undefined].includes(processStat(gone)?.state) ? true : undefined), 2_000, 'the session process to die with its runner');
+      // Nothing holds the database: a write with no busy wait goes through, and nothing of the statement remains.
+      const db = new Database(join(home, 'q.db'), { timeout: 0 });
+      db.exec('INSERT INTO o VALUES (1)');
+      db.close();
+      expect(read('SELECT a FROM o')).toEqual([{ a: 1n }]);
+    } finally {
+      if (session !== undefined && processStat(session) !== undefined) process.kill(session, 'SIGKILL');
+    }
   });
 
   it('SQLITE_BUSY (another connection holds the write lock past busyTimeoutMs) is transient: retried, then it runs', async () => {

@@ -18,6 +18,20 @@
 export const CHILD_SOURCE = String.raw`
 'use strict';
 const Database = require(process.env.QUERYBATCH_SQLITE_MODULE);
+
+// Dies with its parent. While a statement runs, this thread is in native code and never hears
+// the IPC channel close ('disconnect' below), so a SIGKILLed runner would leave it running the
+// statement, holding the write lock, and COMMITting when done. A worker thread watches the
+// parent instead: once it is gone (this process re-parented), SIGKILL, so SQLite rolls back.
+{
+  const { Worker } = require('node:worker_threads');
+  const watcher = new Worker(
+    "const { workerData } = require('node:worker_threads');" +
+    "setInterval(() => { if (process.ppid !== workerData) process.kill(process.pid, 'SIGKILL'); }, 100);",
+    { eval: true, workerData: process.ppid, stdout: false, stderr: false },
+  );
+  watcher.unref();
+}
 let db = null;
 let settings = null;
 const prepared = new Map();
