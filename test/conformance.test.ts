@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch, type QueryBatchOptions, type RunSummary } from '../src/index.js';
 import { DIALECTS, type FixtureDatabase } from './dialects.js';
-import { failedNames, removeHome, runCli, tempHome } from './helpers.js';
+import { failedNames, removeHome, runCli, tempHome, waitFor } from './helpers.js';
 
 /**
  * The conformance suite: one set of scenarios, run against every dialect (test/dialects.ts).
@@ -90,10 +90,10 @@ describe.each(DIALECTS)('conformance: $name', (dialect) => {
 
   it('one drainer per datasource: a runner in another process finds it busy', async () => {
     const first = qb();
-    await first.spool(dialect.sleep(2));
+    const sleeping = await first.spool(dialect.sleep(4));
     await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { main: db.url } }));
     const running = first.run();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(async () => ((await first.status(sleeping)).state === 'running' ? true : undefined), 10_000, 'the first runner to claim the slow job');
     // Spooled while the first runner holds the datasource: the second runner sees it, and the lock taken.
     await first.spool('INSERT INTO jobs (v) VALUES (?)', ['spooled during the sleep']);
     const other = await runCli(['--home', home, 'run', '--json']);

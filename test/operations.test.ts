@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { appendFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QueryBatch, type FailedFileDetail, type StatusReport } from '../src/index.js';
@@ -329,10 +330,35 @@ describe('init', () => {
     expect((JSON.parse(status.stdout) as StatusReport).pending).toEqual({ main: { count: 0, oldestId: null, oldestAgeMs: null } });
 
     await writeFile(join(where, 'querybatch.config.json'), '{ "datasources": { "mine": "mysql://me@db/x" } }');
-    const again = await runCli(['--home', where, 'init']);
-    expect(again.code).toBe(0);
+    const kept = await runCli(['--home', where, 'init']);
+    expect(kept.code).toBe(0);
+    const again = kept;
     expect(again.stdout).toMatch(/querybatch\.config\.json exists already; left as it is/);
     expect(await readFile(join(where, 'querybatch.config.json'), 'utf8')).toBe('{ "datasources": { "mine": "mysql://me@db/x" } }');
+  });
+});
+
+describe('init without --url', () => {
+  it('makes datasource main an embedded SQLite database in the home: spool and run work with no database server', async () => {
+    home = await tempHome();
+    const where = join(home, 'fresh');
+    const init = await runCli(['--home', where, 'init']);
+    expect(init.code, init.stderr).toBe(0);
+    expect(JSON.parse(await readFile(join(where, 'querybatch.config.json'), 'utf8'))).toMatchObject({ datasources: { main: 'sqlite:querybatch.db' } });
+    const create = await runCli(['--home', where, 'spool', 'CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT, action TEXT)']);
+    expect(create.code, create.stderr).toBe(0);
+    const insert = await runCli(['--home', where, 'spool', 'INSERT INTO audit (user, action) VALUES (?, ?)', '-p', 'alice', '-p', 'login']);
+    expect(insert.code, insert.stderr).toBe(0);
+    const run = await runCli(['--home', where, 'run', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ success: 2, sqlFailed: 0, connectionFailed: 0 });
+    const Database = createRequire(import.meta.url)('better-sqlite3') as typeof import('better-sqlite3');
+    const db = new Database(join(where, 'querybatch.db'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT user, action FROM audit').all()).toEqual([{ user: 'alice', action: 'login' }]);
+    } finally {
+      db.close();
+    }
   });
 });
 

@@ -22,7 +22,7 @@ import { statusCommand } from './commands/status.js';
 export function buildCli(argv: string[]): Argv<GlobalArgs> {
   return yargs(argv)
     .scriptName('querybatch')
-    .usage('querybatch [--home DIR] [--config FILE] <command> [--json]\n\nSpools SQL statements to disk and runs them later, serially and in order, on MySQL/MariaDB.')
+    .usage('querybatch [--home DIR] [--config FILE] <command> [--json]\n\nSpools SQL statements to disk and runs them later, serially and in order, on MySQL/MariaDB, PostgreSQL or SQLite.')
     .option('home', { type: 'string', describe: 'Home directory holding spool/, failed/, logs/ (default: $QUERYBATCH_HOME or the current directory)' })
     .option('config', { type: 'string', describe: `Config file (default: <home>/${CONFIG_FILE_NAME})` })
     .option('json', { type: 'boolean', default: false, describe: 'Print machine-readable JSON' })

@@ -2,6 +2,7 @@ import { QueryBatchError } from '../errors.js';
 import type { Dialect, Driver, DriverSettings } from './driver.js';
 import { mysqlDriverFactory } from './mysql/index.js';
 import { postgresDriverFactory } from './postgres/index.js';
+import { sqliteDriverFactory } from './sqlite/index.js';
 import { redactUrl, schemeOf, shownScheme } from './url.js';
 
 /**
@@ -45,6 +46,7 @@ export function registerDriver(factory: DriverFactory): void {
 
 registerDriver(mysqlDriverFactory);
 registerDriver(postgresDriverFactory);
+registerDriver(sqliteDriverFactory);
 
 /** The driver for a URL's scheme, or undefined when none is registered for it. */
 export function findDriverFactory(url: string): DriverFactory | undefined {

@@ -35,3 +35,20 @@ export function shownScheme(scheme: string, url: string): string {
   const rest = url.slice(url.toLowerCase().indexOf(scheme) + scheme.length);
   return rest.startsWith('//') ? `${scheme}//` : scheme;
 }
+
+/**
+ * Checks that a URL's user, password, host and database are %-escaped UTF-8 (what the
+ * drivers decode with decodeURIComponent); throws `fail(message)` naming the part (never
+ * showing a password). `where`: how messages name the URL (`datasource "main" url`).
+ */
+export function checkUrlEscapes(url: URL, where: string, fail: (message: string) => Error): void {
+  const parts: Array<[string, string]> = [['user', url.username], ['password', url.password], ['host', url.hostname], ['database', url.pathname.slice(1)]];
+  for (const [part, text] of parts) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      const got = part === 'password' ? 'a % not followed by two hex digits of UTF-8' : JSON.stringify(text);
+      throw fail(`Expected ${where} ${part} to be %-escaped UTF-8 (a % as %25); got ${got}`);
+    }
+  }
+}

@@ -13,7 +13,7 @@ export function sampleConfig(url: string): string {
   const config = {
     '//': 'querybatch configuration. Keys starting with // are comments. Every option is optional; the values shown under "// name" keys are the defaults (remove the // to change one). See README.md.',
     datasources: {
-      '//': 'name: URL (mysql://user:password@host:3306/database or mariadb://…), or { "url": …, "options": { mysql2 pool options } } with, each optional: "ledger" (true: exactly-once; false; { "table", "batch" }), "init" (statements run on each new connection and after each session reset), "retry" ({ "maxAttempts": 5, "backoffMs": 100 } for deadlocks and lock wait timeouts; false), "strictOrder" (true: a refused statement blocks its datasource until its failed/ file is respooled or deleted), "webhook". Environment: QUERYBATCH_DATASOURCE_<NAME>=url wins over this file.',
+      '//': 'name: URL (sqlite:file.db in the home or sqlite:///absolute/file.db; mysql://user:password@host:3306/database or mariadb://…; postgres://user:password@host:5432/database or postgresql://…), or { "url": …, "options": { driver options: mysql2 or pg pool options, SQLite busyTimeoutMs } } with, each optional: "ledger" (true: exactly-once; false; { "table", "batch" }), "init" (statements run on each new connection and after each session reset), "retry" ({ "maxAttempts": 5, "backoffMs": 100 } for deadlocks and lock wait timeouts; false), "strictOrder" (true: a refused statement blocks its datasource until its failed/ file is respooled or deleted), "webhook". Environment: QUERYBATCH_DATASOURCE_<NAME>=url wins over this file.',
       main: url,
     },
     '// defaultDatasource': 'main',

@@ -84,14 +84,16 @@ export function parseTempName(fileName: string): { name: string; pid: number } |
 }
 
 /**
- * Writes `text` to a new temp file (O_EXCL, mode 0600) and optionally fsyncs it. On any
- * failure the temp file is removed and the error rethrown.
+ * Writes `text` to a new temp file (O_EXCL, mode 0600), or lets `text` write it through the
+ * open handle, and optionally fsyncs it. On any failure the temp file is removed and the
+ * error rethrown.
  */
-export async function writeTemp(tmpPath: string, text: string | Buffer, sync: boolean): Promise<void> {
+export async function writeTemp(tmpPath: string, text: string | Buffer | ((handle: fs.promises.FileHandle) => Promise<void>), sync: boolean): Promise<void> {
   let handle: fs.promises.FileHandle | undefined;
   try {
     handle = await fs.promises.open(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-    await handle.writeFile(text);
+    if (typeof text === 'function') await text(handle);
+    else await handle.writeFile(text);
     if (sync) await handle.sync();
     await handle.close();
     handle = undefined;

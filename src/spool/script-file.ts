@@ -177,21 +177,11 @@ export async function writeScriptTemp(tmpPath: string, record: SpoolRecord, done
     await writeTemp(tmpPath, Buffer.concat([Buffer.from(head, 'utf8'), Buffer.from(body.text, 'utf8')]), sync);
     return;
   }
-  let handle: fs.promises.FileHandle | undefined;
-  try {
-    handle = await fs.promises.open(tmpPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  await writeTemp(tmpPath, async (handle) => {
     await handle.write(head);
-    if (body.bytes > 0) {
-      for await (const chunk of createReadStream(body.path, { start: body.start, end: body.start + body.bytes - 1, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-        await handle.write(chunk);
-      }
+    if (body.bytes === 0) return;
+    for await (const chunk of createReadStream(body.path, { start: body.start, end: body.start + body.bytes - 1, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      await handle.write(chunk);
     }
-    if (sync) await handle.sync();
-    await handle.close();
-    handle = undefined;
-  } catch (error) {
-    await handle?.close().catch(() => {});
-    await fs.promises.unlink(tmpPath).catch(() => {});
-    throw error;
-  }
+  }, sync);
 }

@@ -185,8 +185,8 @@ describe('resolveConfig with configFile: false', () => {
   it.each([
     ['not a URL at all', 'not a url', 'url to look like mysql://user@host:3306/database', 'got "not a url"'],
     ['a bad port', 'mysql://app@host:notaport/db', 'url to look like', 'got "mysql://app@host:notaport/db"'],
-    ['http://', 'http://app@host:3306/db', 'url to start with mysql://, mariadb://, postgres:// or postgresql://', 'got http://'],
-    ['https://', 'https://host/db', 'url to start with mysql://, mariadb://, postgres:// or postgresql://', 'got https://'],
+    ['http://', 'http://app@host:3306/db', 'url to start with mysql://, mariadb://, postgres://, postgresql:// or sqlite:', 'got http://'],
+    ['https://', 'https://host/db', 'url to start with mysql://, mariadb://, postgres://, postgresql:// or sqlite:', 'got https://'],
     ['postgres:// with an unknown option', 'postgres://host/db?bogus=1', 'url query parameters to be pg connection options', 'got "bogus"'],
     ['no host', 'mysql:///db', 'url to name a host', 'got "mysql:///db"'],
     ['an empty string', '', 'to have a url like mysql://user@host:3306/database', 'got a string'],

@@ -54,9 +54,9 @@ describe('driverFactoryFor picks a driver by URL scheme', () => {
   });
 
   it('names the known schemes when none matches', () => {
-    expectError(() => driverFactoryFor('oracle://db/x'), 'INVALID_DATASOURCE_URL', 'Expected a datasource url to start with mysql://, mariadb://, postgres:// or postgresql://; got oracle://');
-    expectError(() => driverFactoryFor('http://db/x', 'main'), 'INVALID_DATASOURCE_URL', 'Expected datasource "main" url to start with mysql://, mariadb://, postgres:// or postgresql://; got http://');
-    expectError(() => driverFactoryFor('sqlite:file.db'), 'INVALID_DATASOURCE_URL', 'got sqlite:');
+    expectError(() => driverFactoryFor('oracle://db/x'), 'INVALID_DATASOURCE_URL', 'Expected a datasource url to start with mysql://, mariadb://, postgres://, postgresql:// or sqlite:; got oracle://');
+    expectError(() => driverFactoryFor('http://db/x', 'main'), 'INVALID_DATASOURCE_URL', 'Expected datasource "main" url to start with mysql://, mariadb://, postgres://, postgresql:// or sqlite:; got http://');
+    expectError(() => driverFactoryFor('duckdb:file.db'), 'INVALID_DATASOURCE_URL', 'got duckdb:');
     expect(findDriverFactory('oracle://db/x')).toBeUndefined();
     expect(findDriverFactory('postgresql://db/x')).toBe(postgresDriverFactory);
   });
@@ -64,7 +64,7 @@ describe('driverFactoryFor picks a driver by URL scheme', () => {
   it('shows a URL without a scheme with its password hidden', () => {
     expectError(() => driverFactoryFor('//app:hunter2@db/x'), 'INVALID_DATASOURCE_URL', 'got "//app:***@db/x"');
     expectError(() => driverFactoryFor(''), 'INVALID_DATASOURCE_URL', 'got ""');
-    expect(knownSchemes()).toBe('mysql://, mariadb://, postgres:// or postgresql://');
+    expect(knownSchemes()).toBe('mysql://, mariadb://, postgres://, postgresql:// or sqlite:');
   });
 });
 
@@ -73,7 +73,7 @@ describe('registerDriver', () => {
     const fake = fakeFactory(['fake:']);
     registerDriver(fake);
     expect(driverFactoryFor('fake:memory')).toBe(fake);
-    expect(knownSchemes()).toBe('mysql://, mariadb://, postgres://, postgresql:// or fake:');
+    expect(knownSchemes()).toBe('mysql://, mariadb://, postgres://, postgresql://, sqlite: or fake:');
     const config = resolveConfig({ configFile: false, datasources: { main: { url: 'fake:memory', options: { size: 1 } } } });
     expect(config.datasources.main!.options).toEqual({ checked: 'fake:memory', size: 1 });
     expectError(

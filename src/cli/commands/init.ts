@@ -13,7 +13,7 @@ export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
 
 function builder(y: Argv<GlobalArgs>) {
   return y
-    .option('url', { type: 'string', default: 'mysql://root@127.0.0.1:3306/test', describe: 'URL of datasource "main" in the sample config' });
+    .option('url', { type: 'string', default: 'sqlite:querybatch.db', describe: 'URL of datasource "main" in the sample config (default: an embedded SQLite database in the home; or mysql://…, postgres://…)' });
 }
 
 type InitArgs = ArgsOf<typeof builder>;

@@ -1,6 +1,6 @@
 import mysql, { type ConnectionConfig, type ConnectionOptions, type PoolOptions } from 'mysql2';
 import { QueryBatchError, describeValue } from '../../errors.js';
-import { redactUrl } from '../url.js';
+import { checkUrlEscapes, redactUrl } from '../url.js';
 
 /**
  * A MySQL/MariaDB datasource's settings: the checks of its URL and options (config time),
@@ -87,7 +87,7 @@ export function checkMysqlDatasource(datasource: string, url: URL, options: unkn
   if (url.port !== '' && !(Number(url.port) > 0)) {
     throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${datasource}" url port to be a number; got ${url.port}`);
   }
-  checkUrlParts(datasource, url);
+  checkUrlEscapes(url, `datasource "${datasource}" url`, (message) => new QueryBatchError('INVALID_DATASOURCE_URL', message));
   checkUrlQuery(datasource, url);
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -96,18 +96,6 @@ export function checkMysqlDatasource(datasource: string, url: URL, options: unkn
   return { ...options };
 }
 
-/** The user, password, host and database decode as mysql2 decodes them (decodeURIComponent). */
-function checkUrlParts(datasource: string, url: URL): void {
-  const parts: Array<[string, string]> = [['user', url.username], ['password', url.password], ['host', url.hostname], ['database', url.pathname.slice(1)]];
-  for (const [part, text] of parts) {
-    try {
-      decodeURIComponent(text);
-    } catch {
-      const got = part === 'password' ? 'a % not followed by two hex digits of UTF-8' : JSON.stringify(text);
-      throw new QueryBatchError('INVALID_DATASOURCE_URL', `Expected datasource "${datasource}" url ${part} to be %-escaped UTF-8 (a % as %25); got ${got}`);
-    }
-  }
-}
 
 /** Each query parameter is a connection option mysql2 takes from a URL, `ssl` and `charset` ones it can use. */
 function checkUrlQuery(datasource: string, url: URL): void {

@@ -1,6 +1,6 @@
 import type { PoolConfig } from 'pg';
 import { QueryBatchError, describeValue } from '../../errors.js';
-import { redactUrl } from '../url.js';
+import { checkUrlEscapes, redactUrl } from '../url.js';
 
 /**
  * A PostgreSQL datasource's settings: the checks of its URL and options (config time), and
@@ -53,15 +53,7 @@ export function checkPostgresDatasource(datasource: string, url: URL, options: u
   const fail = (message: string) => new QueryBatchError('INVALID_DATASOURCE_URL', message);
   if (url.hostname === '' && !url.searchParams.has('host')) throw fail(`Expected ${where} to name a host (or ?host=/socket/dir); got ${JSON.stringify(redactUrl(url.href))}`);
   if (url.port !== '' && !(Number(url.port) > 0)) throw fail(`Expected ${where} port to be a number; got ${url.port}`);
-  const parts: Array<[string, string]> = [['user', url.username], ['password', url.password], ['host', url.hostname], ['database', url.pathname.slice(1)]];
-  for (const [part, text] of parts) {
-    try {
-      decodeURIComponent(text);
-    } catch {
-      const got = part === 'password' ? 'a % not followed by two hex digits of UTF-8' : JSON.stringify(text);
-      throw fail(`Expected ${where} ${part} to be %-escaped UTF-8 (a % as %25); got ${got}`);
-    }
-  }
+  checkUrlEscapes(url, where, fail);
   if (url.pathname.slice(1).includes('/')) throw fail(`Expected ${where} path to be one database name; got ${JSON.stringify(url.pathname)}`);
   for (const [key, value] of url.searchParams) {
     if (key === 'password') throw fail(`Expected ${where} to give its password before the host (postgres://user:password@host/db), not as ?password= (it would show in logs)`);

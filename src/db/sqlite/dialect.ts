@@ -1,0 +1,24 @@
+import { createHash } from 'node:crypto';
+import type { Dialect } from '../driver.js';
+import { classifyError } from './classify.js';
+import { SqliteScriptSplitter } from './script.js';
+import { inspect, scriptRole } from './statement.js';
+
+/**
+ * The lock of datasource `datasource` of spool `spoolId`: the session holds an exclusive
+ * transaction on a small lock database beside the datasource's file, named with this key
+ * (lock.ts). A file lock dies with its process.
+ */
+export function lockNameFor(spoolId: string, datasource: string): string {
+  return 'querybatch-lock-' + createHash('sha256').update(`${spoolId}:${datasource}`).digest('hex').slice(0, 16);
+}
+
+/** SQLite without a connection: error classes, statement traits, lock names. Pure. */
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  classifyError,
+  inspect,
+  lockKey: lockNameFor,
+  scriptSplitter: () => new SqliteScriptSplitter(),
+  scriptRole,
+};

@@ -1,0 +1,200 @@
+import type { BatchJob, ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
+import type { ParamValue } from '../../spool/record.js';
+import { INTERRUPTED, PROCESS_LOST, SqliteError } from './codes.js';
+import { FileLock } from './lock.js';
+import { SqliteProcess } from './process.js';
+
+/** How a session's process opens the database (the child's `open` request). */
+export interface OpenSettings {
+  readonly path: string;
+  readonly busyTimeoutMs: number;
+  readonly init: readonly string[];
+  /** The ledger table, quoted; null without a ledger. */
+  readonly ledgerTable: string | null;
+}
+
+/** The driver, as its sessions see it: it may keep a released session's process for the next session, and tracks the sessions it made. */
+export interface SessionOwner {
+  /** Takes a released session's process for reuse; false when it keeps one already. */
+  keep(process: SqliteProcess): boolean;
+  /** The session was released or dropped. */
+  ended(session: SqliteSession): void;
+}
+
+/**
+ * A value as SQLite stores it: a Date as ISO 8601 text in UTC with milliseconds
+ * (`2024-05-01T12:00:00.000Z`: it sorts, SQLite's date functions read it, and `new Date(text)`
+ * gives back the same instant), a boolean as 1 or 0; Buffers, bigints (INTEGER, exact),
+ * numbers, strings and null as they are.
+ */
+export function sqliteValue(value: ParamValue): ParamValue {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return value;
+}
+
+/** Params as the session's process binds them: `?` positional, `:name` (also `@name`, `$name`) from an object. */
+export function sqliteParams(params: StatementParams): ParamValue[] | Record<string, ParamValue> {
+  if (Array.isArray(params)) return (params as readonly ParamValue[]).map(sqliteValue);
+  const out: Record<string, ParamValue> = {};
+  for (const [name, value] of Object.entries(params as Readonly<Record<string, ParamValue>>)) out[name] = sqliteValue(value);
+  return out;
+}
+
+/**
+ * One SQLite connection, in a process of its own: statements run there, so the owner's event
+ * loop never waits on them; cancel() kills that process (the only way to stop a statement
+ * SQLite runs: better-sqlite3 has no interrupt), and the session opens a new one for its next
+ * call, as a new connection (init statements again; SQLite rolled back the killed one's
+ * transaction). The drain's lock is held by the owner's process (lock.ts), so it outlives that.
+ */
+export class SqliteSession implements Session {
+  #process: SqliteProcess;
+  /** The process being started again after a cancel (the next call waits for it). */
+  #restarting: Promise<void> | null = null;
+  readonly #open: OpenSettings;
+  readonly #ledger: LedgerSettings | null;
+  readonly #lock = new FileLock();
+  readonly #owner: SessionOwner;
+  #destroyed = false;
+
+  /** A session on `process`, whose database is open (open(), or a released session's process). */
+  constructor(process: SqliteProcess, open: OpenSettings, ledger: LedgerSettings | null, owner: SessionOwner) {
+    this.#process = process;
+    this.#open = open;
+    this.#ledger = ledger;
+    this.#owner = owner;
+  }
+
+  /** Starts a process and opens the database in it (init statements, the ledger table). */
+  static async start(settings: OpenSettings): Promise<SqliteProcess> {
+    const process = new SqliteProcess();
+    try {
+      await process.request('open', { ...settings });
+    } catch (error) {
+      await process.close();
+      throw error;
+    }
+    return process;
+  }
+
+  /** The process to send to: the one started after a cancel, once it is open. */
+  async #ready(): Promise<SqliteProcess> {
+    if (this.#restarting !== null) await this.#restarting;
+    if (this.#destroyed) throw new SqliteError(PROCESS_LOST, 'The SQLite session was dropped');
+    return this.#process;
+  }
+
+  async #request<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    return (await this.#ready()).request<T>(op, args);
+  }
+
+  #requireLedger(): { table: string; spool: string } {
+    if (this.#ledger === null || this.#open.ledgerTable === null) throw new Error('This session has no ledger (the datasource has ledger: false)');
+    return { table: this.#open.ledgerTable, spool: this.#ledger.spool };
+  }
+
+  execute(sql: string, params: StatementParams): Promise<ExecuteResult> {
+    return this.#request('exec', { sql, params: sqliteParams(params) });
+  }
+
+  async executeOnce(id: string, sql: string, params: StatementParams): Promise<OnceResult> {
+    const ledger = this.#requireLedger();
+    try {
+      return await this.#request<OnceResult>('once', { ...ledger, jobId: id, sql, params: sqliteParams(params) });
+    } catch (error) {
+      // Stopped over its time limit: if its COMMIT made it before the kill, it ran.
+      if ((error as { code?: unknown }).code === INTERRUPTED && (await this.isDone(id).catch(() => false))) return { status: 'done', affectedRows: 0 };
+      throw error;
+    }
+  }
+
+  executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null> {
+    const ledger = this.#requireLedger();
+    return this.#request('batch', { ...ledger, jobs: jobs.map((job) => ({ id: job.id, sql: job.sql, params: sqliteParams(job.params) })) });
+  }
+
+  async stream(
+    sql: string,
+    params: StatementParams,
+    onColumns: (columns: string[]) => void,
+    onRow: (row: unknown[]) => Promise<void>,
+  ): Promise<{ readonly rows: number; readonly affectedRows: number }> {
+    const process = await this.#ready();
+    return process.stream({ sql, params: sqliteParams(params) }, onColumns, async (rows) => {
+      for (const row of rows) await onRow(row);
+    });
+  }
+
+  executeScriptStep(step: ScriptStep): Promise<ScriptStepResult> {
+    const ledger = step.key === null ? { table: '', spool: '' } : this.#requireLedger();
+    return this.#request('step', { ...ledger, sql: step.sql, role: step.role, key: step.key });
+  }
+
+  scriptProgress(id: string): Promise<number> {
+    return this.#request('progress', { table: this.#requireLedger().table, jobId: id });
+  }
+
+  isDone(id: string): Promise<boolean> {
+    return this.#request('isDone', { table: this.#requireLedger().table, jobId: id });
+  }
+
+  pruneLedger(beforeId: string): Promise<number> {
+    const ledger = this.#requireLedger();
+    return this.#request('prune', { table: ledger.table, spool: ledger.spool, before: beforeId });
+  }
+
+  tryLock(key: LockKey): Promise<boolean> {
+    // A throw in the executor (the lock file can't be opened) rejects.
+    return new Promise((resolve) => {
+      if (typeof key !== 'string') throw new TypeError(`Expected a SQLite lock key to be a string; got the bigint ${key}`);
+      resolve(this.#lock.take(`${this.#open.path}.${key}`));
+    });
+  }
+
+  unlock(): Promise<void> {
+    this.#lock.release();
+    return Promise.resolve();
+  }
+
+  /**
+   * Kills the session's process (its statement stops at once; SQLite rolls back its open
+   * transaction on the next open) and starts a new one: the statement's call rejects with
+   * SQLITE_INTERRUPT (the statement's failure, not the connection's); the next call runs on
+   * the new process. When it can't be opened, the next call fails as a lost connection.
+   */
+  async cancel(): Promise<void> {
+    const old = this.#process;
+    const restart = (async () => {
+      await old.kill(new SqliteError(INTERRUPTED, 'The statement was stopped: its SQLite session was ended (its transaction rolled back) when the time limit passed'));
+      try {
+        this.#process = await SqliteSession.start(this.#open);
+      } catch {
+        this.#destroyed = true;
+      }
+    })();
+    this.#restarting = restart;
+    await restart;
+    if (this.#restarting === restart) this.#restarting = null;
+  }
+
+  /** As a new connection: the database closed and opened again in the same process (PRAGMAs, TEMP tables, ATTACHed databases gone), then the init statements. */
+  async reset(): Promise<void> {
+    await this.#request('reset');
+  }
+
+  /** Unlocks; the process (its connection clean: the drain resets a session a job changed) goes back to the driver for the next session, or ends. */
+  release(): void {
+    this.#lock.release();
+    this.#owner.ended(this);
+    if (this.#restarting === null && !this.#destroyed && this.#process.alive && this.#owner.keep(this.#process)) return;
+    void this.#process.close();
+  }
+
+  destroy(): void {
+    this.#owner.ended(this);
+    this.#destroyed = true;
+    this.#lock.release();
+    void this.#process.kill(new SqliteError(PROCESS_LOST, 'The SQLite session was dropped'));
+  }
+}
