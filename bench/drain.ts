@@ -1,53 +1,42 @@
 import { QueryBatch } from '../src/index.js';
-import { DB_URL, type Context, type Row, check, concurrently, connect, dropTable, freshDir, insertSql, paramsFor, perSecond, remove, resetTable, rowCount, scaled, timed } from './common.js';
+import { type Context, type Row, check, concurrently, freshDir, paramsFor, perSecond, remove, scaled, timed } from './common.js';
+import type { DrainTarget } from './targets/target.js';
 
 const TABLE = 'bench_drain';
 
 /** Spools `n` INSERTs into a fresh home, fast (no fsync: only the drain is measured). */
-async function spoolInserts(home: string, n: number): Promise<void> {
-  const qb = new QueryBatch({ home, configFile: false, durability: 'none', datasources: { main: { url: DB_URL } } });
-  const sql = insertSql(TABLE);
+async function spoolInserts(target: DrainTarget, home: string, n: number): Promise<void> {
+  const qb = new QueryBatch({ home, configFile: false, durability: 'none', datasources: { main: { url: target.url } } });
+  const sql = target.insertSql(TABLE);
   await concurrently(n, 32, (i) => qb.spool(sql, paramsFor(i)));
   await qb.close();
 }
 
-/** The raw ceiling: the same statements on one mysql2 connection, autocommit or one transaction. */
-async function rawLoop(n: number, oneTransaction: boolean): Promise<number> {
-  await resetTable(TABLE);
-  const conn = await connect();
-  const sql = insertSql(TABLE);
-  try {
-    await conn.execute(sql, [-1, 'warm-up']); // prepare once, as the runner's cache does
-    await conn.query(`TRUNCATE TABLE \`${TABLE}\``);
-    const ms = await timed(async () => {
-      if (oneTransaction) await conn.query('START TRANSACTION');
-      for (let i = 0; i < n; i++) await conn.execute(sql, paramsFor(i));
-      if (oneTransaction) await conn.query('COMMIT');
-    });
-    check((await rowCount(TABLE)) === n, `raw loop inserted ${n} rows`);
-    return perSecond(n, ms);
-  } finally {
-    await conn.end();
-  }
+/** The raw ceiling: the same statements on one client connection, autocommit or one transaction. */
+async function rawLoop(target: DrainTarget, n: number, oneTransaction: boolean): Promise<number> {
+  await target.resetTable(TABLE);
+  const ms = await target.rawLoop(TABLE, n, oneTransaction);
+  check((await target.rowCount(TABLE)) === n, `raw ${target.name} loop inserted ${n} rows`);
+  return perSecond(n, ms);
 }
 
 /**
  * qb.run() drains `n` spooled INSERTs with the ledger on: `batch` 1 commits every statement
  * on its own (one ledger transaction each), the default 32 groups them (group commit).
  */
-async function qbDrain(ctx: Context, n: number, batch: number): Promise<{ rate: number; spoolMs: number }> {
-  await resetTable(TABLE);
+async function qbDrain(ctx: Context, target: DrainTarget, n: number, batch: number): Promise<{ rate: number; spoolMs: number }> {
+  await target.resetTable(TABLE);
   const home = await freshDir(ctx, 'drain');
   try {
-    const spoolMs = await timed(() => spoolInserts(home, n));
-    const qb = new QueryBatch({ home, configFile: false, datasources: { main: { url: DB_URL, ledger: { batch } } } });
+    const spoolMs = await timed(() => spoolInserts(target, home, n));
+    const qb = new QueryBatch({ home, configFile: false, datasources: { main: { url: target.url, ledger: { batch } } } });
     try {
       let success = 0;
       const ms = await timed(async () => {
         success = (await qb.run()).success;
       });
-      check(success === n, `qb.run() ran ${n} statements (ran ${success})`);
-      check((await rowCount(TABLE)) === n, `qb.run() inserted ${n} rows`);
+      check(success === n, `qb.run() ran ${n} statements on ${target.name} (ran ${success})`);
+      check((await target.rowCount(TABLE)) === n, `qb.run() inserted ${n} rows on ${target.name}`);
       return { rate: perSecond(n, ms), spoolMs };
     } finally {
       await qb.close();
@@ -57,48 +46,74 @@ async function qbDrain(ctx: Context, n: number, batch: number): Promise<{ rate: 
   }
 }
 
-export async function drain(ctx: Context): Promise<Row[]> {
-  const n = scaled(ctx, 10_000);
-  ctx.log(`drain: ${n} INSERTs, raw autocommit loop`);
-  const raw = await rawLoop(n, false);
-  ctx.log(`drain: ${n} INSERTs, qb.run() with ledger.batch 1`);
-  const qb = await qbDrain(ctx, n, 1);
-  await dropTable(TABLE);
-  return [{
-    scenario: 'drain',
-    case: `per-statement commit (ledger on, batch 1), ${n} INSERTs`,
-    querybatch: qb.rate,
-    comparison: 'mysql2 loop, autocommit, 1 connection',
-    other: raw,
-    unit: 'stmts/s',
-    target: 0.85,
-  }];
+/** querybatch's drain, or null (with the reason logged) when it has no driver for the target's URL. */
+async function qbDrainIfAvailable(ctx: Context, target: DrainTarget, n: number, batch: number): Promise<number | null> {
+  if (target.unavailable !== null) {
+    ctx.log(`  querybatch side skipped: ${target.unavailable}`);
+    return null;
+  }
+  return (await qbDrain(ctx, target, n, batch)).rate;
 }
 
-export async function drainGroup(ctx: Context): Promise<Row[]> {
-  const n = scaled(ctx, 10_000);
-  ctx.log(`drain-group: ${n} INSERTs, raw single transaction`);
-  const raw = await rawLoop(n, true);
-  ctx.log(`drain-group: ${n} INSERTs, qb.run() with group commit (ledger.batch 32, the default)`);
-  const group = await qbDrain(ctx, n, 32);
-  ctx.log(`drain-group: ${n} INSERTs, qb.run() with ledger.batch 1, for the ratio`);
-  const single = await qbDrain(ctx, n, 1);
-  await dropTable(TABLE);
-  return [{
-    scenario: 'drain-group',
-    case: `group commit (ledger.batch 32, default), ${n} INSERTs`,
-    querybatch: group.rate,
-    comparison: 'mysql2 loop, one transaction, 1 connection',
-    other: raw,
-    unit: 'stmts/s',
-    target: 0.8,
-  }, {
-    scenario: 'drain-group',
-    case: `group commit vs per-statement commit, ${n} INSERTs`,
-    querybatch: group.rate,
-    comparison: 'querybatch, ledger.batch 1 (per-statement)',
-    other: single.rate,
-    unit: 'stmts/s',
-    target: 4,
-  }];
+/** A drain scenario bound to its database (run.ts names them: `drain`, `drain-pg`, `drain-sqlite`…). */
+export type DrainScenario = (ctx: Context) => Promise<Row[]>;
+
+/** Per-statement commit against the raw autocommit loop. */
+export function drainOn(scenario: string, target: (ctx: Context) => DrainTarget): DrainScenario {
+  return async (ctx) => {
+    const on = target(ctx);
+    const n = scaled(ctx, 10_000);
+    await on.prepare();
+    ctx.log(`${scenario}: ${n} INSERTs, raw ${on.name} autocommit loop`);
+    const raw = await rawLoop(on, n, false);
+    ctx.log(`${scenario}: ${n} INSERTs, qb.run() with ledger.batch 1`);
+    const qb = await qbDrainIfAvailable(ctx, on, n, 1);
+    await on.dropTable(TABLE);
+    return [{
+      scenario,
+      case: `per-statement commit (ledger on, batch 1), ${n} INSERTs`,
+      querybatch: qb,
+      comparison: on.perStatementLabel,
+      other: raw,
+      unit: 'stmts/s',
+      target: 0.85,
+      ...(on.unavailable === null ? {} : { note: `querybatch side not run: ${on.unavailable}` }),
+    }];
+  };
+}
+
+/** Group commit against the raw loop in one transaction, and against querybatch's own per-statement mode. */
+export function drainGroupOn(scenario: string, target: (ctx: Context) => DrainTarget): DrainScenario {
+  return async (ctx) => {
+    const on = target(ctx);
+    const n = scaled(ctx, 10_000);
+    await on.prepare();
+    ctx.log(`${scenario}: ${n} INSERTs, raw ${on.name} single transaction`);
+    const raw = await rawLoop(on, n, true);
+    ctx.log(`${scenario}: ${n} INSERTs, qb.run() with group commit (ledger.batch 32, the default)`);
+    const group = await qbDrainIfAvailable(ctx, on, n, 32);
+    ctx.log(`${scenario}: ${n} INSERTs, qb.run() with ledger.batch 1, for the ratio`);
+    const single = await qbDrainIfAvailable(ctx, on, n, 1);
+    await on.dropTable(TABLE);
+    const note = on.unavailable === null ? {} : { note: `querybatch side not run: ${on.unavailable}` };
+    return [{
+      scenario,
+      case: `group commit (ledger.batch 32, default), ${n} INSERTs`,
+      querybatch: group,
+      comparison: on.oneTransactionLabel,
+      other: raw,
+      unit: 'stmts/s',
+      target: 0.8,
+      ...note,
+    }, {
+      scenario,
+      case: `group commit vs per-statement commit, ${n} INSERTs`,
+      querybatch: group,
+      comparison: 'querybatch, ledger.batch 1 (per-statement)',
+      other: single,
+      unit: 'stmts/s',
+      target: 4,
+      ...note,
+    }];
+  };
 }

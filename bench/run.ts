@@ -4,12 +4,16 @@
  *
  *   npm run bench                         every scenario, full size
  *   npm run bench -- drain enqueue        a subset
+ *   npm run bench -- drain-pg drain-group-pg drain-sqlite drain-group-sqlite   PostgreSQL, SQLite
  *   npm run bench -- --quick              sizes x0.2, depth up to 100,000
  *   npm run bench -- --scale=0.5 --depths=1000,100000 --dir=/path/on/the/disk
  *   npm run bench -- drain --rounds=3     each scenario 3 times; the medians count
+ *                                         (rounds interleave: every scenario once, then again)
  *
  * Needs MariaDB at 127.0.0.1:3306 (root, no password; database qbbench is created) and
- * Redis at 127.0.0.1:6379 (QB_BENCH_MYSQL, QB_BENCH_DB, QB_BENCH_REDIS_HOST/PORT to change).
+ * Redis at 127.0.0.1:6379 (QB_BENCH_MYSQL, QB_BENCH_DB, QB_BENCH_REDIS_HOST/PORT to change);
+ * the -pg scenarios PostgreSQL at 127.0.0.1:5432 (user postgres, trust; database qbbench is
+ * created; QB_BENCH_PG to change); the -sqlite ones a file in the scratch directory.
  * Writes bench/results.json.
  */
 import { cpus, freemem, totalmem } from 'node:os';
@@ -18,16 +22,26 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mysql from 'mysql2/promise';
-import { SERVER_URL, type Context, type Row, ensureDatabase, remove } from './common.js';
-import { drain, drainGroup } from './drain.js';
+import { type Context, type Row, ensureDatabase, remove } from './common.js';
+import { drainGroupOn, drainOn } from './drain.js';
+import { mariadbTarget } from './targets/mariadb.js';
+import { postgresTarget } from './targets/postgres.js';
+import { sqliteTarget } from './targets/sqlite.js';
 import { enqueue } from './enqueue.js';
 import { endToEnd } from './e2e.js';
 import { depth } from './depth.js';
 
+const mariadb = () => mariadbTarget;
+const postgres = () => postgresTarget;
+const sqlite = (ctx: Context) => sqliteTarget(join(ctx.dir, 'sqlite'));
+
 const SCENARIOS: Record<string, (ctx: Context) => Promise<Row[]>> = {
-  drain,
-  'drain-group': drainGroup,
+  drain: drainOn('drain', mariadb),
+  'drain-group': drainGroupOn('drain-group', mariadb),
+  'drain-pg': drainOn('drain-pg', postgres),
+  'drain-group-pg': drainGroupOn('drain-group-pg', postgres),
+  'drain-sqlite': drainOn('drain-sqlite', sqlite),
+  'drain-group-sqlite': drainGroupOn('drain-group-sqlite', sqlite),
   enqueue,
   e2e: endToEnd,
   depth,
@@ -112,18 +126,10 @@ function table(rows: Row[]): string {
   return [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
 }
 
-async function machine(): Promise<Record<string, unknown>> {
-  const conn = await mysql.createConnection(SERVER_URL);
-  let server = '?';
-  let flush = '?';
-  try {
-    const [rows] = await conn.query('SELECT VERSION() AS v, @@innodb_flush_log_at_trx_commit AS f');
-    const row = (rows as Array<{ v: string; f: unknown }>)[0];
-    server = row?.v ?? '?';
-    flush = String(row?.f);
-  } finally {
-    await conn.end();
-  }
+async function machine(names: string[], dir: string): Promise<Record<string, unknown>> {
+  const databases = { ...(await mariadbTarget.describe()) };
+  if (names.some((name) => name.endsWith('-pg'))) Object.assign(databases, await postgresTarget.describe());
+  if (names.some((name) => name.endsWith('-sqlite'))) Object.assign(databases, await sqliteTarget(join(dir, 'sqlite')).describe());
   let disk = '?';
   try {
     disk = execFileSync('df', ['-hT', tmpdir()], { encoding: 'utf8' }).trim().split('\n').pop() ?? '?';
@@ -136,8 +142,7 @@ async function machine(): Promise<Record<string, unknown>> {
     cpuModel: cpus()[0]?.model,
     memoryGb: Math.round(totalmem() / 2 ** 30),
     freeMemoryGb: Math.round(freemem() / 2 ** 30),
-    mariadb: server,
-    innodbFlushLogAtTrxCommit: flush,
+    ...databases,
     disk,
   };
 }
@@ -145,7 +150,7 @@ async function machine(): Promise<Record<string, unknown>> {
 const args = parseArgs(process.argv.slice(2));
 const started = new Date();
 await ensureDatabase();
-const env = await machine();
+const env = await machine(args.names, args.dir);
 console.log(`querybatch bench: ${args.names.join(', ')}; scale ${args.scale}; rounds ${args.rounds}; ${JSON.stringify(env)}`);
 const ctx: Context = {
   scale: args.scale,
@@ -155,11 +160,13 @@ const ctx: Context = {
 };
 const rows: Row[] = [];
 try {
-  for (const name of args.names) {
-    const rounds: Row[][] = [];
-    for (let round = 0; round < args.rounds; round++) rounds.push(await SCENARIOS[name]!(ctx));
-    rows.push(...medianRows(rounds));
+  // Round by round, every scenario in each: scenarios compared with each other (MariaDB's and
+  // PostgreSQL's drains) see the same minutes of a shared machine.
+  const rounds = new Map<string, Row[][]>(args.names.map((name) => [name, []]));
+  for (let round = 0; round < args.rounds; round++) {
+    for (const name of args.names) rounds.get(name)!.push(await SCENARIOS[name]!(ctx));
   }
+  for (const name of args.names) rows.push(...medianRows(rounds.get(name)!));
 } finally {
   await remove(args.dir);
 }
