@@ -35,6 +35,7 @@ export function defaults(): Omit<ResolvedConfig, 'home' | 'datasources' | 'defau
     timeoutMs: 5 * 60 * 1000,
     retentionMs: 24 * 60 * 60 * 1000,
     webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10_000, concurrency: 4, maxQueued: 10_000, closeWaitMs: 30_000 },
+    dashboard: { token: null },
   };
 }
 
@@ -44,7 +45,7 @@ function configError(message: string): QueryBatchError {
 
 const KNOWN_KEYS = new Set([
   'home', 'datasources', 'defaultDatasource', 'maxConnectionAttempts', 'durability', 'dropInSettleMs', 'tmpMaxAgeMs', 'limits', 'logs', 'schedule', 'configFile',
-  'timeoutMs', 'retentionMs', 'webhooks',
+  'timeoutMs', 'retentionMs', 'webhooks', 'dashboard',
 ]);
 
 /**
@@ -104,6 +105,7 @@ export function environmentOptions(env: NodeJS.ProcessEnv, known: readonly strin
   return {
     ...(env.QUERYBATCH_HOME ? { home: env.QUERYBATCH_HOME } : {}),
     ...(env.QUERYBATCH_WEBHOOK_SECRET ? { webhooks: { secret: env.QUERYBATCH_WEBHOOK_SECRET } } : {}),
+    ...(env.QUERYBATCH_DASHBOARD_TOKEN ? { dashboard: { token: env.QUERYBATCH_DASHBOARD_TOKEN } } : {}),
     ...(Object.keys(datasources).length > 0 ? { datasources } : {}),
   };
 }
@@ -120,6 +122,7 @@ export function mergeOptions(...layers: QueryBatchOptions[]): QueryBatchOptions 
       logs: { ...out.logs, ...layer.logs },
       schedule: { ...out.schedule, ...layer.schedule },
       webhooks: { ...out.webhooks, ...layer.webhooks },
+      dashboard: { ...out.dashboard, ...layer.dashboard },
     };
   }
   return out;
@@ -281,6 +284,10 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
   if (webhooks.secret !== undefined && (typeof webhooks.secret !== 'string' || webhooks.secret === '')) {
     throw configError(`Expected \`webhooks.secret\` to be a non-empty string; got ${describeValue(webhooks.secret)}`);
   }
+  const dashboard = optionGroup(merged.dashboard, 'dashboard', ['token']);
+  if (dashboard.token !== undefined && (typeof dashboard.token !== 'string' || dashboard.token === '')) {
+    throw configError(`Expected \`dashboard.token\` to be a non-empty string; got ${describeValue(dashboard.token)}`);
+  }
   if (logs.logParams !== undefined && typeof logs.logParams !== 'boolean') {
     throw configError(`Expected \`logs.logParams\` to be true or false; got ${JSON.stringify(logs.logParams)}`);
   }
@@ -324,6 +331,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
       maxQueued: wholeNumber(webhooks.maxQueued, 'webhooks.maxQueued', 1, base.webhooks.maxQueued),
       closeWaitMs: wholeNumber(webhooks.closeWaitMs, 'webhooks.closeWaitMs', 0, base.webhooks.closeWaitMs),
     },
+    dashboard: { token: dashboard.token ?? base.dashboard.token },
   };
 }
 

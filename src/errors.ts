@@ -40,7 +40,11 @@ export type ErrorCode =
   /** A statement ran past its timeoutMs and was stopped on the server. */
   | 'STATEMENT_TIMEOUT'
   /** The QueryBatch instance was closed. */
-  | 'CLOSED';
+  | 'CLOSED'
+  /** The dashboard was asked to listen on a host other than loopback without a token. */
+  | 'DASHBOARD_TOKEN_REQUIRED'
+  /** The dashboard's HTTP server could not listen (address in use, no permission). */
+  | 'HTTP_LISTEN_FAILED';
 
 /** Codes a user fixes in the configuration or the call itself (the CLI exits 2 on these). */
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -56,6 +60,7 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'INVALID_ID',
   'INVALID_WEBHOOK_URL',
   'RESULT_NOT_FOUND',
+  'DASHBOARD_TOKEN_REQUIRED',
 ]);
 
 export class QueryBatchError extends Error {

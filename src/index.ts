@@ -8,6 +8,7 @@ export type {
   DatasourceSummary,
   JobStatus,
   WebhookOptions,
+  DashboardOptions,
   LastRunLine,
   Limits,
   LogOptions,
@@ -48,3 +49,4 @@ export type { FailedFile, FailedFileDetail, FailedClass, RespoolSelection, Respo
 export type { LogEntry, LogFilter, LogRecord, RunLogRecord, ErrorLogRecord } from './ops/log-reader.js';
 export { parseLogLine, parseTime } from './ops/log-reader.js';
 export { formatProgress } from './cli/progress.js';
+export type { DashboardHandle, ServeDashboardOptions } from './http/server.js';

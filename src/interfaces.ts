@@ -79,6 +79,15 @@ export interface WebhookOptions {
   readonly closeWaitMs?: number;
 }
 
+export interface DashboardOptions {
+  /**
+   * Token the dashboard and /metrics ask for (`Authorization: Bearer <token>`, or `?token=`
+   * once on a page, which sets a cookie); or `QUERYBATCH_DASHBOARD_TOKEN`. Required to bind
+   * any host but loopback. @default none: no token asked (loopback only)
+   */
+  readonly token?: string;
+}
+
 export interface Limits {
   /**
    * Largest SQL text spool() (and a `.sql` drop-in) accepts, in UTF-8 bytes. Unset by
@@ -153,6 +162,8 @@ export interface QueryBatchOptions {
   /** How long status(id) remembers a finished job (logs/outcomes/). @default 86400000 (24 h) */
   readonly retentionMs?: number;
   readonly webhooks?: WebhookOptions;
+  /** `querybatch dashboard` and `start --http` (docs/dashboard.md). */
+  readonly dashboard?: DashboardOptions;
   /** Read `<home>/querybatch.config.json` (options given here win over it). @default true */
   readonly configFile?: string | false;
 }
@@ -173,6 +184,7 @@ export interface ResolvedConfig {
   readonly timeoutMs: number;
   readonly retentionMs: number;
   readonly webhooks: Required<Omit<WebhookOptions, 'secret'>> & { readonly secret: string | null };
+  readonly dashboard: { readonly token: string | null };
 }
 
 export interface ResolvedSchedule {

@@ -23,6 +23,7 @@ import { followLogs, readLogs, type LogEntry, type LogFilter } from './ops/log-r
 import { startSchedule, type ScheduleHandle, type ScheduleHooks } from './daemon/schedule.js';
 import type { ScheduleOptions } from './interfaces.js';
 import { checkCron, checkTimezone } from './config.js';
+import { serveDashboard, type DashboardHandle, type ServeDashboardOptions } from './http/server.js';
 
 /**
  * The in-process guard: runs on one home never overlap within a process, even from two
@@ -268,6 +269,16 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
       syncer: this.#syncer,
       runner: this.runnerName,
     }, selection));
+  }
+
+  /**
+   * Serves /metrics (Prometheus), /healthz and / over HTTP (docs/dashboard.md); the run
+   * counters are fed by this instance's runs. Binds 127.0.0.1:9464 by default; another host
+   * needs a token (DASHBOARD_TOKEN_REQUIRED). Close the handle to stop it (close() does not).
+   */
+  async serveDashboard(options: ServeDashboardOptions = {}): Promise<DashboardHandle> {
+    await this.#open();
+    return serveDashboard({ layout: this.layout, config: this.config, events: this }, options);
   }
 
   /** Entries of the run and error logs (rotated files included), oldest first, filtered. */

@@ -8,6 +8,7 @@ import type { Argv } from 'yargs';
 import { CONFIG_FILE_NAME } from '../config.js';
 import { isQueryBatchError } from '../errors.js';
 import { EXIT_FAILURES, EXIT_USAGE, version, type GlobalArgs } from './common.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { failedCommand } from './commands/failed.js';
 import { initCommand } from './commands/init.js';
 import { logsCommand } from './commands/logs.js';
@@ -34,8 +35,9 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .command(failedCommand)
     .command(respoolCommand)
     .command(logsCommand)
+    .command(dashboardCommand)
     .command(initCommand)
-    .demandCommand(1, 'Expected a command: spool, run, start, status, result, failed, respool, logs or init')
+    .demandCommand(1, 'Expected a command: spool, run, start, status, result, failed, respool, logs, dashboard or init')
     .recommendCommands()
     .strict()
     .help()

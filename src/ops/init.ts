@@ -37,6 +37,10 @@ export function sampleConfig(url: string): string {
       '// dropDebounceMs': d.schedule.dropDebounceMs,
       '// stopTimeoutMs': d.schedule.stopTimeoutMs,
     },
+    '// dashboard': {
+      '//': 'For `querybatch dashboard` and `start --http`: token (asked of every request as "Authorization: Bearer <token>", or ?token= once on a page; required to bind a host other than 127.0.0.1; or QUERYBATCH_DASHBOARD_TOKEN). docs/dashboard.md.',
+      token: 'a-long-random-string',
+    },
   };
   return JSON.stringify(config, null, 2) + '\n';
 }

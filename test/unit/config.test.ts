@@ -44,6 +44,7 @@ describe('defaults', () => {
       timeoutMs: 300000,
       retentionMs: 86400000,
       webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10000, concurrency: 4, maxQueued: 10000, closeWaitMs: 30000 },
+      dashboard: { token: null },
     });
   });
 });
@@ -64,6 +65,7 @@ describe('resolveConfig with configFile: false', () => {
       timeoutMs: 300000,
       retentionMs: 86400000,
       webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10000, concurrency: 4, maxQueued: 10000, closeWaitMs: 30000 },
+      dashboard: { token: null },
     });
   });
 
@@ -152,6 +154,7 @@ describe('resolveConfig with configFile: false', () => {
     expect(() => resolveConfig({ configFile: false, retentionMs: -1 })).toThrow('Expected `retentionMs` to be a whole number >= 0; got -1');
     expect(() => resolveConfig({ configFile: false, timeoutMs: 1.5 })).toThrow('Expected `timeoutMs` to be a whole number >= 0; got 1.5');
     expect(environmentOptions({ QUERYBATCH_WEBHOOK_SECRET: 'from-env' })).toEqual({ webhooks: { secret: 'from-env' } });
+    expect(environmentOptions({ QUERYBATCH_DASHBOARD_TOKEN: 'tok' })).toEqual({ dashboard: { token: 'tok' } });
   });
 
   it('makes the only datasource the default', () => {
@@ -437,7 +440,7 @@ describe('mergeOptions', () => {
 
   it('returns empty maps for no layers', () => {
     expect(mergeOptions()).toEqual({});
-    expect(mergeOptions({})).toEqual({ datasources: {}, limits: {}, logs: {}, schedule: {}, webhooks: {} });
+    expect(mergeOptions({})).toEqual({ datasources: {}, limits: {}, logs: {}, schedule: {}, webhooks: {}, dashboard: {} });
   });
 
   it('does not change its inputs', () => {

@@ -6,6 +6,10 @@ import type { RunReason, ScheduleHandle } from '../../daemon/schedule.js';
 import { QueryBatch } from '../../querybatch.js';
 import { EXIT_FAILURES, EXIT_OK, optionsFrom, print, wholeNumberFlag, type ArgsOf, type GlobalArgs } from '../common.js';
 import { delayText, formatSummary, oneLine } from '../format.js';
+import { parseListen } from '../../http/auth.js';
+import { DEFAULT_HOST, type DashboardHandle } from '../../http/server.js';
+import { QueryBatchError } from '../../errors.js';
+import { sayListening } from './dashboard.js';
 
 export const startCommand: CommandModule<GlobalArgs, StartArgs> = {
   command: 'start',
@@ -21,7 +25,8 @@ function builder(y: Argv<GlobalArgs>) {
     .option('start-delay', { type: 'string', describe: 'Milliseconds before the first run (default: schedule.startDelayMs, 10000)' })
     .option('run-on-drop', { type: 'boolean', describe: 'Run a batch soon after a file is dropped into spool/ instead of at the next scheduled run' })
     .option('watch', { type: 'boolean', describe: 'Watch spool/ for drop-ins (--no-watch: only the schedule)' })
-    .check((a) => startDelayOf(a) !== null)
+    .option('http', { type: 'string', describe: `Serve /metrics with this process's run counters on [HOST:]PORT (host default ${DEFAULT_HOST}; another needs dashboard.token or $QUERYBATCH_DASHBOARD_TOKEN)` })
+    .check((a) => startDelayOf(a) !== null && httpOf(a) !== null)
     .example('$0 start --cron "*/30 * * * * *" --run-on-drop', 'every 30 seconds, and soon after each drop-in');
 }
 
@@ -32,12 +37,32 @@ function startDelayOf(args: { 'start-delay'?: string }): number | undefined {
   return wholeNumberFlag(args['start-delay'], '--start-delay', 0, ' of milliseconds');
 }
 
+/** --http as host and port, if given. Throws CONFIG_INVALID. */
+function httpOf(args: { http?: string }): { host: string; port: number } | undefined {
+  if (args.http === undefined) return undefined;
+  try {
+    return parseListen(args.http, DEFAULT_HOST);
+  } catch (error) {
+    throw new QueryBatchError('CONFIG_INVALID', `--http: ${(error as Error).message}`);
+  }
+}
+
 async function handler(args: ArgumentsCamelCase<StartArgs>): Promise<void> {
   const qb = new QueryBatch(optionsFrom(args, process.env));
   const report = reporter(args);
+  const listen = httpOf(args);
+  // Listening first: a port in use or a missing token stops start before anything runs.
+  let server: DashboardHandle | null = null;
+  try {
+    if (listen !== undefined) server = await qb.serveDashboard({ ...listen, runMetrics: true });
+  } catch (error) {
+    await qb.close();
+    throw error;
+  }
   // Signals are handled from the start: one that comes while starting stops it too.
   const stop = stopOnSignals(qb, report);
   try {
+    if (server !== null) sayListening(args, server);
     let handle;
     try {
       handle = await qb.start({
@@ -62,6 +87,7 @@ async function handler(args: ArgumentsCamelCase<StartArgs>): Promise<void> {
     await stop.stopped;
   } finally {
     stop.release();
+    await server?.close();
   }
   process.exitCode = EXIT_OK;
 }
