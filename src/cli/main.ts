@@ -11,6 +11,7 @@ import { EXIT_FAILURES, EXIT_USAGE, version, type GlobalArgs } from './common.js
 import { failedCommand } from './commands/failed.js';
 import { initCommand } from './commands/init.js';
 import { logsCommand } from './commands/logs.js';
+import { queueControlCommands } from './commands/queue-control.js';
 import { respoolCommand } from './commands/respool.js';
 import { resultCommand } from './commands/result.js';
 import { runCommand } from './commands/run.js';
@@ -33,6 +34,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .command(startCommand)
     .command(failedCommand)
     .command(respoolCommand)
+    .command(queueControlCommands)
     .command(logsCommand)
     .command(initCommand)
     .demandCommand(1, 'Expected a command: spool, run, start, status, result, failed, respool, logs or init')
