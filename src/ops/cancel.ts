@@ -67,13 +67,17 @@ export async function cancelJob(deps: CancelDeps, id: string): Promise<CancelRes
 async function takeOut(deps: CancelDeps, datasource: string, id: string, path: string, count: number): Promise<CancelResult | null> {
   const { layout, syncer } = deps;
   const claimDir = adoptionClaimDir(layout, deps.runner);
-  await fs.promises.mkdir(claimDir, { recursive: true, mode: 0o700 });
   const claimed = join(claimDir, `${randomBytes(4).toString('hex')}-cancel-${basename(path)}`);
-  try {
-    await fs.promises.rename(path, claimed);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null; // a runner took it first
-    throw error;
+  for (;;) {
+    await fs.promises.mkdir(claimDir, { recursive: true, mode: 0o700 });
+    try {
+      await fs.promises.rename(path, claimed);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // A runner took it first; or a run removed the empty claim directory meanwhile (run/run-batch.ts): again.
+      if (!(await fs.pathExists(path))) return null;
+    }
   }
   let record: SpoolRecord;
   try {
