@@ -239,7 +239,7 @@ describe('querybatch CLI', () => {
     home = await tempHome();
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
-    for (const word of ['spool [sql]', 'run', 'status', 'start', 'failed [action] [name]', 'respool [names..]', 'logs', 'init', '--home', '--config', '--json', 'Exit codes: 0 ok, 1 the run had failures, 2 usage']) {
+    for (const word of ['spool [sql]', 'run', 'status', 'start', 'failed [action] [names..]', 'respool [names..]', 'pause <name>', 'resume <name>', 'cancel <id>', 'logs', 'init', '--home', '--config', '--json', 'Exit codes: 0 ok, 1 the run had failures, 2 usage']) {
       expect(help.stdout).toContain(word);
     }
     const version = await runCli(['--version']);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { QueryBatch, type JobStatus } from '../src/index.js';
+import { QueryBatch } from '../src/index.js';
 import { parseJobFileName } from '../src/spool/shards.js';
 import { decodeSegment } from '../src/spool/record.js';
 import { CLOSED_PORT_URL, filesBelow, jobIdsBelow, removeHome, runCli, sessionRunning, startRunner, tempHome, useTestDatabase } from './helpers.js';
@@ -202,7 +202,7 @@ describe('cancel', () => {
     await q.run(); // whatever a cancel's rewrite left for the next run
     const expected = ids.map((_, k) => k).filter((k) => !cancelled.has(ids[k]!));
     expect(await jobsOf('cancel_race')).toEqual(expected);
-    for (const id of cancelled) expect(((await q.status(id)) as JobStatus).state).toBe('cancelled');
+    for (const id of cancelled) expect((await q.status(id)).state).toBe('cancelled');
   });
 });
 
