@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'RESULT_NOT_FOUND'
   /** A statement ran past its timeoutMs and was stopped on the server. */
   | 'STATEMENT_TIMEOUT'
+  /** cancel() of a job that is not queued: running (claimed by a runner), finished, failed, cancelled already, or unknown. */
+  | 'JOB_NOT_CANCELLABLE'
   /** The QueryBatch instance was closed. */
   | 'CLOSED'
   /** The dashboard was asked to listen on a host other than loopback without a token. */

@@ -45,7 +45,8 @@ export type {
 } from './db/driver.js';
 export { resolveConfig } from './config.js';
 export type { ScheduleHandle, ScheduleHooks, RunReason } from './daemon/schedule.js';
-export type { FailedFile, FailedFileDetail, FailedClass, RespoolSelection, RespoolResult } from './ops/failed-files.js';
+export type { FailedFile, FailedFileDetail, FailedClass, RespoolSelection, RespoolResult, DeleteFailedResult } from './ops/failed-files.js';
+export type { CancelResult } from './ops/cancel.js';
 export type { LogEntry, LogFilter, LogRecord, RunLogRecord, ErrorLogRecord } from './ops/log-reader.js';
 export { parseLogLine, parseTime } from './ops/log-reader.js';
 export { formatProgress } from './cli/progress.js';

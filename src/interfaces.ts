@@ -271,6 +271,8 @@ export interface DatasourceSummary {
   retried: number;
   /** strictOrder: the name in failed/ of the file that blocks this datasource (it drained nothing after it). */
   blocked?: string;
+  /** Set when the datasource is paused (`querybatch pause`): it was skipped, its jobs stay in spool until resumed. */
+  paused?: boolean;
 }
 
 export interface RunSummary {
@@ -322,6 +324,8 @@ export interface StatusReport {
   readonly failed: { readonly connection: number; readonly failed: number; readonly uncertain: number; readonly other: number };
   /** Per strictOrder datasource: the name in failed/ of the file that blocks it, or null when it is not blocked. */
   readonly blocked: Readonly<Record<string, string | null>>;
+  /** Paused datasources (`querybatch pause`), by name: runs skip them until they are resumed. */
+  readonly paused: readonly string[];
   /** The last summary line of logs/querybatch.log, parsed. */
   readonly lastRun: LastRunLine | null;
 }
@@ -361,4 +365,6 @@ export type JobStatus =
     readonly finishedAt: string | null;
     readonly attempts: number | null;
   }
+  /** Removed from the spool before it ran (`querybatch cancel`). */
+  | { readonly id: string; readonly state: 'cancelled'; readonly datasource: string; readonly cancelledAt: string }
   | { readonly id: string; readonly state: 'unknown' };

@@ -7,6 +7,8 @@ import { QueryBatchError } from './errors.js';
 import type { JobStatus, QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
 import { jobStatus } from './ops/job-status.js';
 import { ensureMarkerDirs } from './spool/priority.js';
+import { pauseDatasource, resumeDatasource } from './spool/paused.js';
+import { cancelJob, type CancelResult } from './ops/cancel.js';
 import { pruneResults, readManifest, readPage, type ResultManifest, type ResultPage } from './ops/results.js';
 import { OutcomeLog, type Outcome } from './ops/outcomes.js';
 import { WebhookNotifier, type DeliveryFailure } from './ops/webhooks.js';
@@ -18,7 +20,7 @@ import { runnerName } from './run/recovery.js';
 import type { Params, SpoolRecord } from './spool/record.js';
 import { SpoolWriter } from './spool/writer.js';
 import { spoolStatus } from './ops/status.js';
-import { listFailed, respoolFailed, showFailed, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from './ops/failed-files.js';
+import { deleteFailed, listFailed, respoolFailed, showFailed, type DeleteFailedResult, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from './ops/failed-files.js';
 import { followLogs, readLogs, type LogEntry, type LogFilter } from './ops/log-reader.js';
 import { startSchedule, type ScheduleHandle, type ScheduleHooks } from './daemon/schedule.js';
 import type { ScheduleOptions } from './interfaces.js';
@@ -279,6 +281,50 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   async serveDashboard(options: ServeDashboardOptions = {}): Promise<DashboardHandle> {
     await this.#open();
     return serveDashboard({ layout: this.layout, config: this.config, events: this }, options);
+  }
+
+  /**
+   * Deletes files in failed/ by name (and the reason kept beside each); reports what it
+   * deleted and what it skipped and why. Throws CONFIG_INVALID (nothing deleted) for a name
+   * outside failed/.
+   */
+  async deleteFailed(names: readonly string[]): Promise<DeleteFailedResult> {
+    await this.#open();
+    return deleteFailed(this.layout, this.#syncer, names);
+  }
+
+  /**
+   * Pauses a datasource, durably (spool/.paused/<name>): runs, the daemon's too, skip it
+   * (its summary says `paused: true`) and never connect for it; spool() keeps accepting its
+   * jobs. Pausing a paused one is fine. Throws UNKNOWN_DATASOURCE.
+   */
+  async pause(datasource: string): Promise<void> {
+    await this.#open();
+    await pauseDatasource(this.layout, this.#configured(datasource), this.#syncer);
+  }
+
+  /** Resumes a paused datasource (the next run drains it); resuming one that is not paused is fine. Throws UNKNOWN_DATASOURCE. */
+  async resume(datasource: string): Promise<void> {
+    await this.#open();
+    await resumeDatasource(this.layout, this.#configured(datasource), this.#syncer);
+  }
+
+  /**
+   * Removes a queued job from the spool; `status(id)` then says `cancelled` and the error log
+   * has a `cancelled` line. Throws JOB_NOT_CANCELLABLE when it is running (claimed by a
+   * runner), finished, failed or unknown, and INVALID_ID for a non-id.
+   */
+  async cancel(id: string): Promise<CancelResult> {
+    await this.#open();
+    return cancelJob({ layout: this.layout, config: this.config, syncer: this.#syncer, outcomes: this.#outcomes, logs: this.#logs, runner: this.runnerName }, id);
+  }
+
+  /** `name` when it is a configured datasource; throws UNKNOWN_DATASOURCE. */
+  #configured(name: string): string {
+    if (typeof name !== 'string' || !Object.hasOwn(this.config.datasources, name)) {
+      throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${Object.keys(this.config.datasources).join(', ') || 'none are configured'}); got ${JSON.stringify(name)}`);
+    }
+    return name;
   }
 
   /** Entries of the run and error logs (rotated files included), oldest first, filtered. */

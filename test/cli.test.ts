@@ -173,7 +173,7 @@ describe('querybatch CLI', () => {
       [['--home', join(home, 'querybatch.config.json', 'nowhere'), 'run'], {}, /^querybatch: Expected the home directory .*nowhere to exist or to be creatable; found ENOTDIR \[HOME_UNUSABLE\]\n$/],
       [['--home', join(home, 'querybatch.config.json'), 'status'], {}, /^querybatch: Expected the home .*querybatch\.config\.json to be a directory; found a file \[HOME_UNUSABLE\]\n$/],
       [['--home', home, 'frobnicate'], {}, /Unknown argument: frobnicate/],
-      [['--home', home], {}, /Expected a command: spool, run, start, status, result, failed, respool, logs, dashboard or init/],
+      [['--home', home], {}, /Expected a command: spool, run, start, status, result, failed, respool, pause, resume, cancel, logs, dashboard or init/],
       [['--home', home, 'spool', ''], {}, /EMPTY_SQL/],
       [['--home', home, 'run', '--limit', '-3'], {}, /Expected --limit to be a whole number > 0; got "-3"/],
       [['--home', home, 'spool', '--params', '{bad json', 'SELECT 1'], {}, /Expected --params to be a JSON array or object/],
@@ -239,7 +239,7 @@ describe('querybatch CLI', () => {
     home = await tempHome();
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
-    for (const word of ['spool [sql]', 'run', 'status', 'start', 'failed [action] [name]', 'respool [names..]', 'logs', 'init', '--home', '--config', '--json', 'Exit codes: 0 ok, 1 the run had failures, 2 usage']) {
+    for (const word of ['spool [sql]', 'run', 'status', 'start', 'failed [action] [names..]', 'respool [names..]', 'pause <name>', 'resume <name>', 'cancel <id>', 'logs', 'init', '--home', '--config', '--json', 'Exit codes: 0 ok, 1 the run had failures, 2 usage']) {
       expect(help.stdout).toContain(word);
     }
     const version = await runCli(['--version']);

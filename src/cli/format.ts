@@ -4,7 +4,7 @@
  */
 import { codeAndMessage } from '../errors.js';
 import type { JobStatus, RunSummary, StatusReport } from '../interfaces.js';
-import type { FailedFile, FailedFileDetail, RespoolResult } from '../ops/failed-files.js';
+import type { DeleteFailedResult, FailedFile, FailedFileDetail, RespoolResult } from '../ops/failed-files.js';
 import type { ResultManifest } from '../ops/results.js';
 
 /** An age or delay in the largest unit that keeps it readable: 90s, 5m, 3h, 2d; null is "-". */
@@ -39,6 +39,10 @@ export function oneLine(text: string): string {
 export function formatSummary(s: RunSummary): string {
   const lines = [`runSQL: success=${s.success}; SQLFailed=${s.sqlFailed}; ConnectedFailed=${s.connectionFailed}; SQL=${Math.round(s.totalMs)}ms; avg=${Math.round(s.avgMs)}ms`];
   for (const [name, d] of Object.entries(s.datasources)) {
+    if (d.paused) {
+      lines.push(`  ${name}: paused, skipped (its jobs stay in spool: querybatch resume ${name})`);
+      continue;
+    }
     const parts = [`${d.success} ok`];
     if (d.sqlFailed > 0) parts.push(`${d.sqlFailed} failed (see failed/ and logs/querybatch-error.log)`);
     if (d.connectionError) parts.push(`stopped: cannot reach the database (${d.connectionError})`);
@@ -63,7 +67,8 @@ export function formatStatus(r: StatusReport): string {
   const lines = [`home: ${r.home}`, `pending: ${r.pendingTotal}`];
   for (const [name, p] of Object.entries(r.pending)) {
     const blocked = r.blocked[name];
-    lines.push(`  ${name}: ${p.count}${p.count > 0 ? ` (oldest ${ago(p.oldestAgeMs)} ago, ${p.oldestId})` : ''}${blocked ? `, blocked by failed/${oneLine(blocked)} (strictOrder): respool or delete it to go on` : ''}`);
+    const paused = r.paused.includes(name) ? `, paused (runs skip it: querybatch resume ${name})` : '';
+    lines.push(`  ${name}: ${p.count}${p.count > 0 ? ` (oldest ${ago(p.oldestAgeMs)} ago, ${p.oldestId})` : ''}${paused}${blocked ? `, blocked by failed/${oneLine(blocked)} (strictOrder): respool or delete it to go on` : ''}`);
   }
   if (r.dropIns > 0) lines.push(`dropped-in, not yet queued: ${r.dropIns}`);
   if (r.active > 0) lines.push(`claimed by a runner now: ${r.active}`);
@@ -93,6 +98,8 @@ export function formatJobStatus(s: JobStatus): string {
         `  error: ${s.message === null ? `${s.code ?? '-'}: -` : oneLine(codeAndMessage(s.code ?? '-', s.message))}`,
         s.file ? `  file: failed/${oneLine(s.file)} (copy it back under spool/ or use respool to run it again)` : '  file: no longer in failed/',
       ].join('\n');
+    case 'cancelled':
+      return `${s.id}: cancelled on ${s.datasource} at ${s.cancelledAt} (removed from the spool before it ran)`;
     case 'unknown':
       return `${s.id}: unknown (never spooled here, or finished longer ago than retentionMs)`;
   }
@@ -135,6 +142,15 @@ export function formatFailedDetail(f: FailedFileDetail): string {
 export function formatRespool(r: RespoolResult): string {
   const lines = [`respooled: ${r.respooled.length}`];
   for (const j of r.respooled) lines.push(`  ${oneLine(j.name)} -> ${j.datasource} ${j.id}`);
+  if (r.skipped.length > 0) lines.push(`skipped: ${r.skipped.length}`);
+  for (const k of r.skipped) lines.push(`  ${oneLine(k.name)}: ${oneLine(k.reason)}`);
+  return lines.join('\n');
+}
+
+/** What `failed delete` deleted, and what it skipped and why. */
+export function formatDeleteFailed(r: DeleteFailedResult): string {
+  const lines = [`deleted: ${r.deleted.length}`];
+  for (const name of r.deleted) lines.push(`  ${oneLine(name)}`);
   if (r.skipped.length > 0) lines.push(`skipped: ${r.skipped.length}`);
   for (const k of r.skipped) lines.push(`  ${oneLine(k.name)}: ${oneLine(k.reason)}`);
   return lines.join('\n');

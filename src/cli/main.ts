@@ -12,6 +12,7 @@ import { dashboardCommand } from './commands/dashboard.js';
 import { failedCommand } from './commands/failed.js';
 import { initCommand } from './commands/init.js';
 import { logsCommand } from './commands/logs.js';
+import { queueControlCommands } from './commands/queue-control.js';
 import { respoolCommand } from './commands/respool.js';
 import { resultCommand } from './commands/result.js';
 import { runCommand } from './commands/run.js';
@@ -34,10 +35,11 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .command(startCommand)
     .command(failedCommand)
     .command(respoolCommand)
+    .command(queueControlCommands)
     .command(logsCommand)
     .command(dashboardCommand)
     .command(initCommand)
-    .demandCommand(1, 'Expected a command: spool, run, start, status, result, failed, respool, logs, dashboard or init')
+    .demandCommand(1, 'Expected a command: spool, run, start, status, result, failed, respool, pause, resume, cancel, logs, dashboard or init')
     .recommendCommands()
     .strict()
     .help()

@@ -333,3 +333,47 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
   for (const file of dropIns) await respoolDropIn(deps, file, result);
   return result;
 }
+
+export interface DeleteFailedResult {
+  /** Deleted from failed/ (with the reason kept beside it), by name. */
+  readonly deleted: string[];
+  /** Not deleted, and why. */
+  readonly skipped: { name: string; reason: string }[];
+}
+
+/**
+ * Deletes files in failed/ by name, with the reason kept beside each (spool/failed-dir.ts).
+ * Every name is checked first, as respool does: one outside failed/ and nothing is deleted
+ * (CONFIG_INVALID). A name that is not there is skipped, with why.
+ */
+export async function deleteFailed(layout: Layout, syncer: DirSyncer, names: readonly string[]): Promise<DeleteFailedResult> {
+  if (names.length === 0) throw new QueryBatchError('CONFIG_INVALID', 'Expected names of files in failed/ to delete; got none');
+  const outside = names.filter((name) => {
+    try {
+      failedPathOf(layout, name);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (outside.length > 0) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected names of files in failed/ (as \`querybatch failed list\` shows them); refused ${outside.map((n) => JSON.stringify(n)).join(', ')}: outside failed/. Nothing was deleted`);
+  }
+  const result: DeleteFailedResult = { deleted: [], skipped: [] };
+  for (const path of new Set(names.map((name) => failedPathOf(layout, name)))) {
+    const name = basename(path);
+    try {
+      await fs.promises.lstat(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      result.skipped.push({ name, reason: code === 'ENOENT' ? 'no such file in failed/' : `cannot be read (${code ?? (error as Error).message})` });
+      continue;
+    }
+    // A directory that turned up in spool/ can be in failed/ too; a symlink goes, not what it points to.
+    await fs.promises.rm(path, { recursive: true, force: true });
+    await dropFailedReason(path);
+    result.deleted.push(name);
+  }
+  if (result.deleted.length > 0) await syncer.sync(layout.failedDir);
+  return result;
+}

@@ -14,7 +14,7 @@ import { compareNames, jobCountOf, parseJobFileName, shardOf, spoolPathFor } fro
 import { SPOOL_EXTENSION, decodeSegment, type SpoolRecord } from '../spool/record.js';
 
 /** Datasources that may hold the job: the configured ones and any other tree under spool/. */
-async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<string[]> {
+export async function datasourceNames(layout: Layout, config: ResolvedConfig): Promise<string[]> {
   return [...new Set([...Object.keys(config.datasources), ...(await treeNames(layout.spoolDir))])];
 }
 
@@ -42,7 +42,7 @@ async function jobsAhead(layout: Layout, datasource: string, id: string, found: 
 }
 
 /** Where a job's file is, its record (null when it could not be read), and its place in the file (0 but in a segment). */
-interface Found {
+export interface Found {
   readonly path: string;
   readonly record: SpoolRecord | null;
   readonly index: number;
@@ -55,7 +55,7 @@ interface Found {
  * `<id>.batchsql`, or a segment `<first>.<n>.batchsql` that holds it (spool/writer.ts keeps
  * a segment's jobs in its first one's leaf). Segments are read nearest first.
  */
-async function findJob(dir: string, id: string, limits: ReadLimits): Promise<Found | null> {
+export async function findJob(dir: string, id: string, limits: ReadLimits): Promise<Found | null> {
   // Its own file; in a runner's claims, also under its uncertain marker (a statement that commits by itself in flight).
   for (const own of [join(dir, id + SPOOL_EXTENSION), join(dir, uncertainMarkerName(id))]) {
     if (!(await exists(own))) continue;
@@ -119,7 +119,8 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
   for (const prefix of FAILED_PREFIXES) {
     const file = `${prefix}${id}${SPOOL_EXTENSION}`;
     if (!(await exists(join(layout.failedDir, file)))) continue;
-    const outcome = await outcomes.find(id, now);
+    const found = await outcomes.find(id, now);
+    const outcome = found?.status === 'cancelled' ? null : found;
     let record: SpoolRecord | null;
     try {
       [record = null] = (await readJobRecords(join(layout.failedDir, file), config.limits)).records;
@@ -148,6 +149,9 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
       durationMs: outcome.durationMs,
       affectedRows: outcome.affectedRows ?? 0,
     };
+  }
+  if (outcome?.status === 'cancelled') {
+    return { id, state: 'cancelled', datasource: outcome.datasource, cancelledAt: outcome.finishedAt };
   }
   if (outcome?.status === 'failed') {
     // Failed, and its file has left failed/ since (respooled and run, or removed by a person).

@@ -41,7 +41,7 @@ export function parseSummaryLine(line: string): LastRunLine | null {
 }
 
 export interface FailureEntry {
-  /** A failure class (connection | sql | invalid | timeout | uncertain), or `retry`: a try that met a transient error and runs again (not a failure). */
+  /** A failure class (connection | sql | invalid | timeout | uncertain), or `retry`: a try that met a transient error and runs again (not a failure), or `cancelled`: a queued job removed by `querybatch cancel`. */
   readonly class: string;
   readonly id: string | null;
   readonly file: string;
@@ -119,7 +119,7 @@ export function formatRunErrorLine(time: Date, e: RunFailureEntry): string {
 const RUN_LINE_HEAD = /^(\S+) (run)(?=\s)/;
 
 /** An error line starts with its time and its failure class, or `retry`. */
-const ERROR_LINE_HEAD = new RegExp(`^(\\S+) (${[...FAILURE_CLASSES, 'retry'].join('|')})(?=\\s)`);
+const ERROR_LINE_HEAD = new RegExp(`^(\\S+) (${[...FAILURE_CLASSES, 'retry', 'cancelled'].join('|')})(?=\\s)`);
 
 const FIELD = /\s([A-Za-z]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
 

@@ -32,6 +32,18 @@ export interface Outcome {
   readonly file?: string;
 }
 
+/** A job removed from the spool before it ran (ops/cancel.ts): kept with the outcomes, for status(id). */
+export interface Cancellation {
+  readonly id: string;
+  readonly status: 'cancelled';
+  readonly datasource: string;
+  /** When it was cancelled. */
+  readonly finishedAt: string;
+}
+
+/** What the record holds of a job. */
+export type Recorded = Outcome | Cancellation;
+
 export const OUTCOME_FILE_CHARS = 7;
 const FILE_PATTERN = /^([0-7][0-9A-HJKMNP-TV-Z]{6})\.jsonl$/;
 
@@ -66,7 +78,7 @@ export class OutcomeLog {
    * file write in flight during the runner's next COMMIT slows that COMMIT
    * (docs/decisions.md, "A job's file is removed between round trips").
    */
-  record(outcome: Outcome): void {
+  record(outcome: Recorded): void {
     const file = fileOf(this.#dir, outcome.id);
     let lines = this.#pending.get(file);
     if (!lines) this.#pending.set(file, (lines = []));
@@ -137,7 +149,7 @@ export class OutcomeLog {
   }
 
   /** The newest outcome of a job still within retention, or null. */
-  async find(id: string, now = Date.now()): Promise<Outcome | null> {
+  async find(id: string, now = Date.now()): Promise<Recorded | null> {
     if (!isId(id)) return null;
     await this.flush();
     let text: string;
@@ -149,9 +161,9 @@ export class OutcomeLog {
     const prefix = `{"id":${JSON.stringify(id)},`;
     const lines = text.split('\n').filter((line) => line.startsWith(prefix));
     for (const line of lines.reverse()) {
-      let outcome: Outcome;
+      let outcome: Recorded;
       try {
-        outcome = JSON.parse(line) as Outcome;
+        outcome = JSON.parse(line) as Recorded;
       } catch {
         continue; // a line cut short by a crash
       }

@@ -8,6 +8,7 @@ import { listSorted, walkSpool } from '../spool/listing.js';
 import { parseSummaryLine } from './log-format.js';
 import { idOfFileName } from '../spool/shards.js';
 import { isRunnerAlive } from '../run/recovery.js';
+import { pausedDatasources } from '../spool/paused.js';
 import { blockingFiles, strictDatasources } from '../run/strict-order.js';
 
 /** Counts files below a directory (any depth, hidden names skipped). */
@@ -103,6 +104,7 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
     ...await claimCounts(layout),
     failed,
     blocked: Object.fromEntries(strict.map((name) => [name, blocking.get(name) ?? null])),
+    paused: [...await pausedDatasources(layout)].sort(),
     lastRun: await lastRunLine(layout.runLog),
   };
 }

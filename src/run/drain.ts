@@ -3,7 +3,7 @@ import fs from 'fs-extra';
 import type { Driver } from '../db/driver.js';
 import { QueryBatchError, isQueryBatchError } from '../errors.js';
 import type { DatasourceSummary, ResolvedConfig } from '../interfaces.js';
-import { countJobs, removeIfEmpty, type Leaf } from '../spool/listing.js';
+import { countJobs, jobsInLeaf, removeIfEmpty, type Leaf } from '../spool/listing.js';
 import { drainOrder, dropStaleMarker } from '../spool/priority.js';
 import type { Failure } from '../spool/failure.js';
 import type { SpoolRecord } from '../spool/record.js';
@@ -134,6 +134,8 @@ export class Drain {
     if (claimed === null) {
       // Another runner took it; or, for a marker, its job is gone (ran, or moved).
       if (marker !== undefined) await dropStaleMarker(marker);
+      // A segment may have been rewritten under another name (a job in it cancelled: ops/cancel.ts): its other jobs keep their place.
+      else if ((parseJobFileName(name)?.count ?? 1) > 1) await this.#relistLeaf(leaf, names, i);
       return true;
     }
     // Taken: the marker has done its work (a crash before this keeps the job first in line).
@@ -201,6 +203,13 @@ export class Drain {
       await this.#settleInvalid(claimed, name, error, record, src);
     }
     return true;
+  }
+
+  /** Names that appeared in this leaf since it was listed join the rest of its listing, in order. */
+  async #relistLeaf(leaf: Leaf, names: string[], i: number): Promise<void> {
+    const known = new Set(names);
+    const fresh = (await jobsInLeaf(leaf)).filter((name) => !known.has(name));
+    if (fresh.length > 0) names.push(...[...names.splice(i + 1), ...fresh].sort(compareNames));
   }
 
   /**

@@ -9,7 +9,8 @@ import type { DrainOptions, RunnerDeps } from './context.js';
 import { Drain } from './drain.js';
 import { failureOf } from './failure.js';
 import { adoptionClaimDir, recoverClaims, removeStaleTemps, type Recovery } from './recovery.js';
-import { summarize } from './tally.js';
+import { emptyDatasourceSummary, summarize } from './tally.js';
+import { pausedDatasources } from '../spool/paused.js';
 import { invalidFile, logUncertainClaims, settleFailure, type SettleContext } from './settle.js';
 
 export type { RunnerDeps } from './context.js';
@@ -33,8 +34,12 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   };
   const { tmpRemoved, recovery, adoption } = await prepare(deps, settling);
   const spoolId = await readSpoolId(layout);
-  const drainOptions = await withProgress(layout, names, options);
-  const perDatasource = await drainAll(deps, names, drainOptions, settling, spoolId);
+  // A paused datasource is not drained (nor connected to): its jobs wait for resume.
+  const paused = await pausedDatasources(layout);
+  const active = names.filter((name) => !paused.has(name));
+  const drainOptions = await withProgress(layout, active, options);
+  const perDatasource = await drainAll(deps, active, drainOptions, settling, spoolId);
+  for (const name of names) if (paused.has(name)) perDatasource[name] = { ...emptyDatasourceSummary(), paused: true };
   const finished = new Date();
   const summary = summarize(deps.name, perDatasource, { started, finished, wallMs: performance.now() - t0, tmpRemoved, recovery, adoption });
   if (summary.success + summary.sqlFailed + summary.connectionFailed > 0) logs.summary(finished, summary);

@@ -17,6 +17,8 @@ export interface Layout {
   readonly errorLog: string;
   /** Markers of immediate-priority jobs, spool/.immediate/<datasource>/<id> (spool/priority.ts). */
   readonly immediateDir: string;
+  /** Paused datasources, spool/.paused/<datasource> (spool/paused.ts). */
+  readonly pausedDir: string;
   /** Captured results of background SELECTs, logs/results/<id>/ (ops/results.ts). */
   readonly resultsDir: string;
   /** What became of finished jobs, for status(id) (ops/outcomes.ts). */
@@ -38,6 +40,7 @@ export function layoutOf(home: string): Layout {
     runLog: join(logsDir, 'querybatch.log'),
     errorLog: join(logsDir, 'querybatch-error.log'),
     immediateDir: join(spoolDir, '.immediate'),
+    pausedDir: join(spoolDir, '.paused'),
     outcomesDir: join(logsDir, 'outcomes'),
     resultsDir: join(logsDir, 'results'),
     spoolIdFile: join(spoolDir, '.id'),
