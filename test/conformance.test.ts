@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { QueryBatch, type QueryBatchOptions, type RunSummary } from '../src/index.js';
 import { DIALECTS, type FixtureDatabase } from './dialects.js';
@@ -149,6 +151,30 @@ describe.each(DIALECTS)('conformance: $name', (dialect) => {
     expect(manifest.columns.map((c) => c.toLowerCase())).toEqual(['k', 'v']);
     const page = await q.resultPage(id, 1);
     expect(page.rows[0]![1]).toBe('r0');
+  });
+
+  it('a webhook is told each outcome, succeeded and failed', async () => {
+    const posts: Array<{ id: string; status: string }> = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        posts.push(JSON.parse(body) as { id: string; status: string });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      const q = qb({ datasources: { main: { url: db.url, webhook: url } } });
+      const ok = await q.spool('INSERT INTO jobs (v) VALUES (?)', ['told']);
+      const bad = await q.spool('INSERT INTO no_such_table (v) VALUES (?)', ['x']);
+      expect(await q.run()).toMatchObject({ success: 1, sqlFailed: 1 });
+      await q.webhooksIdle();
+      expect(posts.map((p) => [p.id, p.status]).sort()).toEqual([[ok, 'succeeded'], [bad, 'failed']].sort());
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('an immediate job runs before the normal jobs of its datasource', async () => {
