@@ -4,7 +4,7 @@ import fs from 'fs-extra';
 import { QueryBatchError } from '../errors.js';
 import type { JobStatus, ResolvedConfig } from '../interfaces.js';
 import { adoptionClaimDir } from '../run/recovery.js';
-import { writeFileAtomic, type DirSyncer } from '../spool/durable.js';
+import { makeDirDurable, writeFileAtomic, type DirSyncer } from '../spool/durable.js';
 import { requireJobId } from '../spool/id.js';
 import type { Layout } from '../spool/layout.js';
 import { markerPath } from '../spool/priority.js';
@@ -53,14 +53,28 @@ export async function cancelJob(deps: CancelDeps, id: string): Promise<CancelRes
   for (const datasource of await datasourceNames(layout, config)) {
     const dir = dirname(spoolPathFor(layout.spoolDir, datasource, id));
     for (let i = 0; i < TRIES; i++) {
-      const found = await findJob(dir, id, config.limits);
+      const found = await whileDirectoriesMove(() => findJob(dir, id, config.limits));
       const job = found && parseJobFileName(basename(found.path));
       if (!found || !job) break;
       const result = await takeOut(deps, datasource, id, found.path, job.count);
       if (result) return result;
     }
   }
-  throw notCancellable(await jobStatus(layout, config, deps.outcomes, id));
+  throw notCancellable(await whileDirectoriesMove(() => jobStatus(layout, config, deps.outcomes, id)));
+}
+
+/**
+ * Looks again when a directory vanished while it was being read (ENOENT): a run removes
+ * drained leaves and empty claim directories as it goes, and a job moves between them.
+ */
+async function whileDirectoriesMove<T>(look: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await look();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || i >= TRIES) throw error;
+    }
+  }
 }
 
 /** Takes the file at `path` and removes job `id` from it; null when the file was gone (claimed) or no longer holds it. */
@@ -91,14 +105,18 @@ async function takeOut(deps: CancelDeps, datasource: string, id: string, path: s
       await writeFileAtomic(layout.tmpDir, back, rest.map((r) => encodeRecord(r)).join(''), syncer);
     }
   } catch (error) {
-    // Not ours to cancel after all (or unreadable): back where it was, untouched.
+    // Not ours to cancel after all (or unreadable): back where it was, untouched (a run may have removed its emptied leaf).
+    await makeDirDurable(dirname(path), syncer);
     await fs.promises.rename(claimed, path);
     await syncer.sync(dirname(path));
     if ((error as Error).message === 'moved') return null;
     throw error;
   }
   await fs.promises.unlink(claimed);
-  await syncer.sync(claimDir);
+  // A run of this process may remove the emptied claim directory meanwhile: then there is nothing to make durable.
+  await syncer.sync(claimDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
   await fs.promises.rm(markerPath(layout, datasource, id), { force: true });
   const now = new Date();
   const file = relative(layout.home, path);
