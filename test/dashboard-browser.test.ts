@@ -102,6 +102,9 @@ describe('dashboard in a browser', () => {
     expect(await p.locator('.notice').textContent()).toContain(failedName);
     expect(await readdir(join(home, 'failed'))).not.toContain(failedName);
     expect((await qb.status()).pending.a?.count).toBe(1);
+    const id = failedName.replace(/^failed-|\.batchsql$/g, '');
+    await p.goto(`${server.url}jobs/${id}`);
+    expect(await p.locator('#job').textContent()).toContain('queued');
   });
 
   it('a POST without the CSRF token gets 403 and changes nothing', async () => {
