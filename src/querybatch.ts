@@ -274,13 +274,13 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   }
 
   /**
-   * Serves /metrics (Prometheus), /healthz and / over HTTP (docs/dashboard.md); the run
+   * Serves the dashboard's pages, /metrics (Prometheus) and /healthz over HTTP (docs/dashboard.md); the run
    * counters are fed by this instance's runs. Binds 127.0.0.1:9464 by default; another host
    * needs a token (DASHBOARD_TOKEN_REQUIRED). Close the handle to stop it (close() does not).
    */
   async serveDashboard(options: ServeDashboardOptions = {}): Promise<DashboardHandle> {
     await this.#open();
-    return serveDashboard({ layout: this.layout, config: this.config, events: this }, options);
+    return serveDashboard({ layout: this.layout, config: this.config, events: this, ops: this }, options);
   }
 
   /**

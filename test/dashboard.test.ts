@@ -244,7 +244,7 @@ describe('querybatch dashboard', () => {
     const child = await dashboardProcess(['--json', '--port', '0', '--read-only']);
     const event = JSON.parse(child.firstLine) as Record<string, unknown>;
     expect(event).toMatchObject({ event: 'listening', url: child.url, metrics: `${child.url}metrics`, token: false });
-    expect(await (await fetch(child.url)).text()).toContain('Mode: read-only');
+    expect(await (await fetch(child.url)).text()).toContain('<span class="ro">read-only</span>');
   });
 });
 
