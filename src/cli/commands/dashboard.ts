@@ -6,7 +6,7 @@ import { EXIT_OK, optionsFrom, print, untilSignal, wholeNumberFlag, type ArgsOf,
 
 export const dashboardCommand: CommandModule<GlobalArgs, DashboardArgs> = {
   command: 'dashboard',
-  describe: 'Serve Prometheus /metrics over HTTP (docs/dashboard.md), until SIGINT/SIGTERM',
+  describe: 'Serve the dashboard pages and Prometheus /metrics over HTTP (docs/dashboard.md), until SIGINT/SIGTERM',
   builder,
   handler,
 };
