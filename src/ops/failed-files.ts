@@ -272,6 +272,25 @@ async function respoolDropIn(deps: RespoolDeps, file: Sorted['dropIns'][number],
 }
 
 /**
+ * The paths in failed/ of `names`, all checked before anything is done: a name outside
+ * failed/ throws CONFIG_INVALID naming every such name, and saying nothing was `done`.
+ */
+function failedPathsOf(layout: Layout, names: readonly string[], done: 'respooled' | 'deleted'): string[] {
+  const outside = names.filter((name) => {
+    try {
+      failedPathOf(layout, name);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (outside.length > 0) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected names of files in failed/ (as \`querybatch failed list\` shows them); refused ${outside.map((n) => JSON.stringify(n)).join(', ')}: outside failed/. Nothing was ${done}`);
+  }
+  return names.map((name) => failedPathOf(layout, name));
+}
+
+/**
  * Moves failed files back into their shards with their original id (so they keep their
  * FIFO place, and a job never runs twice) and the attempt count reset. Each file is first
  * claimed by one rename into this runner's adoption claims, so a crash leaves it where
@@ -284,18 +303,7 @@ export async function respoolFailed(deps: RespoolDeps, selection: RespoolSelecti
     throw new QueryBatchError('CONFIG_INVALID', 'Expected what to respool: all, connection, failed, since or names; got none');
   }
   // Every name is checked before anything moves: one outside failed/ and nothing is done.
-  const outside = named.filter((name) => {
-    try {
-      failedPathOf(layout, name);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (outside.length > 0) {
-    throw new QueryBatchError('CONFIG_INVALID', `Expected names of files in failed/ (as \`querybatch failed list\` shows them); refused ${outside.map((n) => JSON.stringify(n)).join(', ')}: outside failed/. Nothing was respooled`);
-  }
-  const paths = named.map((name) => failedPathOf(layout, name));
+  const paths = failedPathsOf(layout, named, 'respooled');
   const result: RespoolResult = { respooled: [], skipped: [] };
   // Read first, so jobs go back in id order and unreadable ones are reported, not moved.
   // Only names and ids are kept: failed/ may hold many large files.
@@ -348,19 +356,9 @@ export interface DeleteFailedResult {
  */
 export async function deleteFailed(layout: Layout, syncer: DirSyncer, names: readonly string[]): Promise<DeleteFailedResult> {
   if (names.length === 0) throw new QueryBatchError('CONFIG_INVALID', 'Expected names of files in failed/ to delete; got none');
-  const outside = names.filter((name) => {
-    try {
-      failedPathOf(layout, name);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (outside.length > 0) {
-    throw new QueryBatchError('CONFIG_INVALID', `Expected names of files in failed/ (as \`querybatch failed list\` shows them); refused ${outside.map((n) => JSON.stringify(n)).join(', ')}: outside failed/. Nothing was deleted`);
-  }
+  const paths = failedPathsOf(layout, names, 'deleted');
   const result: DeleteFailedResult = { deleted: [], skipped: [] };
-  for (const path of new Set(names.map((name) => failedPathOf(layout, name)))) {
+  for (const path of new Set(paths)) {
     const name = basename(path);
     try {
       await fs.promises.lstat(path);
