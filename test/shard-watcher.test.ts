@@ -1,10 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { mkdir, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { watchShards, type ShardWatcher } from '../src/daemon/shard-watcher.js';
 import { startSchedule, type RunReason, type ScheduleHandle } from '../src/daemon/schedule.js';
 import { resolveConfig } from '../src/config.js';
+import { QueryBatch } from '../src/index.js';
+import { newId } from '../src/spool/id.js';
+import { spoolPathFor } from '../src/spool/shards.js';
 import type { RunSummary } from '../src/interfaces.js';
 import { removeHome, tempHome } from './helpers.js';
 import { sleep, waitFor } from './daemon-helpers.js';
@@ -143,5 +147,34 @@ describe('continuous mode: the schedule', () => {
     expect(reasons.slice(0, 3)).toEqual(['continuous', 'schedule', 'continuous']);
     await spoolFile(spool, BUCKET, '00', 11);
     await waitFor(() => (reasons.length >= 4 ? true : undefined), 2_000, 'a continuous run for a new job');
+  });
+});
+
+describe('continuous mode: the writer', () => {
+  it('spools while a runner keeps removing the current leaf (as a continuous daemon does): no SPOOL_WRITE_FAILED', async () => {
+    home = await tempHome();
+    const qb = new QueryBatch({ home, configFile: false, datasources: { main: 'mysql://root@127.0.0.1:1/x' } });
+    let writing = true;
+    // What a drain does after each leaf: rmdir it and its bucket if they are empty, over and over.
+    const remover = (async () => {
+      while (writing) {
+        const leaf = dirname(spoolPathFor(join(home, 'spool'), 'main', newId()));
+        for (const dir of [leaf, dirname(leaf)]) {
+          try {
+            rmdirSync(dir);
+          } catch {
+            // not empty, or not there
+          }
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    try {
+      for (let i = 0; i < 150; i++) await qb.spool('INSERT INTO t (v) VALUES (?)', [i]);
+    } finally {
+      writing = false;
+      await remover;
+      await qb.close();
+    }
   });
 });
