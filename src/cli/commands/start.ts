@@ -13,7 +13,7 @@ import { sayListening } from './dashboard.js';
 
 export const startCommand: CommandModule<GlobalArgs, StartArgs> = {
   command: 'start',
-  describe: 'Run on a schedule (cron) and watch spool/ for drop-ins, until SIGINT/SIGTERM',
+  describe: 'Run on a schedule (cron), or as soon as jobs are spooled (--continuous), and watch spool/ for drop-ins, until SIGINT/SIGTERM',
   builder,
   handler,
 };
