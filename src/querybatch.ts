@@ -22,10 +22,10 @@ import { SpoolWriter } from './spool/writer.js';
 import { spoolStatus } from './ops/status.js';
 import { deleteFailed, listFailed, respoolFailed, showFailed, type DeleteFailedResult, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from './ops/failed-files.js';
 import { followLogs, readLogs, type LogEntry, type LogFilter } from './ops/log-reader.js';
-import { startSchedule, type ScheduleHandle, type ScheduleHooks } from './daemon/schedule.js';
+import type { ScheduleHandle, ScheduleHooks } from './daemon/schedule.js';
 import type { ScheduleOptions } from './interfaces.js';
 import { checkCron, checkTimezone } from './config.js';
-import { serveDashboard, type DashboardHandle, type ServeDashboardOptions } from './http/server.js';
+import type { DashboardHandle, ServeDashboardOptions } from './http/server.js';
 
 /**
  * The in-process guard: runs on one home never overlap within a process, even from two
@@ -212,6 +212,8 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    */
   async start(options: ScheduleOptions & ScheduleHooks = {}): Promise<ScheduleHandle> {
     await this.#open();
+    // node-cron and chokidar are loaded here, not when querybatch is imported.
+    const { startSchedule } = await import('./daemon/schedule.js');
     if (this.#closing) throw new QueryBatchError('CLOSED', 'Expected an open QueryBatch; this one was closed');
     if (!this.#schedule) {
       // The watcher sees markers written into directories that exist when it starts; one that
@@ -280,6 +282,8 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    */
   async serveDashboard(options: ServeDashboardOptions = {}): Promise<DashboardHandle> {
     await this.#open();
+    // hono and prom-client are loaded here, not when querybatch is imported.
+    const { serveDashboard } = await import('./http/server.js');
     return serveDashboard({ layout: this.layout, config: this.config, events: this, ops: this }, options);
   }
 
