@@ -67,11 +67,11 @@ async function lightYargs(): Promise<YargsFactory> {
     path: { basename, dirname, extname, relative, resolve, join },
     process: {
       argv: () => process.argv,
-      cwd: process.cwd,
+      cwd: () => process.cwd(),
       emitWarning: (warning: string, type?: string) => process.emitWarning(warning, type),
       execPath: () => process.execPath,
       exit: (code: number) => process.exit(code),
-      nextTick: process.nextTick,
+      nextTick: (callback: () => void) => process.nextTick(callback),
       stdColumns: typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null,
     },
     readFileSync,
@@ -85,10 +85,10 @@ async function lightYargs(): Promise<YargsFactory> {
     y18n: y18n.default({ directory: join(root, 'locales'), updateFiles: false }),
   };
   const yargs = factory.YargsFactory(shim);
-  return ((...args: Parameters<YargsFactory>) => {
+  return (...args: Parameters<YargsFactory>) => {
     const instance = yargs(...args);
     // The help cached after a command's handler is only shown by yargs' own failure output.
     (instance as unknown as Internals).getInternalMethods().getUsageInstance().cacheHelpMessage = () => {};
     return instance;
-  }) as YargsFactory;
+  };
 }
