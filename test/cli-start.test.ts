@@ -46,7 +46,7 @@ beforeAll(async () => {
   const urls = { sqlite: 'sqlite:querybatch.db', mysql: 'mysql://clistart@127.0.0.1:3306/clistart', postgres: 'postgres://clistart@127.0.0.1:5432/clistart' };
   for (const [dialect, url] of Object.entries(urls)) {
     homes[dialect] = join(dir, dialect);
-    const init = await runCli(['--home', homes[dialect]!, 'init', '--url', url]);
+    const init = await runCli(['--home', homes[dialect], 'init', '--url', url]);
     expect(init.stderr).toBe('');
     expect(init.code).toBe(0);
   }
