@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
-import cron from 'node-cron';
+import { createRequire } from 'node:module';
+import type cron from 'node-cron';
 import { QueryBatchError, describeValue } from './errors.js';
 import type { DatasourceOptions, QueryBatchOptions, ResolvedConfig, ResolvedDatasource } from './interfaces.js';
 import { isDatasourceName } from './spool/record.js';
@@ -343,9 +344,21 @@ function flag(value: unknown, name: string, fallback: boolean): boolean {
   return value;
 }
 
+/**
+ * node-cron's validate(), loaded (synchronously: config is resolved synchronously) the first
+ * time a cron expression other than the default is checked: a command that starts no
+ * schedule (`querybatch status`) does not load node-cron for the sample config's default.
+ */
+let cronValidate: ((expression: string) => boolean) | undefined;
+function validCron(expression: string): boolean {
+  if (expression === defaults().schedule.cron) return true;
+  cronValidate ??= (createRequire(import.meta.url)('node-cron') as typeof cron).validate;
+  return cronValidate(expression);
+}
+
 /** A cron expression node-cron accepts (5 fields, or 6 with seconds first). Throws CONFIG_INVALID. */
 export function checkCron(value: unknown, name: string): string {
-  if (typeof value !== 'string' || !cron.validate(value)) {
+  if (typeof value !== 'string' || !validCron(value)) {
     throw configError(`Expected \`${name}\` to be a cron expression like "*/5 * * * *" (minute hour day month weekday, optionally a seconds field first); got ${JSON.stringify(value) ?? describeValue(value)}`);
   }
   return value;

@@ -5,27 +5,29 @@ import type { Driver } from './db/driver.js';
 import { DirSyncer } from './spool/durable.js';
 import { QueryBatchError } from './errors.js';
 import type { JobStatus, QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
-import { jobStatus } from './ops/job-status.js';
 import { ensureMarkerDirs } from './spool/priority.js';
 import { pauseDatasource, resumeDatasource } from './spool/paused.js';
-import { cancelJob, type CancelResult } from './ops/cancel.js';
-import { pruneResults, readManifest, readPage, type ResultManifest, type ResultPage } from './ops/results.js';
+import type { CancelResult } from './ops/cancel.js';
+import type { ResultManifest, ResultPage } from './ops/results.js';
 import { OutcomeLog, type Outcome } from './ops/outcomes.js';
 import { WebhookNotifier, type DeliveryFailure } from './ops/webhooks.js';
 import { ensureLayout, layoutOf, type Layout } from './spool/layout.js';
 import { Logs } from './ops/logs.js';
 import { driverFactoryFor } from './db/registry.js';
-import { runBatch } from './run/run-batch.js';
 import { runnerName } from './run/recovery.js';
 import type { Params, SpoolRecord } from './spool/record.js';
 import { SpoolWriter } from './spool/writer.js';
 import { spoolStatus } from './ops/status.js';
-import { deleteFailed, listFailed, respoolFailed, showFailed, type DeleteFailedResult, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from './ops/failed-files.js';
-import { followLogs, readLogs, type LogEntry, type LogFilter } from './ops/log-reader.js';
-import { startSchedule, type ScheduleHandle, type ScheduleHooks } from './daemon/schedule.js';
+import type { DeleteFailedResult, FailedFile, FailedFileDetail, RespoolResult, RespoolSelection } from './ops/failed-files.js';
+import type { LogEntry, LogFilter } from './ops/log-reader.js';
+import type { ScheduleHandle, ScheduleHooks } from './daemon/schedule.js';
 import type { ScheduleOptions } from './interfaces.js';
 import { checkCron, checkTimezone } from './config.js';
-import { serveDashboard, type DashboardHandle, type ServeDashboardOptions } from './http/server.js';
+import type { DashboardHandle, ServeDashboardOptions } from './http/server.js';
+
+// A run, failed/, the logs, captured results, cancel, the schedule and the dashboard are
+// imported by the methods that use them (`await import()`): `querybatch status` or `spool`
+// loads none of them, nor the database clients (db/lazy-driver.ts).
 
 /**
  * The in-process guard: runs on one home never overlap within a process, even from two
@@ -185,6 +187,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   /** A run; `events: false` for the watcher's queue-only pass (it runs nothing: no run:start/run:end). */
   async #runBatch(options: RunOptions, events = true): Promise<RunSummary> {
     await this.#open();
+    const [{ pruneResults }, { runBatch }] = await Promise.all([import('./ops/results.js'), import('./run/run-batch.js')]);
     // Expired results go with each real run, not with every queue-only pass of the watcher.
     if (events) await pruneResults(this.layout.resultsDir, this.config.retentionMs).catch(() => {});
     const summary = await oneRunAtATime(this.layout.home, () => {
@@ -212,6 +215,8 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    */
   async start(options: ScheduleOptions & ScheduleHooks = {}): Promise<ScheduleHandle> {
     await this.#open();
+    // node-cron and chokidar are loaded here, not when querybatch is imported.
+    const { startSchedule } = await import('./daemon/schedule.js');
     if (this.#closing) throw new QueryBatchError('CLOSED', 'Expected an open QueryBatch; this one was closed');
     if (!this.#schedule) {
       // The watcher sees markers written into directories that exist when it starts; one that
@@ -249,12 +254,14 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   /** The files in failed/, oldest job first, with class, id, datasource, age, attempts and last error. */
   async failed(): Promise<FailedFile[]> {
     await this.#open();
+    const { listFailed } = await import('./ops/failed-files.js');
     return listFailed(this.layout, this.config);
   }
 
   /** One file of failed/ with its SQL and full error; param values only with `showParams`. Throws FAILED_FILE_NOT_FOUND. */
   async failedFile(name: string, options: { showParams?: boolean } = {}): Promise<FailedFileDetail> {
     await this.#open();
+    const { showFailed } = await import('./ops/failed-files.js');
     return showFailed(this.layout, this.config, name, options.showParams ?? false);
   }
 
@@ -265,6 +272,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    */
   async respool(selection: RespoolSelection): Promise<RespoolResult> {
     await this.#open();
+    const { respoolFailed } = await import('./ops/failed-files.js');
     return oneRunAtATime(this.layout.home, () => respoolFailed({
       layout: this.layout,
       config: this.config,
@@ -281,6 +289,8 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    */
   async serveDashboard(options: ServeDashboardOptions = {}): Promise<DashboardHandle> {
     await this.#open();
+    // hono and prom-client are loaded here, not when querybatch is imported.
+    const { serveDashboard } = await import('./http/server.js');
     return serveDashboard({ layout: this.layout, config: this.config, events: this, ops: this }, options);
   }
 
@@ -291,6 +301,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    */
   async deleteFailed(names: readonly string[]): Promise<DeleteFailedResult> {
     await this.#open();
+    const { deleteFailed } = await import('./ops/failed-files.js');
     return deleteFailed(this.layout, this.#syncer, names);
   }
 
@@ -317,6 +328,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    */
   async cancel(id: string): Promise<CancelResult> {
     await this.#open();
+    const { cancelJob } = await import('./ops/cancel.js');
     return cancelJob({ layout: this.layout, config: this.config, syncer: this.#syncer, outcomes: this.#outcomes, logs: this.#logs, runner: this.runnerName }, id);
   }
 
@@ -331,12 +343,14 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   /** Entries of the run and error logs (rotated files included), oldest first, filtered. */
   async logs(filter: LogFilter = {}): Promise<LogEntry[]> {
     await this.#open();
+    const { readLogs } = await import('./ops/log-reader.js');
     return readLogs(this.layout, filter);
   }
 
   /** Calls `onEntry` for each new log entry that passes the filter until `signal` aborts. */
   async followLogs(filter: LogFilter, onEntry: (entry: LogEntry) => void, signal: AbortSignal): Promise<void> {
     await this.#open();
+    const { followLogs } = await import('./ops/log-reader.js');
     return followLogs(this.layout, filter, onEntry, signal);
   }
 
@@ -359,7 +373,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   status(id: string): Promise<JobStatus>;
   async status(id?: string): Promise<StatusReport | JobStatus> {
     await this.#open();
-    if (id !== undefined) return jobStatus(this.layout, this.config, this.#outcomes, id);
+    if (id !== undefined) return (await import('./ops/job-status.js')).jobStatus(this.layout, this.config, this.#outcomes, id);
     return spoolStatus(this.layout, this.config);
   }
 
@@ -369,12 +383,14 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    */
   async result(id: string): Promise<ResultManifest> {
     await this.#open();
+    const { readManifest } = await import('./ops/results.js');
     return readManifest(this.layout.resultsDir, id, this.config.retentionMs);
   }
 
   /** Page `page` (from 1) of a job's captured result, values decoded (Date, Buffer, bigint). */
   async resultPage(id: string, page: number): Promise<ResultPage> {
     await this.#open();
+    const { readPage } = await import('./ops/results.js');
     return readPage(this.layout.resultsDir, id, page, this.config.retentionMs);
   }
 

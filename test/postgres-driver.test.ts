@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Session } from '../src/db/driver.js';
 import { scriptStatementKey } from '../src/db/driver.js';
-import { PostgresDriver, advisoryKeyFor } from '../src/db/postgres/index.js';
+import { advisoryKeyFor } from '../src/db/postgres/index.js';
+import { PostgresDriver } from '../src/db/postgres/driver.js';
 import { usePgTestDatabase } from './helpers.js';
 
 /**

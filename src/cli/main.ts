@@ -3,7 +3,6 @@
  * signals, exit codes, TTY output. Exit codes: 0 ok, 1 the run had failures (or a
  * runtime error), 2 usage or configuration error.
  */
-import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { CONFIG_FILE_NAME } from '../config.js';
 import { isQueryBatchError } from '../errors.js';
@@ -19,9 +18,10 @@ import { runCommand } from './commands/run.js';
 import { spoolCommand } from './commands/spool.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
+import { loadYargs, type YargsFactory } from './yargs.js';
 
-/** The parser: global options, the commands in the order help lists them, help, version, epilogue. */
-export function buildCli(argv: string[]): Argv<GlobalArgs> {
+/** The parser (made by `yargs`, cli/yargs.ts): global options, the commands in the order help lists them, help, version, epilogue. */
+export function buildCli(argv: string[], yargs: YargsFactory): Argv<GlobalArgs> {
   return yargs(argv)
     .scriptName('querybatch')
     .usage('querybatch [--home DIR] [--config FILE] <command> [--json]\n\nSpools SQL statements to disk and runs them later, serially and in order, on MySQL/MariaDB, PostgreSQL or SQLite.')
@@ -54,7 +54,7 @@ class UsageError extends Error {}
 
 /** Parses `argv` and runs its command; prints errors on one line and sets the exit code. */
 export async function main(argv: string[]): Promise<void> {
-  const cli = buildCli(argv)
+  const cli = buildCli(argv, await loadYargs())
     .exitProcess(false)
     .fail((message, error) => {
       if (error && !(isQueryBatchError(error) && error.isUsageError)) throw error;

@@ -6,6 +6,7 @@ import { QueryBatchError } from '../errors.js';
 import type { ResolvedConfig, RunSummary } from '../interfaces.js';
 import type { Outcome } from '../ops/outcomes.js';
 import type { Layout } from '../spool/layout.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from './defaults.js';
 import { COOKIE_NAME, admit, cookieOf, isLoopback, sessionValue } from './auth.js';
 import { SpoolMetrics } from './metrics.js';
 import { CSRF_COOKIE, CSRF_FIELD, csrfMatches, isCsrfToken, newCsrfToken } from './csrf.js';
@@ -70,8 +71,7 @@ export interface RunEventSource {
   off(event: 'run:end', listener: (summary: RunSummary) => void): unknown;
 }
 
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_PORT = 9464;
+export { DEFAULT_HOST, DEFAULT_PORT };
 
 /** Host, port and token as the server uses them. Throws CONFIG_INVALID, or DASHBOARD_TOKEN_REQUIRED for a non-loopback host without a token. */
 export function resolveDashboard(options: ServeDashboardOptions, config: ResolvedConfig): { host: string; port: number; token: string | null; readOnly: boolean } {

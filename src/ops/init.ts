@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { CONFIG_FILE_NAME, defaults } from '../config.js';
 import { ensureLayout, layoutOf } from '../spool/layout.js';
 

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { QueryBatchError } from '../errors.js';
 import type { LastRunLine } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';

@@ -1,7 +1,18 @@
-import winston from 'winston';
+import { createRequire } from 'node:module';
+import type winston from 'winston';
 import type { ResolvedConfig } from '../interfaces.js';
 import type { Layout } from '../spool/layout.js';
 import { formatErrorLine, formatRunErrorLine, formatSummaryLine, type FailureEntry, type RunFailureEntry, type SummaryCounts } from './log-format.js';
+
+/**
+ * winston, loaded (synchronously: a log line is written from sync code) when the first log
+ * file is opened: a command that writes no log (`querybatch status`, `spool`) does not load it.
+ */
+let winstonModule: typeof winston | undefined;
+function loadWinston(): typeof winston {
+  winstonModule ??= createRequire(import.meta.url)('winston') as typeof winston;
+  return winstonModule;
+}
 
 /** How long close() waits for a log file to flush before giving up on it. */
 const FLUSH_TIMEOUT_MS = 5_000;
@@ -34,6 +45,7 @@ export class Logs {
   }
 
   #open(filename: string): OpenLog {
+    const winston = loadWinston();
     const transport = new winston.transports.File({
       filename,
       maxsize: this.#config.logs.maxSize,

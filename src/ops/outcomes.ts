@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import type { FailureClass } from '../spool/failure.js';
 import { isId } from '../spool/id.js';
 

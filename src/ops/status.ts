@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { failedClassOf } from '../spool/failed-dir.js';
 import { idTime } from '../spool/id.js';
 import type { ResolvedConfig, StatusReport } from '../interfaces.js';

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import type { Layout } from '../spool/layout.js';
 import { listSorted, removeIfEmpty } from '../spool/listing.js';
 import { parseJobFileName, spoolPathFor } from '../spool/shards.js';
@@ -98,7 +98,7 @@ async function recoverAdoption(layout: Layout, src: string, name: string, defaul
       // not readable as a job: back it goes, and adoption says why
     }
   }
-  if (pending !== null && (await fs.pathExists(pending))) {
+  if (pending !== null && (await fs.promises.access(pending).then(() => true, () => false))) {
     await drop(src);
     return false;
   }
@@ -146,7 +146,7 @@ async function recoverDatasourceDir(layout: Layout, owner: string, ds: string, s
     const job = parseJobFileName(file.name);
     // A name that is not <id>.batchsql (or a segment's <id>.<n>.batchsql) goes back as a drop-in, to be checked by adoption.
     const target = job ? spoolPathFor(layout.spoolDir, ds, job.id, job.count) : join(layout.spoolDir, `recovered-${owner}-${file.name}`);
-    if (await fs.pathExists(target)) {
+    if (await fs.promises.access(target).then(() => true, () => false)) {
       // The job is pending already (a copy written back before the crash): that one stays.
       await drop(src);
       continue;

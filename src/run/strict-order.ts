@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import type { ResolvedConfig } from '../interfaces.js';
 import { FAILED_PREFIX_OF, type Failure } from '../spool/failure.js';
 import { readFailedReason } from '../spool/failed-dir.js';

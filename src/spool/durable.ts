@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 
 /** fsync a directory, so that renames into it survive a crash. */
 export async function fsyncDir(dir: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { QueryBatchError } from '../errors.js';
 
 /** The directories and files under a home directory. */
@@ -54,25 +54,25 @@ export function layoutOf(home: string): Layout {
  */
 export async function ensureLayout(layout: Layout): Promise<void> {
   let made: unknown = null;
-  await fs.mkdir(layout.home, { recursive: true }).catch((error: unknown) => {
+  await fs.promises.mkdir(layout.home, { recursive: true }).catch((error: unknown) => {
     made = error; // EEXIST for a file: the stat below tells a file from a directory
   });
   let stat;
   try {
-    stat = await fs.stat(layout.home);
+    stat = await fs.promises.stat(layout.home);
   } catch (error) {
     const cause = made ?? error;
     throw new QueryBatchError('HOME_UNUSABLE', `Expected the home directory ${layout.home} to exist or to be creatable; found ${(cause as NodeJS.ErrnoException).code ?? 'an error'}`, { cause });
   }
   if (!stat.isDirectory()) throw new QueryBatchError('HOME_UNUSABLE', `Expected the home ${layout.home} to be a directory; found a file`);
   try {
-    await fs.access(layout.home, fs.constants.W_OK | fs.constants.X_OK);
+    await fs.promises.access(layout.home, fs.constants.W_OK | fs.constants.X_OK);
     for (const dir of [layout.spoolDir, layout.tmpDir, layout.activeDir, layout.failedDir]) {
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     }
-    await fs.mkdir(layout.logsDir, { recursive: true, mode: 0o750 });
+    await fs.promises.mkdir(layout.logsDir, { recursive: true, mode: 0o750 });
     // O_EXCL: when two processes start at once, one writes it and both read the same.
-    await fs.writeFile(layout.spoolIdFile, randomBytes(12).toString('hex') + '\n', { flag: 'wx', mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+    await fs.promises.writeFile(layout.spoolIdFile, randomBytes(12).toString('hex') + '\n', { flag: 'wx', mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EEXIST') throw error;
     });
   } catch (error) {
@@ -82,5 +82,5 @@ export async function ensureLayout(layout: Layout): Promise<void> {
 
 /** The spool's id (spool/.id), written by ensureLayout. */
 export async function readSpoolId(layout: Layout): Promise<string> {
-  return (await fs.readFile(layout.spoolIdFile, 'utf8')).trim();
+  return (await fs.promises.readFile(layout.spoolIdFile, 'utf8')).trim();
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { tempPathFor } from './durable.js';
 
 /**

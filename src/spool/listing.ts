@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { LeafIndex, type LeafFacts } from './leaf-index.js';
 import { isDatasourceName } from './record.js';
 import { BUCKET_PATTERN, LEAF_PATTERN, belongsInLeaf, compareNames, isHidden, jobCountOf } from './shards.js';

@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { makeDirDurable, type DirSyncer } from './durable.js';
 import { isId } from './id.js';
 import type { Layout } from './layout.js';

@@ -1,4 +1,4 @@
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { QueryBatchError } from '../errors.js';
 import { looksLikeScript, parseScriptHead, type ScriptFile } from './script-file.js';
 import { decodeJobText, type SpoolRecord } from './record.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import type { ScriptSplitter, ScriptStatement } from '../db/driver.js';
 import { QueryBatchError } from '../errors.js';
 import { writeTemp } from './durable.js';

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { QueryBatchError, describeValue, withCode } from '../errors.js';
 import { newId } from './id.js';
 import { checkWebhookUrl } from '../config.js';

@@ -3,7 +3,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { driverFactoryFor, findDriverFactory, knownSchemes, registerDriver, type DriverFactory } from '../../src/db/registry.js';
-import { MysqlDriver, lockNameFor, mysqlDialect, mysqlDriverFactory } from '../../src/db/mysql/index.js';
+import { lockNameFor, mysqlDialect, mysqlDriverFactory } from '../../src/db/mysql/index.js';
+import { MysqlDriver } from '../../src/db/mysql/driver.js';
+import { LazyDriver } from '../../src/db/lazy-driver.js';
 import { postgresDriverFactory } from '../../src/db/postgres/index.js';
 import { classifyError } from '../../src/db/mysql/classify.js';
 import { runsOnceWithLedger, type Dialect, type Driver } from '../../src/db/driver.js';
@@ -132,9 +134,14 @@ describe('the MySQL factory', () => {
 
   it('makes a MysqlDriver that connects nothing until asked', async () => {
     const driver = mysqlDriverFactory.create({ url: 'mysql://app@127.0.0.1:1/test', home: '/nonexistent', init: [], options: {}, ledger: null });
-    expect(driver).toBeInstanceOf(MysqlDriver);
+    expect(driver).toBeInstanceOf(LazyDriver);
     expect(driver.dialect).toBe(mysqlDialect);
     expect(driver.capabilities).toEqual({ groupCommit: true, streaming: true });
+    // mysql2 is loaded and the MysqlDriver made on the first connect(), with the capabilities known before.
+    const loaded = await (driver as LazyDriver).loaded();
+    expect(loaded).toBeInstanceOf(MysqlDriver);
+    expect(loaded.capabilities).toEqual(driver.capabilities);
+    expect(await (driver as LazyDriver).loaded()).toBe(loaded);
     await driver.close();
   });
 });

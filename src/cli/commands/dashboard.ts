@@ -1,6 +1,7 @@
 /** `querybatch dashboard`: serves /metrics (and the dashboard, later) until SIGINT/SIGTERM. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { DEFAULT_HOST, DEFAULT_PORT, type DashboardHandle } from '../../http/server.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../http/defaults.js';
+import type { DashboardHandle } from '../../http/server.js';
 import { QueryBatch } from '../../querybatch.js';
 import { EXIT_OK, optionsFrom, print, untilSignal, wholeNumberFlag, type ArgsOf, type GlobalArgs } from '../common.js';
 

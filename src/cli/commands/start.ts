@@ -7,7 +7,8 @@ import { QueryBatch } from '../../querybatch.js';
 import { EXIT_FAILURES, EXIT_OK, optionsFrom, print, wholeNumberFlag, type ArgsOf, type GlobalArgs } from '../common.js';
 import { delayText, formatSummary, oneLine } from '../format.js';
 import { parseListen } from '../../http/auth.js';
-import { DEFAULT_HOST, type DashboardHandle } from '../../http/server.js';
+import { DEFAULT_HOST } from '../../http/defaults.js';
+import type { DashboardHandle } from '../../http/server.js';
 import { QueryBatchError } from '../../errors.js';
 import { sayListening } from './dashboard.js';
 

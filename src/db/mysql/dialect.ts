@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Dialect, ScriptRole, StatementTraits } from '../driver.js';
+import type { Dialect, DriverCapabilities, ScriptRole, StatementTraits } from '../driver.js';
 import { ScriptSplitter } from './script.js';
 import { classifyError } from './classify.js';
 import { inspectStatement, runsInLedgerTransaction } from './statement.js';
@@ -41,3 +41,6 @@ export const mysqlDialect: Dialect = {
   scriptSplitter: () => new ScriptSplitter(),
   scriptRole,
 };
+
+/** What its driver can do (MysqlDriver's), known before its module is loaded (db/lazy-driver.ts). */
+export const mysqlCapabilities: DriverCapabilities = { groupCommit: true, streaming: true };

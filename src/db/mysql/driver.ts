@@ -2,7 +2,7 @@ import mysql from 'mysql2/promise';
 import { escapeId } from 'mysql2';
 import type { ConnectionOptions, Pool, PoolConnection } from 'mysql2/promise';
 import type { Driver, DriverCapabilities, DriverSettings, LedgerSettings, Session } from '../driver.js';
-import { mysqlDialect } from './dialect.js';
+import { mysqlCapabilities, mysqlDialect } from './dialect.js';
 import { SELECT_ID_WIDTH, createLedgerTable, widenLedgerId } from './ledger-sql.js';
 import { poolOptions, singleConnectionOptions } from './options.js';
 import { MysqlSession } from './session.js';
@@ -13,7 +13,7 @@ import { MysqlSession } from './session.js';
  */
 export class MysqlDriver implements Driver {
   readonly dialect = mysqlDialect;
-  readonly capabilities: DriverCapabilities = { groupCommit: true, streaming: true };
+  readonly capabilities: DriverCapabilities = mysqlCapabilities;
   readonly #pool: Pool;
   readonly #ledger: LedgerSettings | null;
   /** How a session's cancel() opens a connection of its own: the pool's settings. */

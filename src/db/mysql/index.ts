@@ -1,6 +1,6 @@
 import type { Driver, DriverSettings } from '../driver.js';
-import { mysqlDialect } from './dialect.js';
-import { MysqlDriver } from './driver.js';
+import { mysqlCapabilities, mysqlDialect } from './dialect.js';
+import { LazyDriver } from '../lazy-driver.js';
 import { checkMysqlDatasource } from './options.js';
 
 /**
@@ -13,9 +13,9 @@ export const mysqlDriverFactory = {
   dialect: mysqlDialect,
   example: 'mysql://user@host:3306/database',
   check: checkMysqlDatasource,
-  create: (settings: DriverSettings): Driver => new MysqlDriver(settings),
+  /** A MysqlDriver, made (and mysql2 loaded) on its first connect(). */
+  create: (settings: DriverSettings): Driver => new LazyDriver(mysqlDialect, mysqlCapabilities, async () => new (await import('./driver.js')).MysqlDriver(settings)),
 } as const;
 
-export { MysqlDriver } from './driver.js';
 export { mysqlDialect, lockNameFor } from './dialect.js';
 export { classifyError } from './classify.js';

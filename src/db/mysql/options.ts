@@ -1,4 +1,5 @@
-import mysql, { type ConnectionConfig, type ConnectionOptions, type PoolOptions } from 'mysql2';
+import { createRequire } from 'node:module';
+import type { ConnectionConfig, ConnectionOptions, PoolOptions } from 'mysql2';
 import { QueryBatchError, describeValue } from '../../errors.js';
 import { checkUrlEscapes, redactUrl } from '../url.js';
 
@@ -71,8 +72,18 @@ export const URL_QUERY_OPTIONS: readonly string[] = [
 /** What parseUrl reads from the URL's parts; the same names in its query are ignored by mysql2. */
 const URL_PARTS = ['host', 'port', 'database', 'user', 'password'] as const;
 
-/** mysql2's ConnectionConfig class (exported by mysql2, typed there only as an instance). */
-const connectionConfig = (mysql as unknown as { ConnectionConfig: Pick<ConnectionConfig, 'getSSLProfile' | 'getCharsetNumber'> }).ConnectionConfig;
+type ConnectionConfigClass = Pick<ConnectionConfig, 'getSSLProfile' | 'getCharsetNumber'>;
+let connectionConfigClass: ConnectionConfigClass | undefined;
+
+/**
+ * mysql2's ConnectionConfig class (exported by mysql2, typed there only as an instance),
+ * for the checks of a URL's `ssl` profile name and `charset`. mysql2 is loaded (synchronously:
+ * the checks are) only then: a command that opens no MySQL connection does not load it.
+ */
+function connectionConfig(): ConnectionConfigClass {
+  connectionConfigClass ??= (createRequire(import.meta.url)('mysql2') as { ConnectionConfig: ConnectionConfigClass }).ConnectionConfig;
+  return connectionConfigClass;
+}
 
 /**
  * Checks a mysql:// or mariadb:// URL beyond its scheme (a host, a numeric port, its parts'
@@ -138,7 +149,7 @@ function shownSsl(text: string): string {
 function isUrlSsl(value: unknown): boolean {
   if (typeof value === 'string') {
     try {
-      connectionConfig.getSSLProfile(value);
+      connectionConfig().getSSLProfile(value);
       return true;
     } catch {
       return false;
@@ -149,7 +160,7 @@ function isUrlSsl(value: unknown): boolean {
 
 function isCharset(value: unknown): boolean {
   try {
-    connectionConfig.getCharsetNumber(String(value));
+    connectionConfig().getCharsetNumber(String(value));
     return true;
   } catch {
     return false;

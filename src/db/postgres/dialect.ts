@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Dialect, ScriptRole, StatementTraits } from '../driver.js';
+import type { Dialect, DriverCapabilities, ScriptRole, StatementTraits } from '../driver.js';
 import { classifyError } from './classify.js';
 import { PostgresScriptSplitter } from './script.js';
 import { inspectStatement, runsInLedgerTransaction } from './statement.js';
@@ -38,3 +38,6 @@ export const postgresDialect: Dialect = {
   scriptSplitter: () => new PostgresScriptSplitter(),
   scriptRole,
 };
+
+/** What its driver can do (PostgresDriver's), known before its module is loaded (db/lazy-driver.ts). */
+export const postgresCapabilities: DriverCapabilities = { groupCommit: true, streaming: true };

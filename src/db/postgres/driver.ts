@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { PoolClient, PoolConfig } from 'pg';
 import type { Driver, DriverCapabilities, DriverSettings, LedgerSettings, Session } from '../driver.js';
-import { postgresDialect } from './dialect.js';
+import { postgresCapabilities, postgresDialect } from './dialect.js';
 import { createLedgerTable, quoteIdent } from './ledger-sql.js';
 import { poolOptions, singleConnectionOptions } from './options.js';
 import { PostgresSession } from './session.js';
@@ -16,7 +16,7 @@ const CREATED_MEANWHILE = new Set(['42P07', '23505']);
  */
 export class PostgresDriver implements Driver {
   readonly dialect = postgresDialect;
-  readonly capabilities: DriverCapabilities = { groupCommit: true, streaming: true };
+  readonly capabilities: DriverCapabilities = postgresCapabilities;
   readonly #pool: pg.Pool;
   readonly #ledger: LedgerSettings | null;
   readonly #single: PoolConfig;

@@ -1,6 +1,6 @@
 import type { Driver, DriverSettings } from '../driver.js';
-import { postgresDialect } from './dialect.js';
-import { PostgresDriver } from './driver.js';
+import { postgresCapabilities, postgresDialect } from './dialect.js';
+import { LazyDriver } from '../lazy-driver.js';
 import { checkPostgresDatasource } from './options.js';
 
 /**
@@ -12,9 +12,9 @@ export const postgresDriverFactory = {
   dialect: postgresDialect,
   example: 'postgres://user@host:5432/database',
   check: checkPostgresDatasource,
-  create: (settings: DriverSettings): Driver => new PostgresDriver(settings),
+  /** A PostgresDriver, made (and pg loaded) on its first connect(). */
+  create: (settings: DriverSettings): Driver => new LazyDriver(postgresDialect, postgresCapabilities, async () => new (await import('./driver.js')).PostgresDriver(settings)),
 } as const;
 
-export { PostgresDriver } from './driver.js';
 export { postgresDialect, advisoryKeyFor } from './dialect.js';
 export { classifyError } from './classify.js';

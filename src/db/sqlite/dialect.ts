@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Dialect } from '../driver.js';
+import type { Dialect, DriverCapabilities } from '../driver.js';
 import { classifyError } from './classify.js';
 import { SqliteScriptSplitter } from './script.js';
 import { inspect, scriptRole } from './statement.js';
@@ -22,3 +22,6 @@ export const sqliteDialect: Dialect = {
   scriptSplitter: () => new SqliteScriptSplitter(),
   scriptRole,
 };
+
+/** What its driver can do (SqliteDriver's), known before its module is loaded (db/lazy-driver.ts). */
+export const sqliteCapabilities: DriverCapabilities = { groupCommit: true, streaming: true };

@@ -1,5 +1,5 @@
 import type { Driver, DriverCapabilities, DriverSettings, Session } from '../driver.js';
-import { sqliteDialect } from './dialect.js';
+import { sqliteCapabilities, sqliteDialect } from './dialect.js';
 import { quoteTable } from './ledger-sql.js';
 import { databasePath, sqliteOptions } from './options.js';
 import type { SqliteProcess } from './process.js';
@@ -11,7 +11,7 @@ import { SqliteSession, type OpenSettings, type SessionOwner } from './session.j
  */
 export class SqliteDriver implements Driver {
   readonly dialect = sqliteDialect;
-  readonly capabilities: DriverCapabilities = { groupCommit: true, streaming: true };
+  readonly capabilities: DriverCapabilities = sqliteCapabilities;
   readonly #open: OpenSettings;
   readonly #ledger: DriverSettings['ledger'];
   readonly #sessions = new Set<SqliteSession>();

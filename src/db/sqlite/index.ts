@@ -1,6 +1,6 @@
 import type { Driver, DriverSettings } from '../driver.js';
-import { sqliteDialect } from './dialect.js';
-import { SqliteDriver } from './driver.js';
+import { sqliteCapabilities, sqliteDialect } from './dialect.js';
+import { LazyDriver } from '../lazy-driver.js';
 import { checkSqliteDatasource } from './options.js';
 
 /**
@@ -13,9 +13,9 @@ export const sqliteDriverFactory = {
   dialect: sqliteDialect,
   example: 'sqlite:querybatch.db',
   check: checkSqliteDatasource,
-  create: (settings: DriverSettings): Driver => new SqliteDriver(settings),
+  /** A SqliteDriver, made (and better-sqlite3 loaded) on its first connect(). */
+  create: (settings: DriverSettings): Driver => new LazyDriver(sqliteDialect, sqliteCapabilities, async () => new (await import('./driver.js')).SqliteDriver(settings)),
 } as const;
 
-export { SqliteDriver } from './driver.js';
 export { sqliteDialect, lockNameFor } from './dialect.js';
 export { classifyError } from './classify.js';

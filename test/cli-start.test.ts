@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, runCli } from './helpers.js';
+
+/**
+ * Issue 15: `querybatch status` and `spool` load none of the heavy modules (database clients,
+ * logging, watching, scheduling, the dashboard's server, the help renderer) that only other
+ * commands need; nor does `import 'querybatch'`. What a process loads is recorded by a
+ * module-loading hook (test/fixtures/module-log.mjs), not timed: the figures are in
+ * bench/cli-start.mjs.
+ */
+
+const HEAVY = ['mysql2', 'pg', 'better-sqlite3', 'winston', 'chokidar', 'node-cron', 'hono', '@hono/node-server', 'prom-client', 'fs-extra', 'cliui', 'string-width'];
+const HOOK = join(import.meta.dirname, 'fixtures', 'module-log.mjs');
+const DIST_INDEX = join(import.meta.dirname, '..', 'dist', 'index.js');
+
+let dir: string;
+const homes: Record<string, string> = {};
+
+/** Runs `node --import module-log.mjs ...args`; resolves with its exit code, output and every module it loaded. */
+async function loaded(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string; modules: string[] }> {
+  const log = join(dir, `modules-${Math.random().toString(36).slice(2)}.log`);
+  const child = spawn(process.execPath, ['--import', HOOK, ...args], { env: { ...process.env, QB_MODULE_LOG: log }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  const modules = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  return { code, stdout, stderr, modules };
+}
+
+/** The heavy packages among `modules` (a path or URL under node_modules/<package>/). */
+function heavyAmong(modules: readonly string[]): string[] {
+  return [...new Set(HEAVY.filter((name) => modules.some((m) => m.includes(`/node_modules/${name}/`))))];
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'qb-clistart-'));
+  const urls = { sqlite: 'sqlite:querybatch.db', mysql: 'mysql://clistart@127.0.0.1:3306/clistart', postgres: 'postgres://clistart@127.0.0.1:5432/clistart' };
+  for (const [dialect, url] of Object.entries(urls)) {
+    homes[dialect] = join(dir, dialect);
+    const init = await runCli(['--home', homes[dialect], 'init', '--url', url]);
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+  }
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('CLI start (issue 15): what a command loads', () => {
+  it('the hook sees what a process loads: --help renders with cliui and string-width, a run of a job loads better-sqlite3 and winston', async () => {
+    // The test below would pass if the hook saw nothing: here it must see heavy modules load.
+    const help = await loaded([CLI, '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stderr).toBe('');
+    expect(help.stdout).toContain('querybatch [--home DIR]');
+    expect(heavyAmong(help.modules)).toEqual(expect.arrayContaining(['cliui', 'string-width']));
+
+    const home = join(dir, 'run-sqlite');
+    expect((await runCli(['--home', home, 'init'])).code).toBe(0);
+    expect((await runCli(['--home', home, 'spool', 'CREATE TABLE clistart_t (a INTEGER)'])).code).toBe(0);
+    const run = await loaded([CLI, '--home', home, 'run']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(heavyAmong(run.modules)).toEqual(expect.arrayContaining(['better-sqlite3', 'winston']));
+  });
+
+  for (const dialect of ['sqlite', 'mysql', 'postgres']) {
+    it(`status and spool in a ${dialect} home load none of ${HEAVY.join(', ')}`, async () => {
+      const home = homes[dialect]!;
+      for (const args of [['status'], ['status', '--json'], ['spool', 'INSERT INTO clistart_t (a) VALUES (1)'], ['spool', '--json', 'INSERT INTO clistart_t (a) VALUES (?)', '--param', '2']]) {
+        const result = await loaded([CLI, '--home', home, ...args]);
+        expect(result.stderr, args.join(' ')).toBe('');
+        expect(result.code, args.join(' ')).toBe(0);
+        expect(result.modules.some((m) => m.endsWith('/dist/cli/main.js')), 'the hook logged the CLI itself').toBe(true);
+        expect(heavyAmong(result.modules), `querybatch ${args.join(' ')}`).toEqual([]);
+      }
+      // The two spooled jobs are there.
+      const status = await runCli(['--home', home, 'status', '--json']);
+      expect(JSON.parse(status.stdout)).toMatchObject({ pendingTotal: 2 });
+    });
+  }
+
+  it("import 'querybatch' (the library entry) loads none of them either", async () => {
+    const result = await loaded(['--input-type=module', '-e', `const { QueryBatch } = await import(${JSON.stringify(DIST_INDEX)}); console.log(typeof QueryBatch);`]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('function\n');
+    expect(result.modules.some((m) => m.endsWith('/dist/querybatch.js'))).toBe(true);
+    expect(heavyAmong(result.modules)).toEqual([]);
+  });
+});
