@@ -27,7 +27,7 @@ export function formatAge(seconds: number): string {
 }
 
 const CSS = `
-*{box-sizing:border-box}
+*{box-sizing:border-box}[hidden]{display:none!important}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2933;background:#f5f7fa}
 header{background:#fff;border-bottom:1px solid #e4e7eb;padding:10px 24px;display:flex;gap:20px;align-items:center}
 header b{font-size:16px;color:#243b53}
