@@ -108,14 +108,14 @@ describe('dashboard pages of issue 14 in a browser', () => {
     await p.goto(`${server.url}logs`);
     await expect.poll(() => p.locator('#live').textContent(), { timeout: 5000 }).toBe('following');
     expect(await p.locator('#log .line').count()).toBe(0);
-    await p.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+    await p.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 1));
     await qb.spool('INSERT INTO no_such_table (id) VALUES (1)', [], { datasource: 'a' });
     await qb.run();
     await expect.poll(() => p.locator('#log .line').count(), { timeout: 8000, interval: 200 }).toBe(2);
     expect(await p.locator('#log .line.error').textContent()).toContain('no_such_table');
     expect(await p.locator('#log .line.run').textContent()).toContain('runSQL: success=0; SQLFailed=1');
     // The same document: no reload happened.
-    expect(await p.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+    expect(await p.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(1);
   });
 
   it('without the token a browser gets a page that says how to pass it', async () => {

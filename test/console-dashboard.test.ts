@@ -246,7 +246,7 @@ async function events(res: Response, until: (data: string[]) => boolean, timeout
   const deadline = Date.now() + timeoutMs;
   while (!until(data)) {
     const left = deadline - Date.now();
-    const next = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), Math.max(0, left)))]);
+    const next: { value?: Uint8Array; done: boolean } | null = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), Math.max(0, left)))]);
     if (next === null) {
       if (soft) break;
       throw new Error(`timed out; got ${JSON.stringify(data)}`);

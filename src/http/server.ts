@@ -13,9 +13,9 @@ import { COOKIE_NAME, admit, cookieOf, isLoopback, sessionValue } from './auth.j
 import { SpoolMetrics } from './metrics.js';
 import { CSRF_COOKIE, CSRF_FIELD, csrfMatches, isCsrfToken, newCsrfToken } from './csrf.js';
 import { readInFlight, readOverview } from './overview.js';
-import { CHART_RUNS, LOG_LINES_SHOWN, errorPage, failedDetailPage, failedListPage, failedListView, filterFailed, jobPage, logsPage, overviewPage, unauthorizedPage } from './pages.js';
+import { CHART_RUNS, FAILED_PAGE_SIZE, LOG_LINES_SHOWN, errorPage, failedDetailPage, failedListPage, failedListView, filterFailed, jobPage, logsPage, overviewPage, unauthorizedPage, type FailedFilter, type FailedListView } from './pages.js';
 import type { JobStatus } from '../interfaces.js';
-import type { DeleteFailedResult, FailedFile, FailedFileDetail, RespoolResult, RespoolSelection } from '../ops/failed-files.js';
+import { describeFailed, failedNames, type DeleteFailedResult, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from '../ops/failed-files.js';
 import { followLogs, tailEntries, type LogEntry, type LogFilter } from '../ops/log-reader.js';
 import { findJob } from '../ops/job-status.js';
 import { blockingFiles, strictDatasources } from '../run/strict-order.js';
@@ -157,14 +157,26 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
     await (verb === 'pause' ? ops.pause(name) : ops.resume(name));
     return c.redirect(`/?done=${verb === 'pause' ? 'paused' : 'resumed'}&datasource=${encodeURIComponent(name)}`, 303);
   });
+  /** failedListView from one listing of failed/ and a read of the page's files; newest id first, names without one last. */
+  const pageByNames = async (filter: FailedFilter, page: number): Promise<FailedListView> => {
+    const names = await failedNames(layout);
+    const kept = names.filter((n) => !filter.class || n.class === filter.class)
+      .sort((x, y) => (x.id ?? '') === (y.id ?? '') ? (x.name < y.name ? -1 : 1) : (x.id ?? '') < (y.id ?? '') ? 1 : -1);
+    const pages = Math.max(1, Math.ceil(kept.length / FAILED_PAGE_SIZE));
+    const p = Math.min(pages, Math.max(1, Number.isSafeInteger(page) ? page : 1));
+    const files = await describeFailed(layout, config, kept.slice((p - 1) * FAILED_PAGE_SIZE, p * FAILED_PAGE_SIZE).map((n) => n.name));
+    const datasources = [...new Set([...Object.keys(config.datasources), ...files.flatMap((f) => (f.datasource === null ? [] : [f.datasource]))])].sort();
+    return { files, matched: kept.length, total: names.length, uncertain: kept.filter((n) => n.class === 'uncertain').length, page: p, pages, filter, datasources };
+  };
   app.get('/failed', async (c) => {
-    const all = await ops.failed();
     const filter = { class: c.req.query('class'), datasource: c.req.query('datasource'), text: c.req.query('text') };
     const done = c.req.query('done');
     const notice = done === 'respooled' || done === 'deleted'
       ? `${done === 'respooled' ? 'Respooled' : 'Deleted'} ${c.req.query('name') ?? ''}`
       : done === 'bulk' ? `Respooled ${Number(c.req.query('n')) || 0} file(s) of the filter${Number(c.req.query('skipped')) > 0 ? `; ${Number(c.req.query('skipped'))} left in failed/ (uncertain, or not a job that can run here: see each file)` : ''}` : undefined;
-    const view = failedListView(all, filter, Number(c.req.query('page') ?? '1'));
+    const page = Number(c.req.query('page') ?? '1');
+    // Without a datasource or text filter, the names say enough to count, sort and page: only the page's files are read.
+    const view = filter.datasource || filter.text?.trim() ? failedListView(await ops.failed(), filter, page) : await pageByNames(filter, page);
     return html(c, failedListPage(view, readOnly, csrfOf(c), notice));
   });
   // Respools exactly what the list shows for this filter, on every page; uncertain files stay (one by one, after a check).

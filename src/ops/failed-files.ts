@@ -12,7 +12,7 @@ import type { Layout } from '../spool/layout.js';
 import { listSorted, removeIfEmpty } from '../spool/listing.js';
 import { readJobRecords } from '../spool/read-job.js';
 import type { ScriptFile } from '../spool/script-file.js';
-import { spoolPathFor } from '../spool/shards.js';
+import { idOfFileName, spoolPathFor } from '../spool/shards.js';
 import { describeParams, type LastError, type SpoolRecord, type WireParams } from '../spool/record.js';
 import type { SpoolWriter } from '../spool/writer.js';
 
@@ -122,6 +122,34 @@ export async function listFailed(layout: Layout, config: ResolvedConfig, now = D
     }
   }
   return out.sort((a, b) => (a.id ?? '\uffff' + a.name) < (b.id ?? '\uffff' + b.name) ? -1 : 1);
+}
+
+/** A name in failed/ and what the name alone tells: its class (prefix) and the job id it carries (null for none). */
+export interface FailedName {
+  readonly name: string;
+  readonly class: FailedClass;
+  readonly id: string | null;
+}
+
+/** The names in failed/ (one listing, no file read): for a page of the list without reading every file. */
+export async function failedNames(layout: Layout): Promise<FailedName[]> {
+  return (await listSorted(layout.failedDir)).map((entry) => {
+    const prefix = FAILED_PREFIXES.find((p) => entry.name.startsWith(p)) ?? '';
+    return { name: entry.name, class: failedClassOf(entry.name), id: idOfFileName(entry.name.slice(prefix.length)) ?? null };
+  });
+}
+
+/** listFailed for these names only (a name gone meanwhile is left out), in the order given. */
+export async function describeFailed(layout: Layout, config: ResolvedConfig, names: readonly string[], now = Date.now()): Promise<FailedFile[]> {
+  const out: FailedFile[] = [];
+  for (const name of names) {
+    try {
+      out.push(describe(name, await readFailed(join(layout.failedDir, name), config), now));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return out;
 }
 
 /**
