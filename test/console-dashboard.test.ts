@@ -202,9 +202,11 @@ describe('overview', () => {
     await qb.spool('INSERT INTO t (id) VALUES (2)', [], { datasource: 'a' });
     await qb.spool('INSERT INTO no_such_table (id) VALUES (1)', [], { datasource: 'a' });
     await qb.run();
-    const html = await (await fetch(server.url)).text();
-    const svg = /<svg id="chart"[\s\S]*?<\/svg>/.exec(html)?.[0] ?? '';
-    expect(svg.match(/<g class="run">/g)).toHaveLength(2);
+    // The logger writes a summary line a moment after run() resolves.
+    const svg = await waitFor(async () => {
+      const chart = /<svg id="chart"[\s\S]*?<\/svg>/.exec(await (await fetch(server.url)).text())?.[0] ?? '';
+      return chart.match(/<g class="run">/g)?.length === 2 ? chart : undefined;
+    }, 5_000, 'two runs in the chart');
     expect(svg.match(/fill="#e66a6a"/g)).toHaveLength(1);
     expect(svg).toMatch(/: 1 succeeded, 1 failed/);
     expect(svg.match(/<circle /g)).toHaveLength(2);
@@ -274,7 +276,11 @@ describe('/logs', () => {
     await qb.spool('INSERT INTO t (id) VALUES (1)', [], { datasource: 'a' });
     await qb.run();
     const server = await serve(qb);
-    const page = await (await fetch(`${server.url}logs`)).text();
+    // The logger writes the summary line a moment after run() resolves.
+    const page = await waitFor(async () => {
+      const text = await (await fetch(`${server.url}logs`)).text();
+      return text.includes('<div class="line run">') ? text : undefined;
+    }, 5_000, 'the first summary line');
     expect(page.match(/<div class="line run">/g)).toHaveLength(1);
     expect(page).toContain("new EventSource('/logs/stream'+location.search)");
 
