@@ -8,7 +8,8 @@ import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 /**
  * The dashboard pages of issue 14 in a real browser (Debian's chromium through
  * playwright-core) against MariaDB: the bulk respool of a filter, Pause/Resume, the logs
- * page following the logs live, the 401 page.
+ * page following the logs live, the 401 page. SCREENSHOTS=1 also writes
+ * docs/dashboard-overview.png and docs/dashboard-failed.png.
  */
 
 const t = useTestDatabase('console_browser', 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB');
@@ -47,6 +48,8 @@ async function serve(qb: QueryBatch, options: Parameters<QueryBatch['serveDashbo
   cleanups.push(() => server.close());
   return server;
 }
+
+const screenshots = process.env.SCREENSHOTS === '1';
 
 async function page(): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
@@ -116,6 +119,35 @@ describe('dashboard pages of issue 14 in a browser', () => {
     expect(await p.locator('#log .line.run').textContent()).toContain('runSQL: success=0; SQLFailed=1');
     // The same document: no reload happened.
     expect(await p.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(1);
+  });
+
+  it('the overview with several runs charted, and the failed list (SCREENSHOTS=1 writes docs/dashboard-overview.png, docs/dashboard-failed.png)', async () => {
+    const qb = await setup();
+    let id = 0;
+    for (let run = 0; run < 8; run++) {
+      for (let i = 0; i < 3 + ((run * 5) % 7); i++) await qb.spool('INSERT INTO t (id) VALUES (?)', [++id], { datasource: run % 2 === 0 ? 'a' : 'b' });
+      if (run % 3 === 1) await qb.spool('INSERT INTO t (id) VALUES (?)', [id], { datasource: run % 2 === 0 ? 'a' : 'b' });
+      if (run === 2 || run === 6) await qb.spool('INSERT INTO t (id) VALUES (?)', [id - 1], { datasource: 'a' });
+      if (run === 5) await qb.spool('INSERT INTO no_such_table (id) VALUES (1)', [], { datasource: 'b' });
+      await qb.run();
+    }
+    for (let i = 0; i < 12; i++) await qb.spool('INSERT INTO t (id) VALUES (?)', [1000 + i], { datasource: 'a' });
+    for (let i = 0; i < 4; i++) await qb.spool('INSERT INTO t (id) VALUES (?)', [2000 + i], { datasource: 'b' });
+    await qb.pause('b');
+    const server = await serve(qb);
+    const p = await page();
+    await expect.poll(async () => {
+      await p.goto(server.url);
+      return p.locator('#chart g.run').count();
+    }, { timeout: 5000 }).toBe(8);
+    expect(await p.locator('[data-ds="b"] [data-f="paused"]').textContent()).toBe('paused');
+    expect(await p.locator('[data-ds="a"] [data-f="pending"]').textContent()).toBe('12');
+    if (screenshots) await p.screenshot({ path: 'docs/dashboard-overview.png', fullPage: true });
+    await p.goto(`${server.url}failed?datasource=a`);
+    // Runs 2, 4, 6 each failed one duplicate key on a.
+    expect(await p.locator('#failed tbody tr').count()).toBe(3);
+    expect(await p.locator('#bulk-respool').textContent()).toBe('Respool all 3 of this filter');
+    if (screenshots) await p.screenshot({ path: 'docs/dashboard-failed.png', fullPage: true });
   });
 
   it('without the token a browser gets a page that says how to pass it', async () => {

@@ -64,6 +64,7 @@ dt{color:#627d98}dd{margin:0}
 .chart{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:10px 14px}
 .chart svg{display:block;width:100%;height:auto}
 .legend{display:flex;gap:16px;font-size:12px;color:#486581;margin-top:4px}.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
+#failed td:first-child{white-space:nowrap;font:12px/1.9 ui-monospace,SFMono-Regular,Menlo,monospace}
 .bulk{display:flex;gap:12px;align-items:center;margin:-4px 0 12px}
 .pages{display:flex;gap:12px;align-items:center;margin-top:10px;font-size:13px}.pages a{color:#2680c2}
 ol.timeline{list-style:none;margin:0 0 16px;padding:0 0 0 18px;border-left:2px solid #d9e2ec}
@@ -125,7 +126,8 @@ export function runsChart(runsNewestFirst: readonly LastRunLine[]): string {
   const failedOf = (r: LastRunLine) => r.sqlFailed + r.connectionFailed;
   const maxJobs = niceCeil(Math.max(1, ...runs.map((r) => r.success + failedOf(r))));
   const maxAvg = niceCeil(Math.max(1, ...runs.map((r) => r.avgMs)));
-  const slot = plotW / CHART_RUNS;
+  // At least 12 slots: a few runs do not make bars a tenth of the width wide.
+  const slot = plotW / Math.max(12, runs.length);
   const barW = Math.max(4, slot * 0.6);
   const y = (n: number) => T + plotH - (plotH * n) / maxJobs;
   const bars = runs.map((r, i) => {
