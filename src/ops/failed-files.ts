@@ -113,14 +113,7 @@ function describe(name: string, { record, error, mtimeMs, reason, dropIn }: Read
 
 /** Everything in failed/ (a directory too), oldest job first (by id; the rest by name after them). */
 export async function listFailed(layout: Layout, config: ResolvedConfig, now = Date.now()): Promise<FailedFile[]> {
-  const out: FailedFile[] = [];
-  for (const entry of await listSorted(layout.failedDir)) {
-    try {
-      out.push(describe(entry.name, await readFailed(join(layout.failedDir, entry.name), config), now));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // respooled meanwhile
-    }
-  }
+  const out = await describeFailed(layout, config, (await listSorted(layout.failedDir)).map((e) => e.name), now);
   return out.sort((a, b) => (a.id ?? '\uffff' + a.name) < (b.id ?? '\uffff' + b.name) ? -1 : 1);
 }
 
@@ -139,17 +132,24 @@ export async function failedNames(layout: Layout): Promise<FailedName[]> {
   });
 }
 
-/** listFailed for these names only (a name gone meanwhile is left out), in the order given. */
+/** How many failed files describeFailed reads at once: each read is a few thread-pool trips (lstat, the reason, the file). */
+const READ_WIDTH = 16;
+
+/** listFailed for these names only (a name gone meanwhile, respooled, is left out), in the order given. */
 export async function describeFailed(layout: Layout, config: ResolvedConfig, names: readonly string[], now = Date.now()): Promise<FailedFile[]> {
-  const out: FailedFile[] = [];
-  for (const name of names) {
-    try {
-      out.push(describe(name, await readFailed(join(layout.failedDir, name), config), now));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  const out: (FailedFile | null)[] = new Array<FailedFile | null>(names.length).fill(null);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(READ_WIDTH, names.length) }, async () => {
+    while (next < names.length) {
+      const i = next++;
+      try {
+        out[i] = describe(names[i]!, await readFailed(join(layout.failedDir, names[i]!), config), now);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
     }
-  }
-  return out;
+  }));
+  return out.filter((f) => f !== null);
 }
 
 /**
