@@ -94,7 +94,7 @@ export function resolveDashboard(options: ServeDashboardOptions, config: Resolve
 }
 
 /** The routes, behind the token check. */
-function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean, ops: DashboardOps, layout: Layout, config: ResolvedConfig): Hono {
+function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean, ops: DashboardOps, layout: Layout, config: ResolvedConfig, streams: Set<AbortController>): Hono {
   const app = new Hono();
   // Liveness, without the token: a probe (load balancer, Kubernetes) rarely carries one, and the answer says nothing about the queue.
   app.get('/healthz', (c) => c.text('ok\n'));
@@ -230,6 +230,9 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
   // Lines written from now on, as server-sent events: followLogs tails each file from the offset it has read to.
   app.get('/logs/stream', (c) => streamSSE(c, async (stream) => {
     const aborted = new AbortController();
+    // Ends when the client goes, or when the server closes (close() aborts every open stream).
+    streams.add(aborted);
+    aborted.signal.addEventListener('abort', () => streams.delete(aborted), { once: true });
     stream.onAbort(() => aborted.abort());
     const queue: LogEntry[] = [];
     let wake: (() => void) | null = null;
@@ -288,7 +291,8 @@ export async function serveDashboard(
       source.events.off('run:end', onRun);
     });
   }
-  const app = buildApp(metrics, token, readOnly, source.ops, source.layout, source.config);
+  const streams = new Set<AbortController>();
+  const app = buildApp(metrics, token, readOnly, source.ops, source.layout, source.config, streams);
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -304,6 +308,7 @@ export async function serveDashboard(
     throw new QueryBatchError('HTTP_LISTEN_FAILED', `Expected to listen on ${host}:${port}; got ${code}`, { cause: error });
   }
   releasers.push(() => new Promise<void>((resolve) => {
+    for (const stream of [...streams]) stream.abort();
     server.close(() => resolve());
     server.closeAllConnections();
   }));
