@@ -8,7 +8,8 @@ import { removeHome, tempHome, useTestDatabase } from './helpers.js';
 /**
  * The dashboard's pages in a real browser (Debian's chromium through playwright-core)
  * against MariaDB: the overview's counts, Respool from a failed file's page, the token,
- * read-only. SCREENSHOTS=1 also writes docs/dashboard-overview.png and docs/dashboard-failed.png.
+ * read-only. SCREENSHOTS=1 also writes docs/dashboard-failed-file.png (the others:
+ * test/console-browser.test.ts).
  */
 
 const t = useTestDatabase('dashbrowser', 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB');
@@ -82,7 +83,6 @@ describe('dashboard in a browser', () => {
     // The poller picks up a change without a reload.
     await qb.spool('INSERT INTO t (id) VALUES (?)', [500], { datasource: 'b' });
     await expect.poll(() => p.locator('[data-ds="b"] [data-f="pending"]').textContent(), { timeout: 8000, interval: 250 }).toBe('3');
-    if (screenshots) await p.screenshot({ path: 'docs/dashboard-overview.png', fullPage: true });
   });
 
   it('Respool on a failed file moves it from failed/ back to the spool', async () => {
@@ -95,7 +95,7 @@ describe('dashboard in a browser', () => {
     expect(await p.locator('#params').count()).toBe(0);
     await p.goto(`${server.url}failed/${failedName}?showParams=1`);
     expect(await p.locator('#params').textContent()).toContain('again');
-    if (screenshots) await p.screenshot({ path: 'docs/dashboard-failed.png', fullPage: true });
+    if (screenshots) await p.screenshot({ path: 'docs/dashboard-failed-file.png', fullPage: true });
 
     await p.getByRole('button', { name: 'Respool' }).click();
     await p.waitForURL(/\/failed\?done=respooled/);

@@ -1,15 +1,18 @@
 import { join } from 'node:path';
 import type { LastRunLine } from '../interfaces.js';
+import { isDatasourceName } from '../spool/record.js';
+import { listSorted } from '../spool/listing.js';
 import type { FailedClass } from '../spool/failed-dir.js';
 import { idTime } from '../spool/id.js';
 import { walkTree } from '../spool/listing.js';
-import { idOfFileName } from '../spool/shards.js';
+import { idOfFileName, parseJobFileName } from '../spool/shards.js';
 import type { SpoolSnapshot } from './metrics.js';
 
 /**
  * What the overview page shows, as data (the page and /api/overview both use it): per
  * datasource pending, oldest age, an age histogram in the manner of Postfix's qshape,
- * failed files by class and paused; the last run summaries.
+ * failed files by class, paused, in flight (claimed by a runner now) and blocked (strictOrder);
+ * the last run summaries.
  */
 
 /** The histogram's buckets: upper bounds in seconds (the last is open). */
@@ -35,6 +38,17 @@ export interface DatasourceOverview {
   readonly ages: readonly number[];
   readonly failed: Readonly<Record<FailedClass, number>>;
   readonly paused: boolean;
+  /** Jobs claimed by a runner now (files under spool/.active/<runner>/<datasource>/), and the first of them. */
+  readonly inFlight: InFlight;
+  /** strictOrder: the name in failed/ of the file that blocks it; null when not blocked or not strictOrder. */
+  readonly blocked: string | null;
+}
+
+export interface InFlight {
+  readonly jobs: number;
+  /** The oldest claimed job's id (the one a runner executes now or next), or null. */
+  readonly first: string | null;
+  readonly runner: string | null;
 }
 
 export interface Overview {
@@ -42,6 +56,42 @@ export interface Overview {
   readonly datasources: readonly DatasourceOverview[];
   /** The last run summaries, newest first. */
   readonly runs: readonly LastRunLine[];
+}
+
+/** What readOverview takes besides the spool's snapshot. */
+export interface OverviewExtras {
+  readonly inFlight: ReadonlyMap<string, InFlight>;
+  readonly blocked: ReadonlyMap<string, string>;
+}
+
+const NOT_IN_FLIGHT: InFlight = { jobs: 0, first: null, runner: null };
+
+/**
+ * The claims under spool/.active/<runner>/<datasource>/ per datasource: what runners hold
+ * now (status(id) calls such a job `running`). Two directory levels and one listing per
+ * datasource a runner holds; a claim's job count comes from its name (a segment's `.<n>`).
+ */
+export async function readInFlight(activeDir: string): Promise<Map<string, InFlight>> {
+  const out = new Map<string, InFlight>();
+  for (const runner of await listSorted(activeDir)) {
+    if (!runner.isDirectory()) continue;
+    for (const ds of await listSorted(join(activeDir, runner.name))) {
+      if (!ds.isDirectory() || !isDatasourceName(ds.name)) continue;
+      let jobs = 0;
+      let first: string | null = null;
+      for (const file of await listSorted(join(activeDir, runner.name, ds.name))) {
+        const job = parseJobFileName(file.name);
+        if (job === undefined) continue;
+        jobs += job.count;
+        if (first === null || job.id < first) first = job.id;
+      }
+      if (jobs === 0) continue;
+      const seen = out.get(ds.name) ?? NOT_IN_FLIGHT;
+      const keepSeen = seen.first !== null && first !== null && seen.first < first;
+      out.set(ds.name, { jobs: seen.jobs + jobs, first: keepSeen ? seen.first : first, runner: keepSeen ? seen.runner : runner.name });
+    }
+  }
+  return out;
 }
 
 /**
@@ -63,7 +113,7 @@ export async function ageHistogram(dsDir: string, now: number): Promise<number[]
 const NO_FAILED: Readonly<Record<FailedClass, number>> = { failed: 0, connection: 0, uncertain: 0, other: 0 };
 
 /** The overview from a metrics snapshot, the spool's trees and the run log's last lines. */
-export async function readOverview(spoolDir: string, snapshot: SpoolSnapshot, runs: readonly LastRunLine[], now = Date.now()): Promise<Overview> {
+export async function readOverview(spoolDir: string, snapshot: SpoolSnapshot, runs: readonly LastRunLine[], extras: OverviewExtras, now = Date.now()): Promise<Overview> {
   const datasources: DatasourceOverview[] = [];
   for (const [name, p] of snapshot.pending) {
     datasources.push({
@@ -73,11 +123,13 @@ export async function readOverview(spoolDir: string, snapshot: SpoolSnapshot, ru
       ages: p.count === 0 ? AGE_BUCKETS.map(() => 0) : await ageHistogram(join(spoolDir, name), now),
       failed: snapshot.failed.get(name) ?? NO_FAILED,
       paused: snapshot.paused.get(name) ?? false,
+      inFlight: extras.inFlight.get(name) ?? NOT_IN_FLIGHT,
+      blocked: extras.blocked.get(name) ?? null,
     });
   }
   const unknown = snapshot.failed.get('unknown');
   if (unknown !== undefined && !snapshot.pending.has('unknown') && Object.values(unknown).some((n) => n > 0)) {
-    datasources.push({ name: 'unknown', pending: 0, oldestAgeSeconds: 0, ages: AGE_BUCKETS.map(() => 0), failed: unknown, paused: false });
+    datasources.push({ name: 'unknown', pending: 0, oldestAgeSeconds: 0, ages: AGE_BUCKETS.map(() => 0), failed: unknown, paused: false, inFlight: NOT_IN_FLIGHT, blocked: null });
   }
   return { at: new Date(now).toISOString(), datasources, runs: [...runs].reverse() };
 }

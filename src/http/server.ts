@@ -1,7 +1,10 @@
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import fs from 'fs-extra';
 import { QueryBatchError } from '../errors.js';
 import type { ResolvedConfig, RunSummary } from '../interfaces.js';
 import type { Outcome } from '../ops/outcomes.js';
@@ -10,16 +13,19 @@ import { DEFAULT_HOST, DEFAULT_PORT } from './defaults.js';
 import { COOKIE_NAME, admit, cookieOf, isLoopback, sessionValue } from './auth.js';
 import { SpoolMetrics } from './metrics.js';
 import { CSRF_COOKIE, CSRF_FIELD, csrfMatches, isCsrfToken, newCsrfToken } from './csrf.js';
-import { readOverview } from './overview.js';
-import { errorPage, failedDetailPage, failedListPage, filterFailed, jobPage, overviewPage } from './pages.js';
+import { readInFlight, readOverview } from './overview.js';
+import { CHART_RUNS, FAILED_PAGE_SIZE, LOG_LINES_SHOWN, errorPage, failedDetailPage, failedListPage, failedListView, filterFailed, jobPage, logsPage, overviewPage, unauthorizedPage, type FailedFilter, type FailedListView } from './pages.js';
 import type { JobStatus } from '../interfaces.js';
-import type { DeleteFailedResult, FailedFile, FailedFileDetail, RespoolResult, RespoolSelection } from '../ops/failed-files.js';
-import type { LogEntry, LogFilter } from '../ops/log-reader.js';
+import { describeFailed, failedNames, type DeleteFailedResult, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from '../ops/failed-files.js';
+import { followLogs, tailEntries, type LogEntry, type LogFilter } from '../ops/log-reader.js';
+import { findJob } from '../ops/job-status.js';
+import { blockingFiles, strictDatasources } from '../run/strict-order.js';
+import { idTime } from '../spool/id.js';
 
 /**
  * The dashboard's HTTP server (docs/dashboard.md): the HTML pages (overview, failed files,
- * a job), /api/overview for the overview's poller, `/metrics` in Prometheus text format and
- * `/healthz`. Pages are rendered on the server (http/pages.ts) with one small inline script:
+ * a job, the logs), /api/overview for the overview's poller, /logs/stream (server-sent
+ * events) for the logs page, `/metrics` in Prometheus text format and `/healthz`. Pages are rendered on the server (http/pages.ts) with one small inline script:
  * no front-end build, nothing to ship but this file's dependencies.
  */
 
@@ -30,7 +36,7 @@ export interface ServeDashboardOptions {
   readonly port?: number;
   /** Token every request but /healthz must carry. @default config `dashboard.token` (or QUERYBATCH_DASHBOARD_TOKEN), else none */
   readonly token?: string | null;
-  /** Show no actions (Respool, Delete) and refuse their POSTs with 403. @default false */
+  /** Show no actions (Respool, Delete, Pause, Resume) and refuse their POSTs with 403. @default false */
   readonly readOnly?: boolean;
   /** Serve the run counters (jobs_total, statement and run durations) fed by this process's runs. @default true */
   readonly runMetrics?: boolean;
@@ -58,10 +64,9 @@ export interface DashboardOps {
   deleteFailed(names: readonly string[]): Promise<DeleteFailedResult>;
   status(id: string): Promise<JobStatus>;
   logs(filter: LogFilter): Promise<LogEntry[]>;
+  pause(datasource: string): Promise<void>;
+  resume(datasource: string): Promise<void>;
 }
-
-/** How many run summaries the overview shows. */
-const RUNS_SHOWN = 10;
 
 /** The events of a QueryBatch the run counters are fed by (querybatch.ts QueryBatchEvents). */
 export interface RunEventSource {
@@ -89,7 +94,7 @@ export function resolveDashboard(options: ServeDashboardOptions, config: Resolve
 }
 
 /** The routes, behind the token check. */
-function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean, ops: DashboardOps, spoolDir: string): Hono {
+function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean, ops: DashboardOps, layout: Layout, config: ResolvedConfig, streams: Set<AbortController>): Hono {
   const app = new Hono();
   // Liveness, without the token: a probe (load balancer, Kubernetes) rarely carries one, and the answer says nothing about the queue.
   app.get('/healthz', (c) => c.text('ok\n'));
@@ -98,6 +103,8 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
       const how = admit(token, { authorization: c.req.header('authorization'), cookie: cookieOf(c.req.header('cookie'), COOKIE_NAME), queryToken: c.req.query('token') });
       if (how === 'denied') {
         c.header('WWW-Authenticate', 'Bearer realm="querybatch"');
+        // A browser gets a page that says how to pass the token; scrapers and scripts the plain line.
+        if (/\btext\/html\b/.test(c.req.header('accept') ?? '')) return c.html(unauthorizedPage(), 401, { 'Cache-Control': 'no-store' });
         return c.text('401 Unauthorized: send "Authorization: Bearer <token>", or open a page once with ?token=<token>\n', 401);
       }
       if (how === 'query') c.header('Set-Cookie', `${COOKIE_NAME}=${sessionValue(token)}; Path=/; HttpOnly; SameSite=Strict`, { append: true });
@@ -109,9 +116,12 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
     return c.body(text, 200, { 'Content-Type': metrics.contentType, 'Cache-Control': 'no-store' });
   });
 
+  const strict = strictDatasources(config);
   const overview = async () => {
-    const runs = (await ops.logs({ tail: 20 * RUNS_SHOWN })).flatMap((e) => (e.record.log === 'run' ? [e.record] : [])).slice(-RUNS_SHOWN);
-    return readOverview(spoolDir, await metrics.snapshot(), runs);
+    // The run log read from its end: a long log costs what its last lines do.
+    const runs = (await tailEntries(layout.runLog, CHART_RUNS)).flatMap((e) => (e.record.log === 'run' ? [e.record] : []));
+    const extras = { inFlight: await readInFlight(layout.activeDir), blocked: await blockingFiles(layout, config, strict) };
+    return readOverview(layout.spoolDir, await metrics.snapshot(), runs, extras);
   };
   /** The page's CSRF token: the browser's cookie, or a new one set now. */
   const csrfOf = (c: Context): string => {
@@ -121,17 +131,67 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
     c.header('Set-Cookie', `${CSRF_COOKIE}=${fresh}; Path=/; HttpOnly; SameSite=Strict`, { append: true });
     return fresh;
   };
-  const html = (c: Context, body: string, status: 200 | 403 | 404 = 200) => c.html(body, status, { 'Cache-Control': 'no-store' });
+  const html = (c: Context, body: string, status: 200 | 400 | 403 | 404 = 200) => c.html(body, status, { 'Cache-Control': 'no-store' });
+  /** The refusal for a POST, or null when it may go on: read-only, or a CSRF field that does not match its cookie. */
+  const refusal = (c: Context, body: Record<string, unknown>) => {
+    if (readOnly) return html(c, errorPage(403, 'This dashboard is read-only.', readOnly), 403);
+    if (!csrfMatches(cookieOf(c.req.header('cookie'), CSRF_COOKIE), body[CSRF_FIELD])) {
+      return html(c, errorPage(403, 'Missing or wrong CSRF token: reload the page and try again.', readOnly), 403);
+    }
+    return null;
+  };
+  const field = (body: Record<string, unknown>, name: string) => (typeof body[name] === 'string' && body[name] !== '' ? body[name] : undefined);
 
-  app.get('/', async (c) => html(c, overviewPage(await overview(), readOnly)));
-  app.get('/api/overview', async (c) => c.json(await overview(), 200, { 'Cache-Control': 'no-store' }));
-  app.get('/failed', async (c) => {
-    const all = await ops.failed();
-    const filter = { class: c.req.query('class'), datasource: c.req.query('datasource'), text: c.req.query('text') };
-    const datasources = [...new Set(all.flatMap((f) => (f.datasource === null ? [] : [f.datasource])))].sort();
+  app.get('/', async (c) => {
     const done = c.req.query('done');
-    const notice = done === 'respooled' || done === 'deleted' ? `${done === 'respooled' ? 'Respooled' : 'Deleted'} ${c.req.query('name') ?? ''}` : undefined;
-    return html(c, failedListPage(filterFailed(all, filter), all.length, filter, datasources, readOnly, notice));
+    const notice = (done === 'paused' || done === 'resumed') ? `${done === 'paused' ? 'Paused' : 'Resumed'} ${c.req.query('datasource') ?? ''}` : undefined;
+    return html(c, overviewPage(await overview(), readOnly, csrfOf(c), notice));
+  });
+  app.get('/api/overview', async (c) => c.json(await overview(), 200, { 'Cache-Control': 'no-store' }));
+  app.post('/datasources/:name/:verb{pause|resume}', async (c) => {
+    const refused = refusal(c, await c.req.parseBody());
+    if (refused) return refused;
+    const name = c.req.param('name');
+    if (!Object.hasOwn(config.datasources, name)) return html(c, errorPage(404, `Expected a configured datasource (${Object.keys(config.datasources).join(', ')}); got ${JSON.stringify(name)}`, readOnly), 404);
+    const verb = c.req.param('verb');
+    await (verb === 'pause' ? ops.pause(name) : ops.resume(name));
+    return c.redirect(`/?done=${verb === 'pause' ? 'paused' : 'resumed'}&datasource=${encodeURIComponent(name)}`, 303);
+  });
+  /** failedListView from one listing of failed/ and a read of the page's files; newest id first, names without one last. */
+  const pageByNames = async (filter: FailedFilter, page: number): Promise<FailedListView> => {
+    const names = await failedNames(layout);
+    const kept = names.filter((n) => !filter.class || n.class === filter.class)
+      .sort((x, y) => (x.id ?? '') === (y.id ?? '') ? (x.name < y.name ? -1 : 1) : (x.id ?? '') < (y.id ?? '') ? 1 : -1);
+    const pages = Math.max(1, Math.ceil(kept.length / FAILED_PAGE_SIZE));
+    const p = Math.min(pages, Math.max(1, Number.isSafeInteger(page) ? page : 1));
+    const files = await describeFailed(layout, config, kept.slice((p - 1) * FAILED_PAGE_SIZE, p * FAILED_PAGE_SIZE).map((n) => n.name));
+    const datasources = [...new Set([...Object.keys(config.datasources), ...files.flatMap((f) => (f.datasource === null ? [] : [f.datasource]))])].sort();
+    return { files, matched: kept.length, total: names.length, uncertain: kept.filter((n) => n.class === 'uncertain').length, page: p, pages, filter, datasources };
+  };
+  app.get('/failed', async (c) => {
+    const filter = { class: c.req.query('class'), datasource: c.req.query('datasource'), text: c.req.query('text') };
+    const done = c.req.query('done');
+    const notice = done === 'respooled' || done === 'deleted'
+      ? `${done === 'respooled' ? 'Respooled' : 'Deleted'} ${c.req.query('name') ?? ''}`
+      : done === 'bulk' ? `Respooled ${Number(c.req.query('n')) || 0} file(s) of the filter${Number(c.req.query('skipped')) > 0 ? `; ${Number(c.req.query('skipped'))} left in failed/ (uncertain, or not a job that can run here: see each file)` : ''}` : undefined;
+    const page = Number(c.req.query('page') ?? '1');
+    // Without a datasource or text filter, the names say enough to count, sort and page: only the page's files are read.
+    const view = filter.datasource || filter.text?.trim() ? failedListView(await ops.failed(), filter, page) : await pageByNames(filter, page);
+    return html(c, failedListPage(view, readOnly, csrfOf(c), notice));
+  });
+  // Respools exactly what the list shows for this filter, on every page; uncertain files stay (one by one, after a check).
+  app.post('/failed/respool', async (c) => {
+    const body = await c.req.parseBody();
+    const refused = refusal(c, body);
+    if (refused) return refused;
+    const filter = { class: field(body, 'class'), datasource: field(body, 'datasource'), text: field(body, 'text') };
+    const matched = filterFailed(await ops.failed(), filter);
+    const names = matched.filter((f) => f.class !== 'uncertain').map((f) => f.name);
+    const result = names.length > 0 ? await ops.respool({ names }) : { respooled: [], skipped: [] };
+    const skipped = matched.length - result.respooled.length;
+    const back = new URLSearchParams({ done: 'bulk', n: String(result.respooled.length), skipped: String(skipped) });
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) back.set(k, v);
+    return c.redirect(`/failed?${back.toString()}`, 303);
   });
   app.get('/failed/:name', async (c) => {
     const showParams = c.req.query('showParams') === '1';
@@ -139,11 +199,8 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
     return html(c, failedDetailPage(detail, showParams, csrfOf(c), readOnly));
   });
   app.post('/failed/:name/:verb{respool|delete}', async (c) => {
-    if (readOnly) return html(c, errorPage(403, 'This dashboard is read-only.', readOnly), 403);
-    const body = await c.req.parseBody();
-    if (!csrfMatches(cookieOf(c.req.header('cookie'), CSRF_COOKIE), body[CSRF_FIELD])) {
-      return html(c, errorPage(403, 'Missing or wrong CSRF token: reload the page and try again.', readOnly), 403);
-    }
+    const refused = refusal(c, await c.req.parseBody());
+    if (refused) return refused;
     const name = c.req.param('name');
     const verb = c.req.param('verb');
     const result = verb === 'respool' ? await ops.respool({ names: [name] }) : await ops.deleteFailed([name]);
@@ -151,9 +208,60 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
     if (skipped !== undefined) return html(c, errorPage(404, `${name} was not ${verb === 'respool' ? 'respooled' : 'deleted'}: ${skipped.reason}`, readOnly), 404);
     return c.redirect(`/failed?done=${verb === 'respool' ? 'respooled' : 'deleted'}&name=${encodeURIComponent(name)}`, 303);
   });
-  app.get('/jobs/:id', async (c) => html(c, jobPage(await ops.status(c.req.param('id')), readOnly)));
+  app.get('/jobs/:id', async (c) => {
+    const status = await ops.status(c.req.param('id'));
+    let claimedAt: string | null = null;
+    if (status.state === 'running') {
+      // The claim's ctime: the rename that took it into spool/.active (a rename keeps mtime, not ctime).
+      const found = await findJob(join(layout.activeDir, status.runner, status.datasource), status.id, config.limits);
+      const st = found ? await fs.promises.stat(found.path).catch(() => null) : null;
+      claimedAt = st ? st.ctime.toISOString() : null;
+    }
+    return html(c, jobPage(status, { spooledAt: new Date(idTime(status.id)).toISOString(), claimedAt }, readOnly));
+  });
+  app.get('/logs', async (c) => {
+    const errors = c.req.query('errors') === '1';
+    // Each log read from its end (no whole-file read), merged in time order.
+    const logs = errors ? [layout.errorLog] : [layout.runLog, layout.errorLog];
+    const entries = (await Promise.all(logs.map((log) => tailEntries(log, LOG_LINES_SHOWN)))).flat()
+      .sort((a, b) => Date.parse(a.record.time) - Date.parse(b.record.time)).slice(-LOG_LINES_SHOWN);
+    return html(c, logsPage(entries, errors, readOnly));
+  });
+  // Lines written from now on, as server-sent events: followLogs tails each file from the offset it has read to.
+  app.get('/logs/stream', (c) => streamSSE(c, async (stream) => {
+    const aborted = new AbortController();
+    // Ends when the client goes, or when the server closes (close() aborts every open stream).
+    streams.add(aborted);
+    aborted.signal.addEventListener('abort', () => streams.delete(aborted), { once: true });
+    stream.onAbort(() => aborted.abort());
+    const queue: LogEntry[] = [];
+    let wake: (() => void) | null = null;
+    const following = followLogs(layout, { errors: c.req.query('errors') === '1' }, (entry) => {
+      queue.push(entry);
+      wake?.();
+    }, aborted.signal);
+    await stream.writeSSE({ event: 'ready', data: '{}' });
+    while (!aborted.signal.aborted) {
+      const entry = queue.shift();
+      if (entry !== undefined) {
+        await stream.writeSSE({ data: JSON.stringify({ log: entry.record.log, time: entry.record.time, line: entry.line }) });
+        continue;
+      }
+      // Wait for a line, the client to go, or 15 s (then a comment keeps proxies from closing an idle stream).
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setTimeout(resolve, 15_000);
+        aborted.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      clearTimeout(timer);
+      wake = null;
+      if (queue.length === 0 && !aborted.signal.aborted) await stream.write(': keep-alive\n\n');
+    }
+    await following;
+  }));
 
-  app.notFound((c) => c.text('404 Not Found: this server serves /, /failed, /jobs/<id>, /api/overview, /metrics and /healthz\n', 404));
+  app.notFound((c) => c.text('404 Not Found: this server serves /, /failed, /jobs/<id>, /logs, /api/overview, /metrics and /healthz\n', 404));
   app.onError((error, c: Context) => {
     const code = error instanceof QueryBatchError ? error.code : undefined;
     const status = code === 'FAILED_FILE_NOT_FOUND' ? 404 : code === 'INVALID_ID' || code === 'CONFIG_INVALID' ? 400 : 500;
@@ -183,7 +291,8 @@ export async function serveDashboard(
       source.events.off('run:end', onRun);
     });
   }
-  const app = buildApp(metrics, token, readOnly, source.ops, source.layout.spoolDir);
+  const streams = new Set<AbortController>();
+  const app = buildApp(metrics, token, readOnly, source.ops, source.layout, source.config, streams);
   const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -199,6 +308,7 @@ export async function serveDashboard(
     throw new QueryBatchError('HTTP_LISTEN_FAILED', `Expected to listen on ${host}:${port}; got ${code}`, { cause: error });
   }
   releasers.push(() => new Promise<void>((resolve) => {
+    for (const stream of [...streams]) stream.abort();
     server.close(() => resolve());
     server.closeAllConnections();
   }));

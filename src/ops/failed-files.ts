@@ -12,7 +12,7 @@ import type { Layout } from '../spool/layout.js';
 import { listSorted, removeIfEmpty } from '../spool/listing.js';
 import { readJobRecords } from '../spool/read-job.js';
 import type { ScriptFile } from '../spool/script-file.js';
-import { spoolPathFor } from '../spool/shards.js';
+import { idOfFileName, spoolPathFor } from '../spool/shards.js';
 import { describeParams, type LastError, type SpoolRecord, type WireParams } from '../spool/record.js';
 import type { SpoolWriter } from '../spool/writer.js';
 
@@ -113,15 +113,43 @@ function describe(name: string, { record, error, mtimeMs, reason, dropIn }: Read
 
 /** Everything in failed/ (a directory too), oldest job first (by id; the rest by name after them). */
 export async function listFailed(layout: Layout, config: ResolvedConfig, now = Date.now()): Promise<FailedFile[]> {
-  const out: FailedFile[] = [];
-  for (const entry of await listSorted(layout.failedDir)) {
-    try {
-      out.push(describe(entry.name, await readFailed(join(layout.failedDir, entry.name), config), now));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // respooled meanwhile
-    }
-  }
+  const out = await describeFailed(layout, config, (await listSorted(layout.failedDir)).map((e) => e.name), now);
   return out.sort((a, b) => (a.id ?? '\uffff' + a.name) < (b.id ?? '\uffff' + b.name) ? -1 : 1);
+}
+
+/** A name in failed/ and what the name alone tells: its class (prefix) and the job id it carries (null for none). */
+export interface FailedName {
+  readonly name: string;
+  readonly class: FailedClass;
+  readonly id: string | null;
+}
+
+/** The names in failed/ (one listing, no file read): for a page of the list without reading every file. */
+export async function failedNames(layout: Layout): Promise<FailedName[]> {
+  return (await listSorted(layout.failedDir)).map((entry) => {
+    const prefix = FAILED_PREFIXES.find((p) => entry.name.startsWith(p)) ?? '';
+    return { name: entry.name, class: failedClassOf(entry.name), id: idOfFileName(entry.name.slice(prefix.length)) ?? null };
+  });
+}
+
+/** How many failed files describeFailed reads at once: each read is a few thread-pool trips (lstat, the reason, the file). */
+const READ_WIDTH = 16;
+
+/** listFailed for these names only (a name gone meanwhile, respooled, is left out), in the order given. */
+export async function describeFailed(layout: Layout, config: ResolvedConfig, names: readonly string[], now = Date.now()): Promise<FailedFile[]> {
+  const out: (FailedFile | null)[] = new Array<FailedFile | null>(names.length).fill(null);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(READ_WIDTH, names.length) }, async () => {
+    while (next < names.length) {
+      const i = next++;
+      try {
+        out[i] = describe(names[i]!, await readFailed(join(layout.failedDir, names[i]!), config), now);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+  }));
+  return out.filter((f) => f !== null);
 }
 
 /**

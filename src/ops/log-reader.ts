@@ -276,3 +276,47 @@ export async function followLogs(layout: Layout, filter: LogFilter, onEntry: (en
     for (const f of state.values()) await f.handle?.close().catch(() => {});
   }
 }
+
+/** How much tailEntries reads at a time, from the end back. */
+const TAIL_CHUNK = 64 * 1024;
+
+/**
+ * The last `n` entries of one log file that pass the filter, read from its end backwards a
+ * chunk at a time: a long log costs what its last lines cost, not the whole file (readLogs
+ * reads every line, rotated files too). Only the current file, not its rotated
+ * predecessors: right after a rotation it may hold fewer than `n`.
+ */
+export async function tailEntries(path: string, n: number, filter: LogFilter = {}): Promise<LogEntry[]> {
+  const handle = await fs.promises.open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (handle === null || n <= 0) {
+    await handle?.close();
+    return [];
+  }
+  try {
+    let end = (await handle.stat()).size;
+    let carry = Buffer.alloc(0);
+    const found: LogEntry[] = [];
+    while (end > 0 && found.length < n) {
+      const start = Math.max(0, end - TAIL_CHUNK);
+      const chunk = Buffer.alloc(end - start);
+      await handle.read(chunk, 0, chunk.length, start);
+      let text = Buffer.concat([chunk, carry]);
+      // The first line of a chunk may be cut: carry it to the next (earlier) read, unless at the start of the file.
+      const nl = start > 0 ? text.indexOf(0x0a) : -1;
+      carry = nl >= 0 ? text.subarray(0, nl) : start > 0 ? text : Buffer.alloc(0);
+      text = nl >= 0 ? text.subarray(nl + 1) : start > 0 ? Buffer.alloc(0) : text;
+      const lines = text.toString('utf8').split('\n');
+      for (let i = lines.length - 1; i >= 0 && found.length < n; i--) {
+        const entry = entryOf(lines[i]!, filter);
+        if (entry) found.push(entry);
+      }
+      end = start;
+    }
+    return found.reverse();
+  } finally {
+    await handle.close();
+  }
+}

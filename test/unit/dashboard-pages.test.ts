@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { csrfMatches, isCsrfToken, newCsrfToken } from '../../src/http/csrf.js';
 import { ageBucketOf } from '../../src/http/overview.js';
-import { esc, failedDetailPage, failedListPage, filterFailed, formatAge } from '../../src/http/pages.js';
+import { esc, failedDetailPage, failedListPage, failedListView, filterFailed, formatAge } from '../../src/http/pages.js';
 import type { FailedFile, FailedFileDetail } from '../../src/ops/failed-files.js';
 
 const file = (over: Partial<FailedFile>): FailedFile => ({
@@ -32,7 +32,8 @@ describe('dashboard pages (pure)', () => {
 
   it('renders what it is given escaped, and no action in read-only mode', () => {
     const evil = file({ datasource: '<img src=x onerror=alert(1)>', lastError: { class: 'sql', code: 'E', message: '<b>boom</b>', at: 'now' } });
-    const list = failedListPage([evil], 1, { text: '"><script>' }, ['<ds>'], false);
+    const list = failedListPage(failedListView([evil], { text: '' }, 1), false, 'tok');
+    expect(failedListPage(failedListView([evil], { text: '"><script>' }, 1), false, 'tok')).not.toContain('"><script>');
     expect(list).not.toContain('<img src=x');
     expect(list).not.toContain('<b>boom</b>');
     expect(list).not.toContain('"><script>');
