@@ -101,6 +101,19 @@ describe.each(DIALECTS)('coalescing: $name', (dialect) => {
     for (const id of ids) expect(await q.status(id)).toMatchObject({ state: 'succeeded', affectedRows: 1 });
   });
 
+  it('each merged job\'s ledger row commits with its row (exactly once)', async () => {
+    // A paused datasource's older job keeps the end-of-run prune off the newer ledger rows.
+    const q = qb({ datasources: { main: { url: db.url }, held: { url: db.url } } });
+    await q.spool('INSERT INTO coalesce_jobs (v) VALUES (?)', ['held'], { datasource: 'held' });
+    await q.pause('held');
+    const ids = await spoolAll(q, ['m1', 'm2', 'm3', 'm4']);
+    expect(await q.run()).toMatchObject({ success: 4, sqlFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(['m1', 'm2', 'm3', 'm4']);
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(1);
+    expect((await db.query('SELECT id FROM querybatch_ledger ORDER BY id')).map((r) => String(r.id))).toEqual([...ids].sort());
+  });
+
   it('jobs with another shape between them split the run, and still run in order', async () => {
     const q = qb();
     await spoolAll(q, ['a1', 'a2']);
