@@ -148,7 +148,10 @@ export class SqliteSession implements Session {
     });
     try {
       const affected = await this.#request<number[]>('batch', { ...ledger, ids: jobs.map((job) => job.id), jobs: statements });
-      return perJob(runs, affected)!;
+      // The process checked each merged INSERT's count before COMMIT.
+      const counts = perJob(runs, affected);
+      if (counts === null) throw new Error(`Expected each merged INSERT to have inserted one row per job; the session's process committed ${JSON.stringify(affected)}`);
+      return counts;
     } catch (error) {
       if (classifyError(error, 'execute') === 'connection') throw error;
       throw new CoalescedBatchError(error);
