@@ -10,6 +10,7 @@
  *   npm run bench -- --scale=0.5 --depths=1000,100000 --dir=/path/on/the/disk
  *   npm run bench -- drain --rounds=3     each scenario 3 times; the medians count
  *                                         (rounds interleave: every scenario once, then again)
+ *   npm run bench -- continuous --rounds=3   start --continuous vs BullMQ: latency at 200 jobs/s
  *
  * Needs MariaDB at 127.0.0.1:3306 (root, no password; database qbbench is created) and
  * Redis at 127.0.0.1:6379 (QB_BENCH_MYSQL, QB_BENCH_DB, QB_BENCH_REDIS_HOST/PORT to change);
@@ -31,6 +32,7 @@ import { sqliteTarget } from './targets/sqlite.js';
 import { enqueue } from './enqueue.js';
 import { endToEnd } from './e2e.js';
 import { depth } from './depth.js';
+import { continuous } from './continuous.js';
 
 const mariadb = () => mariadbTarget;
 const postgres = () => postgresTarget;
@@ -49,6 +51,7 @@ const SCENARIOS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   enqueue,
   e2e: endToEnd,
   depth,
+  continuous,
 };
 
 function usage(message: string): never {

@@ -130,6 +130,11 @@ export interface ScheduleOptions {
   readonly runOnDrop?: boolean;
   /** Drop-in events within this long are handled together. @default 200 */
   readonly dropDebounceMs?: number;
+  /**
+   * Continuous mode: run as soon as a job is spooled, by any process (the shard tree is watched), instead of
+   * waiting for the cron. After a run that stopped on a connection failure, jobs wait for the next cron run. @default false
+   */
+  readonly continuous?: boolean;
   /** The CLI's `start` gives up waiting for the statement in flight after this long on SIGINT/SIGTERM and exits 1. @default 30000 */
   readonly stopTimeoutMs?: number;
 }
@@ -194,6 +199,7 @@ export interface ResolvedSchedule {
   readonly watch: boolean;
   readonly runOnDrop: boolean;
   readonly dropDebounceMs: number;
+  readonly continuous: boolean;
   readonly stopTimeoutMs: number;
 }
 

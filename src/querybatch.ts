@@ -228,6 +228,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
         spoolDir: this.layout.spoolDir,
         settleMs: this.config.dropInSettleMs,
         schedule,
+        datasources: Object.keys(this.config.datasources),
         run: (runOptions) => this.run(runOptions),
         // Queues drop-ins and runs nothing (limit 0). Not through run(): a run() called
         // meanwhile must not join this pass and come back having executed nothing.

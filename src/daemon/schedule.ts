@@ -1,12 +1,13 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { ResolvedSchedule, RunOptions, RunSummary } from '../interfaces.js';
 import { watchSpool, type SpoolWatcher } from './watcher.js';
+import { watchShards, type ShardWatcher } from './shard-watcher.js';
 
 /**
  * Why a run started. `adopt`: the watcher took drop-ins into the spool and ran nothing.
- * `immediate`: an immediate-priority job was spooled.
+ * `immediate`: an immediate-priority job was spooled. `continuous`: a job was spooled (schedule.continuous).
  */
-export type RunReason = 'start' | 'schedule' | 'drop' | 'adopt' | 'immediate';
+export type RunReason = 'start' | 'schedule' | 'drop' | 'adopt' | 'immediate' | 'continuous';
 
 export interface ScheduleHooks {
   /** After every run (and every adoption-only pass), with its summary. */
@@ -20,6 +21,8 @@ export interface ScheduleDeps {
   /** dropInSettleMs: how long a drop-in must be unchanged before it is taken. */
   readonly settleMs: number;
   readonly schedule: ResolvedSchedule;
+  /** The configured datasources: continuous mode watches their shard trees. */
+  readonly datasources: readonly string[];
   /** Runs a batch (the QueryBatch's run(), with its in-process guard). */
   run(options: RunOptions): Promise<RunSummary>;
   /** Takes drop-ins into the spool and executes nothing. */
@@ -45,6 +48,11 @@ export interface ScheduleHandle {
 function settlingOf(summary: RunSummary): number {
   const perDatasource = Object.values(summary.datasources).reduce((n, d) => n + d.deferred, 0);
   return Math.max(0, summary.deferred - perDatasource);
+}
+
+/** Whether a datasource stopped on a connection failure in this run. Pure. */
+export function stoppedOnConnection(summary: RunSummary): boolean {
+  return Object.values(summary.datasources).some((d) => d.connectionError !== undefined);
 }
 
 /**
@@ -75,6 +83,7 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
     try {
       const summary = reason === 'adopt' ? await deps.adopt(controller.signal) : await deps.run({ signal: controller.signal });
       hooks.onRun?.(summary, reason);
+      if (reason !== 'adopt') holdAfter(summary);
       // A drop-in that had not settled yet: look again once it may have.
       if ((reason === 'drop' || reason === 'adopt') && settlingOf(summary) > 0) afterDrop(Math.max(50, Math.ceil(deps.settleMs / 2)));
     } catch (error) {
@@ -113,7 +122,29 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
   if (schedule.watch) {
     watcher = watchSpool(deps.spoolDir, () => afterDrop(deps.settleMs + schedule.dropDebounceMs), onError, () => void request('immediate'));
   }
-  const ready = watcher ? watcher.ready : Promise.resolve();
+
+  // Continuous mode: a job spooled by any process asks for a run (one more after the run in
+  // flight, however many come). After a run that stopped on a connection failure, jobs wake
+  // nothing until a run without one (the cron's, a drop-in's, runNow()): connection retries
+  // keep the cron's pace, as without continuous mode, instead of one run per job spooled.
+  let held = false;
+  let missed = false;
+  const holdAfter = (summary: RunSummary): void => {
+    const wasHeld = held;
+    held = stoppedOnConnection(summary);
+    const wake = wasHeld && !held && missed;
+    missed = false;
+    // A wake-up that came during this run waits too.
+    if (held && again === 'continuous') [again, missed] = [null, true];
+    if (wake) void request('continuous');
+  };
+  const onJob = (): void => {
+    if (held) missed = true;
+    else void request('continuous');
+  };
+  const shards: ShardWatcher | null = schedule.continuous ? watchShards(deps.spoolDir, deps.datasources, onJob, onError) : null;
+
+  const ready = Promise.all([watcher?.ready, shards?.ready]).then(() => {});
 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
@@ -122,6 +153,7 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
       if (dropTimer !== null) clearTimeout(dropTimer);
       await task.destroy();
       await watcher?.close().catch(onError);
+      shards?.close();
       await inFlight;
     })();
     return stopping;

@@ -111,6 +111,11 @@ export async function writeTemp(tmpPath: string, text: string | Buffer | ((handl
 export async function makeDirDurable(dir: string, syncer: DirSyncer | null): Promise<void> {
   const created = await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
   if (created === undefined || syncer === null) return;
+  await syncCreatedDirs(dir, created, syncer);
+}
+
+/** Fsyncs the parent of every directory a recursive mkdir of `dir` created (`created`: the first it made). */
+export async function syncCreatedDirs(dir: string, created: string, syncer: DirSyncer): Promise<void> {
   const parents: string[] = [];
   for (let d = dir; d !== dirname(created); d = dirname(d)) parents.push(dirname(d));
   await Promise.all(parents.map((p) => syncer.sync(p)));

@@ -6,7 +6,7 @@ import { newId } from './id.js';
 import { checkWebhookUrl } from '../config.js';
 import type { ResolvedConfig, SpoolOptions } from '../interfaces.js';
 import type { Layout } from './layout.js';
-import { DirSyncer, makeDirDurable, tempPathFor, writeTemp } from './durable.js';
+import { DirSyncer, syncCreatedDirs, tempPathFor, writeTemp } from './durable.js';
 import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
 import { runsOnceWithLedger, type Dialect } from '../db/driver.js';
 import { driverFactoryFor } from '../db/registry.js';
@@ -113,6 +113,9 @@ export function buildScriptRecord(config: ResolvedConfig, script: ScriptMeta, op
   const { record } = prepareRecord(config, 'script', [], { ...options, captureResult: false }, id, now);
   return { ...record, sql: '', script };
 }
+
+/** Tries to rename a job into a shard directory that runners keep removing (#renameIntoShard). */
+const RENAME_ATTEMPTS = 50;
 
 /** A job waiting for its datasource's segment writer. */
 interface Waiting {
@@ -328,22 +331,30 @@ export class SpoolWriter {
     }
   }
 
+  /**
+   * Renames a temp file into its shard, making the shard directory when it is missing. A
+   * runner removes drained shard directories, and a continuous daemon (schedule.continuous)
+   * drains the current leaf many times a second: so the directory is made and the file renamed
+   * into it straight away, the directories' fsyncs after (before spool() resolves), and a
+   * directory removed in between is made again (each try is a fresh race the writer wins
+   * almost always; the bound only keeps a broken directory from looping for ever).
+   */
   async #renameIntoShard(tmp: string, target: string): Promise<void> {
     const dir = dirname(target);
     for (let attempt = 0; ; attempt++) {
-      if (!this.#knownDirs.has(dir)) {
-        await makeDirDurable(dir, this.#syncer);
-        if (this.#knownDirs.size >= 256) this.#knownDirs.clear();
-        this.#knownDirs.add(dir);
-      }
+      let created: string | undefined;
       try {
+        if (!this.#knownDirs.has(dir)) created = await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
         await fs.promises.rename(tmp, target);
-        return;
       } catch (error) {
-        // A runner removes drained shard directories; make it again and retry once.
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 0) throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= RENAME_ATTEMPTS - 1) throw error;
         this.#knownDirs.delete(dir);
+        continue;
       }
+      if (created !== undefined && this.#syncer) await syncCreatedDirs(dir, created, this.#syncer);
+      if (this.#knownDirs.size >= 256) this.#knownDirs.clear();
+      this.#knownDirs.add(dir);
+      return;
     }
   }
 }

@@ -120,6 +120,8 @@ describe('config comments and schedule options', () => {
     expectError(() => resolveConfig({ ...base, schedule: { timezone: 'Nowhere/Land' } }), 'CONFIG_INVALID', /^Expected `schedule.timezone` to be an IANA time zone/);
     expectError(() => resolveConfig({ ...base, schedule: { startDelayMs: -1 } }), 'CONFIG_INVALID', /^Expected `schedule.startDelayMs` to be a whole number >= 0; got -1$/);
     expectError(() => resolveConfig({ ...base, schedule: { runOnDrop: 'yes' as unknown as boolean } }), 'CONFIG_INVALID', /^Expected `schedule.runOnDrop` to be true or false; got "yes"$/);
+    expect(resolveConfig({ ...base, schedule: { continuous: true } }).schedule.continuous).toBe(true);
+    expectError(() => resolveConfig({ ...base, schedule: { continuous: 1 as unknown as boolean } }), 'CONFIG_INVALID', /^Expected `schedule.continuous` to be true or false; got 1$/);
     expectError(() => resolveConfig({ ...base, schedule: { crontab: 'x' } as never }), 'CONFIG_INVALID', /^Unknown option "crontab" in `schedule`; expected cron, timezone, /);
   });
 });

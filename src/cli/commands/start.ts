@@ -13,7 +13,7 @@ import { sayListening } from './dashboard.js';
 
 export const startCommand: CommandModule<GlobalArgs, StartArgs> = {
   command: 'start',
-  describe: 'Run on a schedule (cron) and watch spool/ for drop-ins, until SIGINT/SIGTERM',
+  describe: 'Run on a schedule (cron), or as soon as jobs are spooled (--continuous), and watch spool/ for drop-ins, until SIGINT/SIGTERM',
   builder,
   handler,
 };
@@ -25,9 +25,11 @@ function builder(y: Argv<GlobalArgs>) {
     .option('start-delay', { type: 'string', describe: 'Milliseconds before the first run (default: schedule.startDelayMs, 10000)' })
     .option('run-on-drop', { type: 'boolean', describe: 'Run a batch soon after a file is dropped into spool/ instead of at the next scheduled run' })
     .option('watch', { type: 'boolean', describe: 'Watch spool/ for drop-ins (--no-watch: only the schedule)' })
+    .option('continuous', { type: 'boolean', describe: 'Run as soon as any process spools a job, not only on the cron (schedule.continuous); after a connection failure, jobs wait for the cron' })
     .option('http', { type: 'string', describe: `Serve /metrics with this process's run counters on [HOST:]PORT (host default ${DEFAULT_HOST}; another needs dashboard.token or $QUERYBATCH_DASHBOARD_TOKEN)` })
     .check((a) => startDelayOf(a) !== null && httpOf(a) !== null)
-    .example('$0 start --cron "*/30 * * * * *" --run-on-drop', 'every 30 seconds, and soon after each drop-in');
+    .example('$0 start --cron "*/30 * * * * *" --run-on-drop', 'every 30 seconds, and soon after each drop-in')
+    .example('$0 start --continuous', 'each job as soon as it is spooled; connection retries every 5 minutes');
 }
 
 type StartArgs = ArgsOf<typeof builder>;
@@ -71,6 +73,7 @@ async function handler(args: ArgumentsCamelCase<StartArgs>): Promise<void> {
         ...(args['start-delay'] !== undefined && { startDelayMs: startDelayOf(args) }),
         ...(args['run-on-drop'] !== undefined && { runOnDrop: args['run-on-drop'] }),
         ...(args.watch !== undefined && { watch: args.watch }),
+        ...(args.continuous !== undefined && { continuous: args.continuous }),
         onRun: report.onRun,
         onError: report.onError,
       });
@@ -175,9 +178,10 @@ function sayStarted(args: ArgumentsCamelCase<StartArgs>, qb: QueryBatch, handle:
   const s = qb.config.schedule;
   const runOnDrop = args['run-on-drop'] ?? s.runOnDrop;
   const watching = args.watch ?? s.watch;
+  const continuous = args.continuous ?? s.continuous;
   const delay = startDelayOf(args) ?? s.startDelayMs;
   report.say(
-    { event: 'started', home: qb.config.home, cron: handle.cron, firstRunInMs: delay, nextRun: handle.nextRun()?.toISOString() ?? null, watch: watching, runOnDrop, pid: process.pid },
-    `querybatch started: home ${qb.config.home}, cron "${handle.cron}", first run in ${delayText(delay)}, ${watching ? `watching spool/ (drop-ins run ${runOnDrop ? 'soon after they settle' : 'at the next scheduled run'})` : 'not watching spool/'}; SIGINT/SIGTERM stops`,
+    { event: 'started', home: qb.config.home, cron: handle.cron, firstRunInMs: delay, nextRun: handle.nextRun()?.toISOString() ?? null, watch: watching, runOnDrop, continuous, pid: process.pid },
+    `querybatch started: home ${qb.config.home}, cron "${handle.cron}", first run in ${delayText(delay)}, ${continuous ? 'continuous (a job runs as soon as it is spooled), ' : ''}${watching ? `watching spool/ (drop-ins run ${runOnDrop ? 'soon after they settle' : 'at the next scheduled run'})` : 'not watching spool/'}; SIGINT/SIGTERM stops`,
   );
 }
