@@ -228,3 +228,43 @@ export async function redisPersistence(): Promise<string> {
 export function redisClient(): Redis {
   return new Redis({ ...REDIS, maxRetriesPerRequest: null });
 }
+
+/**
+ * The coalesce scenario's bulk load: rows paramsFor(0..n-1) as multi-row INSERTs of `perStatement`
+ * rows into `table` (quoted as given), in one transaction (`begin`, then COMMIT). Written to a
+ * file before the clock starts. paramsFor's strings need no escaping.
+ */
+export function bulkInserts(table: string, n: number, perStatement: number, begin: string): string {
+  const out: string[] = [`${begin};`];
+  for (let from = 0; from < n; from += perStatement) {
+    const rows: string[] = [];
+    for (let i = from; i < Math.min(n, from + perStatement); i++) {
+      const [a, b] = paramsFor(i);
+      rows.push(`(${a}, '${b}')`);
+    }
+    out.push(`INSERT INTO ${table} (a, b) VALUES ${rows.join(', ')};`);
+  }
+  out.push('COMMIT;');
+  return out.join('\n') + '\n';
+}
+
+/** Writes `sql` to `dir`/bulk.sql, then runs `command args` with it on its stdin; milliseconds until it exits (throws on a non-zero exit). */
+export async function timedClient(command: string, args: readonly string[], dir: string, sql: string): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const { openSync, closeSync, writeFileSync, mkdirSync } = await import('node:fs');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'bulk.sql');
+  writeFileSync(file, sql);
+  const fd = openSync(file, 'r');
+  try {
+    return await timed(() => new Promise<void>((resolve, reject) => {
+      const child = spawn(command, args, { stdio: [fd, 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}: ${stderr}`))));
+    }));
+  } finally {
+    closeSync(fd);
+  }
+}

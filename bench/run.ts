@@ -5,6 +5,7 @@
  *   npm run bench                         every scenario, full size
  *   npm run bench -- drain enqueue        a subset
  *   npm run bench -- drain-pg drain-group-pg drain-sqlite drain-group-sqlite   PostgreSQL, SQLite
+ *   npm run bench -- coalesce coalesce-pg coalesce-sqlite --rounds=3   merged INSERTs (issue 15)
  *   npm run bench -- --quick              sizes x0.2, depth up to 100,000
  *   npm run bench -- --scale=0.5 --depths=1000,100000 --dir=/path/on/the/disk
  *   npm run bench -- drain --rounds=3     each scenario 3 times; the medians count
@@ -24,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Context, type Row, ensureDatabase, remove } from './common.js';
-import { drainGroupOn, drainOn } from './drain.js';
+import { coalesceOn, drainGroupOn, drainOn } from './drain.js';
 import { mariadbTarget } from './targets/mariadb.js';
 import { postgresTarget } from './targets/postgres.js';
 import { sqliteTarget } from './targets/sqlite.js';
@@ -44,6 +45,9 @@ const SCENARIOS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   'drain-group-pg': drainGroupOn('drain-group-pg', postgres),
   'drain-sqlite': drainOn('drain-sqlite', sqlite),
   'drain-group-sqlite': drainGroupOn('drain-group-sqlite', sqlite),
+  coalesce: coalesceOn('coalesce', mariadb),
+  'coalesce-pg': coalesceOn('coalesce-pg', postgres),
+  'coalesce-sqlite': coalesceOn('coalesce-sqlite', sqlite),
   enqueue,
   e2e: endToEnd,
   depth,

@@ -28,8 +28,10 @@ export { FORMAT, encodeRecord, decodeRecord, encodeParams, decodeParams } from '
 export { formatSummaryLine, parseSummaryLine, formatErrorLine, parseErrorLine } from './ops/log-format.js';
 export { classifyError } from './db/mysql/classify.js';
 export { registerDriver, type DriverFactory } from './db/registry.js';
+export { CoalescedBatchError } from './db/driver.js';
 export type {
   BatchJob,
+  BatchOptions,
   Dialect,
   Driver,
   DriverCapabilities,

@@ -77,7 +77,7 @@ describe.each(FAULT_DIALECTS)('$fixture.name', (dialect) => {
 
   /**
    * Spools `total` INSERTs into an audit table with no unique key (in segments when the ledger
-   * is on), then starts runner processes
+   * is on; 7 in 8 of them single-row INSERTs that group commit merges), then starts runner processes
    * and SIGKILLs them at random moments (half after a random delay, from startup and recovery
    * on; half after a random number of rows), restarting after each, until `kills` kills; then
    * one run to the end. Counts rows per job.
@@ -88,13 +88,16 @@ describe.each(FAULT_DIALECTS)('$fixture.name', (dialect) => {
     const started = Date.now();
     try {
       const q = new QueryBatch({ home, durability: 'none' });
-      // Each statement takes 5 ms on the server: the drain lasts long enough
-      // (4 s for 800) for every kill to land mid-drain, however fast the runner gets.
+      // Every 8th statement takes 40 ms on the server: the drain lasts long enough
+      // (4 s for 800) for every kill to land mid-drain, however fast the runner gets. The 7
+      // between are plain single-row INSERTs, which the group commit merges into one
+      // multi-row INSERT (coalescing, issue 15): kills land in merged groups too.
       // With the ledger, 16 producers at a time: most jobs share segment files (spool/writer.ts),
       // so kills land mid-segment too. Without it every job has a file of its own.
       const producers = ledger ? 16 : 1;
+      const sqlOf = (job: number) => (job % 8 === 7 ? dialect.slowInsert(table, 0.04) : `INSERT INTO ${table} (v) VALUES (?)`);
       for (let k = 0; k < total; k += producers) {
-        await Promise.all(Array.from({ length: Math.min(producers, total - k) }, (_, j) => q.spool(dialect.slowInsert(table, 0.005), [k + j])));
+        await Promise.all(Array.from({ length: Math.min(producers, total - k) }, (_, j) => q.spool(sqlOf(k + j), [k + j])));
       }
       await q.close();
 

@@ -1,4 +1,4 @@
-import { DB_URL, SERVER_URL, connect, dropTable, ensureDatabase, paramsFor, resetTable, rowCount, timed } from '../common.js';
+import { DB_NAME, DB_URL, SERVER_URL, bulkInserts, connect, timedClient, dropTable, ensureDatabase, paramsFor, resetTable, rowCount, timed } from '../common.js';
 import mysql from 'mysql2/promise';
 import type { DrainTarget } from './target.js';
 
@@ -28,6 +28,12 @@ export const mariadbTarget: DrainTarget = {
     } finally {
       await conn.end();
     }
+  },
+  bulkLabel: '`mariadb` client, multi-row INSERTs of 1,000 rows, one transaction',
+  bulkLoad(table, n, dir) {
+    const url = new URL(SERVER_URL);
+    const args = ['-h', url.hostname, '-P', url.port || '3306', '-u', decodeURIComponent(url.username || 'root'), ...(url.password ? [`-p${decodeURIComponent(url.password)}`] : []), DB_NAME];
+    return timedClient('mariadb', args, dir, bulkInserts(`\`${table}\``, n, 1000, 'START TRANSACTION'));
   },
   async describe() {
     const conn = await mysql.createConnection(SERVER_URL);

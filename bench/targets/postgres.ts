@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { DB_NAME, paramsFor, timed } from '../common.js';
+import { DB_NAME, bulkInserts, paramsFor, timed, timedClient } from '../common.js';
 import type { DrainTarget } from './target.js';
 
 /** PostgreSQL through pg: the server at QB_BENCH_PG, the database DB_NAME on it (created). */
@@ -51,6 +51,8 @@ export const postgresTarget: DrainTarget = {
       if (oneTransaction) await client.query('COMMIT');
     });
   }),
+  bulkLabel: 'psql, multi-row INSERTs of 1,000 rows, one transaction',
+  bulkLoad: (table, n, dir) => timedClient('psql', ['-q', '-v', 'ON_ERROR_STOP=1', DB_URL], dir, bulkInserts(`"${table}"`, n, 1000, 'BEGIN')),
   describe: () => withClient(`${SERVER_URL}/postgres`, async (client) => {
     const result = await client.query<{ v: string; sc: string; f: string }>("SELECT current_setting('server_version') AS v, current_setting('synchronous_commit') AS sc, current_setting('fsync') AS f");
     const row = result.rows[0];

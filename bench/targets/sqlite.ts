@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { findDriverFactory } from '../../src/db/registry.js';
-import { paramsFor, timed } from '../common.js';
+import { bulkInserts, paramsFor, timed, timedClient } from '../common.js';
 import type { DrainTarget } from './target.js';
 
 /**
@@ -53,6 +53,8 @@ export function sqliteTarget(dir: string): DrainTarget {
         db.close();
       }
     },
+    bulkLabel: 'sqlite3 CLI, multi-row INSERTs of 1,000 rows, one transaction',
+    bulkLoad: (table, n, scratch) => timedClient('sqlite3', [path], scratch, bulkInserts(`"${table}"`, n, 1000, 'BEGIN')),
     describe: () => withDb((db) => ({
       sqlite: (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v,
       sqliteJournalMode: db.pragma('journal_mode', { simple: true }),

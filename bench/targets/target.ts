@@ -28,6 +28,15 @@ export interface DrainTarget {
    * the milliseconds the loop took. The table is empty when it starts.
    */
   rawLoop(table: string, n: number, oneTransaction: boolean): Promise<number>;
+  /** The bulk loader's label: the database's own command-line client (coalesce scenario). */
+  readonly bulkLabel: string;
+  /**
+   * The bulk loader (coalesce scenario): the database's command-line client reads a file
+   * (written in `dir` before the clock starts) of rows paramsFor(0..n-1) as multi-row
+   * INSERTs of 1,000 rows in one transaction (common.ts bulkInserts()). Returns the
+   * milliseconds it took, the client's start included. The table is empty.
+   */
+  bulkLoad(table: string, n: number, dir: string): Promise<number>;
   /** Server or library facts for the machine line: version, durability settings. */
   describe(): Promise<Record<string, unknown>>;
 }

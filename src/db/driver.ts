@@ -154,6 +154,30 @@ export interface BatchJob {
   readonly params: StatementParams;
 }
 
+/** How a group commit runs. */
+export interface BatchOptions {
+  /**
+   * Coalescing (issue 15): consecutive single-row INSERTs of constants with the same text
+   * before their rows run as one multi-row INSERT (db/coalesce.ts). Each job keeps its
+   * ledger row and its affected rows (1); when the merged statement's count is not one row
+   * per job, it all rolls back and rejects with a CoalescedBatchError. Default false.
+   */
+  readonly coalesce?: boolean;
+}
+
+/**
+ * A group commit that ran some jobs merged (BatchOptions.coalesce) failed with an SQL error
+ * (`cause`: the driver's), or its figures could not be shared out job by job (`cause`
+ * undefined). Nothing of it remains; the group may go again unmerged. Never for a lost
+ * connection: that error comes as it is.
+ */
+export class CoalescedBatchError extends Error {
+  constructor(cause?: unknown) {
+    super(cause === undefined ? 'A merged INSERT did not insert one row per job: its figures can\'t be shared out, so its jobs run unmerged' : `A merged INSERT failed: ${cause instanceof Error ? cause.message : JSON.stringify(cause)}`, { cause });
+    this.name = 'CoalescedBatchError';
+  }
+}
+
 /** A script's statement, as the runner sends it. `key`: its ledger key (scriptStatementKey), or null when the ledger does not record it. */
 export interface ScriptStep {
   readonly sql: string;
@@ -186,7 +210,7 @@ export interface Session {
    * nothing, when the jobs can't go this way (then they run one by one). Any statement error
    * rolls the whole transaction back and rejects (nothing of the batch ran).
    */
-  executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null>;
+  executeBatch(jobs: readonly BatchJob[], options?: BatchOptions): Promise<readonly number[] | null>;
   /**
    * Runs a statement and hands its rows (as arrays of column values) to `onRow` one at a
    * time, waiting for each: never all in memory. `onColumns` gets the column names before

@@ -1,6 +1,6 @@
 import { basename, dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
-import type { Driver } from '../db/driver.js';
+import { CoalescedBatchError, type Driver } from '../db/driver.js';
 import { QueryBatchError, isQueryBatchError } from '../errors.js';
 import type { DatasourceSummary, ResolvedConfig } from '../interfaces.js';
 import { countJobs, jobsInLeaf, removeIfEmpty, type Leaf } from '../spool/listing.js';
@@ -274,18 +274,8 @@ export class Drain {
     }
     const t = performance.now();
     if (jobs.length > 1 && (this.#ledger?.batch ?? 1) > 1 && this.#driver.capabilities.groupCommit) {
-      let counts: readonly number[] | null = null;
-      try {
-        // The group as a whole gets the default limit; on a timeout it runs again one by one,
-        // each job under its own limit, so only the slow one fails.
-        counts = await executeGroup(this.#hold.session, jobs, this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null);
-      } catch (error) {
-        if (lostConnection(this.#driver.dialect, error)) {
-          await this.#connectionLost(jobs, error, t, jobs[0]!.path);
-          return false;
-        }
-        // An SQL error somewhere in the group (a duplicate ledger id included): one by one.
-      }
+      const counts = await this.#executeGroup(jobs, t);
+      if (counts === 'lost') return false;
       if (counts !== null) {
         const ms = performance.now() - t;
         this.summary.sqlMs += ms;
@@ -296,6 +286,30 @@ export class Drain {
       }
     }
     return this.#runEach(jobs);
+  }
+
+  /**
+   * Runs a group in one ledger transaction, its consecutive single-row INSERTs merged
+   * (coalescing, issue 15); when a merged INSERT failed (all rolled back), the group goes
+   * again unmerged. The group as a whole gets the default limit; on a timeout it runs again
+   * one by one, each job under its own limit, so only the slow one fails. Resolves with each
+   * job's affected rows; null after an SQL error (a duplicate ledger id included: then one
+   * by one) or when the driver can't group them; 'lost' when the connection was lost (settled).
+   */
+  async #executeGroup(jobs: readonly Job[], t: number): Promise<readonly number[] | null | 'lost'> {
+    const limitMs = this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null;
+    for (const coalesce of [true, false]) {
+      try {
+        return await executeGroup(this.#hold.session, jobs, limitMs, coalesce);
+      } catch (error) {
+        if (lostConnection(this.#driver.dialect, error)) {
+          await this.#connectionLost(jobs, error, t, jobs[0]!.path);
+          return 'lost';
+        }
+        if (!(error instanceof CoalescedBatchError)) return null;
+      }
+    }
+    return null;
   }
 
   /**

@@ -39,13 +39,15 @@ export async function executeJob(session: Session, job: Job, limitMs: number | n
 
 /**
  * Group commit: the jobs in one ledger transaction and one round trip, under one time limit
- * for the whole group. Resolves with each job's affected rows, or null when the driver
- * can't run them together (then they run one by one).
+ * for the whole group; with `coalesce`, consecutive single-row INSERTs as one multi-row
+ * INSERT (a CoalescedBatchError when that failed: the group may go again unmerged).
+ * Resolves with each job's affected rows, or null when the driver can't run them together
+ * (then they run one by one).
  */
-export function executeGroup(session: Session, jobs: readonly Job[], limitMs: number | null): Promise<readonly number[] | null> {
+export function executeGroup(session: Session, jobs: readonly Job[], limitMs: number | null, coalesce = false): Promise<readonly number[] | null> {
   return withTimeout(
     limitMs,
-    () => session.executeBatch(jobs.map((j) => ({ id: j.record.id, sql: j.record.sql, params: j.params }))),
+    () => session.executeBatch(jobs.map((j) => ({ id: j.record.id, sql: j.record.sql, params: j.params })), { coalesce }),
     () => session.cancel(),
   );
 }

@@ -31,6 +31,18 @@ describe('drain: group commit', () => {
     expect(await h.claimsLeft()).toEqual([]);
   });
 
+  it('asks the driver to merge a group\'s INSERTs (coalescing); when the merge fails, the group goes again unmerged, in one transaction', async () => {
+    const h = await harness({ batch: 4 });
+    h.db.refuseMerged = true;
+    await h.spool(...range(1, 10));
+    const summary = await h.run();
+    expect(h.db.groups).toEqual([4, 4, 4, 4, 2, 2]);
+    expect(h.db.coalesceAsked).toEqual([true, false, true, false, true, false]);
+    expect(h.db.committed).toEqual(range(1, 10));
+    expect(summary).toMatchObject({ success: 10, sqlFailed: 0 });
+    expect(await h.claimsLeft()).toEqual([]);
+  });
+
   it('on an SQL error rolls the group back and runs it again one by one: only the refused job fails', async () => {
     const h = await harness({ batch: 4 });
     h.db.fault = (n) => (n === 3 ? 'sql' : null);

@@ -1,3 +1,4 @@
+import { CoalescedBatchError, type BatchOptions } from '../../src/db/driver.js';
 import type { BatchJob, Dialect, Driver, ExecuteResult, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../../src/db/driver.js';
 import { ScriptSplitter } from '../../src/db/mysql/script.js';
 
@@ -67,6 +68,10 @@ export class FakeDatabase {
   last: unknown = null;
   /** Statements sent that met a transient fault (rolled back). */
   transients = 0;
+  /** Whether each executeBatch asked to merge its INSERTs (coalesce), in order. */
+  readonly coalesceAsked: boolean[] = [];
+  /** True: a group asked to merge fails as a merged INSERT does (CoalescedBatchError, nothing committed). */
+  refuseMerged = false;
 
   driver(): Driver {
     return new FakeDriver(this);
@@ -150,9 +155,11 @@ class FakeSession implements Session {
     return Math.max(0, ...keys.map((key) => Number(key.slice(id.length + 1))));
   }
 
-  async executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null> {
+  async executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {
     this.#alive();
     this.#db.groups.push(jobs.length);
+    this.#db.coalesceAsked.push(options.coalesce === true);
+    if (options.coalesce === true && this.#db.refuseMerged) throw new CoalescedBatchError(sqlError('merged'));
     // All or nothing: the faults are found before anything commits, except lost-after-commit.
     const faults = jobs.map((job) => this.#db.fault(Array.isArray(job.params) ? job.params[0] : null));
     const refused = faults.findIndex((f) => f === 'sql' || f === 'transient' || f === 'lost');

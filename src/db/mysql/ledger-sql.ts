@@ -49,7 +49,12 @@ export function insertLedgerRows(table: string, spool: string, ids: readonly str
  * jobs' from FIRST_JOB_RESULT on, then COMMIT.
  */
 export function ledgerTransaction(ledgerRows: string, statements: readonly string[]): string {
-  return `START TRANSACTION; ${ledgerRows}; ${statements.join('; ')}; COMMIT`;
+  return `${openLedgerTransaction(ledgerRows, statements)}; COMMIT`;
+}
+
+/** A ledgerTransaction() without its COMMIT: the caller reads the results, then commits or rolls back (coalescing checks its figures first). */
+export function openLedgerTransaction(ledgerRows: string, statements: readonly string[]): string {
+  return `START TRANSACTION; ${ledgerRows}; ${statements.join('; ')}`;
 }
 
 const TRAILER = '; COMMIT';

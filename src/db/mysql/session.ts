@@ -2,14 +2,19 @@ import mysql from 'mysql2/promise';
 import { escapeId } from 'mysql2';
 import type { Connection as CoreConnection, ConnectionOptions } from 'mysql2';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import type { BatchJob, ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
+import { CoalescedBatchError, type BatchJob, type BatchOptions, type ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
 import { classifyError } from './classify.js';
 import { escapeLiteral, inlineStatement, isNamed, type EscapeRules } from './inline.js';
 import {
-  FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, messageForStatement, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey,
+  FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, messageForStatement, openLedgerTransaction, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey,
 } from './ledger-sql.js';
 import { packetBudget, packetTooLarge, preparedBytes } from './packet.js';
 import { inspectStatement } from './statement.js';
+import { coalesceRuns, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
+import { mysqlInsertShape } from './insert-shape.js';
+
+/** A merged INSERT's rows at most (values are written into its text: no bound params; max_allowed_packet bounds the whole text). */
+const COALESCE_LIMITS: CoalesceLimits = { maxRows: 1000, maxPlaceholders: Infinity };
 
 /** 1062 ER_DUP_ENTRY */
 const DUPLICATE_KEY = 1062;
@@ -186,7 +191,7 @@ export class MysqlSession implements Session {
     }
   }
 
-  async executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null> {
+  async executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {
     const ledger = this.#requireLedger();
     const statements: string[] = [];
     for (const job of jobs) {
@@ -194,7 +199,12 @@ export class MysqlSession implements Session {
       if (inline === null) return null;
       statements.push(inline);
     }
-    const text = ledgerTransaction(this.#ledgerRows(ledger, jobs.map((job) => job.id)), statements);
+    const rows = this.#ledgerRows(ledger, jobs.map((job) => job.id));
+    if (options.coalesce === true) {
+      const runs = coalesceRuns(statements.map((sql) => mysqlInsertShape(sql, !this.#rules.noBackslashEscapes)), COALESCE_LIMITS);
+      if (merges(runs)) return this.#executeCoalesced(rows, statements, runs);
+    }
+    const text = ledgerTransaction(rows, statements);
     // Too large for one packet: one by one (each then fits, or fails alone as too large).
     if (!this.#fits(text)) return null;
     try {
@@ -203,6 +213,27 @@ export class MysqlSession implements Session {
     } catch (error) {
       await this.#rollbackAfter(error);
       throw error;
+    }
+  }
+
+  /**
+   * A group commit with merged INSERTs: the ledger rows and the statements in one trip, the
+   * transaction left open until each merged INSERT is seen to have inserted one row per job,
+   * then COMMIT (a second trip). A lost connection rejects as it is; any other failure rolls
+   * back and rejects with a CoalescedBatchError (the group may go again unmerged).
+   */
+  async #executeCoalesced(ledgerRows: string, statements: readonly string[], runs: readonly Run[]): Promise<readonly number[] | null> {
+    const text = openLedgerTransaction(ledgerRows, runs.map((run) => run.sql ?? statements[run.from]!));
+    if (!this.#fits(text)) return null;
+    try {
+      const [results] = await this.#connection.query(text);
+      const counts = perJob(runs, (results as unknown[]).slice(FIRST_JOB_RESULT).map(affectedRowsOf));
+      if (counts === null) throw new CoalescedBatchError();
+      await this.#connection.query('COMMIT');
+      return counts;
+    } catch (error) {
+      await this.#rollbackAfter(error);
+      throw error instanceof CoalescedBatchError ? error : new CoalescedBatchError(error);
     }
   }
 

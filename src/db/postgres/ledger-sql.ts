@@ -30,7 +30,12 @@ export function insertLedgerRows(table: string, spool: string, ids: readonly str
  * FIRST_JOB_RESULT on, then COMMIT.
  */
 export function ledgerTransaction(ledgerRows: string, statements: readonly string[]): string {
-  return `BEGIN; ${ledgerRows}; ${statements.join(';\n')};\nCOMMIT`;
+  return `${openLedgerTransaction(ledgerRows, statements)};\nCOMMIT`;
+}
+
+/** A ledgerTransaction() without its COMMIT: the caller reads the results, then commits or rolls back (coalescing checks its figures first). */
+export function openLedgerTransaction(ledgerRows: string, statements: readonly string[]): string {
+  return `BEGIN; ${ledgerRows}; ${statements.join(';\n')}`;
 }
 
 export const FIRST_JOB_RESULT = 2;

@@ -1,14 +1,22 @@
 import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResult } from 'pg';
-import type { BatchJob, ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
+import { CoalescedBatchError, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
+import { coalesceRuns, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
+import { postgresInsertShape } from './insert-shape.js';
 import { classifyError } from './classify.js';
-import { FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey } from './ledger-sql.js';
+import { FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, openLedgerTransaction, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey } from './ledger-sql.js';
 import { hasDollarParams, inspectStatement, replacePlaceholders, runsInLedgerTransaction } from './statement.js';
 import { boundValue, literalOf, quoteLiteral } from './values.js';
 
 /** 23505 unique_violation; 42P01 undefined_table. */
 const UNIQUE_VIOLATION = '23505';
 const UNDEFINED_TABLE = '42P01';
+
+/**
+ * A merged INSERT's rows at most. Values are written into its text as literals (the group
+ * commit's simple protocol), so PostgreSQL's 65,535 bound params never apply.
+ */
+const COALESCE_LIMITS: CoalesceLimits = { maxRows: 1000, maxPlaceholders: Infinity };
 
 /** Rows per FETCH of a captured SELECT's cursor. */
 const FETCH_ROWS = 500;
@@ -181,7 +189,7 @@ export class PostgresSession implements Session {
     }
   }
 
-  async executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null> {
+  async executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {
     this.#requireLedger();
     const statements: string[] = [];
     for (const job of jobs) {
@@ -189,12 +197,36 @@ export class PostgresSession implements Session {
       if (inline === null) return null;
       statements.push(inline);
     }
+    if (options.coalesce === true) {
+      const runs = coalesceRuns(statements.map(postgresInsertShape), COALESCE_LIMITS);
+      if (merges(runs)) return this.#executeCoalesced(jobs, statements, runs);
+    }
     try {
       const results = await this.#query<QueryResult[]>(ledgerTransaction(this.#ledgerRows(jobs.map((job) => job.id)), statements));
       return results.slice(FIRST_JOB_RESULT, FIRST_JOB_RESULT + jobs.length).map(affectedOf);
     } catch (error) {
       await this.#rollbackAfter(error);
       throw error;
+    }
+  }
+
+  /**
+   * A group commit with merged INSERTs: BEGIN, the ledger rows and the statements in one
+   * trip, the transaction left open until each merged INSERT is seen to have inserted one row
+   * per job (a BEFORE trigger returning NULL, a rule or an INSTEAD OF trigger may make it
+   * fewer), then COMMIT. A lost connection rejects as it is; any other failure rolls back
+   * and rejects with a CoalescedBatchError (the group may go again unmerged).
+   */
+  async #executeCoalesced(jobs: readonly BatchJob[], statements: readonly string[], runs: readonly Run[]): Promise<readonly number[]> {
+    try {
+      const results = await this.#query<QueryResult[]>(openLedgerTransaction(this.#ledgerRows(jobs.map((job) => job.id)), runs.map((run) => run.sql ?? statements[run.from]!)));
+      const counts = perJob(runs, results.slice(FIRST_JOB_RESULT).map(affectedOf));
+      if (counts === null) throw new CoalescedBatchError();
+      await this.#query('COMMIT');
+      return counts;
+    } catch (error) {
+      await this.#rollbackAfter(error);
+      throw error instanceof CoalescedBatchError ? error : new CoalescedBatchError(error);
     }
   }
 

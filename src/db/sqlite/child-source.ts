@@ -133,7 +133,14 @@ function ledgerTransaction(table, spool, ids, jobs) {
         throw e;
       }
     }
-    const counts = jobs.map((job) => run(job.sql, job.params));
+    const counts = jobs.map((job) => {
+      const changes = run(job.sql, job.params);
+      // A merged INSERT (coalescing) inserts one row per job, or its figures can't be shared out: all rolled back.
+      if (job.rows !== undefined && changes !== job.rows) {
+        throw Object.assign(new Error('A merged INSERT changed ' + changes + ' rows for ' + job.rows + ' jobs'), { code: 'QUERYBATCH_COALESCE_MISMATCH' });
+      }
+      return changes;
+    });
     db.exec('COMMIT');
     return counts;
   } catch (e) {
@@ -155,7 +162,7 @@ const ops = {
       throw e;
     }
   },
-  batch: (a) => ledgerTransaction(a.table, a.spool, a.jobs.map((j) => j.id), a.jobs),
+  batch: (a) => ledgerTransaction(a.table, a.spool, a.ids ?? a.jobs.map((j) => j.id), a.jobs),
   step(a) {
     const result = (affectedRows, doneBefore) => ({ affectedRows, inTransaction: db.inTransaction, doneBefore });
     if (a.key === null) return result(run(a.sql, []), false);

@@ -1,8 +1,24 @@
-import type { BatchJob, ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
+import { CoalescedBatchError, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
+import { coalesceRuns, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
+import { classifyError } from './classify.js';
+import { sqliteInsertShape } from './insert-shape.js';
 import type { ParamValue } from '../../spool/record.js';
 import { INTERRUPTED, PROCESS_LOST, SqliteError } from './codes.js';
 import { FileLock } from './lock.js';
 import { SqliteProcess } from './process.js';
+
+/**
+ * A merged INSERT's rows and bound params at most: 500 rows (SQLITE_MAX_COMPOUND_SELECT's
+ * default, which bounded a VALUES list before SQLite 3.8.8) and 999 params (the oldest
+ * default of SQLITE_MAX_VARIABLE_NUMBER; 32,766 since 3.32).
+ */
+const COALESCE_LIMITS: CoalesceLimits = { maxRows: 500, maxPlaceholders: 999 };
+
+/** A job's shape when its single-row INSERT binds exactly its positional params. */
+function shapeOf(job: BatchJob) {
+  const shape = Array.isArray(job.params) ? sqliteInsertShape(job.sql) : null;
+  return shape !== null && shape.placeholders === job.params.length ? shape : null;
+}
 
 /** How a session's process opens the database (the child's `open` request). */
 export interface OpenSettings {
@@ -109,9 +125,37 @@ export class SqliteSession implements Session {
     }
   }
 
-  executeBatch(jobs: readonly BatchJob[]): Promise<readonly number[] | null> {
+  executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {
     const ledger = this.#requireLedger();
+    if (options.coalesce === true) {
+      const runs = coalesceRuns(jobs.map(shapeOf), COALESCE_LIMITS);
+      if (merges(runs)) return this.#executeCoalesced(ledger, jobs, runs);
+    }
     return this.#request('batch', { ...ledger, jobs: jobs.map((job) => ({ id: job.id, sql: job.sql, params: sqliteParams(job.params) })) });
+  }
+
+  /**
+   * A group commit with merged INSERTs: each merged one's params are its jobs' in order. The
+   * session's process checks that it inserted one row per job before COMMIT (a BEFORE
+   * trigger's RAISE(IGNORE) may skip a row). A lost process rejects as it is; any other
+   * failure (all rolled back) with a CoalescedBatchError.
+   */
+  async #executeCoalesced(ledger: { table: string; spool: string }, jobs: readonly BatchJob[], runs: readonly Run[]): Promise<readonly number[]> {
+    const statements = runs.map((run) => {
+      const own = jobs.slice(run.from, run.from + run.count);
+      if (run.sql === null) return { sql: own[0]!.sql, params: sqliteParams(own[0]!.params) };
+      return { sql: run.sql, params: own.flatMap((job) => sqliteParams(job.params) as ParamValue[]), rows: run.count };
+    });
+    try {
+      const affected = await this.#request<number[]>('batch', { ...ledger, ids: jobs.map((job) => job.id), jobs: statements });
+      // The process checked each merged INSERT's count before COMMIT.
+      const counts = perJob(runs, affected);
+      if (counts === null) throw new Error(`Expected each merged INSERT to have inserted one row per job; the session's process committed ${JSON.stringify(affected)}`);
+      return counts;
+    } catch (error) {
+      if (classifyError(error, 'execute') === 'connection') throw error;
+      throw new CoalescedBatchError(error);
+    }
   }
 
   async stream(

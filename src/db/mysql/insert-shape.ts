@@ -1,0 +1,27 @@
+import { insertShape, type InsertShape } from '../insert-shape.js';
+import { lexShape, type LexRules } from '../shape-lexer.js';
+
+/**
+ * A MySQL/MariaDB single-row `INSERT INTO t [(cols)] VALUE[S] (constants)` split around its
+ * row (db/insert-shape.ts), read as the server reads it (statement.ts): '…' strings,
+ * backslash escapes unless NO_BACKSLASH_ESCAPES, `#` and `-- ` comments. A "…" is read as an
+ * identifier (under ANSI_QUOTES it names a column), so a row holding one is never merged.
+ * Pure.
+ */
+
+const rules = (backslashEscapes: boolean): LexRules => ({
+  quotes: { "'": { kind: 'string', close: "'" }, '"': { kind: 'ident', close: '"' }, '`': { kind: 'ident', close: '`' } },
+  backslashEscapes,
+  hashComments: true,
+  dashDashNeedsSpace: true,
+  stringPrefixes: new Set(['X', 'B', 'N']),
+  namedMarks: '@',
+});
+
+const WITH_ESCAPES = rules(true);
+const WITHOUT_ESCAPES = rules(false);
+const VALUES = { values: new Set(['VALUES', 'VALUE']), casts: false };
+
+export function mysqlInsertShape(sql: string, backslashEscapes = true): InsertShape | null {
+  return insertShape(sql, lexShape(sql, backslashEscapes ? WITH_ESCAPES : WITHOUT_ESCAPES), VALUES);
+}
