@@ -7,6 +7,7 @@
  *   npm run bench -- drain-pg drain-group-pg drain-sqlite drain-group-sqlite   PostgreSQL, SQLite
  *   npm run bench -- --quick              sizes x0.2, depth up to 100,000
  *   npm run bench -- --scale=0.5 --depths=1000,100000 --dir=/path/on/the/disk
+ *   npm run bench -- failures failures-pg failures-sqlite   refused statements settled (issue 15)
  *   npm run bench -- drain --rounds=3     each scenario 3 times; the medians count
  *                                         (rounds interleave: every scenario once, then again)
  *
@@ -24,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Context, type Row, ensureDatabase, remove } from './common.js';
 import { drainGroupOn, drainOn } from './drain.js';
+import { failuresOn } from './failures.js';
 import { mariadbTarget } from './targets/mariadb.js';
 import { postgresTarget } from './targets/postgres.js';
 import { sqliteTarget } from './targets/sqlite.js';
@@ -42,6 +44,9 @@ const SCENARIOS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   'drain-group-pg': drainGroupOn('drain-group-pg', postgres),
   'drain-sqlite': drainOn('drain-sqlite', sqlite),
   'drain-group-sqlite': drainGroupOn('drain-group-sqlite', sqlite),
+  failures: failuresOn('failures', mariadb),
+  'failures-pg': failuresOn('failures-pg', postgres),
+  'failures-sqlite': failuresOn('failures-sqlite', sqlite),
   enqueue,
   e2e: endToEnd,
   depth,
