@@ -189,6 +189,50 @@ export class Claims {
     return moveToFailed(this.#layout, tmp, prefix, failedNameOf(record), this.#syncer);
   }
 
+  /**
+   * placeFailed() for a burst of refused jobs (to failed/ as `<prefix><id>.batchsql`, each
+   * rewritten as its `updated` record), with the file work shared: every rewrite is written
+   * and fsynced at once (the fsyncs run side by side), the claim directory and failed/ are
+   * fsynced once each, and each segment shrinks (or goes) once. Each file still moves in one
+   * rename: a claim of one job is rewritten in place, then renamed into failed/; a segment's
+   * job is written to failed/ alone, and the segment keeps its other open jobs (a crash before
+   * it shrank leaves the job in both: recovery drops it from the segment, recovery.ts).
+   * Returns where each went, in order.
+   */
+  async placeRefused(items: readonly { readonly job: Job; readonly updated: SpoolRecord; readonly prefix: FailedPrefix }[]): Promise<string[]> {
+    const temps = items.map(({ job, updated }) => ({ tmp: tempPathFor(this.#layout.tmpDir, failedNameOf(job.record)), text: encodeRecord(updated) }));
+    try {
+      await Promise.all(temps.map(({ tmp, text }) => writeTemp(tmp, text, true)));
+    } catch (error) {
+      await Promise.all(temps.map(({ tmp }) => fs.promises.unlink(tmp).catch(() => {})));
+      throw error;
+    }
+    // Claims of one job take their rewritten record in place: the claim directory is synced once for all.
+    const alone = items.filter(({ job }) => job.segment === undefined);
+    items.forEach(({ job }, k) => {
+      if (job.segment === undefined) fs.renameSync(temps[k]!.tmp, job.path);
+    });
+    if (alone.length > 0) await this.#syncer.sync(this.dir);
+    const moved: string[] = [];
+    for (const [k, { job, prefix }] of items.entries()) {
+      moved.push(await moveToFailed(this.#layout, job.segment === undefined ? job.path : temps[k]!.tmp, prefix, failedNameOf(job.record), null));
+    }
+    await this.#syncer.sync(this.#layout.failedDir);
+    const shrinking = new Set<Segment>();
+    for (const { job } of items) {
+      if (job.segment === undefined) continue;
+      const last = this.finish(job);
+      if (last !== null) {
+        this.remove(last);
+        shrinking.delete(job.segment);
+      } else {
+        shrinking.add(job.segment);
+      }
+    }
+    for (const segment of shrinking) await this.shrink(segment);
+    return moved;
+  }
+
   /** Renames a claim in the claim directory, durably (the uncertain marker: recovery.ts). */
   async rename(path: string, name: string): Promise<string> {
     const renamed = join(this.dir, name);
