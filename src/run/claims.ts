@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import fs from 'fs-extra';
 import { makeDirDurable, tempPathFor, writeFileAtomic, writeTemp, type DirSyncer } from '../spool/durable.js';
-import { moveToFailed, type FailedPrefix } from '../spool/failed-dir.js';
+import { moveToFailed, moveToFailedSync, type FailedPrefix } from '../spool/failed-dir.js';
 import type { Layout } from '../spool/layout.js';
 import { readJobFile, type ReadLimits } from '../spool/read-job.js';
 import { rewriteScriptFile } from '../spool/script-file.js';
@@ -213,10 +213,7 @@ export class Claims {
       if (job.segment === undefined) fs.renameSync(temps[k]!.tmp, job.path);
     });
     if (alone.length > 0) await this.#syncer.sync(this.dir);
-    const moved: string[] = [];
-    for (const [k, { job, prefix }] of items.entries()) {
-      moved.push(await moveToFailed(this.#layout, job.segment === undefined ? job.path : temps[k]!.tmp, prefix, failedNameOf(job.record), null));
-    }
+    const moved = items.map(({ job, prefix }, k) => moveToFailedSync(this.#layout, job.segment === undefined ? job.path : temps[k]!.tmp, prefix, failedNameOf(job.record)));
     await this.#syncer.sync(this.#layout.failedDir);
     const shrinking = new Set<Segment>();
     for (const { job } of items) {
