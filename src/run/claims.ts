@@ -22,6 +22,27 @@ function segmentText(records: readonly SpoolRecord[]): string {
 }
 
 /**
+ * Writes small temp files (O_EXCL, mode 0600) synchronously, then fsyncs them side by side in
+ * the thread pool: one trip per file, not four (open, write, sync, close), and the fsyncs
+ * land together. On any failure every one of them is removed and the error rethrown.
+ */
+async function writeSyncedTemps(files: readonly { readonly tmp: string; readonly text: string }[]): Promise<void> {
+  const fds: number[] = [];
+  try {
+    for (const { tmp, text } of files) {
+      fds.push(fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600));
+      fs.writeFileSync(fds[fds.length - 1]!, text);
+    }
+    await Promise.all(fds.map((fd) => new Promise<void>((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve())))));
+  } catch (error) {
+    for (const { tmp } of files) fs.rmSync(tmp, { force: true });
+    throw error;
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+}
+
+/**
  * The files one drain holds in spool/.active/<runner>/<datasource>/, and every way they
  * leave it: removed once their jobs finished, returned to their place in the spool,
  * rewritten, or written to failed/. Claims of segments are tracked until their last job
@@ -200,13 +221,8 @@ export class Claims {
    * Returns where each went, in order.
    */
   async placeRefused(items: readonly { readonly job: Job; readonly updated: SpoolRecord; readonly prefix: FailedPrefix }[]): Promise<string[]> {
-    const temps = items.map(({ job, updated }) => ({ tmp: tempPathFor(this.#layout.tmpDir, failedNameOf(job.record)), text: encodeRecord(updated) }));
-    try {
-      await Promise.all(temps.map(({ tmp, text }) => writeTemp(tmp, text, true)));
-    } catch (error) {
-      await Promise.all(temps.map(({ tmp }) => fs.promises.unlink(tmp).catch(() => {})));
-      throw error;
-    }
+    const temps = items.map(({ job }) => ({ tmp: tempPathFor(this.#layout.tmpDir, failedNameOf(job.record)) }));
+    await writeSyncedTemps(temps.map(({ tmp }, k) => ({ tmp, text: encodeRecord(items[k]!.updated) })));
     // Claims of one job take their rewritten record in place: the claim directory is synced once for all.
     const alone = items.filter(({ job }) => job.segment === undefined);
     items.forEach(({ job }, k) => {
