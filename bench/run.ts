@@ -8,6 +8,7 @@
  *   npm run bench -- coalesce coalesce-pg coalesce-sqlite --rounds=3   merged INSERTs (issue 15)
  *   npm run bench -- --quick              sizes x0.2, depth up to 100,000
  *   npm run bench -- --scale=0.5 --depths=1000,100000 --dir=/path/on/the/disk
+ *   npm run bench -- failures failures-pg failures-sqlite   refused statements settled (issue 15)
  *   npm run bench -- drain --rounds=3     each scenario 3 times; the medians count
  *                                         (rounds interleave: every scenario once, then again)
  *   npm run bench -- continuous --rounds=3   start --continuous vs BullMQ: latency at 200 jobs/s
@@ -26,6 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Context, type Row, ensureDatabase, remove } from './common.js';
 import { coalesceOn, drainGroupOn, drainOn } from './drain.js';
+import { failuresOn } from './failures.js';
 import { mariadbTarget } from './targets/mariadb.js';
 import { postgresTarget } from './targets/postgres.js';
 import { sqliteTarget } from './targets/sqlite.js';
@@ -48,6 +50,9 @@ const SCENARIOS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   coalesce: coalesceOn('coalesce', mariadb),
   'coalesce-pg': coalesceOn('coalesce-pg', postgres),
   'coalesce-sqlite': coalesceOn('coalesce-sqlite', sqlite),
+  failures: failuresOn('failures', mariadb),
+  'failures-pg': failuresOn('failures-pg', postgres),
+  'failures-sqlite': failuresOn('failures-sqlite', sqlite),
   enqueue,
   e2e: endToEnd,
   depth,

@@ -440,7 +440,8 @@ describe.skipIf(process.getuid?.() !== 0)('disk full during the runner\'s moves'
       q = new QueryBatch({ home: mount, configFile: false, datasources: { main: t.url } });
       // A statement that fails: its file must be rewritten (attempts, lastError) before it moves
       // to failed/, which needs a page the full disk does not have. (It comes first: each
-      // finished job's removal frees a page.)
+      // finished job's removal frees a page. A refused job settles when its burst ends, so
+      // the 8 others of its group run and commit first.)
       const failing = await q.spool('INSERT INTO no_such_table VALUES (1)');
       for (let k = 0; k < 8; k++) await q.spool('INSERT INTO diskfull (job) VALUES (?)', [k]);
       const filler = join(mount, 'filler');
@@ -452,13 +453,13 @@ describe.skipIf(process.getuid?.() !== 0)('disk full during the runner\'s moves'
       const error = await q.run().then(() => null, (e: unknown) => e);
       expect(isQueryBatchError(error, 'RUN_IO_FAILED')).toBe(true);
       expect((error as Error).message).toMatch(/ENOSPC/);
-      expect(await count(t.db, 'SELECT COUNT(*) AS c FROM diskfull')).toBe(0);
-      // The claims (the group-commit batch the failing job was in: all 9) stay, whole.
-      expect(await filesBelow(join(mount, 'spool', '.active'))).toHaveLength(9);
+      expect(await count(t.db, 'SELECT COUNT(*) AS c FROM diskfull')).toBe(8);
+      // The refused job's claim stays, whole; the committed jobs' claims are gone.
+      expect(await filesBelow(join(mount, 'spool', '.active'))).toHaveLength(1);
 
       await unlink(filler);
       const summary = await q.run();
-      expect(summary).toMatchObject({ recovered: 9, success: 8, sqlFailed: 1 });
+      expect(summary).toMatchObject({ recovered: 1, success: 0, sqlFailed: 1 });
       expect(await readdir(join(mount, 'failed'))).toEqual([`failed-${failing}.batchsql`]);
       const [rows] = await t.db.query('SELECT job FROM diskfull ORDER BY n');
       expect((rows as Array<{ job: number }>).map((r) => r.job)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);

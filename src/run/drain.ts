@@ -20,7 +20,7 @@ import { hasForeignClaims, recoverForeignClaims, uncertainMarkerName } from './r
 import { Retrier } from './retry.js';
 import { failedStatementOf, runScript, type ScriptResult } from './script.js';
 import { blockingFile, blocks } from './strict-order.js';
-import { invalidFile, logUncertainClaims, settleFailure, type SettleContext, type SettleOptions } from './settle.js';
+import { invalidFile, logUncertainClaims, settleFailure, settleRefused, type Refused, type SettleContext, type SettleOptions } from './settle.js';
 
 /** Why the drain stopped before the spool was empty. */
 type StopReason = 'none' | 'limit' | 'aborted' | 'connection' | 'busy' | 'blocked';
@@ -53,6 +53,8 @@ export class Drain {
   #relist = false;
   /** Claimed jobs waiting to run together in one ledger transaction (group commit). */
   #group: Job[] = [];
+  /** Refused jobs of the burst running one by one, settled together when it ends (#settleRefused). */
+  #refused: { readonly job: Job; readonly refused: Refused }[] = [];
 
   constructor(deps: RunnerDeps, datasource: string, options: DrainOptions, settling: SettleContext, spoolId: string) {
     this.#deps = deps;
@@ -323,14 +325,17 @@ export class Drain {
       for (let k = 0; k < jobs.length; k++) {
         if (k > 0 && this.#options.signal?.aborted) {
           if (this.#stop === 'none') this.#stop = 'aborted';
+          await this.#settleRefused();
           await this.#claims.returnUnrun(jobs.slice(k));
           return false;
         }
         if (!(await this.#runOne(jobs[k]!, ran))) {
+          await this.#settleRefused();
           await this.#claims.returnUnrun(jobs.slice(k + 1));
           return false;
         }
       }
+      await this.#settleRefused();
       return true;
     } finally {
       this.#claims.remove(...ran);
@@ -358,6 +363,8 @@ export class Drain {
       } catch (error) {
         // A timeout whose cancel had to drop the connection is a lost connection too.
         if (lostConnection(this.#driver.dialect, error)) {
+          // The burst's refused jobs first: a segment given back must not carry them.
+          await this.#settleRefused();
           await this.#connectionLost([job], error, t, path);
           return false;
         }
@@ -367,11 +374,18 @@ export class Drain {
         if (next === 'again') continue;
         if (next === 'aborted') {
           this.#stop = 'aborted';
+          await this.#settleRefused();
           await this.#claims.returnUnrun([job]);
           return false;
         }
         // A statement stopped for its time limit fails like an SQL error, with its own class.
-        await this.#settleJob(job, path, failureOf(isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql', error), { ms });
+        const cls = isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql';
+        if (ran !== undefined && !job.changesSession && !this.#strictOrder) {
+          // In a burst: settled with the burst's other refused jobs when it ends (strictOrder stops at once instead).
+          this.#refused.push({ job, refused: { record, foundAt: job.src, failure: { ...failureOf(cls, error), class: cls }, options: { ms, count: (f, to) => countFailure(this.summary, f, to, this.#options.step) } } });
+          return !this.stopped;
+        }
+        await this.#settleJob(job, path, failureOf(cls, error), { ms });
         return (!job.changesSession || (await this.#resetSession())) && !this.stopped;
       }
     }
@@ -519,6 +533,17 @@ export class Drain {
       count: (f, to) => countFailure(this.summary, f, to, this.#options.step),
     });
     if (this.#strictOrder && moved !== null && blocks(failure)) this.#block(basename(moved));
+  }
+
+  /**
+   * Settles the burst's refused jobs together (settle.ts settleRefused, Claims.placeRefused):
+   * one round of file syncs for all, instead of four syncs each. Until then their claims
+   * stay where they are: a crash gives them back to the spool, to run (and fail) again.
+   */
+  async #settleRefused(): Promise<void> {
+    const pending = this.#refused;
+    this.#refused = [];
+    await settleRefused(this.#settling, pending.map((p) => p.refused), (updated, prefix) => this.#claims.placeRefused(pending.map(({ job }, k) => ({ job, updated: updated[k]!, prefix }))));
   }
 
   /** strictOrder: the file `name` in failed/ blocks the datasource; the drain stops (a stop already under way keeps its reason). */

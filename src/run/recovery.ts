@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs';
 import type { Layout } from '../spool/layout.js';
 import { listSorted, removeIfEmpty } from '../spool/listing.js';
-import { parseJobFileName, spoolPathFor } from '../spool/shards.js';
+import { jobFileName, parseJobFileName, spoolPathFor } from '../spool/shards.js';
 import { isId } from '../spool/id.js';
-import { SPOOL_EXTENSION, decodeRecord } from '../spool/record.js';
-import { makeDirDurable, parseTempName, type DirSyncer } from '../spool/durable.js';
-import { moveToFailed } from '../spool/failed-dir.js';
+import { SPOOL_EXTENSION, decodeRecord, decodeSegment, encodeRecord, type SpoolRecord } from '../spool/record.js';
+import { makeDirDurable, parseTempName, tempPathFor, writeTemp, type DirSyncer } from '../spool/durable.js';
+import { FAILED_PREFIXES, moveToFailed } from '../spool/failed-dir.js';
 import { INDEX_TEMP_NAME } from '../spool/leaf-index.js';
 
 /**
@@ -128,6 +128,44 @@ export interface Recovery {
   readonly uncertain: UncertainClaim[];
 }
 
+/** Whether failed/ holds job `id` (under any of the runner's prefixes, by its own name). */
+async function inFailed(layout: Layout, id: string): Promise<boolean> {
+  for (const prefix of FAILED_PREFIXES) if (await fs.pathExists(join(layout.failedDir, prefix + jobFileName(id)))) return true;
+  return false;
+}
+
+/**
+ * A dead runner's segment claim may still hold jobs it had written to failed/ already: a
+ * crash after that write and before the claim was rewritten without them (run/claims.ts
+ * placeFailed, placeRefused). Those jobs are dropped from it, so that none is both in
+ * failed/ and back in the spool (and none runs again). Returns what goes back: the claim as
+ * it is (`as-is`: its caller moves it), its other jobs written as a new file in the spool
+ * (`rewritten`: written durably, then the claim removed; a crash between leaves both, and
+ * the file in the spool wins), or `none` left. A claim that can't be read as a segment goes
+ * back as it is.
+ */
+async function withoutFailedJobs(layout: Layout, src: string, ds: string, count: number, syncer: DirSyncer | null): Promise<'as-is' | 'rewritten' | 'none'> {
+  let records: SpoolRecord[];
+  try {
+    records = decodeSegment(await fs.promises.readFile(src, 'utf8'), count);
+  } catch {
+    return 'as-is';
+  }
+  const open: SpoolRecord[] = [];
+  for (const record of records) if (!(await inFailed(layout, record.id))) open.push(record);
+  if (open.length === records.length) return 'as-is';
+  if (open.length > 0) {
+    const target = spoolPathFor(layout.spoolDir, ds, open[0]!.id, open.length);
+    if (!(await fs.pathExists(target))) {
+      const tmp = tempPathFor(layout.tmpDir, jobFileName(open[0]!.id, open.length));
+      await writeTemp(tmp, open.map((r) => encodeRecord(r)).join(''), syncer !== null);
+      if (!(await restore(tmp, target, syncer))) await fs.promises.unlink(tmp).catch(() => {});
+    }
+  }
+  await drop(src);
+  return open.length > 0 ? 'rewritten' : 'none';
+}
+
 /** Gives back the claims of one datasource of a dead runner (`dsDir` = .active/<runner>/<ds>). */
 async function recoverDatasourceDir(layout: Layout, owner: string, ds: string, syncer: DirSyncer | null, out: Recovery): Promise<void> {
   const dsDir = join(layout.activeDir, owner, ds);
@@ -150,6 +188,13 @@ async function recoverDatasourceDir(layout: Layout, owner: string, ds: string, s
       // The job is pending already (a copy written back before the crash): that one stays.
       await drop(src);
       continue;
+    }
+    if (job !== undefined && job.count > 1) {
+      const left = await withoutFailedJobs(layout, src, ds, job.count, syncer);
+      if (left !== 'as-is') {
+        if (left === 'rewritten') out.recovered++;
+        continue;
+      }
     }
     if (await restore(src, target, syncer)) out.recovered++;
   }

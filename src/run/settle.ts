@@ -76,12 +76,19 @@ export async function settleFailure(ctx: SettleContext, job: FailedJob, failure:
     moved = job.path;
     message = `${message ?? failure.message} (could not move it to failed/: ${(error as Error).message}; left in place)`;
   }
-  const shown = (path: string) => relative(ctx.home, path);
-  const inFailed = to !== 'spool' && shown(moved).startsWith('failed');
+  const inFailed = to !== 'spool' && relative(ctx.home, moved).startsWith('failed');
   if (inFailed && failure.class === 'invalid') {
     // Its record can't carry why: the reason is kept beside it, for `failed list`.
     await keepFailedReason(moved, { class: 'invalid', code: failure.code, message: message ?? failure.message, at: failure.at });
   }
+  report(ctx, job, failure, to, moved, inFailed, attempts, { ...options, ...(message !== undefined && { message }) });
+  return inFailed ? moved : null;
+}
+
+/** After a failed job's file moved: its outcome (when it reached failed/), its count, its error-log line. */
+function report(ctx: SettleContext, job: Pick<FailedJob, 'record' | 'foundAt'>, failure: Failure, to: Destination, moved: string, inFailed: boolean, attempts: number | undefined, options: SettleOptions): void {
+  const shown = (path: string) => relative(ctx.home, path);
+  const record = isWholeRecord(job.record) ? job.record : null;
   const id = job.record?.id;
   if (inFailed && id) {
     // A file that was not valid reports no record (its webhook, if it names one, is not trusted).
@@ -92,11 +99,33 @@ export async function settleFailure(ctx: SettleContext, job: FailedJob, failure:
     file: shown(job.foundAt),
     moved: shown(moved),
     ...(attempts !== undefined && { attempts }),
-    ...(message !== undefined && { message }),
+    ...(options.message !== undefined && { message: options.message }),
     ...(options.sql !== undefined && { sql: options.sql }),
     logParams: ctx.logParams,
   }));
-  return inFailed ? moved : null;
+}
+
+/** A refused job (class sql or timeout: it goes to failed/failed-…) waiting to settle with the rest of its burst. */
+export interface Refused {
+  readonly record: SpoolRecord;
+  /** Where the job was found (absolute). */
+  readonly foundAt: string;
+  readonly failure: Failure & { readonly class: 'sql' | 'timeout' };
+  readonly options: SettleOptions;
+}
+
+/**
+ * settleFailure() for a burst of refused jobs: each record is rewritten with one more attempt
+ * and its failure, `place` moves them all to failed/ at once (the file work shared:
+ * Claims.placeRefused), then each is reported, counted and logged as settleFailure() does.
+ * Resolves with where each went.
+ */
+export async function settleRefused(ctx: SettleContext, refused: readonly Refused[], place: (updated: readonly SpoolRecord[], prefix: 'failed-') => Promise<string[]>): Promise<string[]> {
+  if (refused.length === 0) return [];
+  const prefix = 'failed-'; // FAILED_PREFIX_OF of both classes
+  const moved = await place(refused.map(({ record, failure }) => withFailure(record, failure)), prefix);
+  refused.forEach(({ record, foundAt, failure, options }, k) => report(ctx, { record, foundAt }, failure, prefix, moved[k]!, true, record.attempts + 1, options));
+  return moved;
 }
 
 /** A file that could not be read as a job, or can't be put in its place: it goes to failed/failed-<name> as it is. */

@@ -52,6 +52,20 @@ export async function moveToFailed(layout: Layout, src: string, prefix: FailedPr
 }
 
 /**
+ * moveToFailed() without the directory fsync, synchronously: for a burst of moves between
+ * round trips (a thread-pool trip costs more than the rename itself), failed/ then fsynced
+ * once by the caller.
+ */
+export function moveToFailedSync(layout: Layout, src: string, prefix: FailedPrefix, name: string): string {
+  for (let n = 0; ; n++) {
+    const target = join(layout.failedDir, candidate(prefix, name, n));
+    if (fs.existsSync(target)) continue;
+    fs.renameSync(src, target);
+    return target;
+  }
+}
+
+/**
  * Why a file that is not a valid job is in failed/: kept beside it, in a hidden file
  * `.<name>.reason` (JSON: the failure, and the inode of the file it belongs to). A valid
  * job carries its last failure in its own record; a file that could not be read as one (a
