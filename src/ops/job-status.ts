@@ -1,5 +1,6 @@
 import { basename, dirname, join } from 'node:path';
 import fs from 'fs-extra';
+import { pathExists } from '../spool/durable.js';
 import { FAILED_PREFIXES } from '../spool/failed-dir.js';
 import { requireJobId } from '../spool/id.js';
 import type { JobStatus, ResolvedConfig } from '../interfaces.js';
@@ -58,7 +59,7 @@ export interface Found {
 export async function findJob(dir: string, id: string, limits: ReadLimits): Promise<Found | null> {
   // Its own file; in a runner's claims, also under its uncertain marker (a statement that commits by itself in flight).
   for (const own of [join(dir, id + SPOOL_EXTENSION), join(dir, uncertainMarkerName(id))]) {
-    if (!(await exists(own))) continue;
+    if (!(await pathExists(own))) continue;
     let record: SpoolRecord | null = null;
     let script: ScriptFile | null = null;
     try {
@@ -80,10 +81,6 @@ export async function findJob(dir: string, id: string, limits: ReadLimits): Prom
     }
   }
   return null;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return fs.promises.lstat(path).then(() => true, () => false);
 }
 
 /**
@@ -118,7 +115,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
   }
   for (const prefix of FAILED_PREFIXES) {
     const file = `${prefix}${id}${SPOOL_EXTENSION}`;
-    if (!(await exists(join(layout.failedDir, file)))) continue;
+    if (!(await pathExists(join(layout.failedDir, file)))) continue;
     const found = await outcomes.find(id, now);
     const outcome = found?.status === 'cancelled' ? null : found;
     let record: SpoolRecord | null;

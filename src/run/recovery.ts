@@ -7,7 +7,7 @@ import { listSorted, removeIfEmpty } from '../spool/listing.js';
 import { jobFileName, parseJobFileName, spoolPathFor } from '../spool/shards.js';
 import { isId } from '../spool/id.js';
 import { SPOOL_EXTENSION, decodeRecord, decodeSegment, encodeRecord, type SpoolRecord } from '../spool/record.js';
-import { makeDirDurable, parseTempName, tempPathFor, writeTemp, type DirSyncer } from '../spool/durable.js';
+import { makeDirDurable, parseTempName, pathExists, tempPathFor, writeTemp, type DirSyncer } from '../spool/durable.js';
 import { FAILED_PREFIXES, moveToFailed } from '../spool/failed-dir.js';
 import { INDEX_TEMP_NAME } from '../spool/leaf-index.js';
 
@@ -130,7 +130,7 @@ export interface Recovery {
 
 /** Whether failed/ holds job `id` (under any of the runner's prefixes, by its own name). */
 async function inFailed(layout: Layout, id: string): Promise<boolean> {
-  for (const prefix of FAILED_PREFIXES) if (await fs.pathExists(join(layout.failedDir, prefix + jobFileName(id)))) return true;
+  for (const prefix of FAILED_PREFIXES) if (await pathExists(join(layout.failedDir, prefix + jobFileName(id)))) return true;
   return false;
 }
 
@@ -156,7 +156,7 @@ async function withoutFailedJobs(layout: Layout, src: string, ds: string, count:
   if (open.length === records.length) return 'as-is';
   if (open.length > 0) {
     const target = spoolPathFor(layout.spoolDir, ds, open[0]!.id, open.length);
-    if (!(await fs.pathExists(target))) {
+    if (!(await pathExists(target))) {
       const tmp = tempPathFor(layout.tmpDir, jobFileName(open[0]!.id, open.length));
       await writeTemp(tmp, open.map((r) => encodeRecord(r)).join(''), syncer !== null);
       if (!(await restore(tmp, target, syncer))) await fs.promises.unlink(tmp).catch(() => {});

@@ -134,3 +134,8 @@ export async function writeFileAtomic(tmpDir: string, path: string, text: string
   }
   if (syncer) await syncer.sync(dirname(path));
 }
+
+/** Whether anything is at `path` (a file, a directory or a dangling link); never throws. */
+export async function pathExists(path: string): Promise<boolean> {
+  return fs.promises.lstat(path).then(() => true, () => false);
+}
