@@ -240,6 +240,26 @@ describe('delayed jobs under start', () => {
 });
 
 describe('delayed jobs: crash safety', () => {
+  it('a promotion cut short (a job that can not be moved) leaves that job and the later ones waiting, none lost; the next run goes on in id order', async () => {
+    home = await tempHome();
+    const qb = open();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await qb.spool(INSERT, [`d${i}`], { delayMs: 200 + i }));
+    await sleep(300);
+    // Something in the way of the 4th job's place in its shard: its rename fails (EISDIR).
+    const { spoolPathFor } = await import('../src/spool/shards.js');
+    const { mkdir, rmdir } = await import('node:fs/promises');
+    const obstacle = spoolPathFor(join(home, 'spool'), 'main', ids[3]!);
+    await mkdir(obstacle, { recursive: true });
+    const first = await qb.run();
+    expect(first).toMatchObject({ success: 3, sqlFailed: 0, delayed: 3 });
+    expect(await qb.status(ids[3]!)).toMatchObject({ state: 'delayed' });
+    expect((await qb.logs({ errors: true })).map((e) => e.record)).toEqual([expect.objectContaining({ id: ids[3], code: 'EISDIR', message: expect.stringContaining('left in place for the next run') })]);
+    await rmdir(obstacle);
+    expect(await qb.run()).toMatchObject({ success: 3, delayed: 0 });
+    expect(await ran()).toEqual(['d0', 'd1', 'd2', 'd3', 'd4', 'd5']);
+  });
+
   it('a runner SIGKILLed while it promotes due jobs loses none and runs none twice', async () => {
     home = await tempHome();
     await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { main: t.url } }));

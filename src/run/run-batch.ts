@@ -57,7 +57,8 @@ async function promoteDelayed(deps: RunnerDeps, names: readonly string[]): Promi
   let delayed = 0;
   let next: number | null = null;
   for (const name of names) {
-    const { waiting, nextDueMs } = await promoteDue(deps.layout, name, syncer);
+    const { waiting, nextDueMs, failed } = await promoteDue(deps.layout, name, syncer);
+    if (failed) logLeftInPlace(deps, failed.path, failed.error, { id: failed.id, datasource: name });
     delayed += waiting;
     if (nextDueMs !== null && (next === null || nextDueMs < next)) next = nextDueMs;
   }
@@ -96,7 +97,7 @@ async function prepare(deps: RunnerDeps, settling: SettleContext): Promise<{ tmp
   return { tmpRemoved, recovery, adoption };
 }
 
-/** A drop-in that is fine but could not be placed (disk full, permissions): it stays for the next run, and the log says why. */
+/** A drop-in that is fine, or a due delayed job, that could not be placed (disk full, permissions): it stays for the next run, and the log says why. */
 function logLeftInPlace(deps: RunnerDeps, path: string, error: unknown, record?: Partial<SpoolRecord>): void {
   const failure = failureOf('invalid', error);
   const shown = relative(deps.layout.home, path);

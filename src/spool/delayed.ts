@@ -60,12 +60,16 @@ export interface Promotion {
   readonly waiting: number;
   /** The earliest due time of those, or null. */
   readonly nextDueMs: number | null;
+  /** The job that could not be moved (it and the later ones stay for the next run), and why. */
+  readonly failed?: { readonly path: string; readonly id: string; readonly error: unknown };
 }
 
 /**
  * Moves a datasource's due delayed jobs into their shards (rename, then fsync of both
  * directories when `syncer` is given), earliest first. Another process promoting at the
- * same time takes some of them: a name already gone is skipped.
+ * same time takes some of them: a name already gone is skipped. A job that can't be moved
+ * (a full disk, permissions) stops the promotion of its datasource: it and the jobs after
+ * it wait for the next run (`failed` says why).
  */
 export async function promoteDue(layout: Layout, datasource: string, syncer: DirSyncer | null, now = Date.now()): Promise<Promotion> {
   const all = await delayedOf(layout, datasource);
@@ -75,12 +79,13 @@ export async function promoteDue(layout: Layout, datasource: string, syncer: Dir
   for (; i < all.length && all[i]!.dueMs <= now; i++) {
     const { name, id } = all[i]!;
     const target = spoolPathFor(layout.spoolDir, datasource, id);
-    await makeDirDurable(dirname(target), syncer);
     try {
+      await makeDirDurable(dirname(target), syncer);
       await fs.promises.rename(join(source, name), target);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(join(source, name)))) continue; // another runner took it
-      throw error;
+      const rest = all.slice(i);
+      return { promoted, waiting: rest.length, nextDueMs: rest[0]!.dueMs, failed: { path: join(source, name), id, error } };
     }
     if (syncer) await syncer.sync(dirname(target));
     promoted++;
