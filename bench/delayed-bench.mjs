@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryBatch } from '../dist/index.js';
 
 const N = Number(process.argv[2] ?? 10_000);
@@ -30,7 +31,7 @@ const before = await qb.run();
 if (before.delayed !== N) throw new Error(`expected ${N} delayed, found ${before.delayed}`);
 const waiting = await median(() => qb.run());
 const wait = due + N - Date.now();
-await new Promise((r) => setTimeout(r, Math.max(0, wait + 10)));
+await sleep(Math.max(0, wait + 10));
 const t0 = performance.now();
 const summary = await qb.run({ limit: 0 });
 if ((await qb.status()).pending.main?.count !== N) throw new Error('expected every delayed job promoted');
