@@ -36,6 +36,7 @@ export function defaults(): Omit<ResolvedConfig, 'home' | 'datasources' | 'defau
     },
     timeoutMs: 5 * 60 * 1000,
     retentionMs: 24 * 60 * 60 * 1000,
+    keyRetentionMs: 24 * 60 * 60 * 1000,
     webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10_000, concurrency: 4, maxQueued: 10_000, closeWaitMs: 30_000 },
     dashboard: { token: null },
   };
@@ -47,7 +48,7 @@ function configError(message: string): QueryBatchError {
 
 const KNOWN_KEYS = new Set([
   'home', 'datasources', 'defaultDatasource', 'maxConnectionAttempts', 'durability', 'dropInSettleMs', 'tmpMaxAgeMs', 'limits', 'logs', 'schedule', 'configFile',
-  'timeoutMs', 'retentionMs', 'webhooks', 'dashboard',
+  'timeoutMs', 'retentionMs', 'keyRetentionMs', 'webhooks', 'dashboard',
 ]);
 
 /**
@@ -294,6 +295,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
     throw configError(`Expected \`logs.logParams\` to be true or false; got ${JSON.stringify(logs.logParams)}`);
   }
   const schedule = optionGroup(merged.schedule, 'schedule', Object.keys(base.schedule));
+  const retentionMs = wholeNumber(merged.retentionMs, 'retentionMs', 0, base.retentionMs);
   return {
     home,
     datasources,
@@ -324,7 +326,8 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
       stopTimeoutMs: wholeNumber(schedule.stopTimeoutMs, 'schedule.stopTimeoutMs', 1, base.schedule.stopTimeoutMs),
     },
     timeoutMs: wholeNumber(merged.timeoutMs, 'timeoutMs', 0, base.timeoutMs),
-    retentionMs: wholeNumber(merged.retentionMs, 'retentionMs', 0, base.retentionMs),
+    retentionMs,
+    keyRetentionMs: keyRetentionOf(merged.keyRetentionMs, retentionMs, base.keyRetentionMs),
     webhooks: {
       secret: webhooks.secret ?? base.webhooks.secret,
       maxAttempts: wholeNumber(webhooks.maxAttempts, 'webhooks.maxAttempts', 1, base.webhooks.maxAttempts),
@@ -336,6 +339,21 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
     },
     dashboard: { token: dashboard.token ?? base.dashboard.token },
   };
+}
+
+/**
+ * How long an idempotency key stays taken after its job succeeded (spool/keys.ts). The
+ * runner's outcome record (kept `retentionMs`) is what tells when a job finished, so the
+ * key can't be kept longer: unset, it is 24 h or `retentionMs` when that is shorter; set
+ * longer than `retentionMs`, it is refused. Throws CONFIG_INVALID.
+ */
+function keyRetentionOf(value: unknown, retentionMs: number, fallback: number): number {
+  if (value === undefined) return Math.min(fallback, retentionMs);
+  const ms = wholeNumber(value, 'keyRetentionMs', 0, fallback);
+  if (ms > retentionMs) {
+    throw configError(`Expected \`keyRetentionMs\` to be at most \`retentionMs\` (${retentionMs}: how long finished jobs are remembered, which is what tells a key's job finished); got ${ms}`);
+  }
+  return ms;
 }
 
 function flag(value: unknown, name: string, fallback: boolean): boolean {

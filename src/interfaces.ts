@@ -166,6 +166,12 @@ export interface QueryBatchOptions {
   readonly timeoutMs?: number;
   /** How long status(id) remembers a finished job (logs/outcomes/). @default 86400000 (24 h) */
   readonly retentionMs?: number;
+  /**
+   * How long a job's idempotency key (`spool(…, { key })`) stays taken after the job
+   * succeeded: spooling the key again within it returns the first job's id. At most
+   * `retentionMs`. @default 86400000 (24 h), or `retentionMs` when that is shorter
+   */
+  readonly keyRetentionMs?: number;
   readonly webhooks?: WebhookOptions;
   /** `querybatch dashboard` and `start --http` (docs/dashboard.md). */
   readonly dashboard?: DashboardOptions;
@@ -188,6 +194,7 @@ export interface ResolvedConfig {
   readonly schedule: ResolvedSchedule;
   readonly timeoutMs: number;
   readonly retentionMs: number;
+  readonly keyRetentionMs: number;
   readonly webhooks: Required<Omit<WebhookOptions, 'secret'>> & { readonly secret: string | null };
   readonly dashboard: { readonly token: string | null };
 }
@@ -228,6 +235,16 @@ export interface SpoolOptions {
   readonly webhook?: string;
   /** Store the result rows as pages of about 1 MB, for qb.result(id) / qb.resultPage(id, n). @default false */
   readonly captureResult?: boolean;
+  /**
+   * An idempotency key (1-256 characters), per datasource: while a job spooled with this key
+   * is delayed, queued, running or in failed/, and for `keyRetentionMs` after it succeeded,
+   * spooling the key again writes nothing and returns that job's id (docs/api.md#idempotency-keys).
+   */
+  readonly key?: string;
+  /** The job does not run before this time (docs/api.md#delayed-jobs). Not with `delayMs`. */
+  readonly runAt?: Date;
+  /** The job does not run before this many milliseconds from now. Not with `runAt`. */
+  readonly delayMs?: number;
 }
 
 export interface RunOptions {
@@ -314,6 +331,10 @@ export interface RunSummary {
   /** Wall-clock duration of the whole run. */
   readonly wallMs: number;
   readonly datasources: Readonly<Record<string, DatasourceSummary>>;
+  /** Delayed jobs not yet due, left waiting (not failures): their run comes at their runAt. Always set by run(). */
+  readonly delayed?: number;
+  /** When the first of them is due, or null when none waits. Always set by run(). */
+  readonly nextDueAt?: string | null;
 }
 
 export interface StatusReport {
@@ -332,6 +353,8 @@ export interface StatusReport {
   readonly blocked: Readonly<Record<string, string | null>>;
   /** Paused datasources (`querybatch pause`), by name: runs skip them until they are resumed. */
   readonly paused: readonly string[];
+  /** Delayed jobs (not yet due) per datasource that has any: how many, and when the first is due. */
+  readonly delayed?: Readonly<Record<string, { count: number; nextRunAt: string }>>;
   /** The last summary line of logs/querybatch.log, parsed. */
   readonly lastRun: LastRunLine | null;
 }
@@ -348,6 +371,8 @@ export interface LastRunLine {
 /** What became of a job, by id: `qb.status(id)`. */
 export type JobStatus =
   | { readonly id: string; readonly state: 'queued'; readonly datasource: string; /** 1: runs next in its datasource. */ readonly position: number; readonly attempts: number; readonly priority: Priority }
+  /** Spooled with `runAt`/`delayMs` and not yet due: it joins the queue, in id order, at the first run at or after `runAt`. */
+  | { readonly id: string; readonly state: 'delayed'; readonly datasource: string; readonly runAt: string; readonly attempts: number }
   | {
     readonly id: string;
     readonly state: 'running';

@@ -6,6 +6,9 @@ import { DirSyncer } from './spool/durable.js';
 import { QueryBatchError } from './errors.js';
 import type { JobStatus, QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
 import { ensureMarkerDirs } from './spool/priority.js';
+import { ensureDelayedDir, nextDue } from './spool/delayed.js';
+import { KEY_GRACE_MS } from './spool/keys.js';
+import { isId } from './spool/id.js';
 import { pauseDatasource, resumeDatasource } from './spool/paused.js';
 import type { CancelResult } from './ops/cancel.js';
 import type { ResultManifest, ResultPage } from './ops/results.js';
@@ -33,6 +36,9 @@ import type { DashboardHandle, ServeDashboardOptions } from './http/server.js';
  * The in-process guard: runs on one home never overlap within a process, even from two
  * QueryBatch instances (they share this process's runner name, so their claims would mix).
  */
+/** How long to wait before asking again for a job whose outcome may not be written yet (outcomes are flushed within 100 ms). */
+const OUTCOME_SETTLE_MS = 300;
+
 const runsByHome = new Map<string, Promise<unknown>>();
 
 async function oneRunAtATime<T>(home: string, run: () => Promise<T>): Promise<T> {
@@ -99,10 +105,42 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     super();
     this.config = resolveConfig(options);
     this.layout = layoutOf(this.config.home);
-    this.#writer = new SpoolWriter(this.layout, this.config, this.#syncer);
     this.#logs = new Logs(this.layout, this.config);
     this.#outcomes = new OutcomeLog(this.layout.outcomesDir, this.config.retentionMs);
+    this.#writer = new SpoolWriter(this.layout, this.config, this.#syncer, (id, ageMs) => this.#keyHeld(id, ageMs));
     this.#webhooks = new WebhookNotifier(this.config.webhooks, (failure) => this.#emitSafely('webhook:failed', failure));
+  }
+
+  /**
+   * Whether the job a key's marker names still holds the key (spool/keys.ts): while it is
+   * delayed, queued, running or in failed/, and for keyRetentionMs after it succeeded. A
+   * cancelled job, or a failed one whose file left failed/, gives its key back. A job that
+   * can't be found holds it while the marker is young (it may be being written); after that
+   * it is asked again once the runner's outcomes have surely been written (they are flushed
+   * within about 100 ms), and then released.
+   */
+  async #keyHeld(id: string, markerAgeMs: number): Promise<boolean> {
+    if (!isId(id)) return false;
+    const { jobStatus } = await import('./ops/job-status.js');
+    for (let look = 0; ; look++) {
+      const status = await jobStatus(this.layout, this.config, this.#outcomes, id);
+      switch (status.state) {
+        case 'delayed':
+        case 'queued':
+        case 'running':
+          return true;
+        case 'failed':
+          return status.file !== null;
+        case 'succeeded':
+          return Date.now() - Date.parse(status.finishedAt) < this.config.keyRetentionMs;
+        case 'cancelled':
+          return false;
+        case 'unknown':
+          if (markerAgeMs < KEY_GRACE_MS) return true;
+          if (look > 0) return false;
+          await new Promise((resolve) => setTimeout(resolve, OUTCOME_SETTLE_MS));
+      }
+    }
   }
 
   /** A finished job: remembered for status(id), emitted, and sent to its webhook if it has one. */
@@ -125,7 +163,9 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
 
   /**
    * Writes a statement to the spool and resolves with its id once it is on disk (fsynced,
-   * unless `durability: 'none'`). Rejects with a QueryBatchError (EMPTY_SQL,
+   * unless `durability: 'none'`). With `key`, while a job holds that key (docs/api.md#idempotency-keys)
+   * nothing is written and that job's id is returned. With `runAt`/`delayMs` the job waits
+   * in spool/.delayed/ until it is due (docs/api.md#delayed-jobs). Rejects with a QueryBatchError (EMPTY_SQL,
    * UNKNOWN_DATASOURCE, UNSERIALIZABLE_PARAM, SQL_TOO_LARGE, PARAMS_TOO_LARGE,
    * SPOOL_WRITE_FAILED) and then nothing was written.
    */
@@ -222,6 +262,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
       // The watcher sees markers written into directories that exist when it starts; one that
       // appears later, with its first marker, can be missed by chokidar (daemon/watcher.ts).
       await ensureMarkerDirs(this.layout, Object.keys(this.config.datasources));
+      await ensureDelayedDir(this.layout);
       const { onRun, onError, ...overrides } = options;
       const schedule = {
         ...this.config.schedule,
@@ -238,6 +279,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
         // Queues drop-ins and runs nothing (limit 0). Not through run(): a run() called
         // meanwhile must not join this pass and come back having executed nothing.
         adopt: (signal) => this.#runBatch({ limit: 0, signal }, false),
+        nextDue: () => nextDue(this.layout, Object.keys(this.config.datasources)),
       }, { ...(onRun && { onRun }), ...(onError && { onError }) });
     }
     await this.#schedule.ready;

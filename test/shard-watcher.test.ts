@@ -133,6 +133,7 @@ describe('continuous mode: the schedule', () => {
       datasources: ['main'],
       run: () => Promise.resolve(summaryOf(down ? 'ECONNREFUSED' : undefined)),
       adopt: () => Promise.resolve(summaryOf()),
+      nextDue: () => Promise.resolve(null),
     }, { onRun: (_s, reason) => reasons.push(reason) });
     await handle.ready;
     await spoolFile(spool, BUCKET, '00', 1);

@@ -59,6 +59,7 @@ export function formatSummary(s: RunSummary): string {
   if (s.settled > 0) lines.push(`  ${s.settled} job(s) the ledger showed had run before a crash: removed, not run again`);
   if (s.uncertain > 0) lines.push(`  ${s.uncertain} statement(s) that commit implicitly were cut short: see failed/uncertain-… (docs/guarantees.md)`);
   if (s.tmpRemoved > 0) lines.push(`  ${s.tmpRemoved} stale temp file(s) removed from spool/.tmp`);
+  if (s.delayed !== undefined && s.delayed > 0) lines.push(`  ${s.delayed} delayed job(s) waiting, not due yet (the first at ${s.nextDueAt ?? '-'})`);
   return lines.join('\n');
 }
 
@@ -69,6 +70,11 @@ export function formatStatus(r: StatusReport): string {
     const blocked = r.blocked[name];
     const paused = r.paused.includes(name) ? `, paused (runs skip it: querybatch resume ${name})` : '';
     lines.push(`  ${name}: ${p.count}${p.count > 0 ? ` (oldest ${ago(p.oldestAgeMs)} ago, ${p.oldestId})` : ''}${paused}${blocked ? `, blocked by failed/${oneLine(blocked)} (strictOrder): respool or delete it to go on` : ''}`);
+  }
+  const delayed = Object.entries(r.delayed ?? {});
+  if (delayed.length > 0) {
+    lines.push(`delayed (not due yet): ${delayed.reduce((n, [, d]) => n + d.count, 0)}`);
+    for (const [name, d] of delayed) lines.push(`  ${name}: ${d.count} (the first due at ${d.nextRunAt})`);
   }
   if (r.dropIns > 0) lines.push(`dropped-in, not yet queued: ${r.dropIns}`);
   if (r.active > 0) lines.push(`claimed by a runner now: ${r.active}`);
@@ -86,6 +92,8 @@ export function formatJobStatus(s: JobStatus): string {
   switch (s.state) {
     case 'queued':
       return `${s.id}: queued in ${s.datasource}, position ${s.position}${s.attempts > 0 ? `, ${s.attempts} attempt(s) so far` : ''}${s.priority === 'immediate' ? ', immediate' : ''}`;
+    case 'delayed':
+      return `${s.id}: delayed in ${s.datasource} until ${s.runAt} (it joins the queue, in id order, at the first run from then on)${s.attempts > 0 ? `, ${s.attempts} attempt(s) so far` : ''}`;
     case 'running':
       return s.runnerDead
         ? `${s.id}: claimed on ${s.datasource} by runner ${s.runner}, which has died: not running; the next run gives it back to its place in the spool`

@@ -6,8 +6,9 @@ import { watchShards, type ShardWatcher } from './shard-watcher.js';
 /**
  * Why a run started. `adopt`: the watcher took drop-ins into the spool and ran nothing.
  * `immediate`: an immediate-priority job was spooled. `continuous`: a job was spooled (schedule.continuous).
+ * `due`: a delayed job came due.
  */
-export type RunReason = 'start' | 'schedule' | 'drop' | 'adopt' | 'immediate' | 'continuous';
+export type RunReason = 'start' | 'schedule' | 'drop' | 'adopt' | 'immediate' | 'continuous' | 'due';
 
 export interface ScheduleHooks {
   /** After every run (and every adoption-only pass), with its summary. */
@@ -27,7 +28,16 @@ export interface ScheduleDeps {
   run(options: RunOptions): Promise<RunSummary>;
   /** Takes drop-ins into the spool and executes nothing. */
   adopt(signal: AbortSignal): Promise<RunSummary>;
+  /** When the earliest delayed job is due (ms since the epoch), or null when none waits (spool/delayed.ts). */
+  nextDue(): Promise<number | null>;
 }
+
+/** A run for a due job starts this long after its due time (so that it is due by every clock reading). */
+const DUE_MARGIN_MS = 5;
+/** setTimeout's longest wait; a later due time is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Wake-ups (a delayed job written) within this long are looked at together. */
+const WAKE_DEBOUNCE_MS = 50;
 
 /** The handle start() returns. stop() is idempotent and shares its in-flight promise. */
 export interface ScheduleHandle {
@@ -69,6 +79,39 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
   let again: RunReason | null = null;
   let stopping: Promise<void> | null = null;
   let dropTimer: NodeJS.Timeout | null = null;
+  /** The timer for the earliest delayed job, and the due time it is armed for. */
+  let dueTimer: NodeJS.Timeout | null = null;
+  let dueAt: number | null = null;
+  let wakeTimer: NodeJS.Timeout | null = null;
+
+  /** Arms the timer for the earliest delayed job (read from spool/.delayed/, whoever spooled it). */
+  const armDue = async (): Promise<void> => {
+    let next: number | null;
+    try {
+      next = await deps.nextDue();
+    } catch (error) {
+      onError(error);
+      return;
+    }
+    if (controller.signal.aborted || (dueTimer !== null && dueAt === next)) return;
+    if (dueTimer !== null) clearTimeout(dueTimer);
+    dueTimer = null;
+    dueAt = next;
+    if (next === null) return;
+    dueTimer = setTimeout(() => {
+      dueTimer = null;
+      if (Date.now() < next) void armDue(); // a far due time, waited for in steps
+      else void request('due');
+    }, Math.min(Math.max(0, next - Date.now()) + DUE_MARGIN_MS, MAX_TIMER_MS));
+  };
+
+  const onWake = (): void => {
+    if (wakeTimer !== null || controller.signal.aborted) return;
+    wakeTimer = setTimeout(() => {
+      wakeTimer = null;
+      void armDue();
+    }, WAKE_DEBOUNCE_MS);
+  };
 
   const afterDrop = (delayMs: number): void => {
     if (dropTimer !== null || controller.signal.aborted) return;
@@ -84,6 +127,7 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
       const summary = reason === 'adopt' ? await deps.adopt(controller.signal) : await deps.run({ signal: controller.signal });
       hooks.onRun?.(summary, reason);
       if (reason !== 'adopt') holdAfter(summary);
+      void armDue();
       // A drop-in that had not settled yet: look again once it may have.
       if ((reason === 'drop' || reason === 'adopt') && settlingOf(summary) > 0) afterDrop(Math.max(50, Math.ceil(deps.settleMs / 2)));
     } catch (error) {
@@ -120,7 +164,7 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
 
   let watcher: SpoolWatcher | null = null;
   if (schedule.watch) {
-    watcher = watchSpool(deps.spoolDir, () => afterDrop(deps.settleMs + schedule.dropDebounceMs), onError, () => void request('immediate'));
+    watcher = watchSpool(deps.spoolDir, () => afterDrop(deps.settleMs + schedule.dropDebounceMs), onError, () => void request('immediate'), onWake);
   }
 
   // Continuous mode: a job spooled by any process asks for a run (one more after the run in
@@ -144,13 +188,16 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
   };
   const shards: ShardWatcher | null = schedule.continuous ? watchShards(deps.spoolDir, deps.datasources, onJob, onError) : null;
 
-  const ready = Promise.all([watcher?.ready, shards?.ready]).then(() => {});
+  // The due timer is armed from what is in spool/.delayed/ once the watchers see what comes next.
+  const ready = Promise.all([watcher?.ready, shards?.ready]).then(() => armDue());
 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       controller.abort();
       clearTimeout(firstRun);
       if (dropTimer !== null) clearTimeout(dropTimer);
+      if (dueTimer !== null) clearTimeout(dueTimer);
+      if (wakeTimer !== null) clearTimeout(wakeTimer);
       await task.destroy();
       await watcher?.close().catch(onError);
       shards?.close();

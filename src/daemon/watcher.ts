@@ -22,8 +22,19 @@ export function isIgnoredBySpoolWatcher(spoolDir: string, path: string): boolean
   const parts = rel.split(sep);
   // spool/.immediate/<datasource>/<id>: a marked job wants a run now (spool/priority.ts).
   if (parts[0] === IMMEDIATE && parts.length <= 3) return false;
+  // spool/.delayed/.wake: a delayed job was written; its files themselves are not watched (spool/delayed.ts).
+  if (parts[0] === DELAYED && (parts.length === 1 || (parts.length === 2 && parts[1] === WAKE))) return false;
   if (parts.some(isHidden)) return true;
   return parts.length >= 2 && isDatasourceName(parts[0]) && BUCKET_PATTERN.test(parts[1]!);
+}
+
+/** The delayed jobs' directory under spool/ (layout.delayedDir) and the file rewritten when one is written. */
+const DELAYED = '.delayed';
+const WAKE = '.wake';
+
+/** True for spool/.delayed/.wake. */
+export function isWakePath(spoolDir: string, path: string): boolean {
+  return relative(spoolDir, path) === join(DELAYED, WAKE);
 }
 
 /** The markers' directory under spool/ (layout.immediateDir). */
@@ -57,11 +68,12 @@ export interface SpoolWatcher {
 
 /**
  * Watches spool/ (any depth, shard buckets and hidden entries excepted) and calls `onDrop`
- * with the path of every file or directory that appears or changes, and `onImmediate` when
- * an immediate-priority job is marked in spool/.immediate/. It reads nothing: the caller
+ * with the path of every file or directory that appears or changes, `onImmediate` when
+ * an immediate-priority job is marked in spool/.immediate/, and `onWake` when a delayed job
+ * was written (spool/.delayed/.wake changed). It reads nothing: the caller
  * decides when a drop-in has settled (run/adoption.ts).
  */
-export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onError: (error: unknown) => void, onImmediate: () => void = () => {}): SpoolWatcher {
+export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onError: (error: unknown) => void, onImmediate: () => void = () => {}, onWake: () => void = () => {}): SpoolWatcher {
   const watcher: FSWatcher = watch(spoolDir, {
     ignoreInitial: true,
     ignored: (path: string) => isIgnoredBySpoolWatcher(spoolDir, path),
@@ -70,7 +82,10 @@ export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onE
     // decides when a file is complete, the same for the watcher and for the scheduled scan.
   });
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  const onEvent = (path: string) => (isImmediateMarkerPath(spoolDir, path) ? onImmediate() : onDrop(path));
+  const onEvent = (path: string) => {
+    if (isWakePath(spoolDir, path)) return onWake();
+    return isImmediateMarkerPath(spoolDir, path) ? onImmediate() : onDrop(path);
+  };
   watcher.on('add', onEvent);
   watcher.on('change', onEvent);
   // A new directory in .immediate/ is not a marker: a run started then would find the job
@@ -78,6 +93,7 @@ export function watchSpool(spoolDir: string, onDrop: (path: string) => void, onE
   // what is created inside a directory that has just appeared (docs/decisions.md), so the
   // new directory is looked into a moment later, and a marker found there asks for a run.
   watcher.on('addDir', (path: string) => {
+    if (relative(spoolDir, path) === DELAYED) return;
     if (!isImmediateMarkerPath(spoolDir, path)) return onDrop(path);
     const timer = setTimeout(() => void lookForMarkers(path).then((found) => found && onImmediate(), onError), MARKER_LOOK_MS);
     timer.unref();

@@ -8,6 +8,7 @@ import { makeDirDurable, writeFileAtomic, type DirSyncer } from '../spool/durabl
 import { requireJobId } from '../spool/id.js';
 import type { Layout } from '../spool/layout.js';
 import { markerPath } from '../spool/priority.js';
+import { findDelayed } from '../spool/delayed.js';
 import { decodeSegment, describeParams, encodeRecord, type SpoolRecord } from '../spool/record.js';
 import { readJobRecords } from '../spool/read-job.js';
 import { parseJobFileName, spoolPathFor } from '../spool/shards.js';
@@ -37,7 +38,7 @@ export interface CancelResult {
 const TRIES = 3;
 
 /**
- * Removes a queued job from the spool: `status(id)` then says `cancelled`, and the error
+ * Removes a queued or delayed job from the spool: `status(id)` then says `cancelled`, and the error
  * log has a `cancelled` line. The job's file (its own, or the segment that holds it) is
  * taken by one rename into this process's claims, as a runner claims it, so of a cancel
  * and a runner exactly one wins; a segment's other jobs go back to the spool as a new
@@ -51,6 +52,13 @@ export async function cancelJob(deps: CancelDeps, id: string): Promise<CancelRes
   const { layout, config } = deps;
   requireJobId(id);
   for (const datasource of await datasourceNames(layout, config)) {
+    // A delayed job (not due yet) is taken from spool/.delayed/ the same way.
+    for (let i = 0; i < TRIES; i++) {
+      const delayed = await findDelayed(layout, datasource, id);
+      if (!delayed) break;
+      const result = await takeOut(deps, datasource, id, delayed.path, 1);
+      if (result) return result;
+    }
     const dir = dirname(spoolPathFor(layout.spoolDir, datasource, id));
     for (let i = 0; i < TRIES; i++) {
       const found = await whileDirectoriesMove(() => findJob(dir, id, config.limits));
@@ -153,6 +161,7 @@ function notCancellable(status: JobStatus): QueryBatchError {
       case 'unknown':
         return 'no such job here (never spooled here, or finished longer ago than retentionMs)';
       case 'queued':
+      case 'delayed':
         return 'it moved while it was being taken; try again';
     }
   })();

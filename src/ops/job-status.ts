@@ -11,6 +11,7 @@ import { readJobRecords, type ReadLimits } from '../spool/read-job.js';
 import type { ScriptFile } from '../spool/script-file.js';
 import type { OutcomeLog } from './outcomes.js';
 import { immediateIds } from '../spool/priority.js';
+import { findDelayed } from '../spool/delayed.js';
 import { compareNames, jobCountOf, parseJobFileName, shardOf, spoolPathFor } from '../spool/shards.js';
 import { SPOOL_EXTENSION, decodeSegment, type SpoolRecord } from '../spool/record.js';
 
@@ -90,9 +91,21 @@ export async function findJob(dir: string, id: string, limits: ReadLimits): Prom
  */
 export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes: OutcomeLog, id: string, now = Date.now()): Promise<JobStatus> {
   requireJobId(id);
-  // Checked in the order a job moves (spool → claim → failed/ or done), so a job that moves
-  // while we look is still found one step on.
-  for (const datasource of await datasourceNames(layout, config)) {
+  // Checked in the order a job moves (delayed → spool → claim → failed/ or done), so a job
+  // that moves while we look is still found one step on.
+  const datasources = await datasourceNames(layout, config);
+  for (const datasource of datasources) {
+    const delayed = await findDelayed(layout, datasource, id);
+    if (delayed === null) continue;
+    let attempts = 0;
+    try {
+      attempts = (await readJobRecords(delayed.path, config.limits)).records[0]?.attempts ?? 0;
+    } catch {
+      // promoted since we looked: it is found in its shard below
+    }
+    if (await pathExists(delayed.path)) return { id, state: 'delayed', datasource, runAt: new Date(delayed.dueMs).toISOString(), attempts };
+  }
+  for (const datasource of datasources) {
     const found = await findJob(dirname(spoolPathFor(layout.spoolDir, datasource, id)), id, config.limits);
     if (found !== null) {
       // Marked jobs run first, in id order (spool/priority.ts).

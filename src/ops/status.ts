@@ -9,6 +9,7 @@ import { parseSummaryLine } from './log-format.js';
 import { idOfFileName } from '../spool/shards.js';
 import { isRunnerAlive } from '../run/recovery.js';
 import { pausedDatasources } from '../spool/paused.js';
+import { delayedOf } from '../spool/delayed.js';
 import { blockingFiles, strictDatasources } from '../run/strict-order.js';
 
 /** Counts files below a directory (any depth, hidden names skipped). */
@@ -60,6 +61,17 @@ async function claimCounts(layout: Layout): Promise<{ active: number; abandoned:
   return { active, abandoned };
 }
 
+/** Delayed jobs per datasource that has any (names listed, no file read). */
+async function delayedCounts(layout: Layout, config: ResolvedConfig): Promise<Record<string, { count: number; nextRunAt: string }>> {
+  const out: Record<string, { count: number; nextRunAt: string }> = {};
+  const names = new Set([...Object.keys(config.datasources), ...(await listSorted(layout.delayedDir)).filter((e) => e.isDirectory()).map((e) => e.name)]);
+  for (const name of names) {
+    const delayed = await delayedOf(layout, name);
+    if (delayed.length > 0) out[name] = { count: delayed.length, nextRunAt: new Date(delayed[0]!.dueMs).toISOString() };
+  }
+  return out;
+}
+
 /** Pending jobs and their oldest name per datasource. */
 interface Tally {
   count: number;
@@ -105,6 +117,7 @@ export async function spoolStatus(layout: Layout, config: ResolvedConfig, now = 
     failed,
     blocked: Object.fromEntries(strict.map((name) => [name, blocking.get(name) ?? null])),
     paused: [...await pausedDatasources(layout)].sort(),
+    delayed: await delayedCounts(layout, config),
     lastRun: await lastRunLine(layout.runLog),
   };
 }

@@ -11,6 +11,7 @@ import { failureOf } from './failure.js';
 import { adoptionClaimDir, recoverClaims, removeStaleTemps, type Recovery } from './recovery.js';
 import { emptyDatasourceSummary, summarize } from './tally.js';
 import { pausedDatasources } from '../spool/paused.js';
+import { promoteDue } from '../spool/delayed.js';
 import { invalidFile, logUncertainClaims, settleFailure, type SettleContext } from './settle.js';
 
 export type { RunnerDeps } from './context.js';
@@ -33,6 +34,7 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
     onOutcome: (outcome, record) => deps.onOutcome?.(outcome, record),
   };
   const { tmpRemoved, recovery, adoption } = await prepare(deps, settling);
+  const waiting = await promoteDelayed(deps, names);
   const spoolId = await readSpoolId(layout);
   // A paused datasource is not drained (nor connected to): its jobs wait for resume.
   const paused = await pausedDatasources(layout);
@@ -41,9 +43,26 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   const perDatasource = await drainAll(deps, active, drainOptions, settling, spoolId);
   for (const name of names) if (paused.has(name)) perDatasource[name] = { ...emptyDatasourceSummary(), paused: true };
   const finished = new Date();
-  const summary = summarize(deps.name, perDatasource, { started, finished, wallMs: performance.now() - t0, tmpRemoved, recovery, adoption });
+  const summary = { ...summarize(deps.name, perDatasource, { started, finished, wallMs: performance.now() - t0, tmpRemoved, recovery, adoption }), ...waiting };
   if (summary.success + summary.sqlFailed + summary.connectionFailed > 0) logs.summary(finished, summary);
   return summary;
+}
+
+/**
+ * Moves the delayed jobs that are due into their shards, before the drains (spool/delayed.ts),
+ * and says how many still wait and when the first is due.
+ */
+async function promoteDelayed(deps: RunnerDeps, names: readonly string[]): Promise<{ delayed: number; nextDueAt: string | null }> {
+  const syncer = deps.config.durability === 'fsync' ? deps.syncer : null;
+  let delayed = 0;
+  let next: number | null = null;
+  for (const name of names) {
+    const { waiting, nextDueMs, failed } = await promoteDue(deps.layout, name, syncer);
+    if (failed) logLeftInPlace(deps, failed.path, failed.error, { id: failed.id, datasource: name });
+    delayed += waiting;
+    if (nextDueMs !== null && (next === null || nextDueMs < next)) next = nextDueMs;
+  }
+  return { delayed, nextDueAt: next === null ? null : new Date(next).toISOString() };
 }
 
 /** The datasources a run drains: the one asked for, else every configured one. Throws UNKNOWN_DATASOURCE. */
@@ -78,7 +97,7 @@ async function prepare(deps: RunnerDeps, settling: SettleContext): Promise<{ tmp
   return { tmpRemoved, recovery, adoption };
 }
 
-/** A drop-in that is fine but could not be placed (disk full, permissions): it stays for the next run, and the log says why. */
+/** A drop-in that is fine, or a due delayed job, that could not be placed (disk full, permissions): it stays for the next run, and the log says why. */
 function logLeftInPlace(deps: RunnerDeps, path: string, error: unknown, record?: Partial<SpoolRecord>): void {
   const failure = failureOf('invalid', error);
   const shown = relative(deps.layout.home, path);

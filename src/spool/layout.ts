@@ -19,6 +19,10 @@ export interface Layout {
   readonly immediateDir: string;
   /** Paused datasources, spool/.paused/<datasource> (spool/paused.ts). */
   readonly pausedDir: string;
+  /** Delayed jobs not yet due, spool/.delayed/<datasource>/<due>-<id>.batchsql (spool/delayed.ts). */
+  readonly delayedDir: string;
+  /** Idempotency keys' markers, spool/.keys/<datasource>/<sha256 of the key> (spool/keys.ts). */
+  readonly keysDir: string;
   /** Captured results of background SELECTs, logs/results/<id>/ (ops/results.ts). */
   readonly resultsDir: string;
   /** What became of finished jobs, for status(id) (ops/outcomes.ts). */
@@ -41,6 +45,8 @@ export function layoutOf(home: string): Layout {
     errorLog: join(logsDir, 'querybatch-error.log'),
     immediateDir: join(spoolDir, '.immediate'),
     pausedDir: join(spoolDir, '.paused'),
+    delayedDir: join(spoolDir, '.delayed'),
+    keysDir: join(spoolDir, '.keys'),
     outcomesDir: join(logsDir, 'outcomes'),
     resultsDir: join(logsDir, 'results'),
     spoolIdFile: join(spoolDir, '.id'),

@@ -55,9 +55,21 @@ export interface SpoolRecord {
   readonly webhook?: string;
   /** Store the statement's result rows as pages (ops/results.ts); always `true` when present. */
   readonly captureResult?: true;
+  /** The idempotency key it was spooled with (spool/keys.ts), for information: the key's marker is what dedups. */
+  readonly key?: string;
+  /** Not to run before this ISO time (spool/delayed.ts): while not due, the file waits in spool/.delayed/. */
+  readonly runAt?: string;
   /** Set for a script: the statements are in the file's body (spool/script-file.ts). */
   readonly script?: ScriptMeta;
   readonly lastError?: LastError;
+}
+
+/** The longest idempotency key, in UTF-16 code units. */
+export const MAX_KEY_LENGTH = 256;
+
+/** An idempotency key: a string of 1 to MAX_KEY_LENGTH characters, well-formed UTF-16 (the file is UTF-8). */
+export function isKey(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= MAX_KEY_LENGTH && !LONE_SURROGATE.test(value);
 }
 
 export const DATASOURCE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
@@ -80,7 +92,7 @@ function isParamName(name: string): boolean {
 const ISO_TIME_PATTERN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
 
 const FIELDS = new Set([
-  'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'webhook', 'captureResult', 'script', 'lastError', 'checksum',
+  'format', 'id', 'datasource', 'sql', 'params', 'createdAt', 'attempts', 'priority', 'timeoutMs', 'webhook', 'captureResult', 'key', 'runAt', 'script', 'lastError', 'checksum',
 ]);
 
 function invalid(message: string): QueryBatchError {
@@ -209,6 +221,8 @@ function canonical(record: SpoolRecord, paramsJson: string = JSON.stringify(reco
   if (record.timeoutMs !== undefined) out += `,"timeoutMs":${JSON.stringify(record.timeoutMs)}`;
   if (record.webhook !== undefined) out += `,"webhook":${JSON.stringify(record.webhook)}`;
   if (record.captureResult !== undefined) out += ',"captureResult":true';
+  if (record.key !== undefined) out += `,"key":${JSON.stringify(record.key)}`;
+  if (record.runAt !== undefined) out += `,"runAt":${JSON.stringify(record.runAt)}`;
   if (record.script !== undefined) out += `,"script":{"bytes":${record.script.bytes},"sha256":${JSON.stringify(record.script.sha256)},"statements":${record.script.statements}}`;
   if (record.lastError !== undefined) out += `,"lastError":${JSON.stringify(record.lastError)}`;
   return out + '}';
@@ -289,6 +303,12 @@ export function decodeRecord(text: string): SpoolRecord {
   if (data.captureResult !== undefined && data.captureResult !== true) {
     throw invalid(`Expected captureResult to be true when present; found ${JSON.stringify(data.captureResult)}`);
   }
+  if (data.key !== undefined && !isKey(data.key)) {
+    throw invalid(`Expected key to be a string of 1 to ${MAX_KEY_LENGTH} characters; found ${JSON.stringify(data.key)?.slice(0, 80)}`);
+  }
+  if (data.runAt !== undefined && (typeof data.runAt !== 'string' || !ISO_TIME_PATTERN.test(data.runAt) || Number.isNaN(Date.parse(data.runAt)))) {
+    throw invalid(`Expected runAt to be an ISO 8601 time; found ${JSON.stringify(data.runAt)?.slice(0, 80)}`);
+  }
   const record: SpoolRecord = {
     format: FORMAT,
     id: data.id,
@@ -301,6 +321,8 @@ export function decodeRecord(text: string): SpoolRecord {
     ...(data.timeoutMs !== undefined && { timeoutMs: data.timeoutMs as number }),
     ...(data.webhook !== undefined && { webhook: data.webhook }),
     ...(data.captureResult === true && { captureResult: true as const }),
+    ...(data.key !== undefined && { key: data.key }),
+    ...(data.runAt !== undefined && { runAt: data.runAt }),
     ...(data.script !== undefined && { script: checkScript(data.script) }),
     ...(data.lastError !== undefined && { lastError: checkLastError(data.lastError) }),
   };

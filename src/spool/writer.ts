@@ -11,7 +11,9 @@ import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
 import { runsOnceWithLedger, type Dialect } from '../db/driver.js';
 import { driverFactoryFor } from '../db/registry.js';
 import { markImmediate } from './priority.js';
-import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type ScriptMeta, type SpoolRecord } from './record.js';
+import { FORMAT, MAX_KEY_LENGTH, SPOOL_EXTENSION, encodeParams, encodeRecord, isKey, type ScriptMeta, type SpoolRecord } from './record.js';
+import { delayedPathFor, touchWake } from './delayed.js';
+import { releaseKey, reserveKey, type KeyHolder } from './keys.js';
 import { measureScript, measureScriptText, writeScriptTemp, type ScriptBody } from './script-file.js';
 
 /**
@@ -58,6 +60,14 @@ function prepareRecord(config: ResolvedConfig, sql: unknown, params: unknown, op
     throw new QueryBatchError('CONFIG_INVALID', `Expected timeoutMs to be a whole number > 0; got ${typeof options.timeoutMs === 'number' ? String(options.timeoutMs) : describeValue(options.timeoutMs)}`);
   }
   const webhook = options.webhook === undefined ? undefined : checkWebhookUrl(options.webhook, 'webhook');
+  const key: unknown = options.key;
+  if (key !== undefined && !isKey(key)) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected key to be a string of 1 to ${MAX_KEY_LENGTH} characters (well-formed UTF-16); got ${typeof key === 'string' ? `a string of ${key.length}` : describeValue(key)}`);
+  }
+  const runAt = runAtOf(options, now);
+  if (runAt !== undefined && options.priority === 'immediate') {
+    throw new QueryBatchError('CONFIG_INVALID', 'Expected either priority "immediate" or runAt/delayMs; got both (an immediate job runs at the next run)');
+  }
   const record: SpoolRecord = {
     format: FORMAT,
     id,
@@ -70,9 +80,31 @@ function prepareRecord(config: ResolvedConfig, sql: unknown, params: unknown, op
     ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
     ...(webhook !== undefined && { webhook }),
     ...(options.captureResult === true && { captureResult: true as const }),
+    ...(options.key !== undefined && { key: options.key }),
+    ...(runAt !== undefined && { runAt }),
   };
   return { record, paramsJson };
 }
+
+/** The ISO time `runAt` or `delayMs` asks for, or undefined for neither. Throws CONFIG_INVALID. Pure. */
+function runAtOf(options: SpoolOptions, now: Date): string | undefined {
+  const { runAt, delayMs } = options;
+  if (runAt !== undefined && delayMs !== undefined) throw new QueryBatchError('CONFIG_INVALID', `Expected runAt or delayMs, not both; got runAt ${describeValue(runAt)} and delayMs ${String(delayMs)}`);
+  if (runAt !== undefined) {
+    if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) throw new QueryBatchError('CONFIG_INVALID', `Expected runAt to be a valid Date; got ${describeValue(runAt)}`);
+    return runAt.toISOString();
+  }
+  if (delayMs !== undefined) {
+    if (typeof delayMs !== 'number' || !Number.isSafeInteger(delayMs) || delayMs < 0 || now.getTime() + delayMs > MAX_TIME_MS) {
+      throw new QueryBatchError('CONFIG_INVALID', `Expected delayMs to be a whole number of milliseconds >= 0; got ${typeof delayMs === 'number' ? String(delayMs) : describeValue(delayMs)}`);
+    }
+    return new Date(now.getTime() + delayMs).toISOString();
+  }
+  return undefined;
+}
+
+/** The largest time a Date holds (year 275760). */
+const MAX_TIME_MS = 8.64e15;
 
 /**
  * A record's file, encoded once (the size check and the write use the same bytes); over
@@ -145,22 +177,32 @@ export class SpoolWriter {
   readonly #waiting = new Map<string, Waiting[]>();
   /** Per datasource: its driver's dialect (pure: asking it connects nothing). */
   readonly #dialects = new Map<string, Dialect>();
+  /** Whether the job a key's marker names still holds the key (spool/keys.ts); by default, always. */
+  readonly #keyHolds: KeyHolder;
 
-  constructor(layout: Layout, config: ResolvedConfig, syncer: DirSyncer) {
+  constructor(layout: Layout, config: ResolvedConfig, syncer: DirSyncer, keyHolds: KeyHolder = () => Promise.resolve(true)) {
     this.#layout = layout;
     this.#config = config;
     this.#syncer = config.durability === 'fsync' ? syncer : null;
+    this.#keyHolds = keyHolds;
   }
 
-  /** Validates and writes one job; resolves with its id once it is durable. */
+  /**
+   * Validates and writes one job; resolves with its id once it is durable. With a key that
+   * a job holds, writes nothing and resolves with that job's id.
+   */
   async spool(sql: unknown, params: unknown, options: SpoolOptions = {}): Promise<string> {
     const { record, paramsJson } = prepareRecord(this.#config, sql, params, options, newId(), new Date());
     const bytes = encodeWithinLimit(this.#config, record, paramsJson);
-    if (this.#segmentable(record)) {
+    if (record.key !== undefined || record.runAt !== undefined) {
+      const standing = await this.#placeOwn(record, (tmp) => writeTemp(tmp, bytes, this.#syncer !== null));
+      if (standing !== record.id) return standing;
+    } else if (this.#segmentable(record)) {
       await this.#enqueue(record.datasource, record.id, bytes);
       return record.id;
+    } else {
+      await this.write(record.datasource, record.id, bytes);
     }
-    await this.write(record.datasource, record.id, bytes);
     if (record.priority === 'immediate') {
       try {
         await this.markImmediate(record.datasource, record.id);
@@ -252,7 +294,8 @@ export class SpoolWriter {
    */
   async spoolScript(source: ScriptBody, options: SpoolOptions = {}, id = newId(), now = new Date()): Promise<string> {
     const record = await this.scriptRecordOf(source, options, id, now);
-    await this.writeScript(record, source);
+    const standing = await this.writeScript(record, source);
+    if (standing !== record.id) return standing;
     if (record.priority === 'immediate') await this.markImmediate(record.datasource, record.id);
     return record.id;
   }
@@ -301,9 +344,46 @@ export class SpoolWriter {
     }
   }
 
-  /** Writes a script's file (header, progress at 0, the body from `source`) into its shard. */
-  async writeScript(record: SpoolRecord, source: ScriptBody): Promise<void> {
-    await this.#place(record.datasource, record.id, 1, (tmp) => writeScriptTemp(tmp, record, 0, source, this.#syncer !== null));
+  /**
+   * Writes a script's file (header, progress at 0, the body from `source`) into its shard
+   * (or spool/.delayed/ when not due). Resolves with the id that stands: the record's, or
+   * the id of the job that holds its key (then nothing was written).
+   */
+  async writeScript(record: SpoolRecord, source: ScriptBody): Promise<string> {
+    const fill = (tmp: string) => writeScriptTemp(tmp, record, 0, source, this.#syncer !== null);
+    if (record.key !== undefined || record.runAt !== undefined) return this.#placeOwn(record, fill);
+    await this.#place(record.datasource, record.id, 1, fill);
+    return record.id;
+  }
+
+  /**
+   * A job with a key or a due time, in a file of its own: filled in a temp file; its key
+   * taken (spool/keys.ts) just before the rename, or the holder's id returned and nothing
+   * written; renamed into its shard, or into spool/.delayed/ when it is not due yet
+   * (spool/delayed.ts). Resolves with the id that stands.
+   */
+  async #placeOwn(record: SpoolRecord, fill: (tmp: string) => Promise<void>): Promise<string> {
+    const { datasource, id } = record;
+    const dueMs = record.runAt === undefined ? null : Date.parse(record.runAt);
+    const delayed = dueMs !== null && dueMs > Date.now();
+    const target = delayed ? delayedPathFor(this.#layout, datasource, id, dueMs) : spoolPathFor(this.#layout.spoolDir, datasource, id);
+    let holder: string | null = null;
+    let marker: string | null = null;
+    await this.#place(datasource, id, 1, fill, target, async () => {
+      if (record.key === undefined) return true;
+      const reservation = await reserveKey(this.#layout, datasource, record.key, id, this.#keyHolds, this.#syncer);
+      if (!reservation.reserved) {
+        holder = reservation.id;
+        return false;
+      }
+      marker = reservation.path;
+      return true;
+    }, async () => {
+      if (marker !== null) await releaseKey(marker, id);
+    });
+    if (holder !== null) return holder;
+    if (delayed) await touchWake(this.#layout, dueMs);
+    return id;
   }
 
   /** Writes an already-encoded job (or `count` of them, a segment) into its shard. */
@@ -311,18 +391,29 @@ export class SpoolWriter {
     await this.#place(datasource, id, count, (tmp) => writeTemp(tmp, text, this.#syncer !== null));
   }
 
-  /** Makes a job file in a temp file (`fill`), then renames it into its shard, durably. */
-  async #place(datasource: string, id: string, count: number, fill: (tmp: string) => Promise<void>): Promise<void> {
-    const target = spoolPathFor(this.#layout.spoolDir, datasource, id, count);
+  /**
+   * Makes a job file in a temp file (`fill`), then renames it into its shard (or `target`),
+   * durably. `before` runs between the two; when it says false, the temp file is removed
+   * and nothing is written. `undo` runs when the write fails after `before`.
+   */
+  async #place(datasource: string, id: string, count: number, fill: (tmp: string) => Promise<void>, target = spoolPathFor(this.#layout.spoolDir, datasource, id, count),
+    before: () => Promise<boolean> = () => Promise.resolve(true), undo: () => Promise<void> = () => Promise.resolve()): Promise<void> {
     const tmp = tempPathFor(this.#layout.tmpDir, id + SPOOL_EXTENSION);
     let renamed = false;
+    let reserved = false;
     try {
       await fill(tmp);
+      if (!(await before())) {
+        await fs.promises.unlink(tmp).catch(() => {});
+        return;
+      }
+      reserved = true;
       await this.#renameIntoShard(tmp, target);
       renamed = true;
       if (this.#syncer) await this.#syncer.sync(dirname(target));
     } catch (error) {
       await fs.promises.unlink(renamed ? target : tmp).catch(() => {});
+      if (reserved) await undo().catch(() => {});
       throw new QueryBatchError(
         'SPOOL_WRITE_FAILED',
         `Could not write ${count === 1 ? `job ${id}` : `${count} jobs (a segment from ${id})`} into ${this.#layout.spoolDir}: ${withCode(error)}; nothing was spooled`,

@@ -43,6 +43,7 @@ describe('defaults', () => {
       schedule: { cron: '*/5 * * * *', timezone: null, startDelayMs: 10000, watch: true, runOnDrop: false, dropDebounceMs: 200, continuous: false, stopTimeoutMs: 30000 },
       timeoutMs: 300000,
       retentionMs: 86400000,
+      keyRetentionMs: 86400000,
       webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10000, concurrency: 4, maxQueued: 10000, closeWaitMs: 30000 },
       dashboard: { token: null },
     });
@@ -64,6 +65,7 @@ describe('resolveConfig with configFile: false', () => {
       schedule: { cron: '*/5 * * * *', timezone: null, startDelayMs: 10000, watch: true, runOnDrop: false, dropDebounceMs: 200, continuous: false, stopTimeoutMs: 30000 },
       timeoutMs: 300000,
       retentionMs: 86400000,
+      keyRetentionMs: 86400000,
       webhooks: { secret: null, maxAttempts: 5, backoffMs: 1000, timeoutMs: 10000, concurrency: 4, maxQueued: 10000, closeWaitMs: 30000 },
       dashboard: { token: null },
     });
@@ -152,6 +154,10 @@ describe('resolveConfig with configFile: false', () => {
     expect(() => resolveConfig({ configFile: false, webhooks: { secret: '' } })).toThrow('Expected `webhooks.secret` to be a non-empty string; got a string');
     expect(() => resolveConfig({ configFile: false, webhooks: { retries: 3 } as never })).toThrow('Unknown option "retries" in `webhooks`');
     expect(() => resolveConfig({ configFile: false, retentionMs: -1 })).toThrow('Expected `retentionMs` to be a whole number >= 0; got -1');
+    expect(() => resolveConfig({ configFile: false, keyRetentionMs: 1.5 })).toThrow('Expected `keyRetentionMs` to be a whole number >= 0; got 1.5');
+    expect(() => resolveConfig({ configFile: false, retentionMs: 1000, keyRetentionMs: 1001 })).toThrow('Expected `keyRetentionMs` to be at most `retentionMs` (1000');
+    expect(resolveConfig({ configFile: false, retentionMs: 1000 }).keyRetentionMs).toBe(1000);
+    expect(resolveConfig({ configFile: false, keyRetentionMs: 5 }).keyRetentionMs).toBe(5);
     expect(() => resolveConfig({ configFile: false, timeoutMs: 1.5 })).toThrow('Expected `timeoutMs` to be a whole number >= 0; got 1.5');
     expect(environmentOptions({ QUERYBATCH_WEBHOOK_SECRET: 'from-env' })).toEqual({ webhooks: { secret: 'from-env' } });
     expect(environmentOptions({ QUERYBATCH_DASHBOARD_TOKEN: 'tok' })).toEqual({ dashboard: { token: 'tok' } });

@@ -25,12 +25,18 @@ function builder(y: Argv<GlobalArgs>) {
     .option('timeout-ms', { type: 'string', describe: 'Stop the statement on the server after this many ms (default: the configured timeoutMs, 5 minutes)' })
     .option('capture-result', { type: 'boolean', describe: 'Keep the result rows (a background SELECT) as pages, for querybatch result ID' })
     .option('priority', { type: 'string', choices: ['normal', 'immediate'], describe: 'immediate: run before every normal statement of its datasource, and at once under a running start' })
+    .option('key', { type: 'string', describe: 'An idempotency key: while a job spooled with it is delayed, queued, running or in failed/ (or succeeded within keyRetentionMs), nothing is spooled and that job\'s id is printed' })
+    .option('run-at', { type: 'string', describe: 'Do not run before this ISO 8601 time with a time zone (2026-12-01T08:00:00Z)' })
+    .option('delay', { type: 'string', describe: 'Do not run before this many milliseconds from now' })
     .option('file', { alias: 'f', type: 'string', describe: 'A script of several statements (a dump, a migration) to run as one job, in order, resumable; "-" reads it from standard input' })
     .conflicts('param', 'params')
     .conflicts('file', ['param', 'params', 'capture-result'])
+    .conflicts('run-at', 'delay')
     .check((a) => wholeNumberFlag(a.timeoutMs, '--timeout-ms', 1) !== null)
+    .check((a) => wholeNumberFlag(a.delay, '--delay', 0, ' of milliseconds') !== null && runAtFlag(a.runAt) !== null)
     .check((a) => a.file === undefined || a.sql === undefined || a.sql === '' || `Expected SQL or --file, not both; got both (SQL ${JSON.stringify(a.sql.slice(0, 40))}, --file ${JSON.stringify(a.file)})`)
     .example('$0 spool --file dump.sql', 'a script: its statements run in order, each once')
+    .example('$0 spool --key order-42 --delay 60000 "UPDATE orders SET reminded = 1 WHERE id = 42"', 'once per key, not before a minute from now')
     .example('$0 spool "INSERT INTO audit (user, action) VALUES (?, ?)" -p alice -p login', '')
     .example(`$0 spool --params '[1, {"$date": "2026-01-01T00:00:00.000Z"}]' "INSERT INTO t (a, d) VALUES (?, ?)"`, '');
 }
@@ -67,7 +73,24 @@ function optionsFrom(args: ArgumentsCamelCase<SpoolArgs>): SpoolOptions {
     ...(args.timeoutMs !== undefined && { timeoutMs: wholeNumberFlag(args.timeoutMs, '--timeout-ms', 1) }),
     ...(args.priority !== undefined && { priority: args.priority as Priority }),
     ...(args.captureResult === true && { captureResult: true }),
+    ...(args.key !== undefined && { key: args.key }),
+    ...(args.runAt !== undefined && { runAt: runAtFlag(args.runAt) }),
+    ...(args.delay !== undefined && { delayMs: wholeNumberFlag(args.delay, '--delay', 0, ' of milliseconds') }),
   };
+}
+
+/** An ISO 8601 time with a time zone, as spool files write times. */
+const ISO_TIME = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:\d\d)$/;
+
+/** --run-at as a Date. Throws CONFIG_INVALID. */
+function runAtFlag(raw: unknown): Date | undefined {
+  if (raw === undefined) return undefined;
+  const text = String(Array.isArray(raw) ? raw[raw.length - 1] : raw);
+  const date = new Date(text);
+  if (!ISO_TIME.test(text) || Number.isNaN(date.getTime())) {
+    throw new QueryBatchError('CONFIG_INVALID', `Expected --run-at to be an ISO 8601 time with a time zone, like 2026-12-01T08:00:00Z or 2026-12-01T09:00:00+01:00; got ${JSON.stringify(text)}`);
+  }
+  return date;
 }
 
 /** The parameters from -p (strings, in order) or --params (JSON with type tags). */
