@@ -172,12 +172,17 @@ describe('cancel', () => {
     await t.db.query('CREATE TABLE cancel_running (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
     await writeConfig({ datasources: { main: t.url } });
     q = new QueryBatch({ home, configFile: false, datasources: { main: t.url } });
-    const sleeper = await q.spool('INSERT INTO cancel_running (job) SELECT 1 FROM (SELECT SLEEP(1.5)) AS s');
+    // The job waits for a lock this test holds, so it is still running however slow the
+    // cancel's process is to start (a SLEEP of a fixed length could end first on a loaded machine).
+    const lock = `${t.name}_cancel_running`;
+    await t.db.query('SELECT GET_LOCK(?, 0)', [lock]);
+    const sleeper = await q.spool(`INSERT INTO cancel_running (job) SELECT 1 FROM (SELECT GET_LOCK('${lock}', 120)) AS s`);
     const next = await q.spool('INSERT INTO cancel_running (job) VALUES (2)');
     const runner = startRunner(home);
-    await sessionRunning(t, '%SLEEP(1.5)%');
+    await sessionRunning(t, '%GET_LOCK%');
     expect(await q.status(sleeper)).toMatchObject({ state: 'running' });
     const r = await runCli(['--home', home, 'cancel', sleeper]);
+    await t.db.query('SELECT RELEASE_LOCK(?)', [lock]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/is not queued: it is running on main \(runner .*\) \[JOB_NOT_CANCELLABLE\]/);
     expect((await runner.exit).code).toBe(0);
