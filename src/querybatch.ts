@@ -7,7 +7,7 @@ import { QueryBatchError } from './errors.js';
 import type { JobStatus, QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
 import { ensureMarkerDirs } from './spool/priority.js';
 import { ensureDelayedDir, nextDue } from './spool/delayed.js';
-import { KEY_GRACE_MS } from './spool/keys.js';
+import { KEY_GRACE_MS, pruneKeys } from './spool/keys.js';
 import { isId } from './spool/id.js';
 import { pauseDatasource, resumeDatasource } from './spool/paused.js';
 import type { CancelResult } from './ops/cancel.js';
@@ -230,6 +230,8 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     const [{ pruneResults }, { runBatch }] = await Promise.all([import('./ops/results.js'), import('./run/run-batch.js')]);
     // Expired results go with each real run, not with every queue-only pass of the watcher.
     if (events) await pruneResults(this.layout.resultsDir, this.config.retentionMs).catch(() => {});
+    // Key markers whose keys are free again go too (at most every 10 minutes).
+    if (events) await pruneKeys(this.layout, (id, ageMs) => this.#keyHeld(id, ageMs), this.config.keyRetentionMs).catch(() => {}); // tried again by a later run
     const summary = await oneRunAtATime(this.layout.home, () => {
       if (events) this.#emitSafely('run:start', { runner: this.runnerName, startedAt: new Date().toISOString() });
       return runBatch({

@@ -67,6 +67,25 @@ describe('idempotency keys', () => {
     expect(await ran()).toEqual(['a', 'c']);
   });
 
+  it('a run removes the markers of keys that are free again (succeeded past keyRetentionMs), not of keys still held (a job in failed/)', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE IF NOT EXISTS jobopts_unique (v VARCHAR(40) PRIMARY KEY)');
+    await t.db.query("INSERT IGNORE INTO jobopts_unique VALUES ('taken')");
+    const qb = open({ keyRetentionMs: 300 });
+    await qb.spool(INSERT, ['a'], { key: 'done' });
+    await qb.spool('INSERT INTO jobopts_unique VALUES (?)', ['taken'], { key: 'refused' });
+    expect(await qb.run()).toMatchObject({ success: 1, sqlFailed: 1 });
+    const markers = () => readdir(join(home, 'spool', '.keys', 'main')).then((names) => names.filter((n) => /^[0-9a-f]{64}$/.test(n)));
+    expect(await markers()).toHaveLength(2);
+    await sleep(400);
+    await qb.run();
+    // The succeeded job's key is free and its marker gone; the failed job's key still holds.
+    expect(await markers()).toHaveLength(1);
+    const refusedAgain = await qb.spool('INSERT INTO jobopts_unique VALUES (?)', ['taken'], { key: 'refused' });
+    expect(await filesBelow(join(home, 'spool', 'main'))).toEqual([]);
+    expect((await qb.failed()).map((f) => f.id)).toContain(refusedAgain);
+  });
+
   it('a failed job keeps its key while its file is in failed/; deleting it, or cancelling a job, gives the key back', async () => {
     home = await tempHome();
     const qb = open();

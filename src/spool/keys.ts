@@ -119,3 +119,55 @@ export async function releaseKey(path: string, id: string): Promise<void> {
   const found = await readMarker(path).catch(() => null);
   if (found?.id === id) await fs.promises.unlink(path).catch(() => {});
 }
+
+/** How often at most (per spool) a run looks for key markers to remove; shorter when keyRetentionMs is. */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+/**
+ * Removes the markers of keys that are free again (their job succeeded more than
+ * `retentionMs` ago, was cancelled, or left failed/), so that spool/.keys/ does not grow
+ * with every key ever spooled. Only markers older than `retentionMs` are looked at (a
+ * younger one may hold its key as a recent success), each asked `holds()` as reserveKey()
+ * would, and removed under the same lock as a replacement, if it still names the job judged
+ * free. Runs at most once every 10 minutes per spool (spool/.keys/.pruned records the last
+ * time; every keyRetentionMs when that is shorter). Returns how many markers were removed.
+ */
+export async function pruneKeys(layout: Layout, holds: KeyHolder, retentionMs: number): Promise<number> {
+  const stamp = join(layout.keysDir, '.pruned');
+  const last = await fs.promises.stat(stamp).then((s) => s.mtimeMs, () => null);
+  if (last === null && !(await fs.pathExists(layout.keysDir))) return 0;
+  if (last !== null && Date.now() - last < Math.min(PRUNE_EVERY_MS, retentionMs)) return 0;
+  await fs.promises.writeFile(stamp, '');
+  let removed = 0;
+  for (const datasource of await fs.promises.readdir(layout.keysDir).catch(() => [] as string[])) {
+    if (datasource.startsWith('.')) continue;
+    const dir = join(layout.keysDir, datasource);
+    for (const name of await fs.promises.readdir(dir).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{64}$/.test(name)) continue; // locks, anything else
+      const path = join(dir, name);
+      const found = await readMarker(path).catch(() => null);
+      if (found === null || found.ageMs <= retentionMs) continue;
+      if (found.id !== null && (await holds(found.id, found.ageMs))) continue;
+      if (await removeStale(path, found.id)) removed++;
+    }
+  }
+  return removed;
+}
+
+/** Removes a marker judged free, under the replace lock, if it still names `staleId`. */
+async function removeStale(path: string, staleId: string | null): Promise<boolean> {
+  const lock = `${path}.lock`;
+  try {
+    await fs.promises.writeFile(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+  } catch {
+    return false; // a producer is replacing it right now: leave it
+  }
+  try {
+    const now = await readMarker(path);
+    if (now === null || now.id !== staleId) return false;
+    await fs.promises.unlink(path);
+    return true;
+  } finally {
+    await fs.promises.unlink(lock).catch(() => {});
+  }
+}
