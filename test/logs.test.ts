@@ -19,7 +19,7 @@ describe('logs', () => {
     home = await tempHome();
     q = new QueryBatch({ home, configFile: false, datasources: { main: t.url }, logs: { maxSize: 2048, maxFiles: 3 } });
     let last = '';
-    for (let run = 0; run < 6; run++) {
+    for (let run = 0; run < 10; run++) {
       for (let i = 0; i < 5; i++) last = await q.spool('INSERT INTO not_there VALUES (?)', [i]);
       await q.run();
     }
@@ -30,16 +30,20 @@ describe('logs', () => {
     let lines: string[] = [];
     for (const f of files.filter((f) => f.includes('error'))) {
       const size = (await stat(join(home, 'logs', f))).size;
-      expect(size, f).toBeLessThan(2048 + 400); // at most one line past the limit
+      // At most two bursts past the limit: a run's refused statements (5 here) settle together
+      // and their lines are written at once; winston checks the size as a write completes and not
+      // while it is opening the next file, so the burst after a rotation is not counted either.
+      // (All 50 lines in one file would be about 18 KB.)
+      expect(size, f).toBeLessThan(2048 + 2 * 5 * 400);
       const text = await readFile(join(home, 'logs', f), 'utf8');
       if (text) lines = lines.concat(text.trim().split('\n'));
     }
     for (const line of lines) expect(parseErrorLine(line), line).not.toBeNull();
     // Rotation dropped the oldest lines, never the newest.
-    expect(lines.length).toBeLessThan(30);
+    expect(lines.length).toBeLessThan(50);
     expect(lines.some((l) => l.includes(`id=${last}`))).toBe(true);
     const summaries = (await readFile(join(home, 'logs', 'querybatch.log'), 'utf8')).trim().split('\n');
-    expect(summaries.map((l) => parseSummaryLine(l)?.sqlFailed)).toEqual([5, 5, 5, 5, 5, 5]);
+    expect(summaries.map((l) => parseSummaryLine(l)?.sqlFailed)).toEqual(Array(10).fill(5));
   });
 
   it('hostile SQL and error text cannot forge a log line', async () => {

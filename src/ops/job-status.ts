@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { pathExists } from '../spool/durable.js';
 import { FAILED_PREFIXES } from '../spool/failed-dir.js';
 import { requireJobId } from '../spool/id.js';

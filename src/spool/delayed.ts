@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import fs from 'fs-extra';
+import fs from 'node:fs';
 import { makeDirDurable, type DirSyncer } from './durable.js';
 import type { Layout } from './layout.js';
 import { listSorted } from './listing.js';

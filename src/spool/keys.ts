@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import fs from 'fs-extra';
-import { makeDirDurable, tempPathFor, writeTemp, type DirSyncer } from './durable.js';
+import fs from 'node:fs';
+import { makeDirDurable, pathExists, tempPathFor, writeTemp, type DirSyncer } from './durable.js';
 import type { Layout } from './layout.js';
 
 /**
@@ -135,7 +135,7 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 export async function pruneKeys(layout: Layout, holds: KeyHolder, retentionMs: number): Promise<number> {
   const stamp = join(layout.keysDir, '.pruned');
   const last = await fs.promises.stat(stamp).then((s) => s.mtimeMs, () => null);
-  if (last === null && !(await fs.pathExists(layout.keysDir))) return 0;
+  if (last === null && !(await pathExists(layout.keysDir))) return 0;
   if (last !== null && Date.now() - last < Math.min(PRUNE_EVERY_MS, retentionMs)) return 0;
   await fs.promises.writeFile(stamp, '');
   let removed = 0;
