@@ -9,7 +9,7 @@ import type { Layout } from './layout.js';
 import { DirSyncer, syncCreatedDirs, tempPathFor, writeTemp } from './durable.js';
 import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
 import { runsOnceWithLedger, type Dialect } from '../db/driver.js';
-import { driverFactoryFor } from '../db/registry.js';
+import { loadDriverFactory } from '../db/registry.js';
 import { markImmediate } from './priority.js';
 import { FORMAT, SPOOL_EXTENSION, encodeParams, encodeRecord, type ScriptMeta, type SpoolRecord } from './record.js';
 import { measureScript, measureScriptText, writeScriptTemp, type ScriptBody } from './script-file.js';
@@ -156,7 +156,7 @@ export class SpoolWriter {
   async spool(sql: unknown, params: unknown, options: SpoolOptions = {}): Promise<string> {
     const { record, paramsJson } = prepareRecord(this.#config, sql, params, options, newId(), new Date());
     const bytes = encodeWithinLimit(this.#config, record, paramsJson);
-    if (this.#segmentable(record)) {
+    if (await this.#segmentable(record)) {
       await this.#enqueue(record.datasource, record.id, bytes);
       return record.id;
     }
@@ -180,15 +180,15 @@ export class SpoolWriter {
    * and the job needs no file of its own (an immediate marker names its file; a captured
    * result runs outside the ledger).
    */
-  #segmentable(record: SpoolRecord): boolean {
-    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' && runsOnceWithLedger(this.#dialectOf(record.datasource), record);
+  async #segmentable(record: SpoolRecord): Promise<boolean> {
+    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' && runsOnceWithLedger(await this.#dialectOf(record.datasource), record);
   }
 
-  /** The dialect of a configured datasource, looked up once. */
-  #dialectOf(datasource: string): Dialect {
+  /** The dialect of a configured datasource, looked up (its module loaded: db/registry.ts) once. */
+  async #dialectOf(datasource: string): Promise<Dialect> {
     let dialect = this.#dialects.get(datasource);
     if (dialect === undefined) {
-      dialect = driverFactoryFor(this.#config.datasources[datasource]!.url, datasource).dialect;
+      dialect = (await loadDriverFactory(this.#config.datasources[datasource]!.url, datasource)).dialect;
       this.#dialects.set(datasource, dialect);
     }
     return dialect;
@@ -263,7 +263,7 @@ export class SpoolWriter {
     if (typeof datasource !== 'string' || !Object.hasOwn(this.#config.datasources, datasource)) {
       throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${Object.keys(this.#config.datasources).join(', ') || 'none are configured'}); got ${JSON.stringify(datasource)}`);
     }
-    const splitter = this.#dialectOf(datasource).scriptSplitter();
+    const splitter = (await this.#dialectOf(datasource)).scriptSplitter();
     let meta: ScriptMeta;
     if ('text' in source) {
       if (typeof source.text !== 'string') throw new QueryBatchError('EMPTY_SQL', `Expected a script as a string; got ${describeValue(source.text)}`);
