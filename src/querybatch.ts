@@ -16,7 +16,7 @@ import { OutcomeLog, type Outcome } from './ops/outcomes.js';
 import { WebhookNotifier, type DeliveryFailure } from './ops/webhooks.js';
 import { ensureLayout, layoutOf, type Layout } from './spool/layout.js';
 import { Logs } from './ops/logs.js';
-import { driverFactoryFor } from './db/registry.js';
+import { loadDriverFactory, type DriverFactory } from './db/registry.js';
 import { runnerName } from './run/recovery.js';
 import type { Params, SpoolRecord } from './spool/record.js';
 import { SpoolWriter } from './spool/writer.js';
@@ -89,6 +89,8 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   readonly #writer: SpoolWriter;
   readonly #logs: Logs;
   readonly #drivers = new Map<string, Driver>();
+  /** Each datasource's DriverFactory, loaded by #loadDriverFactories() before a run. */
+  readonly #factories = new Map<string, DriverFactory>();
   readonly #outcomes: OutcomeLog;
   readonly #webhooks: WebhookNotifier;
   #ready: Promise<void> | null = null;
@@ -227,7 +229,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   /** A run; `events: false` for the watcher's queue-only pass (it runs nothing: no run:start/run:end). */
   async #runBatch(options: RunOptions, events = true): Promise<RunSummary> {
     await this.#open();
-    const [{ pruneResults }, { runBatch }] = await Promise.all([import('./ops/results.js'), import('./run/run-batch.js')]);
+    const [{ pruneResults }, { runBatch }] = await Promise.all([import('./ops/results.js'), import('./run/run-batch.js'), this.#loadDriverFactories()]);
     // Expired results go with each real run, not with every queue-only pass of the watcher.
     if (events) await pruneResults(this.layout.resultsDir, this.config.retentionMs).catch(() => {});
     // Key markers whose keys are free again go too (at most every 10 minutes).
@@ -443,6 +445,13 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     return this.#webhooks.idle();
   }
 
+  /** Loads the DriverFactory (dialect, driver module) of each configured datasource, once, before a run needs #driver(). */
+  async #loadDriverFactories(): Promise<void> {
+    await Promise.all(Object.entries(this.config.datasources).filter(([name]) => !this.#factories.has(name)).map(async ([name, ds]) => {
+      this.#factories.set(name, await loadDriverFactory(ds.url, name));
+    }));
+  }
+
   #driver(name: string): Driver {
     let driver = this.#drivers.get(name);
     if (!driver) {
@@ -450,7 +459,9 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
       if (!ds) throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource; got ${JSON.stringify(name)}`);
       // The spool's id scopes its ledger rows (ensureLayout wrote it before any run).
       const ledger = ds.ledger ? { table: ds.ledger.table, spool: readFileSync(this.layout.spoolIdFile, 'utf8').trim() } : null;
-      driver = driverFactoryFor(ds.url, name).create({ url: ds.url, home: this.config.home, init: ds.init, options: ds.options, ledger });
+      const factory = this.#factories.get(name);
+      if (!factory) throw new Error(`Expected the driver factory of datasource "${name}" to be loaded before its driver is made`);
+      driver = factory.create({ url: ds.url, home: this.config.home, init: ds.init, options: ds.options, ledger });
       this.#drivers.set(name, driver);
     }
     return driver;

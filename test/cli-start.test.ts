@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, runCli } from './helpers.js';
@@ -8,12 +8,17 @@ import { CLI, runCli } from './helpers.js';
 /**
  * Issue 15: `querybatch status` and `spool` load none of the heavy modules (database clients,
  * logging, watching, scheduling, the dashboard's server, the help renderer) that only other
- * commands need; nor does `import 'querybatch'`. What a process loads is recorded by a
+ * commands need; nor does `import 'querybatch'`. Nor do they load another command's
+ * implementation, or the dialect modules (lexers, splitters, ledger SQL) of a database: status
+ * none, spool only its datasource's (a script's splitter; with the ledger, a statement's traits). What a process loads is recorded by a
  * module-loading hook (test/fixtures/module-log.mjs), not timed: the figures are in
  * bench/cli-start.mjs.
  */
 
 const HEAVY = ['mysql2', 'pg', 'better-sqlite3', 'winston', 'chokidar', 'node-cron', 'hono', '@hono/node-server', 'prom-client', 'fs-extra', 'cliui', 'string-width'];
+/** Other commands' implementations (under dist/): loaded by their command only. */
+const IMPLEMENTATIONS = ['cli/progress.js', 'ops/init.js', 'ops/log-reader.js', 'http/server.js', 'daemon/schedule.js', 'run/run-batch.js', 'ops/failed-files.js', 'ops/results.js', 'ops/cancel.js', 'ops/job-status.js'];
+const DIALECTS = ['sqlite', 'mysql', 'postgres'] as const;
 const HOOK = join(import.meta.dirname, 'fixtures', 'module-log.mjs');
 const DIST_INDEX = join(import.meta.dirname, '..', 'dist', 'index.js');
 
@@ -39,6 +44,19 @@ async function loaded(args: readonly string[]): Promise<{ code: number | null; s
 /** The heavy packages among `modules` (a path or URL under node_modules/<package>/). */
 function heavyAmong(modules: readonly string[]): string[] {
   return [...new Set(HEAVY.filter((name) => modules.some((m) => m.includes(`/node_modules/${name}/`))))];
+}
+
+/** Which of IMPLEMENTATIONS are among `modules`. */
+function implementationsAmong(modules: readonly string[]): string[] {
+  return IMPLEMENTATIONS.filter((name) => modules.some((m) => m.endsWith(`/dist/${name}`)));
+}
+
+/** The dialects whose modules beyond the URL check (db/<dialect>/scheme.js, options.js) are among `modules`. */
+function dialectsAmong(modules: readonly string[]): string[] {
+  return DIALECTS.filter((dialect) => modules.some((m) => {
+    const match = new RegExp(`/dist/db/${dialect}/([^/]+)$`).exec(m);
+    return match !== null && match[1] !== 'scheme.js' && match[1] !== 'options.js';
+  }));
 }
 
 beforeAll(async () => {
@@ -75,7 +93,7 @@ describe('CLI start (issue 15): what a command loads', () => {
   });
 
   for (const dialect of ['sqlite', 'mysql', 'postgres']) {
-    it(`status and spool in a ${dialect} home load none of ${HEAVY.join(', ')}`, async () => {
+    it(`status and spool in a ${dialect} home load none of ${HEAVY.join(', ')}, no other command's implementation, and no dialect but spool's own`, async () => {
       const home = homes[dialect]!;
       for (const args of [['status'], ['status', '--json'], ['spool', 'INSERT INTO clistart_t (a) VALUES (1)'], ['spool', '--json', 'INSERT INTO clistart_t (a) VALUES (?)', '--param', '2']]) {
         const result = await loaded([CLI, '--home', home, ...args]);
@@ -83,12 +101,46 @@ describe('CLI start (issue 15): what a command loads', () => {
         expect(result.code, args.join(' ')).toBe(0);
         expect(result.modules.some((m) => m.endsWith('/dist/cli/main.js')), 'the hook logged the CLI itself').toBe(true);
         expect(heavyAmong(result.modules), `querybatch ${args.join(' ')}`).toEqual([]);
+        expect(implementationsAmong(result.modules), `querybatch ${args.join(' ')}: other commands' implementations`).toEqual([]);
+        // status needs no dialect; spool needs its datasource's (the ledger, on by default, asks
+        // whether a statement can share a transaction), and no other.
+        expect(dialectsAmong(result.modules), `querybatch ${args.join(' ')}: dialect modules`).toEqual(args[0] === 'spool' ? [dialect] : []);
       }
       // The two spooled jobs are there.
       const status = await runCli(['--home', home, 'status', '--json']);
       expect(JSON.parse(status.stdout)).toMatchObject({ pendingTotal: 2 });
     });
   }
+
+  it('a script spooled to a datasource without the ledger loads its dialect (its splitter), and no other', async () => {
+    const home = join(dir, 'script-postgres');
+    expect((await runCli(['--home', home, 'init', '--url', 'postgres://clistart@127.0.0.1:5432/clistart'])).code).toBe(0);
+    const config = join(home, 'querybatch.config.json');
+    await writeFile(config, JSON.stringify({ datasources: { main: { url: 'postgres://clistart@127.0.0.1:5432/clistart', ledger: false } } }));
+    const plain = await loaded([CLI, '--home', home, 'spool', 'INSERT INTO clistart_t (a) VALUES (1)']);
+    expect(plain.stderr).toBe('');
+    expect(dialectsAmong(plain.modules), 'no ledger, one statement: no dialect').toEqual([]);
+    const script = join(dir, 'script.sql');
+    await writeFile(script, 'INSERT INTO clistart_t (a) VALUES (1);\nINSERT INTO clistart_t (a) VALUES (2);\n');
+    const result = await loaded([CLI, '--home', home, 'spool', '--file', script]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(dialectsAmong(result.modules)).toEqual(['postgres']);
+    expect(heavyAmong(result.modules)).toEqual([]);
+  });
+
+  it('each command\'s implementation loads when that command runs (init, logs --since)', async () => {
+    // The hook sees the implementations that status and spool must not load.
+    const home = join(dir, 'impl');
+    const init = await loaded([CLI, '--home', home, 'init']);
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+    expect(implementationsAmong(init.modules)).toEqual(['ops/init.js']);
+    const logs = await loaded([CLI, '--home', home, 'logs', '--since', '1h']);
+    expect(logs.stderr).toBe('');
+    expect(logs.code).toBe(0);
+    expect(implementationsAmong(logs.modules)).toContain('ops/log-reader.js');
+  });
 
   it("import 'querybatch' (the library entry) loads none of them either", async () => {
     const result = await loaded(['--input-type=module', '-e', `const { QueryBatch } = await import(${JSON.stringify(DIST_INDEX)}); console.log(typeof QueryBatch);`]);

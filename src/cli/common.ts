@@ -8,7 +8,6 @@ import type { Argv } from 'yargs';
 import { CONFIG_FILE_NAME, environmentOptions, mergeOptions, readConfigFile } from '../config.js';
 import type { QueryBatchOptions } from '../interfaces.js';
 import { QueryBatchError } from '../errors.js';
-import { parseTime } from '../ops/log-reader.js';
 import { QueryBatch } from '../querybatch.js';
 
 /** Exit codes: 0 ok, 1 the run had failures (or a runtime error), 2 usage or configuration error. */
@@ -65,9 +64,9 @@ export function readStdin(): Promise<string> {
   });
 }
 
-/** A time option (--since, --until): ISO time or an age like 2h; undefined when not given. */
-export function timeOption(value: string | undefined, what: string): Date | undefined {
-  return value === undefined ? undefined : parseTime(value, what);
+/** A time option (--since, --until): ISO time or an age like 2h; undefined when not given. The log reader loads only for a command that takes one. */
+export async function timeOption(value: string | undefined, what: string): Promise<Date | undefined> {
+  return value === undefined ? undefined : (await import('../ops/log-reader.js')).parseTime(value, what);
 }
 
 /** Runs `work` with a signal that SIGINT or SIGTERM aborts (the work decides what stopping means). */

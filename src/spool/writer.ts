@@ -9,7 +9,7 @@ import type { Layout } from './layout.js';
 import { DirSyncer, syncCreatedDirs, tempPathFor, writeTemp } from './durable.js';
 import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
 import { runsOnceWithLedger, type Dialect } from '../db/driver.js';
-import { driverFactoryFor } from '../db/registry.js';
+import { loadDriverFactory } from '../db/registry.js';
 import { markImmediate } from './priority.js';
 import { FORMAT, MAX_KEY_LENGTH, SPOOL_EXTENSION, encodeParams, encodeRecord, isKey, type ScriptMeta, type SpoolRecord } from './record.js';
 import { delayedPathFor, touchWake } from './delayed.js';
@@ -197,7 +197,7 @@ export class SpoolWriter {
     if (record.key !== undefined || record.runAt !== undefined) {
       const standing = await this.#placeOwn(record, (tmp) => writeTemp(tmp, bytes, this.#syncer !== null));
       if (standing !== record.id) return standing;
-    } else if (this.#segmentable(record)) {
+    } else if (await this.#segmentable(record)) {
       await this.#enqueue(record.datasource, record.id, bytes);
       return record.id;
     } else {
@@ -222,15 +222,15 @@ export class SpoolWriter {
    * and the job needs no file of its own (an immediate marker names its file; a captured
    * result runs outside the ledger).
    */
-  #segmentable(record: SpoolRecord): boolean {
-    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' && runsOnceWithLedger(this.#dialectOf(record.datasource), record);
+  async #segmentable(record: SpoolRecord): Promise<boolean> {
+    return this.#config.datasources[record.datasource]?.ledger != null && record.priority !== 'immediate' && runsOnceWithLedger(await this.#dialectOf(record.datasource), record);
   }
 
-  /** The dialect of a configured datasource, looked up once. */
-  #dialectOf(datasource: string): Dialect {
+  /** The dialect of a configured datasource, looked up (its module loaded: db/registry.ts) once. */
+  async #dialectOf(datasource: string): Promise<Dialect> {
     let dialect = this.#dialects.get(datasource);
     if (dialect === undefined) {
-      dialect = driverFactoryFor(this.#config.datasources[datasource]!.url, datasource).dialect;
+      dialect = (await loadDriverFactory(this.#config.datasources[datasource]!.url, datasource)).dialect;
       this.#dialects.set(datasource, dialect);
     }
     return dialect;
@@ -306,7 +306,7 @@ export class SpoolWriter {
     if (typeof datasource !== 'string' || !Object.hasOwn(this.#config.datasources, datasource)) {
       throw new QueryBatchError('UNKNOWN_DATASOURCE', `Expected a configured datasource (${Object.keys(this.#config.datasources).join(', ') || 'none are configured'}); got ${JSON.stringify(datasource)}`);
     }
-    const splitter = this.#dialectOf(datasource).scriptSplitter();
+    const splitter = (await this.#dialectOf(datasource)).scriptSplitter();
     let meta: ScriptMeta;
     if ('text' in source) {
       if (typeof source.text !== 'string') throw new QueryBatchError('EMPTY_SQL', `Expected a script as a string; got ${describeValue(source.text)}`);

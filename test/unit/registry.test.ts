@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { driverFactoryFor, findDriverFactory, knownSchemes, registerDriver, type DriverFactory } from '../../src/db/registry.js';
+import { driverFactoryFor, findDriverFactory, knownSchemes, loadDriverFactory, registerDriver, type DriverFactory } from '../../src/db/registry.js';
 import { lockNameFor, mysqlDialect, mysqlDriverFactory } from '../../src/db/mysql/index.js';
 import { MysqlDriver } from '../../src/db/mysql/driver.js';
 import { LazyDriver } from '../../src/db/lazy-driver.js';
@@ -50,17 +50,17 @@ afterEach(() => {
 });
 
 describe('driverFactoryFor picks a driver by URL scheme', () => {
-  it.each(['mysql://app@db:3306/test', 'mariadb://app@db/test', 'MySQL://app@db/test', 'MARIADB://db/x', ' mysql://db/x'])('%s: the MySQL driver', (url) => {
-    expect(driverFactoryFor(url)).toBe(mysqlDriverFactory);
-    expect(findDriverFactory(url)).toBe(mysqlDriverFactory);
+  it.each(['mysql://app@db:3306/test', 'mariadb://app@db/test', 'MySQL://app@db/test', 'MARIADB://db/x', ' mysql://db/x'])('%s: the MySQL driver', async (url) => {
+    expect(await loadDriverFactory(url)).toBe(mysqlDriverFactory);
+    expect(await findDriverFactory(url)?.load()).toBe(mysqlDriverFactory);
   });
 
-  it('names the known schemes when none matches', () => {
+  it('names the known schemes when none matches', async () => {
     expectError(() => driverFactoryFor('oracle://db/x'), 'INVALID_DATASOURCE_URL', 'Expected a datasource url to start with mysql://, mariadb://, postgres://, postgresql:// or sqlite:; got oracle://');
     expectError(() => driverFactoryFor('http://db/x', 'main'), 'INVALID_DATASOURCE_URL', 'Expected datasource "main" url to start with mysql://, mariadb://, postgres://, postgresql:// or sqlite:; got http://');
     expectError(() => driverFactoryFor('duckdb:file.db'), 'INVALID_DATASOURCE_URL', 'got duckdb:');
     expect(findDriverFactory('oracle://db/x')).toBeUndefined();
-    expect(findDriverFactory('postgresql://db/x')).toBe(postgresDriverFactory);
+    expect(await findDriverFactory('postgresql://db/x')?.load()).toBe(postgresDriverFactory);
   });
 
   it('shows a URL without a scheme with its password hidden', () => {
@@ -71,10 +71,10 @@ describe('driverFactoryFor picks a driver by URL scheme', () => {
 });
 
 describe('registerDriver', () => {
-  it('adds a driver for its schemes; config checks its URLs and options with it', () => {
+  it('adds a driver for its schemes; config checks its URLs and options with it', async () => {
     const fake = fakeFactory(['fake:']);
     registerDriver(fake);
-    expect(driverFactoryFor('fake:memory')).toBe(fake);
+    expect(await loadDriverFactory('fake:memory')).toBe(fake);
     expect(knownSchemes()).toBe('mysql://, mariadb://, postgres://, postgresql://, sqlite: or fake:');
     const config = resolveConfig({ configFile: false, datasources: { main: { url: 'fake:memory', options: { size: 1 } } } });
     expect(config.datasources.main!.options).toEqual({ checked: 'fake:memory', size: 1 });
@@ -85,15 +85,15 @@ describe('registerDriver', () => {
     );
   });
 
-  it('a later registration of a scheme wins, for that scheme only', () => {
+  it('a later registration of a scheme wins, for that scheme only', async () => {
     const fake = fakeFactory(['mysql:']);
     registerDriver(fake);
-    expect(driverFactoryFor('mysql://db/x')).toBe(fake);
-    expect(driverFactoryFor('mariadb://db/x')).toBe(mysqlDriverFactory);
+    expect(await loadDriverFactory('mysql://db/x')).toBe(fake);
+    expect(await loadDriverFactory('mariadb://db/x')).toBe(mysqlDriverFactory);
     const config = resolveConfig({ configFile: false, datasources: { main: 'mysql://db/x' } });
     expect(config.datasources.main!.options).toEqual({ checked: 'mysql://db/x' });
     registerDriver(mysqlDriverFactory);
-    expect(driverFactoryFor('mysql://db/x')).toBe(mysqlDriverFactory);
+    expect(await loadDriverFactory('mysql://db/x')).toBe(mysqlDriverFactory);
   });
 
   it.each(['mysql', 'MySQL:', 'my sql:', ''])('refuses the scheme %j', (scheme) => {

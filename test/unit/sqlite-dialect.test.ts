@@ -3,7 +3,7 @@ import { SqliteScriptSplitter, splitScript } from '../../src/db/sqlite/script.js
 import { sqliteDialect, lockNameFor } from '../../src/db/sqlite/dialect.js';
 import { checkSqliteDatasource, databasePath } from '../../src/db/sqlite/options.js';
 import { sqliteParams } from '../../src/db/sqlite/session.js';
-import { driverFactoryFor } from '../../src/db/registry.js';
+import { loadDriverFactory } from '../../src/db/registry.js';
 import { sqliteDriverFactory } from '../../src/db/sqlite/index.js';
 import { isQueryBatchError } from '../../src/errors.js';
 
@@ -129,9 +129,9 @@ describe('SQLite URLs and options', () => {
     throw new Error(`Expected ${url} to be refused`);
   };
 
-  it('the registry picks the SQLite driver for sqlite:', () => {
-    expect(driverFactoryFor('sqlite:q.db')).toBe(sqliteDriverFactory);
-    expect(driverFactoryFor('SQLite:///tmp/q.db')).toBe(sqliteDriverFactory);
+  it('the registry picks the SQLite driver for sqlite:', async () => {
+    expect(await loadDriverFactory('sqlite:q.db')).toBe(sqliteDriverFactory);
+    expect(await loadDriverFactory('SQLite:///tmp/q.db')).toBe(sqliteDriverFactory);
   });
 
   it('reads relative paths from the home, absolute ones as they are, %-escapes decoded', () => {

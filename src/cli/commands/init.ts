@@ -1,7 +1,6 @@
 /** `querybatch init`: creates the home layout and a commented sample config. */
 import { resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { initHome } from '../../ops/init.js';
 import { print, type ArgsOf, type GlobalArgs } from '../common.js';
 
 export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
@@ -20,6 +19,7 @@ type InitArgs = ArgsOf<typeof builder>;
 
 async function handler(args: ArgumentsCamelCase<InitArgs>): Promise<void> {
   const home = resolve(args.home ?? process.env.QUERYBATCH_HOME ?? process.cwd());
+  const { initHome } = await import('../../ops/init.js');
   const result = await initHome(home, args.url);
   if (!result.configWritten) {
     print(args, { ...result, message: 'config exists; left as it is' }, `${result.config} exists already; left as it is (nothing overwritten). Layout checked: spool/, failed/, logs/.`);

@@ -31,8 +31,8 @@ function builder(y: Argv<GlobalArgs>) {
 type LogsArgs = ArgsOf<typeof builder>;
 
 async function handler(args: ArgumentsCamelCase<LogsArgs>): Promise<void> {
-  const since = timeOption(args.since, '--since');
-  const until = timeOption(args.until, '--until');
+  const since = await timeOption(args.since, '--since');
+  const until = await timeOption(args.until, '--until');
   const filter: LogFilter = {
     errors: args.errors,
     ...(since && { since }),

@@ -34,7 +34,7 @@ function builder(y: Argv<GlobalArgs>) {
 type RespoolArgs = ArgsOf<typeof builder>;
 
 async function handler(args: ArgumentsCamelCase<RespoolArgs>): Promise<void> {
-  const since = timeOption(args.since, '--since');
+  const since = await timeOption(args.since, '--since');
   const result = await withQueryBatch(args, (qb) => qb.respool({
     ...(args.all !== undefined && { all: args.all }),
     ...(args.connection !== undefined && { connection: args.connection }),

@@ -2,8 +2,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EXIT_FAILURES, EXIT_OK, print, untilSignal, wholeNumberFlag, withQueryBatch, type ArgsOf, type GlobalArgs } from '../common.js';
 import { formatSummary } from '../format.js';
-import { formatProgress } from '../progress.js';
 import type { RunProgress } from '../../interfaces.js';
+import type { formatProgress as FormatProgress } from '../progress.js';
 
 export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
   command: 'run',
@@ -22,7 +22,8 @@ function builder(y: Argv<GlobalArgs>) {
 type RunArgs = ArgsOf<typeof builder>;
 
 async function handler(args: ArgumentsCamelCase<RunArgs>): Promise<void> {
-  const bar = process.stderr.isTTY && !args.json ? progressBar(process.stderr) : null;
+  // The bar's renderer loads only when there is a bar to draw.
+  const bar = process.stderr.isTTY && !args.json ? progressBar(process.stderr, (await import('../progress.js')).formatProgress) : null;
   const limit = wholeNumberFlag(args.limit, '--limit', 1);
   const summary = await untilSignal((signal) => withQueryBatch(args, (qb) => qb.run({
     ...(args.datasource !== undefined && { datasource: args.datasource }),
@@ -35,7 +36,7 @@ async function handler(args: ArgumentsCamelCase<RunArgs>): Promise<void> {
 }
 
 /** Draws the progress bar on stderr (a TTY) for runs that last more than a moment. */
-function progressBar(stream: NodeJS.WriteStream): { onProgress: (p: RunProgress) => void; finish(): void } {
+function progressBar(stream: NodeJS.WriteStream, formatProgress: typeof FormatProgress): { onProgress: (p: RunProgress) => void; finish(): void } {
   const started = performance.now();
   let shown = false;
   let last = 0;

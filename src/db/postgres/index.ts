@@ -1,17 +1,18 @@
 import type { Driver, DriverSettings } from '../driver.js';
 import { postgresCapabilities, postgresDialect } from './dialect.js';
 import { LazyDriver } from '../lazy-driver.js';
-import { checkPostgresDatasource } from './options.js';
+import { postgresScheme } from './scheme.js';
 
 /**
  * PostgreSQL, through pg: everything that knows it lives in this folder, and only this
- * folder imports pg. This is its DriverFactory, which db/registry.ts registers.
+ * folder imports pg. This is its DriverFactory, which db/registry.ts loads through ./scheme.js
+ * when it is needed.
  */
 export const postgresDriverFactory = {
-  schemes: ['postgres:', 'postgresql:'],
+  schemes: postgresScheme.schemes,
   dialect: postgresDialect,
-  example: 'postgres://user@host:5432/database',
-  check: checkPostgresDatasource,
+  example: postgresScheme.example,
+  check: postgresScheme.check,
   /** A PostgresDriver, made (and pg loaded) on its first connect(). */
   create: (settings: DriverSettings): Driver => new LazyDriver(postgresDialect, postgresCapabilities, async () => new (await import('./driver.js')).PostgresDriver(settings)),
 } as const;
