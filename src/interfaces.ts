@@ -256,6 +256,12 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Called after each statement executed (or refused): how many are done of how many were pending when the run began. */
   readonly onProgress?: (progress: RunProgress) => void;
+  /**
+   * false: skip the upkeep a later run does as well (adopting drop-ins, pruning the ledger,
+   * expired results and key markers); dead runners' claims are still given back. Continuous
+   * mode's runs pass false, cron and start runs do it all (docs/decisions.md). @default true
+   */
+  readonly upkeep?: boolean;
 }
 
 export interface RunProgress {

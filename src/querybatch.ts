@@ -230,10 +230,12 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   async #runBatch(options: RunOptions, events = true): Promise<RunSummary> {
     await this.#open();
     const [{ pruneResults }, { runBatch }] = await Promise.all([import('./ops/results.js'), import('./run/run-batch.js'), this.#loadDriverFactories()]);
-    // Expired results go with each real run, not with every queue-only pass of the watcher.
-    if (events) await pruneResults(this.layout.resultsDir, this.config.retentionMs).catch(() => {});
+    // Expired results go with each real run, not with every queue-only pass of the watcher
+    // nor with continuous mode's runs (upkeep: false).
+    const upkeep = events && options.upkeep !== false;
+    if (upkeep) await pruneResults(this.layout.resultsDir, this.config.retentionMs).catch(() => {});
     // Key markers whose keys are free again go too (at most every 10 minutes).
-    if (events) await pruneKeys(this.layout, (id, ageMs) => this.#keyHeld(id, ageMs), this.config.keyRetentionMs).catch(() => {}); // tried again by a later run
+    if (upkeep) await pruneKeys(this.layout, (id, ageMs) => this.#keyHeld(id, ageMs), this.config.keyRetentionMs).catch(() => {}); // tried again by a later run
     const summary = await oneRunAtATime(this.layout.home, () => {
       if (events) this.#emitSafely('run:start', { runner: this.runnerName, startedAt: new Date().toISOString() });
       return runBatch({

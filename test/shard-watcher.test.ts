@@ -1,10 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { mkdir, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { watchShards, type ShardWatcher } from '../src/daemon/shard-watcher.js';
-import { startSchedule, type RunReason, type ScheduleHandle } from '../src/daemon/schedule.js';
+import { UPKEEP_EVERY_MS, startSchedule, type RunReason, type ScheduleHandle } from '../src/daemon/schedule.js';
 import { resolveConfig } from '../src/config.js';
 import { QueryBatch } from '../src/index.js';
 import { newId } from '../src/spool/id.js';
@@ -19,6 +19,7 @@ let watcher: ShardWatcher | undefined;
 let handle: ScheduleHandle | undefined;
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   watcher?.close();
   watcher = undefined;
   await handle?.stop();
@@ -148,6 +149,54 @@ describe('continuous mode: the schedule', () => {
     expect(reasons.slice(0, 3)).toEqual(['continuous', 'schedule', 'continuous']);
     await spoolFile(spool, BUCKET, '00', 11);
     await waitFor(() => (reasons.length >= 4 ? true : undefined), 2_000, 'a continuous run for a new job');
+  });
+});
+
+describe('continuous mode: the upkeep', () => {
+  it('a continuous run skips the upkeep when a run did it less than UPKEEP_EVERY_MS ago, else does it; cron runs always do it', async () => {
+    home = await tempHome();
+    const spool = join(home, 'spool');
+    await mkdir(join(spool, '.tmp'), { recursive: true });
+    const config = resolveConfig({ home, configFile: false, datasources: { main: 'mysql://root@127.0.0.1:1/x' }, schedule: { cron: '0 0 1 1 *', startDelayMs: 600_000, watch: false, continuous: true } });
+    const runs: Array<{ reason: RunReason; upkeep: boolean }> = [];
+    let upkeep = true;
+    handle = startSchedule({
+      spoolDir: spool,
+      settleMs: 0,
+      schedule: config.schedule,
+      datasources: ['main'],
+      run: (options) => {
+        upkeep = options.upkeep !== false;
+        return Promise.resolve(summaryOf());
+      },
+      adopt: () => Promise.resolve(summaryOf()),
+      nextDue: () => Promise.resolve(null),
+    }, { onRun: (_s, reason) => runs.push({ reason, upkeep }) });
+    await handle.ready;
+    // A file may wake more than one run (a new leaf is listed, and its rename reported): count runs from a mark.
+    const after = async (mark: number, what: string) => {
+      await waitFor(() => (runs.slice(mark).some((r) => r.reason === 'continuous') ? true : undefined), 2_000, what);
+      return runs.slice(mark).filter((r) => r.reason === 'continuous');
+    };
+    await spoolFile(spool, BUCKET, '00', 1);
+    // No run did the upkeep before the first (no start run yet).
+    expect((await after(0, 'the first continuous run'))[0]).toEqual({ reason: 'continuous', upkeep: true });
+    let mark = runs.length;
+    await spoolFile(spool, BUCKET, '00', 2);
+    expect((await after(mark, 'a second continuous run')).map((r) => r.upkeep)).not.toContain(true);
+    await handle.runNow(); // the cron's run always does the upkeep
+    expect(runs.filter((r) => r.reason === 'schedule')).toEqual([{ reason: 'schedule', upkeep: true }]);
+    mark = runs.length;
+    await spoolFile(spool, BUCKET, '00', 3);
+    expect((await after(mark, 'a continuous run after the cron run')).map((r) => r.upkeep)).not.toContain(true);
+    // A minute later (a yearly cron): a continuous run does the upkeep.
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockImplementation(() => now + UPKEEP_EVERY_MS);
+    mark = runs.length;
+    await spoolFile(spool, BUCKET, '00', 4);
+    const late = await after(mark, 'a continuous run a minute later');
+    vi.restoreAllMocks();
+    expect(late[0]).toEqual({ reason: 'continuous', upkeep: true });
   });
 });
 

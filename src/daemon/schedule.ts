@@ -38,6 +38,8 @@ const DUE_MARGIN_MS = 5;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Wake-ups (a delayed job written) within this long are looked at together. */
 const WAKE_DEBOUNCE_MS = 50;
+/** A continuous run does the upkeep (RunOptions.upkeep) when no run did for this long, whatever the cron. */
+export const UPKEEP_EVERY_MS = 60_000;
 
 /** The handle start() returns. stop() is idempotent and shares its in-flight promise. */
 export interface ScheduleHandle {
@@ -83,6 +85,8 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
   let dueTimer: NodeJS.Timeout | null = null;
   let dueAt: number | null = null;
   let wakeTimer: NodeJS.Timeout | null = null;
+  /** When the last run with the upkeep started (Date.now()). */
+  let lastUpkeep = 0;
 
   /** Arms the timer for the earliest delayed job (read from spool/.delayed/, whoever spooled it). */
   const armDue = async (): Promise<void> => {
@@ -124,7 +128,11 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
 
   const once = async (reason: RunReason): Promise<void> => {
     try {
-      const summary = reason === 'adopt' ? await deps.adopt(controller.signal) : await deps.run({ signal: controller.signal });
+      // A continuous run only drains: the upkeep (drop-ins, prunes) comes with the other runs,
+      // or with a continuous one once UPKEEP_EVERY_MS passed without it (a yearly cron).
+      const upkeep = reason !== 'continuous' || Date.now() - lastUpkeep >= UPKEEP_EVERY_MS;
+      if (upkeep && reason !== 'adopt') lastUpkeep = Date.now();
+      const summary = reason === 'adopt' ? await deps.adopt(controller.signal) : await deps.run({ signal: controller.signal, ...(!upkeep && { upkeep: false }) });
       hooks.onRun?.(summary, reason);
       if (reason !== 'adopt') holdAfter(summary);
       void armDue();

@@ -567,13 +567,13 @@ export class Drain {
 
   /**
    * Releases the session however the drain ends; first, with the ledger, deletes the rows of
-   * jobs whose files are all gone (under the lock). Resolves with the jobs left pending when
+   * jobs whose files are all gone (under the lock; not in a run without upkeep). Resolves with the jobs left pending when
    * that prune counted them (one walk of the tree for both), else null.
    */
   async #release(): Promise<number | null> {
     let left: number | null = null;
     await this.#hold.release(async (session) => {
-      if (this.#ledger === null || this.summary.success + this.summary.settled === 0) return;
+      if (this.#ledger === null || this.summary.success + this.summary.settled === 0 || this.#options.upkeep === false) return;
       try {
         const live = await oldestLiveId(this.#deps.layout, this.#config, this.stopped ? this.#datasource : undefined);
         left = live.count;

@@ -33,7 +33,7 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
     maxConnectionAttempts: config.maxConnectionAttempts,
     onOutcome: (outcome, record) => deps.onOutcome?.(outcome, record),
   };
-  const { tmpRemoved, recovery, adoption } = await prepare(deps, settling);
+  const { tmpRemoved, recovery, adoption } = await prepare(deps, settling, options.upkeep !== false);
   const waiting = await promoteDelayed(deps, names);
   const spoolId = await readSpoolId(layout);
   // A paused datasource is not drained (nor connected to): its jobs wait for resume.
@@ -76,12 +76,16 @@ function datasourcesOf(config: ResolvedConfig, options: RunOptions): string[] {
   return names;
 }
 
-/** Before the drains: stale temp files removed, dead runners' claims given back, drop-ins adopted into their shards. */
-async function prepare(deps: RunnerDeps, settling: SettleContext): Promise<{ tmpRemoved: number; recovery: Recovery; adoption: AdoptResult }> {
+/**
+ * Before the drains: stale temp files removed, dead runners' claims given back, drop-ins
+ * adopted into their shards (not without `upkeep`: the watcher or the next run adopts them).
+ */
+async function prepare(deps: RunnerDeps, settling: SettleContext, upkeep: boolean): Promise<{ tmpRemoved: number; recovery: Recovery; adoption: AdoptResult }> {
   const { layout, config, syncer } = deps;
   const tmpRemoved = await removeStaleTemps(layout, config.tmpMaxAgeMs);
   const recovery = await recoverClaims(layout, deps.name, config.defaultDatasource, syncer);
   logUncertainClaims(settling, recovery);
+  if (!upkeep) return { tmpRemoved, recovery, adoption: { adopted: 0, invalid: 0, settling: 0 } };
   const adoption = await adoptDropIns({
     layout,
     config,
