@@ -148,6 +148,8 @@ export function buildScriptRecord(config: ResolvedConfig, script: ScriptMeta, op
 
 /** Tries to rename a job into a shard directory that runners keep removing (#renameIntoShard). */
 const RENAME_ATTEMPTS = 50;
+/** After this many lost races, the mkdir and rename are made synchronously (#renameIntoShard). */
+const SYNC_AFTER_ATTEMPTS = 3;
 
 /** A job waiting for its datasource's segment writer. */
 interface Waiting {
@@ -435,8 +437,16 @@ export class SpoolWriter {
     for (let attempt = 0; ; attempt++) {
       let created: string | undefined;
       try {
-        if (!this.#knownDirs.has(dir)) created = await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-        await fs.promises.rename(tmp, target);
+        if (attempt < SYNC_AFTER_ATTEMPTS) {
+          if (!this.#knownDirs.has(dir)) created = await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+          await fs.promises.rename(tmp, target);
+        } else {
+          // Lost a few times in a row: a runner in this very process (a continuous daemon
+          // beside its producers) removes the empty leaf on the main thread between the
+          // thread pool's mkdir and rename. Both calls synchronously leave it no turn between.
+          created = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+          fs.renameSync(tmp, target);
+        }
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= RENAME_ATTEMPTS - 1) throw error;
         this.#knownDirs.delete(dir);
