@@ -93,6 +93,57 @@ export function resolveDashboard(options: ServeDashboardOptions, config: Resolve
   return { host, port, token, readOnly: options.readOnly ?? false };
 }
 
+/** failedListView from one listing of failed/ and a read of the page's files; newest id first, names without one last. */
+async function pageByNames(layout: Layout, config: ResolvedConfig, filter: FailedFilter, page: number): Promise<FailedListView> {
+  const names = await failedNames(layout);
+  const kept = names.filter((n) => !filter.class || n.class === filter.class)
+    .sort((x, y) => (x.id ?? '') === (y.id ?? '') ? (x.name < y.name ? -1 : 1) : (x.id ?? '') < (y.id ?? '') ? 1 : -1);
+  const pages = Math.max(1, Math.ceil(kept.length / FAILED_PAGE_SIZE));
+  const p = Math.min(pages, Math.max(1, Number.isSafeInteger(page) ? page : 1));
+  const files = await describeFailed(layout, config, kept.slice((p - 1) * FAILED_PAGE_SIZE, p * FAILED_PAGE_SIZE).map((n) => n.name));
+  const datasources = [...new Set([...Object.keys(config.datasources), ...files.flatMap((f) => (f.datasource === null ? [] : [f.datasource]))])].sort();
+  return { files, matched: kept.length, total: names.length, uncertain: kept.filter((n) => n.class === 'uncertain').length, page: p, pages, filter, datasources };
+}
+
+/**
+ * GET /logs/stream: the log lines written from now on, as server-sent events (followLogs tails
+ * each file from the offset it has read to). Ends when the client goes, or when the server
+ * closes (close() aborts every stream in `streams`).
+ */
+function logStream(c: Context, layout: Layout, streams: Set<AbortController>): Response {
+  return streamSSE(c, async (stream) => {
+    const aborted = new AbortController();
+    streams.add(aborted);
+    aborted.signal.addEventListener('abort', () => streams.delete(aborted), { once: true });
+    stream.onAbort(() => aborted.abort());
+    const queue: LogEntry[] = [];
+    let wake: (() => void) | null = null;
+    const following = followLogs(layout, { errors: c.req.query('errors') === '1' }, (entry) => {
+      queue.push(entry);
+      wake?.();
+    }, aborted.signal);
+    await stream.writeSSE({ event: 'ready', data: '{}' });
+    while (!aborted.signal.aborted) {
+      const entry = queue.shift();
+      if (entry !== undefined) {
+        await stream.writeSSE({ data: JSON.stringify({ log: entry.record.log, time: entry.record.time, line: entry.line }) });
+        continue;
+      }
+      // Wait for a line, the client to go, or 15 s (then a comment keeps proxies from closing an idle stream).
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setTimeout(resolve, 15_000);
+        aborted.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      clearTimeout(timer);
+      wake = null;
+      if (queue.length === 0 && !aborted.signal.aborted) await stream.write(': keep-alive\n\n');
+    }
+    await following;
+  });
+}
+
 /** The routes, behind the token check. */
 function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean, ops: DashboardOps, layout: Layout, config: ResolvedConfig, streams: Set<AbortController>): Hono {
   const app = new Hono();
@@ -157,17 +208,6 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
     await (verb === 'pause' ? ops.pause(name) : ops.resume(name));
     return c.redirect(`/?done=${verb === 'pause' ? 'paused' : 'resumed'}&datasource=${encodeURIComponent(name)}`, 303);
   });
-  /** failedListView from one listing of failed/ and a read of the page's files; newest id first, names without one last. */
-  const pageByNames = async (filter: FailedFilter, page: number): Promise<FailedListView> => {
-    const names = await failedNames(layout);
-    const kept = names.filter((n) => !filter.class || n.class === filter.class)
-      .sort((x, y) => (x.id ?? '') === (y.id ?? '') ? (x.name < y.name ? -1 : 1) : (x.id ?? '') < (y.id ?? '') ? 1 : -1);
-    const pages = Math.max(1, Math.ceil(kept.length / FAILED_PAGE_SIZE));
-    const p = Math.min(pages, Math.max(1, Number.isSafeInteger(page) ? page : 1));
-    const files = await describeFailed(layout, config, kept.slice((p - 1) * FAILED_PAGE_SIZE, p * FAILED_PAGE_SIZE).map((n) => n.name));
-    const datasources = [...new Set([...Object.keys(config.datasources), ...files.flatMap((f) => (f.datasource === null ? [] : [f.datasource]))])].sort();
-    return { files, matched: kept.length, total: names.length, uncertain: kept.filter((n) => n.class === 'uncertain').length, page: p, pages, filter, datasources };
-  };
   app.get('/failed', async (c) => {
     const filter = { class: c.req.query('class'), datasource: c.req.query('datasource'), text: c.req.query('text') };
     const done = c.req.query('done');
@@ -176,7 +216,7 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
       : done === 'bulk' ? `Respooled ${Number(c.req.query('n')) || 0} file(s) of the filter${Number(c.req.query('skipped')) > 0 ? `; ${Number(c.req.query('skipped'))} left in failed/ (uncertain, or not a job that can run here: see each file)` : ''}` : undefined;
     const page = Number(c.req.query('page') ?? '1');
     // Without a datasource or text filter, the names say enough to count, sort and page: only the page's files are read.
-    const view = filter.datasource || filter.text?.trim() ? failedListView(await ops.failed(), filter, page) : await pageByNames(filter, page);
+    const view = filter.datasource || filter.text?.trim() ? failedListView(await ops.failed(), filter, page) : await pageByNames(layout, config, filter, page);
     return html(c, failedListPage(view, readOnly, csrfOf(c), notice));
   });
   // Respools exactly what the list shows for this filter, on every page; uncertain files stay (one by one, after a check).
@@ -227,39 +267,7 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
       .sort((a, b) => Date.parse(a.record.time) - Date.parse(b.record.time)).slice(-LOG_LINES_SHOWN);
     return html(c, logsPage(entries, errors, readOnly));
   });
-  // Lines written from now on, as server-sent events: followLogs tails each file from the offset it has read to.
-  app.get('/logs/stream', (c) => streamSSE(c, async (stream) => {
-    const aborted = new AbortController();
-    // Ends when the client goes, or when the server closes (close() aborts every open stream).
-    streams.add(aborted);
-    aborted.signal.addEventListener('abort', () => streams.delete(aborted), { once: true });
-    stream.onAbort(() => aborted.abort());
-    const queue: LogEntry[] = [];
-    let wake: (() => void) | null = null;
-    const following = followLogs(layout, { errors: c.req.query('errors') === '1' }, (entry) => {
-      queue.push(entry);
-      wake?.();
-    }, aborted.signal);
-    await stream.writeSSE({ event: 'ready', data: '{}' });
-    while (!aborted.signal.aborted) {
-      const entry = queue.shift();
-      if (entry !== undefined) {
-        await stream.writeSSE({ data: JSON.stringify({ log: entry.record.log, time: entry.record.time, line: entry.line }) });
-        continue;
-      }
-      // Wait for a line, the client to go, or 15 s (then a comment keeps proxies from closing an idle stream).
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        timer = setTimeout(resolve, 15_000);
-        aborted.signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-      clearTimeout(timer);
-      wake = null;
-      if (queue.length === 0 && !aborted.signal.aborted) await stream.write(': keep-alive\n\n');
-    }
-    await following;
-  }));
+  app.get('/logs/stream', (c) => logStream(c, layout, streams));
 
   app.notFound((c) => c.text('404 Not Found: this server serves /, /failed, /jobs/<id>, /logs, /api/overview, /metrics and /healthz\n', 404));
   app.onError((error, c: Context) => {
