@@ -152,6 +152,31 @@ describe.each(DIALECTS)('coalescing: $name', (dialect) => {
     expect(await q.status(ids[2]!)).toMatchObject({ affectedRows: 1 });
   });
 
+  it('a run of mergeable INSERTs fills one group past ledger.batch: ledger.batch counts statements, a merged run once', async () => {
+    const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 4 } } } });
+    const values = Array.from({ length: 60 }, (_, i) => `r${i}`);
+    const ids = await spoolAll(q, values);
+    expect(await q.run()).toMatchObject({ success: 60, sqlFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(values);
+    // 60 jobs at batch 4: one group, one statement (15 groups, so 15 statements, before).
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(1);
+    for (const id of [ids[0]!, ids[59]!]) expect(await q.status(id)).toMatchObject({ state: 'succeeded', affectedRows: 1 });
+  });
+
+  it('statements that can\'t merge still count one each against ledger.batch', async () => {
+    const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 2 } } } });
+    // Each text differs before its row: six statements, three groups of two.
+    for (let i = 0; i < 6; i++) await q.spool(`INSERT INTO coalesce_jobs (v)${' '.repeat(i + 1)}VALUES (?)`, [`u${i}`]);
+    await spoolAll(q, ['m1', 'm2', 'm3']);
+    expect(await q.run()).toMatchObject({ success: 9, sqlFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'm1', 'm2', 'm3']);
+    const statementOf = (v: string) => inserted.find((r) => r.v === v)!.s;
+    expect(new Set(['m1', 'm2', 'm3'].map(statementOf)).size).toBe(1);
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(7);
+  });
+
   it('per-statement mode (ledger.batch 1) never merges', async () => {
     const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 1 } } } });
     await spoolAll(q, ['x1', 'x2', 'x3']);

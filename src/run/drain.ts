@@ -12,7 +12,8 @@ import { Claims } from './claims.js';
 import type { DrainOptions, RunnerDeps } from './context.js';
 import { executeGroup, executeJob, lostConnection, type Executed } from './execute.js';
 import { describeFailure, failureOf, succeededOutcome } from './failure.js';
-import { groupSize, groupable, outsideLedger, traitsOf, type Job } from './job.js';
+import { fillItemOf, groupSize, groupable, outsideLedger, traitsOf, type Job } from './job.js';
+import { GroupFill } from './group-fill.js';
 import { DatabaseHold } from './hold.js';
 import { oldestLiveId } from './ledger-prune.js';
 import { countFailure, emptyDatasourceSummary } from './tally.js';
@@ -53,6 +54,8 @@ export class Drain {
   #relist = false;
   /** Claimed jobs waiting to run together in one ledger transaction (group commit). */
   #group: Job[] = [];
+  /** How full #group is: `ledger.batch` statements, a merged run of INSERTs counting once (group-fill.ts). */
+  readonly #fill: GroupFill;
   /** Refused jobs of the burst running one by one, settled together when it ends (#settleRefused). */
   #refused: { readonly job: Job; readonly refused: Refused }[] = [];
 
@@ -67,6 +70,7 @@ export class Drain {
     this.#claims = new Claims(deps.layout, deps.name, datasource, deps.syncer);
     this.#settling = settling;
     this.#strictOrder = deps.config.datasources[datasource]?.strictOrder ?? false;
+    this.#fill = new GroupFill(groupSize(this.#ledger), (this.#ledger?.batch ?? 1) > 1 && this.#driver.capabilities.groupCommit);
     this.#retrier = new Retrier(deps.config.datasources[datasource]?.retry, this.#driver.dialect, settling, options.signal, this.summary);
   }
 
@@ -246,8 +250,14 @@ export class Drain {
         continue;
       }
       if (groupable(job, this.#ledger)) {
+        const item = fillItemOf(this.#driver.dialect, job);
+        if (!this.#fill.fits(item) && !(await this.#flushGroup())) {
+          await this.#claims.returnUnrun([job]);
+          return false;
+        }
         this.#group.push(job);
-        if (this.#group.length >= groupSize(this.#ledger) && !(await this.#flushGroup())) return false;
+        this.#fill.add(item);
+        if (this.#fill.full && !(await this.#flushGroup())) return false;
         continue;
       }
       // FIFO: what is grouped runs before this job.
@@ -268,6 +278,7 @@ export class Drain {
   async #flushGroup(): Promise<boolean> {
     const jobs = this.#group;
     this.#group = [];
+    this.#fill.clear();
     if (jobs.length === 0) return true;
     if (this.#hold.link.state !== 'open') {
       await this.#claims.returnUnrun(jobs);
