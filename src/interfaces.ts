@@ -24,8 +24,10 @@ export interface DatasourceOptions {
   readonly ledger?: boolean | {
     readonly table?: string;
     /**
-     * Group commit: up to this many consecutive transactional jobs go in one ledger
-     * transaction and one round trip (1: one job per transaction). @default 32
+     * Group commit: up to this many consecutive transactional jobs' statements go in one
+     * ledger transaction and one round trip (1: one job per transaction). Consecutive
+     * single-row INSERTs merged into one count as one statement, up to 1,000 jobs a
+     * transaction (docs/guarantees.md, "Coalesced INSERTs"). @default 32
      */
     readonly batch?: number;
   };
