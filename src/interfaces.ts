@@ -30,6 +30,12 @@ export interface DatasourceOptions {
      * transaction (docs/guarantees.md, "Coalesced INSERTs"). @default 32
      */
     readonly batch?: number;
+    /**
+     * Consecutive single-row INSERTs of a group commit run as one multi-row INSERT
+     * (docs/guarantees.md, "Coalesced INSERTs"); false: each job's statement runs as it is
+     * (statement triggers fire once per job, a statement's time is each job's own). @default true
+     */
+    readonly coalesce?: boolean;
   };
   /**
    * Statements run on every new connection and after every session reset (a job that may
@@ -219,8 +225,8 @@ export interface ResolvedDatasource {
   readonly webhook: string | null;
   /** Statements run on every new connection and after every session reset. */
   readonly init: readonly string[];
-  /** The ledger table and group-commit size, or null when the ledger is off. */
-  readonly ledger: { readonly table: string; readonly batch: number } | null;
+  /** The ledger table, group-commit size and whether a group's INSERTs merge, or null when the ledger is off. */
+  readonly ledger: { readonly table: string; readonly batch: number; readonly coalesce: boolean } | null;
   /** Transient errors: tries per statement in a run (1: no retry) and the base backoff. */
   readonly retry: Required<RetryOptions>;
   /** Drains nothing while a failed-… or uncertain-… file of this datasource is in failed/. */

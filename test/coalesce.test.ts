@@ -177,6 +177,16 @@ describe.each(DIALECTS)('coalescing: $name', (dialect) => {
     expect(new Set(inserted.map((r) => r.s)).size).toBe(7);
   });
 
+  it('ledger.coalesce false never merges, and a group holds ledger.batch jobs', async () => {
+    const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 4, coalesce: false } } } });
+    const values = Array.from({ length: 6 }, (_, i) => `n${i}`);
+    await spoolAll(q, values);
+    expect(await q.run()).toMatchObject({ success: 6, sqlFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(values);
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(6);
+  });
+
   it('per-statement mode (ledger.batch 1) never merges', async () => {
     const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 1 } } } });
     await spoolAll(q, ['x1', 'x2', 'x3']);

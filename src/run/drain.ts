@@ -41,7 +41,7 @@ export class Drain {
   readonly #datasource: string;
   readonly #options: DrainOptions;
   readonly #driver: Driver;
-  readonly #ledger: { readonly table: string; readonly batch: number } | null;
+  readonly #ledger: { readonly table: string; readonly batch: number; readonly coalesce: boolean } | null;
   readonly #claims: Claims;
   readonly #settling: SettleContext;
   readonly #hold: DatabaseHold;
@@ -70,7 +70,7 @@ export class Drain {
     this.#claims = new Claims(deps.layout, deps.name, datasource, deps.syncer);
     this.#settling = settling;
     this.#strictOrder = deps.config.datasources[datasource]?.strictOrder ?? false;
-    this.#fill = new GroupFill(groupSize(this.#ledger), (this.#ledger?.batch ?? 1) > 1 && this.#driver.capabilities.groupCommit);
+    this.#fill = new GroupFill(groupSize(this.#ledger), (this.#ledger?.batch ?? 1) > 1 && this.#ledger?.coalesce === true && this.#driver.capabilities.groupCommit);
     this.#retrier = new Retrier(deps.config.datasources[datasource]?.retry, this.#driver.dialect, settling, options.signal, this.summary);
   }
 
@@ -311,7 +311,7 @@ export class Drain {
    */
   async #executeGroup(jobs: readonly Job[], t: number): Promise<readonly number[] | null | 'lost'> {
     const limitMs = this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null;
-    for (const coalesce of [true, false]) {
+    for (const coalesce of this.#ledger?.coalesce === true ? [true, false] : [false]) {
       try {
         return await executeGroup(this.#hold.session, jobs, limitMs, coalesce);
       } catch (error) {
