@@ -275,10 +275,7 @@ export class Drain {
    * (all rolled back) they run again one by one, so the failing one goes to failed/ alone.
    * False when the drain must stop; the jobs that did not run are given back.
    */
-  async #flushGroup(): Promise<boolean> {
-    const jobs = this.#group;
-    this.#group = [];
-    this.#fill.clear();
+  async #flushGroup(jobs: readonly Job[] = this.#takeGroup()): Promise<boolean> {
     if (jobs.length === 0) return true;
     if (this.#hold.link.state !== 'open') {
       await this.#claims.returnUnrun(jobs);
@@ -298,14 +295,45 @@ export class Drain {
         return true;
       }
     }
-    return this.#runEach(jobs);
+    return jobs.length > groupSize(this.#ledger) ? this.#flushInParts(jobs) : this.#runEach(jobs);
+  }
+
+  /** The grouped jobs, the group emptied. */
+  #takeGroup(): Job[] {
+    const jobs = this.#group;
+    this.#group = [];
+    this.#fill.clear();
+    return jobs;
+  }
+
+  /**
+   * A group that grew past `ledger.batch` jobs through merged INSERTs (group-fill.ts) and
+   * failed goes again in groups of `batch` jobs, so that a refused job sends no more jobs
+   * one by one than before coalescing (a group of 1,000 would run 999 single commits).
+   * False when the drain must stop; the parts not reached are given back.
+   */
+  async #flushInParts(jobs: readonly Job[]): Promise<boolean> {
+    const size = groupSize(this.#ledger);
+    for (let k = 0; k < jobs.length; k += size) {
+      if (k > 0 && this.#options.signal?.aborted) {
+        if (this.#stop === 'none') this.#stop = 'aborted';
+        await this.#claims.returnUnrun(jobs.slice(k));
+        return false;
+      }
+      if (!(await this.#flushGroup(jobs.slice(k, k + size)))) {
+        await this.#claims.returnUnrun(jobs.slice(k + size));
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
    * Runs a group in one ledger transaction, its consecutive single-row INSERTs merged
    * (coalescing, issue 15); when a merged INSERT failed (all rolled back), the group goes
    * again unmerged. The group as a whole gets the default limit; on a timeout it runs again
-   * one by one, each job under its own limit, so only the slow one fails. Resolves with each
+   * one by one (a group grown past `batch`: in parts first), each job under its own limit, so
+   * only the slow one fails. Resolves with each
    * job's affected rows; null after an SQL error (a duplicate ledger id included: then one
    * by one) or when the driver can't group them; 'lost' when the connection was lost (settled).
    */
