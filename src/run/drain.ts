@@ -438,6 +438,7 @@ export class Drain {
     const ms = performance.now() - t;
     this.summary.sqlMs += ms;
     if (result.ok) {
+      if (!(await this.#rememberKey(job, claim, t))) return false;
       if (result.doneBefore) this.summary.settled++;
       else this.summary.success++;
       this.#succeeded(record, ms, result.affectedRows);
@@ -465,6 +466,27 @@ export class Drain {
     const failure = this.#scriptFailure(result, record.script!.statements);
     await this.#settleJob(job, claim, failure, { ms, ...(result.statement !== null && { sql: result.statement.sql }) });
     return (await this.#resetSession()) && !this.stopped;
+  }
+
+  /**
+   * A keyed script that ran to its end, with the ledger: its key row (db/driver.ts
+   * keyLedgerId) is written before its file goes, so the key is remembered however its
+   * outcome record fares. A crash before it leaves the file, which runs again as done before
+   * and writes it then. A lost connection sends the script back (it resumes with nothing left
+   * to run); false then. Any other error leaves the key to the outcome record alone.
+   */
+  async #rememberKey(job: Job, claim: string, t: number): Promise<boolean> {
+    if (this.#ledger === null || job.record.key === undefined) return true;
+    try {
+      await this.#hold.session.rememberKey(job.record.id);
+    } catch (error) {
+      if (!lostConnection(this.#driver.dialect, error)) return true;
+      this.#hold.lose();
+      this.#stop = 'connection';
+      await this.#settleJob(job, claim, failureOf('connection', error), { ms: performance.now() - t });
+      return false;
+    }
+    return true;
   }
 
   /** The failure of a script stopped by a refused statement (or left in an open transaction): which statement, and what did not commit. */
@@ -578,6 +600,8 @@ export class Drain {
         const live = await oldestLiveId(this.#deps.layout, this.#config, this.stopped ? this.#datasource : undefined);
         left = live.count;
         this.summary.pruned = await session.pruneLedger(live.oldest);
+        // Key rows are not job rows: they go by age (the lookup checks the age itself, so this only bounds the table).
+        await session.pruneKeyRows(this.#config.keyRetentionMs);
       } catch {
         // the next run prunes
       }
