@@ -282,7 +282,7 @@ export class Drain {
         const ms = performance.now() - t;
         this.summary.sqlMs += ms;
         this.summary.success += jobs.length;
-        jobs.forEach((job, k) => this.#succeeded(job.record, ms / jobs.length, counts[k] ?? 0));
+        jobs.forEach((job, k) => this.#succeeded(job, ms / jobs.length, counts[k] ?? 0));
         this.#claims.remove(...this.#claims.finishAll(jobs));
         return true;
       }
@@ -382,7 +382,7 @@ export class Drain {
         const cls = isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql';
         if (ran !== undefined && !job.changesSession && !this.#strictOrder) {
           // In a burst: settled with the burst's other refused jobs when it ends (strictOrder stops at once instead).
-          this.#refused.push({ job, refused: { record, foundAt: job.src, failure: { ...failureOf(cls, error), class: cls }, options: { ms, count: (f, to) => countFailure(this.summary, f, to, this.#options.step) } } });
+          this.#refused.push({ job, refused: { record, foundAt: job.src, failure: { ...failureOf(cls, error), class: cls }, options: { ms, claimedAt: job.claimedAt, count: (f, to) => countFailure(this.summary, f, to, this.#options.step) } } });
           return !this.stopped;
         }
         await this.#settleJob(job, path, failureOf(cls, error), { ms });
@@ -393,7 +393,7 @@ export class Drain {
     this.summary.sqlMs += ms;
     if (executed.doneBefore) this.summary.settled++;
     else this.summary.success++;
-    this.#succeeded(record, ms, executed.doneBefore ? 0 : executed.affectedRows);
+    this.#succeeded(job, ms, executed.doneBefore ? 0 : executed.affectedRows);
     // (A claim renamed <id>.uncertain is never a segment's: segments hold only ledger jobs.)
     const done = job.segment === undefined ? path : this.#claims.finish(job);
     if (done !== null) {
@@ -441,7 +441,7 @@ export class Drain {
       if (!(await this.#rememberKey(job, claim, t))) return false;
       if (result.doneBefore) this.summary.settled++;
       else this.summary.success++;
-      this.#succeeded(record, ms, result.affectedRows);
+      this.#succeeded(job, ms, result.affectedRows);
       this.#claims.remove(claim);
       return this.#resetSession();
     }
@@ -531,7 +531,7 @@ export class Drain {
       this.summary.connectionError = describeFailure(failureOf('connection', error));
       this.summary.success += jobs.length;
       const ms = (performance.now() - t) / jobs.length;
-      for (const job of jobs) this.#succeeded(job.record, ms, 0);
+      for (const job of jobs) this.#succeeded(job, ms, 0);
       this.#claims.remove(...this.#claims.finishAll(jobs));
       return;
     }
@@ -552,6 +552,7 @@ export class Drain {
   async #settleJob(job: Job, path: string, failure: Failure, options: SettleOptions = {}): Promise<void> {
     const moved = await settleFailure(this.#settling, { record: job.record, foundAt: job.src, path, place: (to, updated) => this.#claims.placeFailed(job, path, to, updated) }, failure, {
       ...options,
+      claimedAt: job.claimedAt,
       count: (f, to) => countFailure(this.summary, f, to, this.#options.step),
     });
     if (this.#strictOrder && moved !== null && blocks(failure)) this.#block(basename(moved));
@@ -582,8 +583,8 @@ export class Drain {
   }
 
   /** A job committed: told to onOutcome (status by id, events, webhooks) and counted for progress. */
-  #succeeded(record: SpoolRecord, ms: number, affectedRows: number): void {
-    this.#deps.onOutcome?.(succeededOutcome(record.id, this.#datasource, ms, affectedRows), record);
+  #succeeded({ record, claimedAt }: Job, ms: number, affectedRows: number): void {
+    this.#deps.onOutcome?.(succeededOutcome(record.id, this.#datasource, ms, affectedRows, claimedAt), record);
     this.#options.step?.();
   }
 
