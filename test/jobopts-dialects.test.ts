@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QueryBatch, type QueryBatchOptions } from '../src/index.js';
 import { DIALECTS, type FixtureDatabase } from './dialects.js';
-import { removeHome, tempHome } from './helpers.js';
+import { removeHome, startRunner, tempHome, waitFor } from './helpers.js';
 import { sleep } from './daemon-helpers.js';
 
 /**
@@ -135,6 +135,36 @@ describe.each(DIALECTS)('job options: $name', (dialect) => {
       expect(await q.run()).toMatchObject({ success: 4 });
       expect(await values()).toEqual(['g1!', 'g3', 'g4']);
       expect(await keyRows()).toEqual([ids[0], ids[1], ids[3]].map((id) => `k:${id}`).sort());
+    });
+
+    it('a real `querybatch run` SIGKILLed after a keyed job committed and before its outcome record was written: the key still returns the first id', async () => {
+      await fs.promises.writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { main: { url: db.url } } }));
+      q = new QueryBatch({ home });
+      const first = await q.spool(insert, ['A'], { key: 'order-kill' });
+      // Runs alone after it (a time limit of its own keeps it out of the group), keeping the runner busy until the kill.
+      await q.spool(dialect.sleep(20), [], { timeoutMs: 60_000 });
+      await q.close();
+      q = undefined;
+      // The runner can't write outcome records (logs/outcomes is a plain file): the kill lands
+      // with the keyed job committed and its outcome unwritten, as in the ~100 ms after a COMMIT.
+      await fs.promises.mkdir(join(home, 'logs'), { recursive: true });
+      await fs.promises.writeFile(join(home, 'logs', 'outcomes'), '');
+      const runner = startRunner(home);
+      try {
+        await waitFor(async () => {
+          const names = (await fs.promises.readdir(join(home, 'spool'), { recursive: true })).map(String);
+          return (await values()).includes('A') && !names.some((name) => name.includes(first)) ? true : undefined;
+        }, 30_000, 'job A committed and its claim removed');
+      } finally {
+        runner.child.kill('SIGKILL');
+      }
+      expect((await runner.exit).signal).toBe('SIGKILL');
+      await fs.promises.rm(join(home, 'logs', 'outcomes'));
+      await loseOutcome(home, 'order-kill');
+      q = new QueryBatch({ home });
+      expect(await q.status(first)).toMatchObject({ state: 'unknown' });
+      expect(await q.spool(insert, ['A again'], { key: 'order-kill' })).toBe(first);
+      expect(await values()).toEqual(['A']);
     });
 
     it('when the ledger can\'t be asked, spool() refuses with KEY_UNVERIFIED and spools nothing (never a duplicate on a guess)', async () => {
