@@ -155,10 +155,12 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    * run), and holding it on a guess would return the id of a job that may never run.
    */
   async #keyInLedger(id: string, datasource: string): Promise<boolean> {
-    if (!(Object.hasOwn(this.config.datasources, datasource) && this.config.datasources[datasource]!.ledger)) return false;
+    const ds = Object.hasOwn(this.config.datasources, datasource) ? this.config.datasources[datasource]! : null;
+    if (ds === null || ds.ledger === null) return false;
     let session: Session | null = null;
     try {
-      await this.#loadDriverFactories();
+      // This datasource's driver only (another's client may not even be installed).
+      if (!this.#factories.has(datasource)) this.#factories.set(datasource, await loadDriverFactory(ds.url, datasource));
       session = await this.#driver(datasource).connect();
       const held = await session.keyRemembered(id, this.config.keyRetentionMs);
       session.release();
