@@ -438,7 +438,7 @@ export class Drain {
     const ms = performance.now() - t;
     this.summary.sqlMs += ms;
     if (result.ok) {
-      if (!(await this.#rememberKey(job, claim, t))) return false;
+      if (!(await this.#rememberKey(job, claim))) return false;
       if (result.doneBefore) this.summary.settled++;
       else this.summary.success++;
       this.#succeeded(job, ms, result.affectedRows);
@@ -472,10 +472,11 @@ export class Drain {
    * A keyed script that ran to its end, with the ledger: its key row (db/driver.ts
    * keyLedgerId) is written before its file goes, so the key is remembered however its
    * outcome record fares. A crash before it leaves the file, which runs again as done before
-   * and writes it then. A lost connection sends the script back (it resumes with nothing left
-   * to run); false then. Any other error leaves the key to the outcome record alone.
+   * and writes it then. A lost connection puts the script back in its place, no attempt
+   * counted (the next run finds every statement done and writes the row); false then, the
+   * drain stops. Any other error leaves the key to the outcome record alone.
    */
-  async #rememberKey(job: Job, claim: string, t: number): Promise<boolean> {
+  async #rememberKey(job: Job, claim: string): Promise<boolean> {
     if (this.#ledger === null || job.record.key === undefined) return true;
     try {
       await this.#hold.session.rememberKey(job.record.id);
@@ -483,7 +484,8 @@ export class Drain {
       if (!lostConnection(this.#driver.dialect, error)) return true;
       this.#hold.lose();
       this.#stop = 'connection';
-      await this.#settleJob(job, claim, failureOf('connection', error), { ms: performance.now() - t });
+      this.summary.connectionError = describeFailure(failureOf('connection', error));
+      await this.#claims.putBack(claim, job.record.id);
       return false;
     }
     return true;
