@@ -329,7 +329,7 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
     },
     timeoutMs: wholeNumber(merged.timeoutMs, 'timeoutMs', 0, base.timeoutMs),
     retentionMs,
-    keyRetentionMs: keyRetentionOf(merged.keyRetentionMs, retentionMs, base.keyRetentionMs),
+    keyRetentionMs: keyRetentionOf(merged.keyRetentionMs, retentionMs, base.keyRetentionMs, datasources),
     webhooks: {
       secret: webhooks.secret ?? base.webhooks.secret,
       maxAttempts: wholeNumber(webhooks.maxAttempts, 'webhooks.maxAttempts', 1, base.webhooks.maxAttempts),
@@ -344,16 +344,19 @@ export function resolveConfig(options: QueryBatchOptions = {}): ResolvedConfig {
 }
 
 /**
- * How long an idempotency key stays taken after its job succeeded (spool/keys.ts). The
- * runner's outcome record (kept `retentionMs`) is what tells when a job finished, so the
- * key can't be kept longer: unset, it is 24 h or `retentionMs` when that is shorter; set
- * longer than `retentionMs`, it is refused. Throws CONFIG_INVALID.
+ * How long an idempotency key stays taken after its job succeeded (spool/keys.ts). Without
+ * the ledger, the runner's outcome record (kept `retentionMs`) is what tells when a job
+ * finished, so the key can't be kept longer: unset, it is 24 h or `retentionMs` when that
+ * is shorter; set longer than `retentionMs`, it is refused. When every datasource has the
+ * ledger, the ledger remembers keyed jobs (db/driver.ts keyLedgerId) for keyRetentionMs
+ * itself: it may be longer, and unset it is 24 h. Throws CONFIG_INVALID.
  */
-function keyRetentionOf(value: unknown, retentionMs: number, fallback: number): number {
-  if (value === undefined) return Math.min(fallback, retentionMs);
+function keyRetentionOf(value: unknown, retentionMs: number, fallback: number, datasources: Readonly<Record<string, { readonly ledger: unknown }>>): number {
+  const withoutLedger = Object.entries(datasources).filter(([, ds]) => ds.ledger === null).map(([name]) => name);
+  if (value === undefined) return withoutLedger.length === 0 ? fallback : Math.min(fallback, retentionMs);
   const ms = wholeNumber(value, 'keyRetentionMs', 0, fallback);
-  if (ms > retentionMs) {
-    throw configError(`Expected \`keyRetentionMs\` to be at most \`retentionMs\` (${retentionMs}: how long finished jobs are remembered, which is what tells a key's job finished); got ${ms}`);
+  if (ms > retentionMs && withoutLedger.length > 0) {
+    throw configError(`Expected \`keyRetentionMs\` to be at most \`retentionMs\` (${retentionMs}: how long finished jobs are remembered, which is what tells a key's job finished) while a datasource has no ledger (${withoutLedger.map((n) => JSON.stringify(n)).join(', ')}); got ${ms}`);
   }
   return ms;
 }

@@ -23,6 +23,11 @@ export type ErrorCode =
   | 'UNSUPPORTED_SCRIPT'
   /** A script file given to spoolScriptFile() (`spool --file`) could not be read. */
   | 'SPOOL_READ_FAILED'
+  /**
+   * spool() with a key whose first job only the ledger can tell about (its outcome record is
+   * gone) while the ledger's database can't be asked: nothing was spooled, try again.
+   */
+  | 'KEY_UNVERIFIED'
   /** Writing the spool file failed (disk full, permissions, ...); nothing was left behind. */
   | 'SPOOL_WRITE_FAILED'
   /** A spool file that is not a valid querybatch/1 file. */

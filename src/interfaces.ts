@@ -397,7 +397,16 @@ export type JobStatus =
     /** A script's: statements committed so far, of how many. */
     readonly script?: { readonly done: number; readonly statements: number };
   }
-  | { readonly id: string; readonly state: 'succeeded'; readonly datasource: string; readonly finishedAt: string; readonly durationMs: number; readonly affectedRows: number }
+  | {
+    readonly id: string;
+    readonly state: 'succeeded';
+    readonly datasource: string;
+    /** When the runner that ran it claimed it (absent in outcome records kept from before it was recorded). */
+    readonly claimedAt?: string;
+    readonly finishedAt: string;
+    readonly durationMs: number;
+    readonly affectedRows: number;
+  }
   | {
     readonly id: string;
     readonly state: 'failed';
@@ -407,6 +416,8 @@ export type JobStatus =
     readonly message: string | null;
     /** Its name in failed/, or null when it is no longer there (respooled or removed). */
     readonly file: string | null;
+    /** When the runner that failed it claimed it, when its outcome record says (not for a file that was not a valid job). */
+    readonly claimedAt?: string;
     readonly finishedAt: string | null;
     readonly attempts: number | null;
   }

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { resolveConfig } from './config.js';
-import type { Driver } from './db/driver.js';
+import type { Driver, Session } from './db/driver.js';
 import { DirSyncer } from './spool/durable.js';
-import { QueryBatchError } from './errors.js';
+import { QueryBatchError, withCode } from './errors.js';
 import type { JobStatus, QueryBatchOptions, ResolvedConfig, RunOptions, RunSummary, SpoolOptions, StatusReport } from './interfaces.js';
 import { ensureMarkerDirs } from './spool/priority.js';
 import { ensureDelayedDir, nextDue } from './spool/delayed.js';
@@ -109,7 +109,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     this.layout = layoutOf(this.config.home);
     this.#logs = new Logs(this.layout, this.config);
     this.#outcomes = new OutcomeLog(this.layout.outcomesDir, this.config.retentionMs);
-    this.#writer = new SpoolWriter(this.layout, this.config, this.#syncer, (id, ageMs) => this.#keyHeld(id, ageMs));
+    this.#writer = new SpoolWriter(this.layout, this.config, this.#syncer, (id, ageMs, datasource) => this.#keyHeld(id, ageMs, datasource));
     this.#webhooks = new WebhookNotifier(this.config.webhooks, (failure) => this.#emitSafely('webhook:failed', failure));
   }
 
@@ -119,9 +119,11 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
    * cancelled job, or a failed one whose file left failed/, gives its key back. A job that
    * can't be found holds it while the marker is young (it may be being written); after that
    * it is asked again once the runner's outcomes have surely been written (they are flushed
-   * within about 100 ms), and then released.
+   * within about 100 ms); then, with the ledger, the ledger says (#keyInLedger: a runner
+   * killed between a job's COMMIT and its outcome record, or an outcome pruned before
+   * keyRetentionMs), and without it the key is released.
    */
-  async #keyHeld(id: string, markerAgeMs: number): Promise<boolean> {
+  async #keyHeld(id: string, markerAgeMs: number, datasource: string): Promise<boolean> {
     if (!isId(id)) return false;
     const { jobStatus } = await import('./ops/job-status.js');
     for (let look = 0; ; look++) {
@@ -139,9 +141,33 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
           return false;
         case 'unknown':
           if (markerAgeMs < KEY_GRACE_MS) return true;
-          if (look > 0) return false;
+          if (look > 0) return this.#keyInLedger(id, datasource);
           await new Promise((resolve) => setTimeout(resolve, OUTCOME_SETTLE_MS));
       }
+    }
+  }
+
+  /**
+   * Whether the ledger of `datasource` remembers that keyed job `id` committed less than
+   * keyRetentionMs ago (its key row, db/driver.ts keyLedgerId): one round trip, the driver
+   * loaded only now. False for a datasource without the ledger. Rejects with KEY_UNVERIFIED
+   * when the database can't be asked: a key is never given away on a guess (the job may have
+   * run), and holding it on a guess would return the id of a job that may never run.
+   */
+  async #keyInLedger(id: string, datasource: string): Promise<boolean> {
+    const ds = Object.hasOwn(this.config.datasources, datasource) ? this.config.datasources[datasource]! : null;
+    if (ds === null || ds.ledger === null) return false;
+    let session: Session | null = null;
+    try {
+      // This datasource's driver only (another's client may not even be installed).
+      if (!this.#factories.has(datasource)) this.#factories.set(datasource, await loadDriverFactory(ds.url, datasource));
+      session = await this.#driver(datasource).connect();
+      const held = await session.keyRemembered(id, this.config.keyRetentionMs);
+      session.release();
+      return held;
+    } catch (error) {
+      session?.destroy();
+      throw new QueryBatchError('KEY_UNVERIFIED', `Expected to ask the ledger of datasource "${datasource}" whether job ${id}, which took this key, committed (its outcome is no longer known); the database could not be asked (${withCode(error)}): nothing was spooled, try again once it is reachable`, { cause: error });
     }
   }
 
@@ -235,7 +261,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     const upkeep = events && options.upkeep !== false;
     if (upkeep) await pruneResults(this.layout.resultsDir, this.config.retentionMs).catch(() => {});
     // Key markers whose keys are free again go too (at most every 10 minutes).
-    if (upkeep) await pruneKeys(this.layout, (id, ageMs) => this.#keyHeld(id, ageMs), this.config.keyRetentionMs).catch(() => {}); // tried again by a later run
+    if (upkeep) await pruneKeys(this.layout, (id, ageMs, datasource) => this.#keyHeld(id, ageMs, datasource), this.config.keyRetentionMs).catch(() => {}); // tried again by a later run
     const summary = await oneRunAtATime(this.layout.home, () => {
       if (events) this.#emitSafely('run:start', { runner: this.runnerName, startedAt: new Date().toISOString() });
       return runBatch({

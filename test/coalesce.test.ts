@@ -114,6 +114,17 @@ describe.each(DIALECTS)('coalescing: $name', (dialect) => {
     expect((await db.query('SELECT id FROM querybatch_ledger ORDER BY id')).map((r) => String(r.id))).toEqual([...ids].sort());
   });
 
+  it('keyed jobs merged into one INSERT each commit their key row with it (the ledger remembers their keys)', async () => {
+    const q = qb();
+    const ids: string[] = [];
+    for (const v of ['k1', 'k2', 'k3']) ids.push(await q.spool('INSERT INTO coalesce_jobs (v) VALUES (?)', [v], { key: `key ${v}` }));
+    expect(await q.run()).toMatchObject({ success: 3, sqlFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(['k1', 'k2', 'k3']);
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(1);
+    expect((await db.query("SELECT id FROM querybatch_ledger WHERE id LIKE 'k:%' ORDER BY id")).map((r) => String(r.id))).toEqual(ids.map((id) => `k:${id}`).sort());
+  });
+
   it('jobs with another shape between them split the run, and still run in order', async () => {
     const q = qb();
     await spoolAll(q, ['a1', 'a2']);

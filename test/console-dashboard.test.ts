@@ -193,7 +193,7 @@ describe('overview', () => {
 });
 
 describe('job page', () => {
-  it('a timeline: spooled from the id, ran and succeeded from the outcome; failed with attempts and the error', async () => {
+  it('a timeline: spooled from the id, claimed, ran and succeeded from the outcome; claimed and failed with attempts and the error', async () => {
     const qb = await setup();
     const ok = await qb.spool('INSERT INTO t (id) VALUES (1)', [], { datasource: 'a' });
     const bad = await qb.spool('INSERT INTO t (id) VALUES (1)', [], { datasource: 'a' });
@@ -204,14 +204,19 @@ describe('job page', () => {
     const server = await serve(qb);
     const steps = async (id: string) => [...(await (await fetch(`${server.url}jobs/${id}`)).text()).matchAll(/data-step="(\w+)"><b>\w+<\/b> <time>([^<]*)<\/time>(?:<div class="muted">([^<]*)<\/div>)?/g)].map((m) => ({ step: m[1], at: m[2], text: m[3] }));
     const s = await steps(ok);
-    expect(s.map((x) => x.step)).toEqual(['spooled', 'ran', 'succeeded']);
+    expect(s.map((x) => x.step)).toEqual(['spooled', 'claimed', 'ran', 'succeeded']);
     expect(Date.parse(s[0]!.at!)).toBeLessThanOrEqual(before);
-    expect(Date.parse(s[2]!.at!)).toBeGreaterThanOrEqual(before);
+    // Claimed by this run, before its statement started and finished.
+    expect(Date.parse(s[1]!.at!)).toBeGreaterThanOrEqual(before);
     expect(Date.parse(s[1]!.at!)).toBeLessThanOrEqual(Date.parse(s[2]!.at!));
-    expect(s[2]!.text).toBe('1 row affected');
+    expect(Date.parse(s[3]!.at!)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(s[2]!.at!)).toBeLessThanOrEqual(Date.parse(s[3]!.at!));
+    expect(s[3]!.text).toBe('1 row affected');
     const f = await steps(bad);
-    expect(f.map((x) => x.step)).toEqual(['spooled', 'failed']);
-    expect(f[1]!.text).toMatch(/^sql after 1 attempt: ER_DUP_ENTRY Duplicate entry/);
+    expect(f.map((x) => x.step)).toEqual(['spooled', 'claimed', 'failed']);
+    expect(Date.parse(f[1]!.at!)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(f[1]!.at!)).toBeLessThanOrEqual(Date.parse(f[2]!.at!));
+    expect(f[2]!.text).toMatch(/^sql after 1 attempt: ER_DUP_ENTRY Duplicate entry/);
     const q = await steps(queued);
     expect(q.map((x) => x.step)).toEqual(['spooled', 'queued']);
     expect(q[1]!.text).toBe('position 1 in b');

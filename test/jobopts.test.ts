@@ -149,10 +149,12 @@ describe('idempotency keys', () => {
     await expect(qb.spool(INSERT, ['a'], { key: '' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('Expected key to be a string of 1 to 256') });
     await expect(qb.spool(INSERT, ['a'], { key: 'x'.repeat(257) })).rejects.toMatchObject({ message: expect.stringContaining('got a string of 257') });
     await expect(qb.spool(INSERT, ['a'], { key: 7 as unknown as string })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
-    expect(() => new QueryBatch({ home, configFile: false, datasources: { main: t.url }, retentionMs: 1000, keyRetentionMs: 2000 }))
-      .toThrow(/Expected `keyRetentionMs` to be at most `retentionMs` \(1000.*got 2000/);
+    expect(() => new QueryBatch({ home, configFile: false, datasources: { main: { url: t.url, ledger: false } }, retentionMs: 1000, keyRetentionMs: 2000 }))
+      .toThrow(/Expected `keyRetentionMs` to be at most `retentionMs` \(1000.*while a datasource has no ledger \("main"\); got 2000/);
     expect(() => new QueryBatch({ home, configFile: false, datasources: { main: t.url }, keyRetentionMs: -1 })).toThrow(/`keyRetentionMs` to be a whole number >= 0; got -1/);
-    expect(new QueryBatch({ home, configFile: false, datasources: { main: t.url }, retentionMs: 1000 }).config.keyRetentionMs).toBe(1000);
+    expect(new QueryBatch({ home, configFile: false, datasources: { main: { url: t.url, ledger: false } }, retentionMs: 1000 }).config.keyRetentionMs).toBe(1000);
+    // With the ledger on every datasource, it remembers keys: keyRetentionMs may outlive the outcome records.
+    expect(new QueryBatch({ home, configFile: false, datasources: { main: t.url }, retentionMs: 1000, keyRetentionMs: 2000 }).config.keyRetentionMs).toBe(2000);
     expect(await filesBelow(join(home, 'spool', 'main'))).toEqual([]);
   });
 });

@@ -62,6 +62,7 @@ describe('status(id)', () => {
     expect(await q.status(first)).toEqual({ id: first, state: 'queued', datasource: 'main', position: 1, attempts: 0, priority: 'normal' });
     expect(await q.status(bad)).toMatchObject({ state: 'queued', position: 3 });
 
+    const started = Date.now();
     const running = q.run();
     const seen = await waitFor(async () => {
       const s = await q!.status(sleeper);
@@ -78,10 +79,19 @@ describe('status(id)', () => {
     expect(done.durationMs).toBeGreaterThan(0);
     const slept = await q.status(sleeper);
     expect(slept.state === 'succeeded' && slept.durationMs).toBeGreaterThanOrEqual(1400);
+    // claimedAt: when this run claimed it, before its statement ran (the sleeper's 1.5 s lie between).
+    if (slept.state !== 'succeeded' || slept.claimedAt === undefined) throw new Error(`Expected a claimedAt; got ${JSON.stringify(slept)}`);
+    expect(Date.parse(slept.claimedAt)).toBeGreaterThanOrEqual(started);
+    expect(Date.parse(slept.finishedAt) - Date.parse(slept.claimedAt)).toBeGreaterThanOrEqual(1400);
 
-    expect(await q.status(bad)).toMatchObject({
-      id: bad, state: 'failed', datasource: 'main', class: 'sql', code: 'ER_NO_SUCH_TABLE', file: `failed-${bad}.batchsql`, attempts: 1,
+    const failed = await q.status(bad);
+    expect(failed).toMatchObject({
+      id: bad, state: 'failed', datasource: 'main', class: 'sql', code: 'ER_NO_SUCH_TABLE', file: `failed-${bad}.batchsql`, attempts: 1, claimedAt: expect.any(String),
     });
+    if (failed.state !== 'failed' || failed.claimedAt === undefined) throw new Error('unreachable');
+    // Claimed with its group (before the sleeper ran), finished after it.
+    expect(Date.parse(failed.claimedAt)).toBeGreaterThanOrEqual(started);
+    expect(Date.parse(failed.claimedAt)).toBeLessThanOrEqual(Date.parse(failed.finishedAt!));
   });
 
 

@@ -53,6 +53,22 @@ export function scriptStatementKey(id: string, index: number): string {
   return `${id}:${String(index).padStart(STATEMENT_DIGITS, '0')}`;
 }
 
+/**
+ * The ledger row that remembers that a job spooled with an idempotency key committed
+ * (spool/keys.ts): `k:` and the job's id, written in the same transaction as the job's own
+ * row. A job's id starts with 0-7, so this sorts after every job id and script key: the
+ * prune by id (ids before the oldest pending job) never takes it; it is pruned by age
+ * instead (Session.pruneKeyRows, keyRetentionMs). Pure.
+ */
+export function keyLedgerId(id: string): string {
+  return `k:${id}`;
+}
+
+/** The ledger rows a transaction of these jobs records: each job's id, and the key row of a keyed one after it. Pure. */
+export function ledgerIdsOf(jobs: readonly { readonly id: string; readonly keyed?: boolean }[]): string[] {
+  return jobs.flatMap((job) => (job.keyed === true ? [job.id, keyLedgerId(job.id)] : [job.id]));
+}
+
 /** A statement of a script, as the dialect's splitter found it. */
 export interface ScriptStatement {
   /** The statement's text, without its delimiter. */
@@ -159,6 +175,8 @@ export interface BatchJob {
   readonly id: string;
   readonly sql: string;
   readonly params: StatementParams;
+  /** Spooled with an idempotency key: its key row (keyLedgerId) commits with it. */
+  readonly keyed?: boolean;
 }
 
 /** How a group commit runs. */
@@ -208,9 +226,10 @@ export interface Session {
    * Resolves 'done-before' when the ledger holds the id already (nothing ran now). A
    * statement error rolls the transaction back and rejects with that error; a lost
    * connection rejects with the driver's error (the outcome is then unknown: ask isDone()
-   * on a new session).
+   * on a new session). `keyed`: the job was spooled with an idempotency key, and its key
+   * row (keyLedgerId) is recorded in the same transaction.
    */
-  executeOnce(id: string, sql: string, params: StatementParams): Promise<OnceResult>;
+  executeOnce(id: string, sql: string, params: StatementParams, keyed?: boolean): Promise<OnceResult>;
   /**
    * Group commit: several jobs in ONE ledger transaction (their ids, then their statements
    * in order, then COMMIT). Resolves with each job's affected rows, or with null, sending
@@ -241,6 +260,15 @@ export interface Session {
   isDone(id: string): Promise<boolean>;
   /** Deletes this spool's ledger rows with ids below `beforeId`; resolves with how many. */
   pruneLedger(beforeId: string): Promise<number>;
+  /**
+   * Records the key row (keyLedgerId) of keyed job `id` in a transaction of its own, if it
+   * is not there yet: for a script, once it has run to its end, before its file goes.
+   */
+  rememberKey(id: string): Promise<void>;
+  /** Whether the key row of job `id` is in the ledger, written less than `withinMs` ago (by the database's clock). */
+  keyRemembered(id: string, withinMs: number): Promise<boolean>;
+  /** Deletes this spool's key rows written `olderThanMs` ago or more; resolves with how many. */
+  pruneKeyRows(olderThanMs: number): Promise<number>;
   /**
    * Takes the lock `key`, held by this session until unlock() or until the session dies:
    * one drainer per datasource across processes and hosts. Resolves false at once when

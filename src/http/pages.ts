@@ -321,7 +321,11 @@ interface Step {
   readonly cls: '' | 'ok' | 'bad' | 'now';
 }
 
-/** A job's steps in order: spooled, claimed or queued, finished (or failed, or cancelled). Pure. */
+/**
+ * A job's steps in order: spooled, claimed or queued, finished (or failed, or cancelled). A
+ * finished job's claim time comes from its outcome (absent in records from before it was
+ * kept: then no claimed step). Pure.
+ */
 export function jobTimeline(s: JobStatus, times: JobTimes): Step[] {
   const steps: Step[] = [{ label: 'spooled', at: times.spooledAt, text: 'datasource' in s && s.datasource ? `on ${s.datasource}` : '', cls: '' }];
   switch (s.state) {
@@ -332,12 +336,14 @@ export function jobTimeline(s: JobStatus, times: JobTimes): Step[] {
       steps.push({ label: 'claimed', at: times.claimedAt, text: `by runner ${s.runner}${s.runnerDead ? ' (dead: the next run gives it back to the spool)' : ''}${s.script ? `; script ${s.script.done} of ${s.script.statements} statements committed` : ''}`, cls: 'now' });
       break;
     case 'succeeded': {
+      if (s.claimedAt !== undefined) steps.push({ label: 'claimed', at: s.claimedAt, text: 'by the runner that ran it', cls: '' });
       const ran = new Date(Date.parse(s.finishedAt) - s.durationMs).toISOString();
       steps.push({ label: 'ran', at: ran, text: `statement started (${s.durationMs} ms on the server)`, cls: '' });
       steps.push({ label: 'succeeded', at: s.finishedAt, text: `${s.affectedRows} row${s.affectedRows === 1 ? '' : 's'} affected`, cls: 'ok' });
       break;
     }
     case 'failed':
+      if (s.claimedAt !== undefined) steps.push({ label: 'claimed', at: s.claimedAt, text: 'by the runner that failed it', cls: '' });
       steps.push({ label: 'failed', at: s.finishedAt, text: `${s.class}${s.attempts !== null ? ` after ${s.attempts} attempt${s.attempts === 1 ? '' : 's'}` : ''}${s.code ? `: ${s.code}` : ''}${s.message ? ` ${s.message}` : ''}`, cls: 'bad' });
       break;
     case 'cancelled':

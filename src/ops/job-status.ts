@@ -145,6 +145,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
       code: record?.lastError?.code ?? outcome?.code ?? null,
       message: record?.lastError?.message ?? outcome?.message ?? null,
       file,
+      ...(outcome?.claimedAt !== undefined && { claimedAt: outcome.claimedAt }),
       finishedAt: record?.lastError?.at ?? outcome?.finishedAt ?? null,
       attempts: record?.attempts ?? null,
     };
@@ -155,6 +156,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
       id,
       state: 'succeeded',
       datasource: outcome.datasource,
+      ...(outcome.claimedAt !== undefined && { claimedAt: outcome.claimedAt }),
       finishedAt: outcome.finishedAt,
       durationMs: outcome.durationMs,
       affectedRows: outcome.affectedRows ?? 0,
@@ -173,6 +175,7 @@ export async function jobStatus(layout: Layout, config: ResolvedConfig, outcomes
       code: outcome.code ?? null,
       message: outcome.message ?? null,
       file: null,
+      ...(outcome.claimedAt !== undefined && { claimedAt: outcome.claimedAt }),
       finishedAt: outcome.finishedAt,
       attempts: null,
     };

@@ -20,6 +20,8 @@ export interface Outcome {
   readonly status: 'succeeded' | 'failed';
   readonly datasource: string;
   readonly finishedAt: string;
+  /** When the runner that finished it claimed it (ISO); absent in records written before it was kept, and for a file that was not a valid job. */
+  readonly claimedAt?: string;
   /** Milliseconds the statement took on the server (0 when it never ran). */
   readonly durationMs: number;
   /** succeeded: rows the statement changed. */

@@ -84,13 +84,14 @@ export class Claims {
 
   /** Reads a claimed file's jobs (a segment's several, `count` from its name; a script's header); throws when it is not valid. */
   async read(claimed: string, src: string, count: number, limits: ReadLimits, judge: (record: SpoolRecord) => Pick<Job, 'once' | 'changesSession'>): Promise<Job[]> {
+    const claimedAt = new Date().toISOString();
     const read = await readJobFile(claimed, limits);
     if (read.kind === 'script') {
       if (count !== 1) throw new QueryBatchError('INVALID_SPOOL_FILE', `Expected a segment of ${count} jobs (the count its name gives); found a script`);
-      return [{ record: read.file.record, params: [], path: claimed, src, ...judge(read.file.record), script: read.file }];
+      return [{ record: read.file.record, params: [], path: claimed, src, claimedAt, ...judge(read.file.record), script: read.file }];
     }
     const records = count === 1 ? [decodeRecord(read.text)] : decodeSegment(read.text, count);
-    return records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, ...judge(record) }));
+    return records.map((record) => ({ record, params: decodeParams(record.params), path: claimed, src, claimedAt, ...judge(record) }));
   }
 
   /** Moves a claim to `target` in the spool (a misplaced file to its own place); false when a file is there already. */

@@ -290,7 +290,7 @@ export class Drain {
         const ms = performance.now() - t;
         this.summary.sqlMs += ms;
         this.summary.success += jobs.length;
-        jobs.forEach((job, k) => this.#succeeded(job.record, ms / jobs.length, counts[k] ?? 0));
+        jobs.forEach((job, k) => this.#succeeded(job, ms / jobs.length, counts[k] ?? 0));
         this.#claims.remove(...this.#claims.finishAll(jobs));
         return true;
       }
@@ -421,7 +421,7 @@ export class Drain {
         const cls = isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql';
         if (ran !== undefined && !job.changesSession && !this.#strictOrder) {
           // In a burst: settled with the burst's other refused jobs when it ends (strictOrder stops at once instead).
-          this.#refused.push({ job, refused: { record, foundAt: job.src, failure: { ...failureOf(cls, error), class: cls }, options: { ms, count: (f, to) => countFailure(this.summary, f, to, this.#options.step) } } });
+          this.#refused.push({ job, refused: { record, foundAt: job.src, failure: { ...failureOf(cls, error), class: cls }, options: { ms, claimedAt: job.claimedAt, count: (f, to) => countFailure(this.summary, f, to, this.#options.step) } } });
           return !this.stopped;
         }
         await this.#settleJob(job, path, failureOf(cls, error), { ms });
@@ -432,7 +432,7 @@ export class Drain {
     this.summary.sqlMs += ms;
     if (executed.doneBefore) this.summary.settled++;
     else this.summary.success++;
-    this.#succeeded(record, ms, executed.doneBefore ? 0 : executed.affectedRows);
+    this.#succeeded(job, ms, executed.doneBefore ? 0 : executed.affectedRows);
     // (A claim renamed <id>.uncertain is never a segment's: segments hold only ledger jobs.)
     const done = job.segment === undefined ? path : this.#claims.finish(job);
     if (done !== null) {
@@ -477,9 +477,10 @@ export class Drain {
     const ms = performance.now() - t;
     this.summary.sqlMs += ms;
     if (result.ok) {
+      if (!(await this.#rememberKey(job, claim))) return false;
       if (result.doneBefore) this.summary.settled++;
       else this.summary.success++;
-      this.#succeeded(record, ms, result.affectedRows);
+      this.#succeeded(job, ms, result.affectedRows);
       this.#claims.remove(claim);
       return this.#resetSession();
     }
@@ -504,6 +505,29 @@ export class Drain {
     const failure = this.#scriptFailure(result, record.script!.statements);
     await this.#settleJob(job, claim, failure, { ms, ...(result.statement !== null && { sql: result.statement.sql }) });
     return (await this.#resetSession()) && !this.stopped;
+  }
+
+  /**
+   * A keyed script that ran to its end, with the ledger: its key row (db/driver.ts
+   * keyLedgerId) is written before its file goes, so the key is remembered however its
+   * outcome record fares. A crash before it leaves the file, which runs again as done before
+   * and writes it then. A lost connection puts the script back in its place, no attempt
+   * counted (the next run finds every statement done and writes the row); false then, the
+   * drain stops. Any other error leaves the key to the outcome record alone.
+   */
+  async #rememberKey(job: Job, claim: string): Promise<boolean> {
+    if (this.#ledger === null || job.record.key === undefined) return true;
+    try {
+      await this.#hold.session.rememberKey(job.record.id);
+    } catch (error) {
+      if (!lostConnection(this.#driver.dialect, error)) return true;
+      this.#hold.lose();
+      this.#stop = 'connection';
+      this.summary.connectionError = describeFailure(failureOf('connection', error));
+      await this.#claims.putBack(claim, job.record.id);
+      return false;
+    }
+    return true;
   }
 
   /** The failure of a script stopped by a refused statement (or left in an open transaction): which statement, and what did not commit. */
@@ -548,7 +572,7 @@ export class Drain {
       this.summary.connectionError = describeFailure(failureOf('connection', error));
       this.summary.success += jobs.length;
       const ms = (performance.now() - t) / jobs.length;
-      for (const job of jobs) this.#succeeded(job.record, ms, 0);
+      for (const job of jobs) this.#succeeded(job, ms, 0);
       this.#claims.remove(...this.#claims.finishAll(jobs));
       return;
     }
@@ -569,6 +593,7 @@ export class Drain {
   async #settleJob(job: Job, path: string, failure: Failure, options: SettleOptions = {}): Promise<void> {
     const moved = await settleFailure(this.#settling, { record: job.record, foundAt: job.src, path, place: (to, updated) => this.#claims.placeFailed(job, path, to, updated) }, failure, {
       ...options,
+      claimedAt: job.claimedAt,
       count: (f, to) => countFailure(this.summary, f, to, this.#options.step),
     });
     if (this.#strictOrder && moved !== null && blocks(failure)) this.#block(basename(moved));
@@ -599,8 +624,8 @@ export class Drain {
   }
 
   /** A job committed: told to onOutcome (status by id, events, webhooks) and counted for progress. */
-  #succeeded(record: SpoolRecord, ms: number, affectedRows: number): void {
-    this.#deps.onOutcome?.(succeededOutcome(record.id, this.#datasource, ms, affectedRows), record);
+  #succeeded({ record, claimedAt }: Job, ms: number, affectedRows: number): void {
+    this.#deps.onOutcome?.(succeededOutcome(record.id, this.#datasource, ms, affectedRows, claimedAt), record);
     this.#options.step?.();
   }
 
@@ -617,6 +642,8 @@ export class Drain {
         const live = await oldestLiveId(this.#deps.layout, this.#config, this.stopped ? this.#datasource : undefined);
         left = live.count;
         this.summary.pruned = await session.pruneLedger(live.oldest);
+        // Key rows are not job rows: they go by age (the lookup checks the age itself, so this only bounds the table).
+        await session.pruneKeyRows(this.#config.keyRetentionMs);
       } catch {
         // the next run prunes
       }

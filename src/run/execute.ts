@@ -21,7 +21,8 @@ export function lostConnection(dialect: Dialect, error: unknown): boolean {
  * Runs one job's statement on `session` under its time limit (null: none), stopped on the
  * server when the limit passes: a captured SELECT streams its rows into result pages
  * (outside the ledger: reading twice after a crash does no harm, the pages are rewritten),
- * a job the ledger runs once goes in its own ledger transaction, anything else runs alone.
+ * a job the ledger runs once goes in its own ledger transaction (with its key row when it
+ * was spooled with a key: db/driver.ts keyLedgerId), anything else runs alone.
  */
 export async function executeJob(session: Session, job: Job, limitMs: number | null, resultsDir: string): Promise<Executed> {
   const { record, params } = job;
@@ -30,7 +31,7 @@ export async function executeJob(session: Session, job: Job, limitMs: number | n
     return { doneBefore: false, affectedRows: await withTimeout(limitMs, () => capture(session, job, resultsDir), cancel) };
   }
   if (job.once) {
-    const result = await withTimeout(limitMs, () => session.executeOnce(record.id, record.sql, params), cancel);
+    const result = await withTimeout(limitMs, () => session.executeOnce(record.id, record.sql, params, record.key !== undefined), cancel);
     return result.status === 'done-before' ? { doneBefore: true } : { doneBefore: false, affectedRows: result.affectedRows };
   }
   const { affectedRows } = await withTimeout(limitMs, () => session.execute(record.sql, params), cancel);
@@ -47,7 +48,7 @@ export async function executeJob(session: Session, job: Job, limitMs: number | n
 export function executeGroup(session: Session, jobs: readonly Job[], limitMs: number | null, coalesce = false): Promise<readonly number[] | null> {
   return withTimeout(
     limitMs,
-    () => session.executeBatch(jobs.map((j) => ({ id: j.record.id, sql: j.record.sql, params: j.params })), { coalesce }),
+    () => session.executeBatch(jobs.map((j) => ({ id: j.record.id, sql: j.record.sql, params: j.params, keyed: j.record.key !== undefined })), { coalesce }),
     () => session.cancel(),
   );
 }

@@ -36,13 +36,14 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-/** A failed job's outcome; `moved` is where its file went in failed/. */
-export function failedOutcome(id: string, datasource: string, failure: Failure, ms: number, moved: string): Outcome {
+/** A failed job's outcome; `moved` is where its file went in failed/, `claimedAt` when its runner claimed it (unknown for a file that was not a valid job). */
+export function failedOutcome(id: string, datasource: string, failure: Failure, ms: number, moved: string, claimedAt?: string): Outcome {
   return {
     id,
     status: 'failed',
     datasource,
     finishedAt: failure.at,
+    ...(claimedAt !== undefined && { claimedAt }),
     durationMs: round(ms),
     class: failure.class,
     code: failure.code,
@@ -51,9 +52,9 @@ export function failedOutcome(id: string, datasource: string, failure: Failure, 
   };
 }
 
-/** A committed job's outcome. */
-export function succeededOutcome(id: string, datasource: string, ms: number, affectedRows: number): Outcome {
-  return { id, status: 'succeeded', datasource, finishedAt: new Date().toISOString(), durationMs: round(ms), affectedRows };
+/** A committed job's outcome; `claimedAt` is when its runner claimed it. */
+export function succeededOutcome(id: string, datasource: string, ms: number, affectedRows: number, claimedAt: string): Outcome {
+  return { id, status: 'succeeded', datasource, finishedAt: new Date().toISOString(), claimedAt, durationMs: round(ms), affectedRows };
 }
 
 /** What the error log says of a failed job (paths relative to the home). */

@@ -11,6 +11,8 @@ export interface Job {
   readonly path: string;
   /** Where it was found in the spool. */
   readonly src: string;
+  /** When this runner claimed it (ISO): the outcome carries it (status(id), the job page's timeline). */
+  readonly claimedAt: string;
   /** Runs in a ledger transaction, exactly once (the ledger is on and the statement can share its transaction). */
   readonly once: boolean;
   /** Its statement may leave state behind in the session: the session is reset after it, and it never shares a group. */

@@ -45,6 +45,8 @@ export interface SettleOptions {
   readonly sql?: string;
   /** Counts the failure into the run's summary, once it is settled, and where it sent the job. */
   readonly count?: (failure: Failure, to: Destination) => void;
+  /** When the runner claimed the job (ISO), for its outcome; unknown for a file that was not a valid job. */
+  readonly claimedAt?: string;
 }
 
 /** Where a failure sends a job: a connection failure with attempts left keeps its place in the spool. */
@@ -92,7 +94,7 @@ function report(ctx: SettleContext, job: Pick<FailedJob, 'record' | 'foundAt'>, 
   const id = job.record?.id;
   if (inFailed && id) {
     // A file that was not valid reports no record (its webhook, if it names one, is not trusted).
-    ctx.onOutcome?.(failedOutcome(id, job.record?.datasource ?? '', failure, options.ms ?? 0, moved), failure.class === 'invalid' ? null : record);
+    ctx.onOutcome?.(failedOutcome(id, job.record?.datasource ?? '', failure, options.ms ?? 0, moved, options.claimedAt), failure.class === 'invalid' ? null : record);
   }
   options.count?.(failure, to);
   ctx.logs.failure(new Date(), logEntryOf(failure, job.record, {

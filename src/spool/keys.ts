@@ -19,8 +19,12 @@ import type { Layout } from './layout.js';
  * (`<hash>.lock`, O_EXCL) so that two producers never both replace it.
  */
 
-/** Whether the job a marker names still holds its key; `markerAgeMs` is how old the marker is. */
-export type KeyHolder = (id: string, markerAgeMs: number) => Promise<boolean>;
+/**
+ * Whether the job a marker names still holds its key; `markerAgeMs` is how old the marker
+ * is, `datasource` the marker's. May reject (the ledger could not be asked): then the key
+ * is neither taken nor replaced, and the caller's spool() rejects.
+ */
+export type KeyHolder = (id: string, markerAgeMs: number, datasource: string) => Promise<boolean>;
 
 /** What reserveKey() found: the key is ours now (`path` is its marker), or held by job `id`. */
 export type Reservation = { readonly reserved: true; readonly path: string } | { readonly reserved: false; readonly id: string };
@@ -79,7 +83,7 @@ export async function reserveKey(layout: Layout, datasource: string, key: string
       }
       const found = await readMarker(path);
       if (found === null) continue; // replaced or removed meanwhile: try again
-      if (found.id !== null && (await holds(found.id, found.ageMs))) return { reserved: false, id: found.id };
+      if (found.id !== null && (await holds(found.id, found.ageMs, datasource))) return { reserved: false, id: found.id };
       if (await replaceStale(path, found.id, tmp, syncer)) return { reserved: true, path };
     }
   } finally {
@@ -147,7 +151,7 @@ export async function pruneKeys(layout: Layout, holds: KeyHolder, retentionMs: n
       const path = join(dir, name);
       const found = await readMarker(path).catch(() => null);
       if (found === null || found.ageMs <= retentionMs) continue;
-      if (found.id !== null && (await holds(found.id, found.ageMs))) continue;
+      if (found.id !== null && (await holds(found.id, found.ageMs, datasource))) continue;
       if (await removeStale(path, found.id)) removed++;
     }
   }

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import fs from 'node:fs';
-import { QueryBatchError, describeValue, withCode } from '../errors.js';
+import { QueryBatchError, describeValue, isQueryBatchError, withCode } from '../errors.js';
 import { newId } from './id.js';
 import { checkWebhookUrl } from '../config.js';
 import type { ResolvedConfig, SpoolOptions } from '../interfaces.js';
@@ -416,6 +416,8 @@ export class SpoolWriter {
     } catch (error) {
       await fs.promises.unlink(renamed ? target : tmp).catch(() => {});
       if (reserved) await undo().catch(() => {});
+      // The key's holder could not be told (spool/keys.ts KeyHolder): not a write failure.
+      if (isQueryBatchError(error, 'KEY_UNVERIFIED')) throw error;
       throw new QueryBatchError(
         'SPOOL_WRITE_FAILED',
         `Could not write ${count === 1 ? `job ${id}` : `${count} jobs (a segment from ${id})`} into ${this.#layout.spoolDir}: ${withCode(error)}; nothing was spooled`,

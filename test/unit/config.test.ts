@@ -161,8 +161,12 @@ describe('resolveConfig with configFile: false', () => {
     expect(() => resolveConfig({ configFile: false, webhooks: { retries: 3 } as never })).toThrow('Unknown option "retries" in `webhooks`');
     expect(() => resolveConfig({ configFile: false, retentionMs: -1 })).toThrow('Expected `retentionMs` to be a whole number >= 0; got -1');
     expect(() => resolveConfig({ configFile: false, keyRetentionMs: 1.5 })).toThrow('Expected `keyRetentionMs` to be a whole number >= 0; got 1.5');
-    expect(() => resolveConfig({ configFile: false, retentionMs: 1000, keyRetentionMs: 1001 })).toThrow('Expected `keyRetentionMs` to be at most `retentionMs` (1000');
-    expect(resolveConfig({ configFile: false, retentionMs: 1000 }).keyRetentionMs).toBe(1000);
+    // Longer than retentionMs only when every datasource has the ledger (it remembers keyed jobs).
+    const noLedger = { main: { url: URL_MAIN, ledger: false }, other: URL_MAIN };
+    expect(() => resolveConfig({ configFile: false, datasources: noLedger, retentionMs: 1000, keyRetentionMs: 1001 })).toThrow('Expected `keyRetentionMs` to be at most `retentionMs` (1000: how long finished jobs are remembered, which is what tells a key\'s job finished) while a datasource has no ledger ("main"); got 1001');
+    expect(resolveConfig({ configFile: false, datasources: noLedger, retentionMs: 1000 }).keyRetentionMs).toBe(1000);
+    expect(resolveConfig({ configFile: false, datasources: { main: URL_MAIN }, retentionMs: 1000, keyRetentionMs: 5000 }).keyRetentionMs).toBe(5000);
+    expect(resolveConfig({ configFile: false, datasources: { main: URL_MAIN }, retentionMs: 1000 }).keyRetentionMs).toBe(86400000);
     expect(resolveConfig({ configFile: false, keyRetentionMs: 5 }).keyRetentionMs).toBe(5);
     expect(() => resolveConfig({ configFile: false, timeoutMs: 1.5 })).toThrow('Expected `timeoutMs` to be a whole number >= 0; got 1.5');
     expect(environmentOptions({ QUERYBATCH_WEBHOOK_SECRET: 'from-env' })).toEqual({ webhooks: { secret: 'from-env' } });

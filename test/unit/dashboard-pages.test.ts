@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { csrfMatches, isCsrfToken, newCsrfToken } from '../../src/http/csrf.js';
 import { ageBucketOf } from '../../src/http/overview.js';
-import { esc, failedDetailPage, failedListPage, failedListView, filterFailed, formatAge } from '../../src/http/pages.js';
+import { esc, failedDetailPage, failedListPage, failedListView, filterFailed, formatAge, jobTimeline } from '../../src/http/pages.js';
 import type { FailedFile, FailedFileDetail } from '../../src/ops/failed-files.js';
 
 const file = (over: Partial<FailedFile>): FailedFile => ({
@@ -42,6 +42,19 @@ describe('dashboard pages (pure)', () => {
     expect(page).not.toContain('<script>alert(1)');
     expect(page).toContain('name="csrf" value="tok"');
     expect(failedDetailPage(detail, false, 'tok', true)).not.toContain('<form');
+  });
+
+  it('a finished job\'s timeline has its claim time from the outcome; an outcome without one (recorded before it was kept) has no claimed step', () => {
+    const id = '01ABCDEFGHJKMNPQRSTVWXYZ01';
+    const times = { spooledAt: '2026-01-01T00:00:00.000Z', claimedAt: null };
+    const ok = { id, state: 'succeeded', datasource: 'a', claimedAt: '2026-01-01T00:00:05.000Z', finishedAt: '2026-01-01T00:00:07.000Z', durationMs: 1000, affectedRows: 1 } as const;
+    expect(jobTimeline(ok, times).map((s) => [s.label, s.at])).toEqual([
+      ['spooled', '2026-01-01T00:00:00.000Z'], ['claimed', '2026-01-01T00:00:05.000Z'], ['ran', '2026-01-01T00:00:06.000Z'], ['succeeded', '2026-01-01T00:00:07.000Z'],
+    ]);
+    const { claimedAt: _, ...older } = ok;
+    expect(jobTimeline(older, times).map((s) => s.label)).toEqual(['spooled', 'ran', 'succeeded']);
+    const failed = { id, state: 'failed', datasource: 'a', class: 'sql', code: 'ER_DUP_ENTRY', message: 'Duplicate entry', file: null, claimedAt: '2026-01-01T00:00:05.000Z', finishedAt: '2026-01-01T00:00:06.000Z', attempts: null } as const;
+    expect(jobTimeline(failed, times).map((s) => [s.label, s.at])).toEqual([['spooled', '2026-01-01T00:00:00.000Z'], ['claimed', '2026-01-01T00:00:05.000Z'], ['failed', '2026-01-01T00:00:06.000Z']]);
   });
 
   it('a CSRF field must equal its cookie', () => {

@@ -1,4 +1,4 @@
-import { CoalescedBatchError, type BatchOptions } from '../../src/db/driver.js';
+import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchOptions } from '../../src/db/driver.js';
 import type { BatchJob, Dialect, Driver, ExecuteResult, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../../src/db/driver.js';
 import { ScriptSplitter } from '../../src/db/mysql/script.js';
 
@@ -134,10 +134,10 @@ class FakeSession implements Session {
     return { affectedRows: 1 };
   }
 
-  async executeOnce(id: string, _sql: string, params: StatementParams): Promise<OnceResult> {
+  async executeOnce(id: string, _sql: string, params: StatementParams, keyed = false): Promise<OnceResult> {
     this.#alive();
     if (this.#db.ledger.has(id)) return { status: 'done-before' };
-    this.#db.apply(params, () => this.#db.ledger.add(id));
+    this.#db.apply(params, () => ledgerIdsOf([{ id, keyed }]).forEach((row) => this.#db.ledger.add(row)));
     return { status: 'done', affectedRows: 1 };
   }
 
@@ -165,8 +165,8 @@ class FakeSession implements Session {
     const refused = faults.findIndex((f) => f === 'sql' || f === 'transient' || f === 'lost');
     if (refused >= 0) throw { sql: sqlError(jobs[refused]!.params), transient: deadlockError(), lost: lostError() }[faults[refused] as 'sql' | 'transient' | 'lost'];
     if (jobs.some((job) => this.#db.ledger.has(job.id))) throw sqlError('duplicate ledger id');
+    for (const row of ledgerIdsOf(jobs)) this.#db.ledger.add(row);
     for (const job of jobs) {
-      this.#db.ledger.add(job.id);
       this.#db.committed.push(Array.isArray(job.params) ? job.params[0] : null);
     }
     if (faults.includes('lost-after-commit')) throw lostError();
@@ -183,6 +183,21 @@ class FakeSession implements Session {
   }
 
   async pruneLedger(): Promise<number> {
+    return 0;
+  }
+
+  async rememberKey(id: string): Promise<void> {
+    this.#alive();
+    this.#db.ledger.add(keyLedgerId(id));
+  }
+
+  /** The fake ledger keeps no times: a key row holds until pruned (never). */
+  async keyRemembered(id: string): Promise<boolean> {
+    this.#alive();
+    return this.#db.ledger.has(keyLedgerId(id));
+  }
+
+  async pruneKeyRows(): Promise<number> {
     return 0;
   }
 

@@ -10,7 +10,7 @@ import { deadlockError, fakeDialect, sqlError } from './fake-driver.js';
 
 function job(sql: string): Job {
   const record = { format: 'querybatch/1', id: '01JTESTTESTTESTTESTTESTTES', datasource: 'main', sql, params: [7, 'x'], createdAt: '2026-11-29T00:00:00.000Z', attempts: 0 } as unknown as Job['record'];
-  return { record, params: [7, 'x'], path: '/home/spool/.active/r/main/01JTESTTESTTESTTESTTESTTES.batchsql', src: '/home/spool/main/01JTES/TT/01JTESTTESTTESTTESTTESTTES.batchsql', once: true, changesSession: false };
+  return { record, params: [7, 'x'], path: '/home/spool/.active/r/main/01JTESTTESTTESTTESTTESTTES.batchsql', src: '/home/spool/main/01JTES/TT/01JTESTTESTTESTTESTTESTTES.batchsql', claimedAt: '2026-11-29T00:00:01.000Z', once: true, changesSession: false };
 }
 
 describe('backoffDelay: full jitter, exponential, bounded', () => {

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { scriptStatementKey } from '../../src/db/driver.js';
+import { keyLedgerId, ledgerIdsOf, scriptStatementKey } from '../../src/db/driver.js';
 import { mysqlDialect } from '../../src/db/mysql/dialect.js';
 import { statementOfKey } from '../../src/db/mysql/ledger-sql.js';
 import { encodeRecord, FORMAT, type SpoolRecord } from '../../src/spool/record.js';
@@ -100,6 +100,15 @@ describe('script statements', () => {
     expect(scriptStatementKey(id, 10) > scriptStatementKey(id, 9)).toBe(true);
     expect(scriptStatementKey(id, 1) > id).toBe(true);
     expect(statementOfKey(scriptStatementKey(id, 123))).toBe(123);
+  });
+
+  it('a keyed job\'s key row sorts after every job id and script key (the prune by id never takes it), and follows its job\'s row', () => {
+    const last = '7ZZZZZZZZZZZZZZZZZZZZZZZZZ'; // the largest ULID
+    expect(keyLedgerId('01M8KRZ70DPH34Q81S62E95AD9')).toBe('k:01M8KRZ70DPH34Q81S62E95AD9');
+    expect(keyLedgerId('00000000000000000000000000') > last).toBe(true);
+    expect(keyLedgerId('00000000000000000000000000') > scriptStatementKey(last, 999_999_999)).toBe(true);
+    expect(keyLedgerId(last).length).toBeLessThanOrEqual(40); // the ledger's id column
+    expect(ledgerIdsOf([{ id: 'A' }, { id: 'B', keyed: true }, { id: 'C', keyed: false }])).toEqual(['A', 'B', 'k:B', 'C']);
   });
 
   it.each([

@@ -93,3 +93,21 @@ export const PRUNE_CHUNK = 10_000;
 export function pruneLedgerRows(table: string): string {
   return `DELETE FROM ${table} WHERE spool = ? AND id < ? LIMIT ${PRUNE_CHUNK}`;
 }
+
+/** Binds the key row's id and how long ago at most (µs) it was written: a row when it holds. */
+export function selectKeyRow(table: string): string {
+  return `SELECT 1 AS held FROM ${table} WHERE id = ? AND TIMESTAMPDIFF(MICROSECOND, done_at, CURRENT_TIMESTAMP(6)) < ?`;
+}
+
+/** A key row written only when missing (a script's, after its end: it may have been recorded by a run cut short after it). */
+export function insertKeyRowIfMissing(insert: string): string {
+  return `${insert} ON DUPLICATE KEY UPDATE id = id`;
+}
+
+/**
+ * Binds the spool and an age (µs): deletes at most PRUNE_CHUNK of its key rows (ids `k:…`,
+ * a range of the primary key) written that long ago or more.
+ */
+export function pruneKeyRows(table: string): string {
+  return `DELETE FROM ${table} WHERE id >= 'k:' AND id < 'k;' AND spool = ? AND TIMESTAMPDIFF(MICROSECOND, done_at, CURRENT_TIMESTAMP(6)) >= ? LIMIT ${PRUNE_CHUNK}`;
+}

@@ -2,11 +2,12 @@ import mysql from 'mysql2/promise';
 import { escapeId } from 'mysql2';
 import type { Connection as CoreConnection, ConnectionOptions } from 'mysql2';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import { CoalescedBatchError, type BatchJob, type BatchOptions, type ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
+import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
 import { classifyError } from './classify.js';
 import { escapeLiteral, inlineStatement, isNamed, type EscapeRules } from './inline.js';
 import {
-  FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, messageForStatement, openLedgerTransaction, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey,
+  FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertKeyRowIfMissing, insertLedgerRows, ledgerTransaction, messageForStatement, openLedgerTransaction, pruneKeyRows, pruneLedgerRows, selectKeyRow,
+  selectLedgerRow, selectScriptProgress, statementOfKey,
 } from './ledger-sql.js';
 import { packetBudget, packetTooLarge, preparedBytes } from './packet.js';
 import { inspectStatement } from './statement.js';
@@ -162,8 +163,8 @@ export class MysqlSession implements Session {
     await this.#connection.query('ROLLBACK');
   }
 
-  async executeOnce(id: string, sql: string, params: StatementParams): Promise<OnceResult> {
-    const record = this.#ledgerRows(this.#requireLedger(), [id]);
+  async executeOnce(id: string, sql: string, params: StatementParams, keyed = false): Promise<OnceResult> {
+    const record = this.#ledgerRows(this.#requireLedger(), ledgerIdsOf([{ id, keyed }]));
     const inline = inlineStatement(sql, params, this.#rules);
     const oneTrip = inline === null ? null : ledgerTransaction(record, [inline]);
     if (oneTrip === null || !this.#fits(oneTrip)) this.#checkPacket(sql, params);
@@ -200,7 +201,7 @@ export class MysqlSession implements Session {
       if (inline === null) return null;
       statements.push(inline);
     }
-    const rows = this.#ledgerRows(ledger, jobs.map((job) => job.id));
+    const rows = this.#ledgerRows(ledger, ledgerIdsOf(jobs));
     if (options.coalesce === true) {
       const runs = coalesceRuns(jobs.map((job) => this.#rowShape(job)), COALESCE_LIMITS);
       if (merges(runs)) return this.#executeCoalesced(rows, statements, runs);
@@ -355,9 +356,31 @@ export class MysqlSession implements Session {
 
   async pruneLedger(beforeId: string): Promise<number> {
     const ledger = this.#requireLedger();
+    return this.#pruneChunks(pruneLedgerRows(this.#table), [ledger.spool, beforeId]);
+  }
+
+  /** In the script's ledger table (a script's USE must not move it), in a transaction of its own. */
+  async rememberKey(id: string): Promise<void> {
+    const ledger = this.#requireLedger();
+    await this.#writeScriptRow(insertKeyRowIfMissing(insertLedgerRows(this.#scriptTable, ledger.spool, [keyLedgerId(id)], (value) => escapeLiteral(value, this.#rules))));
+  }
+
+  async keyRemembered(id: string, withinMs: number): Promise<boolean> {
+    this.#requireLedger();
+    const [rows] = await this.#connection.query(selectKeyRow(this.#table), [keyLedgerId(id), withinMs * 1000]);
+    return (rows as unknown[]).length > 0;
+  }
+
+  async pruneKeyRows(olderThanMs: number): Promise<number> {
+    const ledger = this.#requireLedger();
+    return this.#pruneChunks(pruneKeyRows(this.#table), [ledger.spool, olderThanMs * 1000]);
+  }
+
+  /** Runs a chunked DELETE until a chunk deletes fewer than PRUNE_CHUNK rows; resolves with how many went. */
+  async #pruneChunks(sql: string, values: unknown[]): Promise<number> {
     let total = 0;
     for (;;) {
-      const [result] = await this.#connection.query(pruneLedgerRows(this.#table), [ledger.spool, beforeId]);
+      const [result] = await this.#connection.query(sql, values);
       const n = (result as ResultSetHeader).affectedRows;
       total += n;
       if (n < PRUNE_CHUNK) return total;

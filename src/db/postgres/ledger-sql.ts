@@ -59,3 +59,16 @@ export const PRUNE_CHUNK = 10_000;
 export function pruneLedgerRows(table: string): string {
   return `DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE spool = $1 AND id < $2 LIMIT ${PRUNE_CHUNK})`;
 }
+
+/** Binds the key row's id and how long ago at most (ms) it was written: a row when it holds. */
+export function selectKeyRow(table: string): string {
+  return `SELECT 1 FROM ${table} WHERE id = $1 AND extract(epoch FROM now() - done_at) * 1000 < $2`;
+}
+
+/**
+ * Binds the spool and an age (ms): deletes at most PRUNE_CHUNK of its key rows (ids `k:…`,
+ * a range of the primary key) written that long ago or more.
+ */
+export function pruneKeyRows(table: string): string {
+  return `DELETE FROM ${table} WHERE ctid IN (SELECT ctid FROM ${table} WHERE id >= 'k:' AND id < 'k;' AND spool = $1 AND extract(epoch FROM now() - done_at) * 1000 >= $2 LIMIT ${PRUNE_CHUNK})`;
+}

@@ -1,11 +1,13 @@
 import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResult } from 'pg';
-import { CoalescedBatchError, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
+import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
 import { coalesceRuns, inlinedShape, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
 import type { InsertShape } from '../insert-shape.js';
 import { postgresInsertShape } from './insert-shape.js';
 import { classifyError } from './classify.js';
-import { FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, openLedgerTransaction, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey } from './ledger-sql.js';
+import {
+  FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, openLedgerTransaction, pruneKeyRows, pruneLedgerRows, selectKeyRow, selectLedgerRow, selectScriptProgress, statementOfKey,
+} from './ledger-sql.js';
 import { hasDollarParams, inspectStatement, isNamed, qmarksOf, replacePlaceholders, runsInLedgerTransaction } from './statement.js';
 import { boundValue, literalOf, quoteLiteral } from './values.js';
 
@@ -186,8 +188,8 @@ export class PostgresSession implements Session {
     return { affectedRows: affectedOf(result) };
   }
 
-  async executeOnce(id: string, sql: string, params: StatementParams): Promise<OnceResult> {
-    const record = this.#ledgerRows([id]);
+  async executeOnce(id: string, sql: string, params: StatementParams, keyed = false): Promise<OnceResult> {
+    const record = this.#ledgerRows(ledgerIdsOf([{ id, keyed }]));
     const inline = inlineStatement(sql, params);
     try {
       if (inline !== null) {
@@ -220,7 +222,7 @@ export class PostgresSession implements Session {
       if (merges(runs)) return this.#executeCoalesced(jobs, statements, runs);
     }
     try {
-      const results = await this.#query<QueryResult[]>(ledgerTransaction(this.#ledgerRows(jobs.map((job) => job.id)), statements));
+      const results = await this.#query<QueryResult[]>(ledgerTransaction(this.#ledgerRows(ledgerIdsOf(jobs)), statements));
       return results.slice(FIRST_JOB_RESULT, FIRST_JOB_RESULT + jobs.length).map(affectedOf);
     } catch (error) {
       await this.#rollbackAfter(error);
@@ -237,7 +239,7 @@ export class PostgresSession implements Session {
    */
   async #executeCoalesced(jobs: readonly BatchJob[], statements: readonly string[], runs: readonly Run[]): Promise<readonly number[]> {
     try {
-      const results = await this.#query<QueryResult[]>(openLedgerTransaction(this.#ledgerRows(jobs.map((job) => job.id)), runs.map((run) => run.sql ?? statements[run.from]!)));
+      const results = await this.#query<QueryResult[]>(openLedgerTransaction(this.#ledgerRows(ledgerIdsOf(jobs)), runs.map((run) => run.sql ?? statements[run.from]!)));
       const counts = perJob(runs, results.slice(FIRST_JOB_RESULT).map(affectedOf));
       if (counts === null) throw new CoalescedBatchError();
       await this.#query('COMMIT');
@@ -361,9 +363,31 @@ export class PostgresSession implements Session {
 
   async pruneLedger(beforeId: string): Promise<number> {
     const ledger = this.#requireLedger();
+    return this.#pruneChunks(pruneLedgerRows(this.#table), [ledger.spool, beforeId]);
+  }
+
+  /** After a script's end (no transaction open): in a transaction of its own. */
+  async rememberKey(id: string): Promise<void> {
+    this.#requireLedger();
+    await this.#settled();
+    await this.#writeScriptRow(keyLedgerId(id));
+  }
+
+  async keyRemembered(id: string, withinMs: number): Promise<boolean> {
+    this.#requireLedger();
+    return ((await this.#query<QueryResult>(selectKeyRow(this.#table), [keyLedgerId(id), withinMs])).rowCount ?? 0) > 0;
+  }
+
+  async pruneKeyRows(olderThanMs: number): Promise<number> {
+    const ledger = this.#requireLedger();
+    return this.#pruneChunks(pruneKeyRows(this.#table), [ledger.spool, olderThanMs]);
+  }
+
+  /** Runs a chunked DELETE until a chunk deletes fewer than PRUNE_CHUNK rows; resolves with how many went. */
+  async #pruneChunks(sql: string, values: unknown[]): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = (await this.#query<QueryResult>(pruneLedgerRows(this.#table), [ledger.spool, beforeId])).rowCount ?? 0;
+      const n = (await this.#query<QueryResult>(sql, values)).rowCount ?? 0;
       total += n;
       if (n < PRUNE_CHUNK) return total;
     }

@@ -155,7 +155,7 @@ const ops = {
   exec: (a) => ({ affectedRows: run(a.sql, a.params) }),
   once(a) {
     try {
-      const [affectedRows] = ledgerTransaction(a.table, a.spool, [a.jobId], [{ sql: a.sql, params: a.params }]);
+      const [affectedRows] = ledgerTransaction(a.table, a.spool, a.ids ?? [a.jobId], [{ sql: a.sql, params: a.params }]);
       return { status: 'done', affectedRows };
     } catch (e) {
       if (e.ledgerDuplicate) return { status: 'done-before' };
@@ -197,6 +197,10 @@ const ops = {
   },
   isDone: (a) => statement('SELECT 1 FROM ' + a.table + ' WHERE id = ?').get(a.jobId) !== undefined,
   prune: (a) => statement('DELETE FROM ' + a.table + ' WHERE spool = ? AND id < ?').run(a.spool, a.before).changes,
+  // Key rows (ids k:…, after every job id): written when missing, asked and pruned by age in milliseconds.
+  remember: (a) => { statement('INSERT INTO ' + a.table + ' (id, spool) VALUES (?, ?) ON CONFLICT (id) DO NOTHING').run(a.key, a.spool); return null; },
+  keyHeld: (a) => statement('SELECT 1 FROM ' + a.table + ' WHERE id = ? AND (julianday(\'now\') - julianday(done_at)) * 86400000.0 < ?').get(a.key, a.withinMs) !== undefined,
+  pruneKeys: (a) => statement('DELETE FROM ' + a.table + ' WHERE id >= \'k:\' AND id < \'k;\' AND spool = ? AND (julianday(\'now\') - julianday(done_at)) * 86400000.0 >= ?').run(a.spool, a.olderThanMs).changes,
   close: () => { close(); return null; },
 };
 

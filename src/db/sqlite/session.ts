@@ -1,4 +1,4 @@
-import { CoalescedBatchError, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
+import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
 import { coalesceRuns, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
 import { classifyError } from './classify.js';
 import { sqliteInsertShape } from './insert-shape.js';
@@ -114,10 +114,10 @@ export class SqliteSession implements Session {
     return this.#request('exec', { sql, params: sqliteParams(params) });
   }
 
-  async executeOnce(id: string, sql: string, params: StatementParams): Promise<OnceResult> {
+  async executeOnce(id: string, sql: string, params: StatementParams, keyed = false): Promise<OnceResult> {
     const ledger = this.#requireLedger();
     try {
-      return await this.#request<OnceResult>('once', { ...ledger, jobId: id, sql, params: sqliteParams(params) });
+      return await this.#request<OnceResult>('once', { ...ledger, jobId: id, ids: ledgerIdsOf([{ id, keyed }]), sql, params: sqliteParams(params) });
     } catch (error) {
       // Stopped over its time limit: if its COMMIT made it before the kill, it ran.
       if ((error as { code?: unknown }).code === INTERRUPTED && (await this.isDone(id).catch(() => false))) return { status: 'done', affectedRows: 0 };
@@ -131,7 +131,7 @@ export class SqliteSession implements Session {
       const runs = coalesceRuns(jobs.map(shapeOf), COALESCE_LIMITS);
       if (merges(runs)) return this.#executeCoalesced(ledger, jobs, runs);
     }
-    return this.#request('batch', { ...ledger, jobs: jobs.map((job) => ({ id: job.id, sql: job.sql, params: sqliteParams(job.params) })) });
+    return this.#request('batch', { ...ledger, ids: ledgerIdsOf(jobs), jobs: jobs.map((job) => ({ id: job.id, sql: job.sql, params: sqliteParams(job.params) })) });
   }
 
   /**
@@ -147,7 +147,7 @@ export class SqliteSession implements Session {
       return { sql: run.sql, params: own.flatMap((job) => sqliteParams(job.params) as ParamValue[]), rows: run.count };
     });
     try {
-      const affected = await this.#request<number[]>('batch', { ...ledger, ids: jobs.map((job) => job.id), jobs: statements });
+      const affected = await this.#request<number[]>('batch', { ...ledger, ids: ledgerIdsOf(jobs), jobs: statements });
       // The process checked each merged INSERT's count before COMMIT.
       const counts = perJob(runs, affected);
       if (counts === null) throw new Error(`Expected each merged INSERT to have inserted one row per job; the session's process committed ${JSON.stringify(affected)}`);
@@ -186,6 +186,18 @@ export class SqliteSession implements Session {
   pruneLedger(beforeId: string): Promise<number> {
     const ledger = this.#requireLedger();
     return this.#request('prune', { table: ledger.table, spool: ledger.spool, before: beforeId });
+  }
+
+  async rememberKey(id: string): Promise<void> {
+    await this.#request('remember', { ...this.#requireLedger(), key: keyLedgerId(id) });
+  }
+
+  keyRemembered(id: string, withinMs: number): Promise<boolean> {
+    return this.#request('keyHeld', { table: this.#requireLedger().table, key: keyLedgerId(id), withinMs });
+  }
+
+  pruneKeyRows(olderThanMs: number): Promise<number> {
+    return this.#request('pruneKeys', { ...this.#requireLedger(), olderThanMs });
   }
 
   tryLock(key: LockKey): Promise<boolean> {
