@@ -37,7 +37,7 @@ describe('spool()', () => {
     const id = await q.spool('INSERT INTO t (a, b) VALUES (?, ?)', [1, 'x'], { datasource: 'other' });
     expect(idTime(id)).toBeGreaterThanOrEqual(before);
     const path = spoolPathFor(join(home, 'spool'), 'other', id);
-    expect(path).toBe(join(home, 'spool', 'other', id.slice(0, 6), id.slice(6, 8), `${id}.batchsql`));
+    expect(path).toBe(join(home, 'spool', 'other', id.slice(0, 6), id.slice(6, 8) + id[10]!, `${id}.batchsql`));
     const text = await readFile(path, 'utf8');
     expect(decodeRecord(text)).toMatchObject({ format: 'querybatch/1', id, datasource: 'other', sql: 'INSERT INTO t (a, b) VALUES (?, ?)', params: [1, 'x'], attempts: 0 });
     expect(text).toMatch(/"checksum":"sha256:[0-9a-f]{64}"}\n$/);
