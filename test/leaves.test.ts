@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { LEAF_JOBS, idAt } from '../src/spool/id.js';
@@ -98,6 +98,21 @@ describe('leaves cut by count', () => {
     const next = await q.spool('DO 1');
     expect(next[10]).toBe('4');
     expect(first < next).toBe(true);
+  });
+
+  it('takes in a spool of the layout before (leaves named by two characters): the next run adopts and runs its jobs in order', async () => {
+    home = await tempHome();
+    await t.db.query('CREATE TABLE leaves2_legacy (n INT AUTO_INCREMENT PRIMARY KEY, job INT NOT NULL)');
+    // dropInSettleMs 0: the files were just moved (adoption waits for a fresh drop-in to settle).
+    q = new QueryBatch({ home, configFile: false, dropInSettleMs: 0, datasources: { main: { url: t.url, ledger: false } } });
+    for (let k = 0; k < 5; k++) await q.spool('INSERT INTO leaves2_legacy (job) VALUES (?)', [k]);
+    for (const path of await filesBelow(join(home, 'spool', 'main'))) {
+      const legacy = join(dirname(dirname(path)), basename(dirname(path)).slice(0, 2));
+      await mkdir(legacy, { recursive: true });
+      await rename(path, join(legacy, basename(path)));
+    }
+    expect((await q.run()).success).toBe(5);
+    expect(await column('SELECT job AS v FROM leaves2_legacy ORDER BY n')).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('two producer processes spooling a burst each in the same millisecond: every job once, each producer in order, leaves cut', async () => {
