@@ -4,6 +4,7 @@
 // Usage: npm run build && node bench/spool-micro.mjs [jobs per block=500] [pairs=6] [durability=fsync]
 import { constants, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
+import { Buffer } from 'node:buffer';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueryBatch } from '../dist/index.js';
