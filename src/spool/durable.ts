@@ -6,7 +6,7 @@ import fs from 'node:fs';
  * fsync a directory, so that renames into it survive a crash. The open and close are
  * synchronous (a read-only open of a directory and its close touch no journal: microseconds),
  * only the fsync goes to the thread pool: one trip instead of three (docs/benchmarks.md,
- * "One producer's spool()").
+ * "Leaves cut by count, and one producer's spool()").
  */
 export async function fsyncDir(dir: string): Promise<void> {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);

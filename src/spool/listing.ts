@@ -138,7 +138,7 @@ export async function scanLeaf(leaf: Leaf, index: LeafIndex | null): Promise<Lea
     try {
       // Synchronous: a walk stats every leaf (hundreds at 100,000 pending, leaves being cut by
       // count), and a stat of a directory is microseconds, against a trip through the thread
-      // pool each (docs/benchmarks.md, "Leaves cut by count").
+      // pool each (docs/benchmarks.md, "Leaves cut by count, and one producer's spool()").
       mtime = fs.statSync(leaf.path, { bigint: true }).mtimeNs;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
