@@ -22,9 +22,15 @@ afterEach(async () => {
   await removeHome(home);
 });
 
-/** The start of a second (2^10 ms, a leaf's span) far enough ahead that no id of this process is in it yet. */
+let lastFresh = 0;
+
+/**
+ * The start of a second (2^10 ms, a leaf's span) ahead of the clock and of every second an
+ * earlier test stopped the clock at, so that no id of this process is in it yet.
+ */
 function freshSecond(): number {
-  return (Math.floor(Date.now() / 1024) + 3) * 1024;
+  lastFresh = Math.max((Math.floor(Date.now() / 1024) + 3) * 1024, lastFresh + 2 * 1024);
+  return lastFresh;
 }
 
 /** Jobs per leaf (`bucket/leaf`) under spool/main, leaves in name order; every file must belong in the leaf it is in. */
