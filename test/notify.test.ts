@@ -102,7 +102,7 @@ describe('status(id)', () => {
     const dead = `${hostname()}.999999.1`;
     const claims = join(home, 'spool', '.active', dead, 'main');
     await mkdir(claims, { recursive: true });
-    await rename(join(home, 'spool', 'main', id.slice(0, 6), id.slice(6, 8), `${id}.batchsql`), join(claims, `${id}.batchsql`));
+    await rename(join(home, 'spool', 'main', id.slice(0, 6), id.slice(6, 8) + id[10]!, `${id}.batchsql`), join(claims, `${id}.batchsql`));
     expect(await q.status(id)).toEqual({ id, state: 'running', datasource: 'main', runner: dead, runnerDead: true });
     const cli = await runCli(['--home', home, 'status', id], { env: { QUERYBATCH_DATASOURCE_MAIN: t.url } });
     expect(cli.stdout).toContain(`${id}: claimed on main by runner ${dead}, which has died: not running; the next run gives it back to its place in the spool`);

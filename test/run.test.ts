@@ -114,7 +114,7 @@ describe('run()', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({
       class: 'sql', id: bad, datasource: 'main', code: 'ER_NO_SUCH_TABLE', errno: '1146', attempts: '1',
-      file: `spool/main/${bad.slice(0, 6)}/${bad.slice(6, 8)}/${bad}.batchsql`,
+      file: `spool/main/${bad.slice(0, 6)}/${bad.slice(6, 8)}${bad[10]!}/${bad}.batchsql`,
       sql: 'INSERT INTO no_such_table (v) VALUES (?)', params: '1[number]', moved: `failed/failed-${bad}.batchsql`,
     });
     expect(lines[0]!.message).toContain("no_such_table' doesn't exist");

@@ -28,10 +28,10 @@ afterEach(async () => {
 });
 
 const BUCKET = '01ABCD';
-/** A leaf name (two id characters) for i < 1024. */
-const leafName = (i: number) => '0123456789ABCDEFGHJKMNPQRSTVWXYZ'[i >> 5]! + '0123456789ABCDEFGHJKMNPQRSTVWXYZ'[i & 31]!;
-/** A job file name of that leaf; `n` makes it unique. */
-const jobName = (bucket: string, leaf: string, n: number) => `${bucket}${leaf}${String(n).padStart(18, '0')}.batchsql`;
+/** A leaf name for i < 1024: its second (two id characters) and generation 0. */
+const leafName = (i: number) => '0123456789ABCDEFGHJKMNPQRSTVWXYZ'[i >> 5]! + '0123456789ABCDEFGHJKMNPQRSTVWXYZ'[i & 31]! + '0';
+/** A job file name of that leaf (its 11th character, the generation, a 0); `n` makes it unique. */
+const jobName = (bucket: string, leaf: string, n: number) => `${bucket}${leaf.slice(0, 2)}${String(n).padStart(18, '0')}.batchsql`;
 
 /** Writes a job file the way the spool writer does: into spool/.tmp, then renamed into its leaf. */
 async function spoolFile(spool: string, bucket: string, leaf: string, n: number): Promise<string> {
@@ -54,7 +54,7 @@ describe('continuous mode: the shard watcher', () => {
       mkdirSync(dir, { recursive: true });
       for (let n = 0; n < perLeaf; n++) writeFileSync(join(dir, jobName(BUCKET, leafName(l), l * perLeaf + n)), '');
     }
-    mkdirSync(join(spool, 'main', '01ABCC', '00'), { recursive: true });
+    mkdirSync(join(spool, 'main', '01ABCC', '000'), { recursive: true });
     let woken = 0;
     watcher = watchShards(spool, ['main'], () => woken++, (e) => {
       throw e;
@@ -66,7 +66,7 @@ describe('continuous mode: the shard watcher', () => {
     expect(watched).toContain(join(spool, 'main', BUCKET, leafName(199)));
     expect(watched).toContain(join(spool, 'main', BUCKET, leafName(136)));
     expect(watched).not.toContain(join(spool, 'main', BUCKET, leafName(135)));
-    expect(watched).not.toContain(join(spool, 'main', '01ABCC', '00'));
+    expect(watched).not.toContain(join(spool, 'main', '01ABCC', '000'));
     await sleep(200);
     expect(woken).toBe(0); // what was there at start is the start run's
   }, 180_000);
@@ -75,7 +75,7 @@ describe('continuous mode: the shard watcher', () => {
     home = await tempHome();
     const spool = join(home, 'spool');
     await mkdir(join(spool, '.tmp'), { recursive: true });
-    await mkdir(join(spool, 'main', BUCKET, '00'), { recursive: true });
+    await mkdir(join(spool, 'main', BUCKET, '000'), { recursive: true });
     let woken = 0;
     watcher = watchShards(spool, ['main', 'other'], () => woken++, (e) => {
       throw e;
@@ -83,7 +83,7 @@ describe('continuous mode: the shard watcher', () => {
     await watcher.ready;
     expect(watcher.watched()).toContain(join(spool, 'other')); // made at start, so its first bucket is seen
 
-    const first = await spoolFile(spool, BUCKET, '00', 1); // an existing leaf
+    const first = await spoolFile(spool, BUCKET, '000', 1); // an existing leaf
     await waitFor(() => (woken >= 1 ? true : undefined), 2_000, 'a wake-up for a file in a watched leaf');
 
     // Taken by a run (renamed away): nothing to do.
@@ -99,12 +99,12 @@ describe('continuous mode: the shard watcher', () => {
       await waitFor(() => (woken > n ? true : undefined), 2_000, `a wake-up for new leaf ${i}`);
     }
     const n = woken;
-    await spoolFile(spool, '01ABCE', '00', 500); // a new bucket
+    await spoolFile(spool, '01ABCE', '000', 500); // a new bucket
     await waitFor(() => (woken > n ? true : undefined), 2_000, 'a wake-up for a new bucket');
 
     // A drained leaf removed: its watch goes.
-    const leaf = join(spool, 'main', '01ABCE', '00');
-    await unlink(join(leaf, jobName('01ABCE', '00', 500)));
+    const leaf = join(spool, 'main', '01ABCE', '000');
+    await unlink(join(leaf, jobName('01ABCE', '000', 500)));
     await rmdir(leaf);
     await waitFor(() => (watcher!.watched().includes(leaf) ? undefined : true), 2_000, 'the removed leaf unwatched');
   });
@@ -137,17 +137,17 @@ describe('continuous mode: the schedule', () => {
       nextDue: () => Promise.resolve(null),
     }, { onRun: (_s, reason) => reasons.push(reason) });
     await handle.ready;
-    await spoolFile(spool, BUCKET, '00', 1);
+    await spoolFile(spool, BUCKET, '000', 1);
     await waitFor(() => (reasons.length === 1 ? true : undefined), 2_000, 'the first continuous run');
     expect(reasons).toEqual(['continuous']);
-    for (let i = 2; i <= 10; i++) await spoolFile(spool, BUCKET, '00', i);
+    for (let i = 2; i <= 10; i++) await spoolFile(spool, BUCKET, '000', i);
     await sleep(500);
     expect(reasons).toEqual(['continuous']); // held: no run per job
     down = false;
     await handle.runNow(); // the cron's run (reason schedule) connects: continuous mode resumes
     await waitFor(() => (reasons.length >= 3 ? true : undefined), 2_000, 'the run the held wake-ups asked for');
     expect(reasons.slice(0, 3)).toEqual(['continuous', 'schedule', 'continuous']);
-    await spoolFile(spool, BUCKET, '00', 11);
+    await spoolFile(spool, BUCKET, '000', 11);
     await waitFor(() => (reasons.length >= 4 ? true : undefined), 2_000, 'a continuous run for a new job');
   });
 });
@@ -178,22 +178,22 @@ describe('continuous mode: the upkeep', () => {
       await waitFor(() => (runs.slice(mark).some((r) => r.reason === 'continuous') ? true : undefined), 2_000, what);
       return runs.slice(mark).filter((r) => r.reason === 'continuous');
     };
-    await spoolFile(spool, BUCKET, '00', 1);
+    await spoolFile(spool, BUCKET, '000', 1);
     // No run did the upkeep before the first (no start run yet).
     expect((await after(0, 'the first continuous run'))[0]).toEqual({ reason: 'continuous', upkeep: true });
     let mark = runs.length;
-    await spoolFile(spool, BUCKET, '00', 2);
+    await spoolFile(spool, BUCKET, '000', 2);
     expect((await after(mark, 'a second continuous run')).map((r) => r.upkeep)).not.toContain(true);
     await handle.runNow(); // the cron's run always does the upkeep
     expect(runs.filter((r) => r.reason === 'schedule')).toEqual([{ reason: 'schedule', upkeep: true }]);
     mark = runs.length;
-    await spoolFile(spool, BUCKET, '00', 3);
+    await spoolFile(spool, BUCKET, '000', 3);
     expect((await after(mark, 'a continuous run after the cron run')).map((r) => r.upkeep)).not.toContain(true);
     // A minute later (a yearly cron): a continuous run does the upkeep.
     const now = Date.now();
     vi.spyOn(Date, 'now').mockImplementation(() => now + UPKEEP_EVERY_MS);
     mark = runs.length;
-    await spoolFile(spool, BUCKET, '00', 4);
+    await spoolFile(spool, BUCKET, '000', 4);
     const late = await after(mark, 'a continuous run a minute later');
     vi.restoreAllMocks();
     expect(late[0]).toEqual({ reason: 'continuous', upkeep: true });

@@ -136,7 +136,10 @@ export async function scanLeaf(leaf: Leaf, index: LeafIndex | null): Promise<Lea
   let mtime: bigint | null = null;
   if (index !== null) {
     try {
-      mtime = (await fs.promises.stat(leaf.path, { bigint: true })).mtimeNs;
+      // Synchronous: a walk stats every leaf (hundreds at 100,000 pending, leaves being cut by
+      // count), and a stat of a directory is microseconds, against a trip through the thread
+      // pool each (docs/benchmarks.md, "Leaves cut by count, and one producer's spool()").
+      mtime = fs.statSync(leaf.path, { bigint: true }).mtimeNs;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return { count: 0, oldest: null, strays: [] };

@@ -5,17 +5,21 @@ import { SPOOL_EXTENSION } from './record.js';
 /**
  * Where a job lives in the spool. Pure.
  *
- *   spool/<datasource>/<id[0..6]>/<id[6..8]>/<id>.batchsql        (one job)
- *   spool/<datasource>/<id[0..6]>/<id[6..8]>/<id>.<n>.batchsql    (a segment: n jobs of that leaf, <id> the first)
+ *   spool/<datasource>/<id[0..6]>/<id[6..8]><id[10]>/<id>.batchsql        (one job)
+ *   spool/<datasource>/<id[0..6]>/<id[6..8]><id[10]>/<id>.<n>.batchsql    (a segment: n jobs of that leaf, <id> the first)
  *
  * The first six characters of a ULID change every 2^20 ms (about 17.5 minutes), the next
- * two every 2^10 ms (about one second). Sorting the shard names and then the file names
- * at each level gives creation order, so draining leaf by leaf is FIFO per datasource,
- * only one leaf's listing is held in memory at a time, a bucket directory holds at most
- * 1,024 leaves, and a leaf holds what was spooled in one second.
+ * two every 2^10 ms (about one second). The 11th, the first random one, is the leaf's
+ * generation within that second (spool/id.ts): a producer moves to the next generation
+ * after LEAF_JOBS ids, so leaves are cut by count as well as by time and a leaf holds at
+ * most LEAF_JOBS jobs of each producer, however fast the spool is filled. Sorting the
+ * shard names and then the file names at each level gives creation order (one producer's
+ * generations only go up within a second, and a writer never goes below the generation it
+ * finds on disk), so draining leaf by leaf is FIFO per datasource and only one leaf's
+ * listing is held in memory at a time.
  */
 export const BUCKET_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{5}$/;
-export const LEAF_PATTERN = /^[0-9A-HJKMNP-TV-Z]{2}$/;
+export const LEAF_PATTERN = /^[0-9A-HJKMNP-TV-Z]{3}$/;
 /** `<id>.batchsql` (one job) or `<id>.<n>.batchsql` (a segment of n >= 2 jobs, the first with id <id>). */
 const FILE_PATTERN = new RegExp(`^(${ID_PATTERN.source.slice(1, -1)})(?:\\.([2-9]|[1-9][0-9]{1,3}))?\\${SPOOL_EXTENSION}$`);
 
@@ -27,7 +31,22 @@ const FILE_PATTERN = new RegExp(`^(${ID_PATTERN.source.slice(1, -1)})(?:\\.([2-9
 export const MAX_SEGMENT_JOBS = 256;
 
 export function shardOf(id: string): [bucket: string, leaf: string] {
-  return [id.slice(0, 6), id.slice(6, 8)];
+  return [id.slice(0, 6), leafOf(id)];
+}
+
+/** The leaf (within its bucket) of an id: its 7th and 8th characters (its second) and its 11th (the generation). */
+export function leafOf(id: string): string {
+  return id.slice(6, 8) + id.charAt(10);
+}
+
+/** Whether two ids' jobs belong in the same leaf (a segment's jobs must). */
+export function sameLeaf(a: string, b: string): boolean {
+  return a.startsWith(b.slice(0, 8)) && a.charAt(10) === b.charAt(10);
+}
+
+/** A leaf's name from the id's first 8 characters (bucket and second) and a generation's character. */
+export function leafName(prefix: string, generation: string): string {
+  return prefix.slice(6, 8) + generation;
 }
 
 /** The name of a job file: `<id>.batchsql` for one job, `<id>.<count>.batchsql` for a segment. */
@@ -61,7 +80,8 @@ const FILE_NAME_LENGTH = 26 + SPOOL_EXTENSION.length;
 
 /** True when `name` is a job file that belongs in the leaf `bucket/leaf` (cheap checks first: it runs once per pending file). */
 export function belongsInLeaf(name: string, bucket: string, leaf: string): boolean {
-  return name.length >= FILE_NAME_LENGTH && name.startsWith(bucket) && name.startsWith(leaf, bucket.length) &&
+  return name.length >= FILE_NAME_LENGTH && name.startsWith(bucket) && name.charCodeAt(6) === leaf.charCodeAt(0) &&
+    name.charCodeAt(7) === leaf.charCodeAt(1) && name.charCodeAt(10) === leaf.charCodeAt(2) && leaf.length === 3 &&
     name.endsWith(SPOOL_EXTENSION) && FILE_PATTERN.test(name);
 }
 

@@ -1,13 +1,14 @@
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import fs from 'node:fs';
 import { QueryBatchError, describeValue, isQueryBatchError, withCode } from '../errors.js';
-import { newId } from './id.js';
+import { newId, type GenerationFloor } from './id.js';
+import { generationFloor } from './generations.js';
 import { checkWebhookUrl } from '../config.js';
 import type { ResolvedConfig, SpoolOptions } from '../interfaces.js';
 import type { Layout } from './layout.js';
 import { DirSyncer, syncCreatedDirs, tempPathFor, writeTemp } from './durable.js';
-import { MAX_SEGMENT_JOBS, shardOf, spoolPathFor } from './shards.js';
+import { MAX_SEGMENT_JOBS, sameLeaf, spoolPathFor } from './shards.js';
 import { runsOnceWithLedger, type Dialect } from '../db/driver.js';
 import { loadDriverFactory } from '../db/registry.js';
 import { markImmediate } from './priority.js';
@@ -181,6 +182,8 @@ export class SpoolWriter {
   readonly #dialects = new Map<string, Dialect>();
   /** Whether the job a key's marker names still holds the key (spool/keys.ts); by default, always. */
   readonly #keyHolds: KeyHolder;
+  /** Per datasource: the leaf generations other producers reached (spool/generations.ts). */
+  readonly #floors = new Map<string, GenerationFloor>();
 
   constructor(layout: Layout, config: ResolvedConfig, syncer: DirSyncer, keyHolds: KeyHolder = () => Promise.resolve(true)) {
     this.#layout = layout;
@@ -194,7 +197,7 @@ export class SpoolWriter {
    * a job holds, writes nothing and resolves with that job's id.
    */
   async spool(sql: unknown, params: unknown, options: SpoolOptions = {}): Promise<string> {
-    const { record, paramsJson } = prepareRecord(this.#config, sql, params, options, newId(), new Date());
+    const { record, paramsJson } = prepareRecord(this.#config, sql, params, options, this.#newId(options.datasource), new Date());
     const bytes = encodeWithinLimit(this.#config, record, paramsJson);
     if (record.key !== undefined || record.runAt !== undefined) {
       const standing = await this.#placeOwn(record, (tmp) => writeTemp(tmp, bytes, this.#syncer !== null));
@@ -216,6 +219,23 @@ export class SpoolWriter {
       }
     }
     return record.id;
+  }
+
+  /**
+   * A new id for a job of `datasource` (the default one when undefined): in the leaf
+   * generation this process is at, or the one other producers reached in that datasource's
+   * tree (spool/id.ts, spool/generations.ts). An unknown datasource gets a plain id (the
+   * record's checks refuse it).
+   */
+  #newId(datasource: unknown): string {
+    const name = datasource ?? this.#config.defaultDatasource;
+    if (typeof name !== 'string' || !Object.hasOwn(this.#config.datasources, name)) return newId();
+    let floor = this.#floors.get(name);
+    if (floor === undefined) {
+      floor = generationFloor(join(this.#layout.spoolDir, name));
+      this.#floors.set(name, floor);
+    }
+    return newId(Date.now(), floor);
   }
 
   /**
@@ -270,13 +290,12 @@ export class SpoolWriter {
   /** The oldest waiting jobs that fit one segment: one leaf, at most MAX_SEGMENT_JOBS, at most limits.maxFileBytes. */
   #takeGroup(queue: Waiting[]): Waiting[] {
     const first = queue[0]!;
-    const [bucket, leaf] = shardOf(first.id);
     let bytes = first.bytes.length;
     let n = 1;
     for (; n < queue.length && n < MAX_SEGMENT_JOBS; n++) {
       const next = queue[n]!;
       bytes += next.bytes.length;
-      if (bytes > this.#config.limits.maxFileBytes || !next.id.startsWith(bucket + leaf)) break;
+      if (bytes > this.#config.limits.maxFileBytes || !sameLeaf(next.id, first.id)) break;
     }
     return queue.splice(0, n);
   }
@@ -294,7 +313,7 @@ export class SpoolWriter {
    * Checks and writes a script (its text, or a file's, read twice as a stream: once to hash
    * and count its statements, once to copy it); resolves with its id once it is durable.
    */
-  async spoolScript(source: ScriptBody, options: SpoolOptions = {}, id = newId(), now = new Date()): Promise<string> {
+  async spoolScript(source: ScriptBody, options: SpoolOptions = {}, id = this.#newId(options.datasource), now = new Date()): Promise<string> {
     const record = await this.scriptRecordOf(source, options, id, now);
     const standing = await this.writeScript(record, source);
     if (standing !== record.id) return standing;

@@ -1,18 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { ID_PATTERN, idAt, idTime, idsAt, isId, newId } from '../../src/spool/id.js';
+import { ID_PATTERN, LEAF_JOBS, MAX_GENERATION, idAt, idTime, idsAt, isId, newId } from '../../src/spool/id.js';
+import { shardOf } from '../../src/spool/shards.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-/** The 80 random bits of an id as a number. */
-function randomPart(id: string): bigint {
-  let value = 0n;
-  for (const ch of id.slice(10)) {
-    const digit = CROCKFORD.indexOf(ch);
-    expect(digit).toBeGreaterThanOrEqual(0);
-    value = value * 32n + BigInt(digit);
-  }
-  return value;
-}
 
 // newId keeps state across calls: these tests only pass it times at or after Date.now(),
 // never in the future, so later calls with the real clock still carry the real time.
@@ -53,11 +43,23 @@ describe('newId', () => {
     }
     expect(new Set(ids).size).toBe(10_000);
     for (const id of ids) expect(idTime(id)).toBe(now);
-    // The random part goes up by exactly one each time the clock has not moved.
-    const first = ids[0]!;
-    const last = ids[ids.length - 1]!;
-    expect(randomPart(last) - randomPart(first)).toBe(9_999n);
-    expect(randomPart(ids[1]!) - randomPart(first)).toBe(1n);
+    // The random part goes up by exactly one each time the clock has not moved, and the
+    // leaf generation (the 11th character, its top five bits) by one every LEAF_JOBS ids.
+    const lower = (id: string) => {
+      let value = 0n; // the 75 random bits under the generation (characters 12 to 26)
+      for (const ch of id.slice(11)) value = value * 32n + BigInt(CROCKFORD.indexOf(ch));
+      return value;
+    };
+    for (let i = 1; i < ids.length; i++) if (lower(ids[i]!) - lower(ids[i - 1]!) !== 1n) expect.fail(`id ${i}: the random part did not go up by one`);
+    const generations = ids.map((id) => CROCKFORD.indexOf(id[10]!));
+    const steps: number[] = []; // where the generation moved on (the count may have started earlier in this second)
+    for (let i = 1; i < ids.length; i++) {
+      const step = generations[i]! - generations[i - 1]!;
+      if (step !== 0 && step !== 1) expect.fail(`id ${i}: the generation moved by ${step}`);
+      if (generations[i] !== generations[i - 1]) steps.push(i);
+    }
+    expect(steps.length).toBeGreaterThanOrEqual(Math.floor(10_000 / LEAF_JOBS) - 1);
+    for (let k = 1; k < steps.length; k++) expect(steps[k]! - steps[k - 1]!).toBe(LEAF_JOBS);
   });
 
   it('keeps increasing when the clock goes backwards', () => {
@@ -194,5 +196,47 @@ describe('isId', () => {
     expect(isId(12345)).toBe(false);
     expect(isId(null)).toBe(false);
     expect(isId(undefined)).toBe(false);
+  });
+});
+
+describe('leaves cut by count (the 11th character: the generation)', () => {
+  const leafKey = (id: string) => shardOf(id).join('/');
+
+  it('puts a burst of 3 x LEAF_JOBS ids of one millisecond in 3 leaves, each of LEAF_JOBS, in id order leaf by leaf', () => {
+    const ids = idsAt(Array.from({ length: 3 * LEAF_JOBS }, () => 1_700_000_000_000));
+    const leaves = new Map<string, string[]>();
+    for (const id of ids) leaves.set(leafKey(id), [...(leaves.get(leafKey(id)) ?? []), id]);
+    expect(leaves.size).toBe(3);
+    for (const names of leaves.values()) expect(names).toHaveLength(LEAF_JOBS);
+    // What a runner does: leaves in name order, then the names in each: the order the ids were made.
+    const drained = [...leaves.keys()].sort().flatMap((key) => [...leaves.get(key)!].sort());
+    expect(drained).toEqual(ids);
+  });
+
+  it('starts each second at generation 0, and stops cutting at the last generation', () => {
+    const t = 1_700_000_000_000 - (1_700_000_000_000 % 1024); // the start of a second
+    const ids = idsAt([...Array.from({ length: (MAX_GENERATION + 3) * LEAF_JOBS }, () => t), t + 1023, t + 1024]);
+    expect(ids[0]![10]).toBe('0');
+    expect(ids[(MAX_GENERATION + 3) * LEAF_JOBS - 1]![10]).toBe(CROCKFORD[MAX_GENERATION]);
+    expect(ids.at(-2)![10]).toBe(CROCKFORD[MAX_GENERATION]); // same second: still the last leaf
+    expect(ids.at(-1)![10]).toBe('0'); // next second
+    expect([...ids].sort()).toEqual(ids);
+  });
+
+  it('follows the generation a floor reports (other producers\' leaves), never going back', () => {
+    const now = Date.now() + 20;
+    const seen: boolean[] = [];
+    const a = newId(now, (prefix, generation, newSecond) => {
+      expect(prefix).toBe(idAt(now).slice(0, 8));
+      seen.push(newSecond);
+      return Math.max(generation, 4);
+    });
+    expect(a[10]).toBe('4');
+    const b = newId(now, (_prefix, generation) => generation); // a floor below: stays at 4
+    expect(b[10]).toBe('4');
+    expect(a < b).toBe(true);
+    const c = newId(now, () => 99); // capped at the last generation
+    expect(c[10]).toBe(CROCKFORD[MAX_GENERATION]);
+    expect(b < c).toBe(true);
   });
 });

@@ -6,8 +6,9 @@ import { LeafIndex } from '../../src/spool/leaf-index.js';
 import { countJobs, scanLeaf } from '../../src/spool/listing.js';
 
 const BUCKET = '01JD00';
-const LEAF = 'AB';
-const name = (i: number) => `${BUCKET}${LEAF}${String(i).padStart(18, '0')}.batchsql`;
+const LEAF = 'AB0';
+/** Ids of second AB, generation 0 (their 11th character). */
+const name = (i: number) => `${BUCKET}AB${String(i).padStart(18, '0')}.batchsql`;
 
 let spool: string;
 let leafPath: string;

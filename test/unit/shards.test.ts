@@ -15,8 +15,8 @@ import { idAt, newId } from '../../src/spool/id.js';
 const ID = '01JD7Z3K2M4N5P6Q7R8S9TVWXY';
 
 describe('shardOf', () => {
-  it('splits an id into bucket (6 characters) and leaf (next 2)', () => {
-    expect(shardOf(ID)).toEqual(['01JD7Z', '3K']);
+  it('splits an id into bucket (6 characters) and leaf (next 2, then the 11th: the generation)', () => {
+    expect(shardOf(ID)).toEqual(['01JD7Z', '3K4']);
   });
 
   it('gives a bucket and leaf matching their patterns', () => {
@@ -38,23 +38,23 @@ describe('shardOf', () => {
 });
 
 describe('spoolPathFor', () => {
-  it('lays a job out as spool/<ds>/<id[0..6]>/<id[6..8]>/<id>.batchsql', () => {
-    expect(spoolPathFor('/home/qb/spool', 'main', ID)).toBe(`/home/qb/spool/main/01JD7Z/3K/${ID}.batchsql`);
+  it('lays a job out as spool/<ds>/<id[0..6]>/<id[6..8]><id[10]>/<id>.batchsql', () => {
+    expect(spoolPathFor('/home/qb/spool', 'main', ID)).toBe(`/home/qb/spool/main/01JD7Z/3K4/${ID}.batchsql`);
   });
 
   it('keeps datasources in trees of their own', () => {
-    expect(spoolPathFor('/s', 'reporting-2', ID)).toBe(join('/s', 'reporting-2', '01JD7Z', '3K', `${ID}.batchsql`));
+    expect(spoolPathFor('/s', 'reporting-2', ID)).toBe(join('/s', 'reporting-2', '01JD7Z', '3K4', `${ID}.batchsql`));
     expect(spoolPathFor('/s', 'a', ID)).not.toBe(spoolPathFor('/s', 'b', ID));
   });
 
   it('works with a relative spool directory', () => {
-    expect(spoolPathFor('spool', 'main', ID)).toBe(`spool/main/01JD7Z/3K/${ID}.batchsql`);
+    expect(spoolPathFor('spool', 'main', ID)).toBe(`spool/main/01JD7Z/3K4/${ID}.batchsql`);
   });
 
   it('matches the layout for freshly made ids', () => {
     for (let i = 0; i < 20; i++) {
       const id = newId();
-      expect(spoolPathFor('/s', 'main', id)).toBe(`/s/main/${id.slice(0, 6)}/${id.slice(6, 8)}/${id}.batchsql`);
+      expect(spoolPathFor('/s', 'main', id)).toBe(`/s/main/${id.slice(0, 6)}/${id.slice(6, 8)}${id[10]!}/${id}.batchsql`);
     }
   });
 });
@@ -86,12 +86,14 @@ describe('idOfFileName', () => {
 
 describe('belongsInLeaf', () => {
   it('is true for a job file in its own leaf', () => {
-    expect(belongsInLeaf(`${ID}.batchsql`, '01JD7Z', '3K')).toBe(true);
+    expect(belongsInLeaf(`${ID}.batchsql`, '01JD7Z', '3K4')).toBe(true);
   });
 
   it('is false in another leaf or bucket', () => {
-    expect(belongsInLeaf(`${ID}.batchsql`, '01JD7Z', '3M')).toBe(false);
-    expect(belongsInLeaf(`${ID}.batchsql`, '01JD80', '3K')).toBe(false);
+    expect(belongsInLeaf(`${ID}.batchsql`, '01JD7Z', '3M4')).toBe(false);
+    expect(belongsInLeaf(`${ID}.batchsql`, '01JD80', '3K4')).toBe(false);
+    expect(belongsInLeaf(`${ID}.batchsql`, '01JD7Z', '3K5')).toBe(false);
+    expect(belongsInLeaf(`${ID}.batchsql`, '01JD7Z', '3K')).toBe(false);
   });
 
   it('is only asked about shard names that match BUCKET_PATTERN and LEAF_PATTERN', () => {
@@ -100,17 +102,20 @@ describe('belongsInLeaf', () => {
     expect(BUCKET_PATTERN.test('01JD7Z3')).toBe(false);
     expect(BUCKET_PATTERN.test('81JD7Z')).toBe(false);
     expect(BUCKET_PATTERN.test('01jd7z')).toBe(false);
-    expect(LEAF_PATTERN.test('3K')).toBe(true);
-    expect(LEAF_PATTERN.test('Z3K')).toBe(false);
-    expect(LEAF_PATTERN.test('3U')).toBe(false);
+    expect(LEAF_PATTERN.test('3K0')).toBe(true);
+    expect(LEAF_PATTERN.test('3KZ')).toBe(true);
+    expect(LEAF_PATTERN.test('3K')).toBe(false);
+    expect(LEAF_PATTERN.test('Z3K4')).toBe(false);
+    expect(LEAF_PATTERN.test('3U0')).toBe(false);
     expect(LEAF_PATTERN.test('.t')).toBe(false);
   });
 
   it('is false for names that are not job files, even with the right prefix', () => {
-    expect(belongsInLeaf(`${ID}.sql`, '01JD7Z', '3K')).toBe(false);
-    expect(belongsInLeaf(`${ID}.batchsql.tmp`, '01JD7Z', '3K')).toBe(false);
-    expect(belongsInLeaf(`01JD7Z3K-notes.batchsql`, '01JD7Z', '3K')).toBe(false);
-    expect(belongsInLeaf(`.${ID}.batchsql`, '01JD7Z', '3K')).toBe(false);
+    expect(belongsInLeaf(`${ID}.sql`, '01JD7Z', '3K4')).toBe(false);
+    expect(belongsInLeaf(`${ID}.batchsql.tmp`, '01JD7Z', '3K4')).toBe(false);
+    expect(belongsInLeaf(`01JD7Z3K-notes.batchsql`, '01JD7Z', '3K4')).toBe(false);
+    expect(belongsInLeaf(`01JD7Z3K2M4-notes.batchsql`, '01JD7Z', '3K4')).toBe(false);
+    expect(belongsInLeaf(`.${ID}.batchsql`, '01JD7Z', '3K4')).toBe(false);
   });
 
   it('is true for every fresh id in the shard spoolPathFor puts it in', () => {

@@ -15,7 +15,8 @@ const URL = 'mysql://app:secret@127.0.0.1:3306/test';
 
 let layout: Layout;
 const config = () => resolveConfig({ configFile: false, home: layout.home, datasources: { main: URL } });
-const leafDir = (leaf: string, ds = 'main') => join(layout.spoolDir, ds, BUCKET, leaf);
+/** A leaf of generation 0 of second `leaf` (the ids above have a 0 as 11th character). */
+const leafDir = (leaf: string, ds = 'main') => join(layout.spoolDir, ds, BUCKET, `${leaf}0`);
 
 /** `n` job files in a leaf of `main` (their content is never read by a walk). */
 async function fillLeaf(leaf: string, n: number): Promise<void> {
@@ -89,14 +90,14 @@ describe('spoolStatus', () => {
     await put(join(spoolDir, 'main', 'beside-buckets.sql')); // 1: datasource level
     await put(join(spoolDir, 'main', 'incoming', 'c.sql')); // 1: a directory at the datasource level
     await put(join(spoolDir, 'main', BUCKET, 'beside-leaves.sql')); // 1: bucket level
-    await put(join(spoolDir, 'main', BUCKET, 'ABC', 'd.sql')); // 1: a directory at the bucket level
+    await put(join(spoolDir, 'main', BUCKET, 'ABCD', 'd.sql')); // 1: a directory at the bucket level
     await put(join(leafDir('AB'), 'failed-x.batchsql')); // 1: leaf level
     await put(join(leafDir('AB'), `${id('ZZ', 1)}.batchsql`)); // 1: another leaf's job
     await put(join(leafDir('AB'), 'sub', 'e.sql')); // 2: a directory in a leaf
     await put(join(leafDir('AB'), 'sub', 'f.sql'));
     await put(join(leafDir('AB'), '.hidden')); // hidden names are never counted
     await mkdir(join(spoolDir, 'main', BUCKET, 'empty'), { recursive: true }); // 0
-    await put(join(spoolDir, 'other', BUCKET, 'AB', `${id('AB', 5)}.batchsql`)); // a tree of a datasource not configured
+    await put(join(spoolDir, 'other', BUCKET, 'AB0', `${id('AB', 5)}.batchsql`)); // a tree of a datasource not configured
     await put(join(spoolDir, 'strays-only', 'g.sql')); // 1: a tree with no job is not listed as pending
 
     const status = await spoolStatus(layout, config(), idTime(id('AB', 0)));
@@ -125,10 +126,10 @@ describe('walkSpool', () => {
     }
     expect(seen).toEqual([
       'stray a.sql',
-      `leaf main ${BUCKET}/AB 1 ${id('AB', 0)}.batchsql`,
-      `stray main/${BUCKET}/AB/z.sql`,
+      `leaf main ${BUCKET}/AB0 1 ${id('AB', 0)}.batchsql`,
+      `stray main/${BUCKET}/AB0/z.sql`,
       `stray main/${BUCKET}/AC.sql`,
-      `leaf main ${BUCKET}/AD 2 ${id('AD', 0)}.batchsql`,
+      `leaf main ${BUCKET}/AD0 2 ${id('AD', 0)}.batchsql`,
       'stray main/01JD01x',
       'stray z.sql',
     ]);
