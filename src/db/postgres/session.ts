@@ -1,8 +1,9 @@
 import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResult } from 'pg';
-import { CoalescedBatchError, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
+import { CoalescedBatchError, type BatchJob, type BatchOptions, type EachOptions, type EachResult, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
 import { coalesceRuns, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
 import { postgresInsertShape } from './insert-shape.js';
+import { runEachUnderSavepoints, type TripResult } from '../savepoints.js';
 import { classifyError } from './classify.js';
 import { FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, openLedgerTransaction, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey } from './ledger-sql.js';
 import { hasDollarParams, inspectStatement, replacePlaceholders, runsInLedgerTransaction } from './statement.js';
@@ -25,6 +26,12 @@ const FETCH_ROWS = 500;
 function affectedOf(result: QueryResult | undefined): number {
   if (result === undefined) return 0;
   return ['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY'].includes(result.command) ? (result.rowCount ?? 0) : 0;
+}
+
+/** The rows a command changed, from its CommandComplete tag (`INSERT 0 5`, `UPDATE 3`), as affectedOf() counts them. */
+export function affectedOfTag(tag: string): number {
+  const m = /^(INSERT \d+|UPDATE|DELETE|MERGE|COPY) (\d+)$/.exec(tag);
+  return m ? Number(m[2]) : 0;
 }
 
 /** An advisory key; a GET_LOCK name (MySQL's) is a caller's mistake. */
@@ -54,9 +61,12 @@ export function inlineStatement(sql: string, params: StatementParams): string | 
 type TxStatus = 'I' | 'T' | 'E' | '?';
 
 type ReadyListener = (message: { status?: string }) => void;
+type CompleteListener = (message: { text?: string }) => void;
 interface ProtocolConnection {
   on(event: 'readyForQuery', listener: ReadyListener): void;
   off(event: 'readyForQuery', listener: ReadyListener): void;
+  on(event: 'commandComplete', listener: CompleteListener): void;
+  off(event: 'commandComplete', listener: CompleteListener): void;
 }
 
 /** One pooled connection, as a run uses it. */
@@ -207,6 +217,42 @@ export class PostgresSession implements Session {
     } catch (error) {
       await this.#rollbackAfter(error);
       throw error;
+    }
+  }
+
+  async executeEach(jobs: readonly BatchJob[], options: EachOptions = {}): Promise<readonly EachResult[] | null> {
+    this.#requireLedger();
+    const statements: string[] = [];
+    for (const job of jobs) {
+      const inline = inlineStatement(job.sql, job.params);
+      if (inline === null) return null;
+      statements.push(inline);
+    }
+    const ids = jobs.map((job) => job.id);
+    return runEachUnderSavepoints({
+      begin: 'BEGIN',
+      send: (trip) => this.#trip(trip),
+      classify: (error) => classifyError(error, 'execute'),
+      isLedgerDuplicate: (error, id) => this.#isLedgerDuplicate(error, id),
+      rollback: async () => void (await this.#query('ROLLBACK')),
+    }, ids, ids.map((id) => this.#ledgerRows([id])), statements, options.cancelled);
+  }
+
+  /**
+   * Statements in one simple query, stopped by the first that fails: the server's
+   * CommandComplete messages say how many completed before it, and what each changed.
+   */
+  async #trip(statements: readonly string[]): Promise<TripResult> {
+    const tags: string[] = [];
+    const onComplete: CompleteListener = (message) => tags.push(message.text ?? '');
+    this.#connection().on('commandComplete', onComplete);
+    try {
+      await this.#query(statements.join('; '));
+      return { affected: tags.map(affectedOfTag) };
+    } catch (error) {
+      return { affected: tags.map(affectedOfTag), error };
+    } finally {
+      this.#connection().off('commandComplete', onComplete);
     }
   }
 

@@ -1,0 +1,104 @@
+/**
+ * A refused group again under savepoints (issue 15, db/savepoints.ts, Session.executeEach):
+ * after a group commit is refused, its jobs go again in ONE ledger transaction, each under a
+ * savepoint, instead of one ledger transaction each. What that must keep, on every dialect:
+ * the good jobs committed once, in order, with their ledger rows and no other; each refused
+ * job in failed/ once, logged once, counted; a job the ledger holds already not run again.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { QueryBatch } from '../src/index.js';
+import { parseErrorLine } from '../src/ops/log-format.js';
+import { decodeRecord } from '../src/spool/record.js';
+import { MysqlSession } from '../src/db/mysql/session.js';
+import { PostgresSession } from '../src/db/postgres/session.js';
+import { SqliteSession } from '../src/db/sqlite/session.js';
+import { DIALECTS, type FixtureDatabase } from './dialects.js';
+import { failedNames, removeHome, tempHome } from './helpers.js';
+
+const SESSIONS = { mariadb: MysqlSession, postgres: PostgresSession, sqlite: SqliteSession } as const;
+
+/** The code each dialect gives a duplicate key. */
+const DUPLICATE = { mariadb: 'ER_DUP_ENTRY', postgres: '23505', sqlite: 'SQLITE_CONSTRAINT_PRIMARYKEY' } as const;
+
+describe.each(DIALECTS)('refused groups under savepoints: $name', (dialect) => {
+  let home: string;
+  let db: FixtureDatabase;
+
+  beforeEach(async () => {
+    home = await tempHome();
+    db = await dialect.open(home);
+    await db.exec(dialect.table('sp'));
+  });
+
+  /** A runner on `db` whose seed row (k = 1: a job inserting k = 1 is refused, a duplicate key) made the ledger table. */
+  async function seeded(batch: number): Promise<QueryBatch> {
+    const q = new QueryBatch({ home, configFile: false, dropInSettleMs: 0, datasources: { main: { url: db.url, ledger: { batch } } } });
+    await q.spool("INSERT INTO sp (v) VALUES ('seed')");
+    expect(await q.run()).toMatchObject({ success: 1 });
+    return q;
+  }
+
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await db.close();
+    await removeHome(home);
+  });
+
+  it('a group of 50 with 10 refused jobs interleaved and one the ledger holds: the 39 others commit once, in order, with their ledger rows only; each refused one in failed/ once, logged once', async () => {
+    const q = await seeded(50);
+    const session = SESSIONS[dialect.name].prototype;
+    const each = vi.spyOn(session, 'executeEach');
+    const once = vi.spyOn(session, 'executeOnce');
+    try {
+      const bad = (k: number) => k % 5 === 3;
+      const ids: string[] = [];
+      for (let k = 0; k < 50; k++) ids.push(bad(k) ? await q.spool('INSERT INTO sp (k, v) VALUES (1, ?)', [`job ${k}`]) : await q.spool('INSERT INTO sp (v) VALUES (?)', [`job ${k}`]));
+      // Job 20 committed before (a runner died before removing its file): the ledger has it.
+      await db.exec(`INSERT INTO querybatch_ledger (id, spool) VALUES ('${ids[20]}', 'x')`);
+      // Without upkeep: the ledger rows stay (a run's prune deletes those of jobs whose files are gone).
+      const summary = await q.run({ upkeep: false });
+      expect(summary).toMatchObject({ success: 39, settled: 1, sqlFailed: 10, deferred: 0 });
+      // One group, refused, then again under savepoints: no job went alone.
+      expect(each).toHaveBeenCalledTimes(1);
+      expect(await each.mock.results[0]!.value).not.toBeNull();
+      expect(once).not.toHaveBeenCalled();
+
+      const good = [...ids.keys()].filter((k) => !bad(k) && k !== 20);
+      expect((await db.query('SELECT v FROM sp ORDER BY k')).map((r) => String(r.v))).toEqual(['seed', ...good.map((k) => `job ${k}`)]);
+      const ledger = (await db.query('SELECT id FROM querybatch_ledger')).map((r) => String(r.id));
+      expect(ledger.sort()).toEqual([...good, 20].map((k) => ids[k]!).sort());
+
+      const refused = ids.filter((_, k) => bad(k));
+      expect((await failedNames(home)).sort()).toEqual(refused.map((id) => `failed-${id}.batchsql`).sort());
+      for (const id of refused) {
+        const record = decodeRecord(await readFile(join(home, 'failed', `failed-${id}.batchsql`), 'utf8'));
+        expect(record).toMatchObject({ id, attempts: 1, lastError: { class: 'sql' } });
+        expect(record.lastError!.code === DUPLICATE[dialect.name] || record.lastError!.sqlState === DUPLICATE[dialect.name]).toBe(true);
+      }
+      const log = await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8');
+      const logged = log.split('\n').filter(Boolean).map((line) => parseErrorLine(line)).filter((e) => e?.class === 'sql').map((e) => e!.id!);
+      expect(logged.sort()).toEqual([...refused].sort());
+    } finally {
+      await q.close();
+    }
+  }, 60_000);
+
+  it('a group whose last job is refused, and one whose every job is: nothing of them commits but the good ones', async () => {
+    const q = await seeded(4);
+    try {
+      // Groups of 4: [good, good, good, refused], [refused x4], [good, refused].
+      const plan = ['g', 'g', 'g', 'r', 'r', 'r', 'r', 'r', 'g', 'r'];
+      const ids: string[] = [];
+      for (const [k, p] of plan.entries()) ids.push(await q.spool(p === 'r' ? 'INSERT INTO sp (k, v) VALUES (1, ?)' : 'INSERT INTO sp (v) VALUES (?)', [`job ${k}`]));
+      expect(await q.run({ upkeep: false })).toMatchObject({ success: 4, sqlFailed: 6 });
+      expect((await db.query('SELECT v FROM sp ORDER BY k')).map((r) => String(r.v))).toEqual(['seed', 'job 0', 'job 1', 'job 2', 'job 8']);
+      const ledger = (await db.query('SELECT id FROM querybatch_ledger')).map((r) => String(r.id));
+      expect(ledger.sort()).toEqual([0, 1, 2, 8].map((k) => ids[k]!).sort());
+      expect((await failedNames(home)).length).toBe(6);
+    } finally {
+      await q.close();
+    }
+  }, 60_000);
+});
