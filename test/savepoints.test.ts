@@ -15,7 +15,7 @@ import { MysqlSession } from '../src/db/mysql/session.js';
 import { PostgresSession } from '../src/db/postgres/session.js';
 import { SqliteSession } from '../src/db/sqlite/session.js';
 import { DIALECTS, type FixtureDatabase } from './dialects.js';
-import { failedNames, removeHome, tempHome } from './helpers.js';
+import { count, cuttingProxy, failedNames, removeHome, tempHome, useTestDatabase } from './helpers.js';
 
 const SESSIONS = { mariadb: MysqlSession, postgres: PostgresSession, sqlite: SqliteSession } as const;
 
@@ -101,4 +101,66 @@ describe.each(DIALECTS)('refused groups under savepoints: $name', (dialect) => {
       await q.close();
     }
   }, 60_000);
+});
+
+describe('refused groups under savepoints: a connection lost on MariaDB', () => {
+  const t = useTestDatabase('failpath2');
+
+  it('lost with the last trip, whose COMMIT the server still runs: each job commits once in all, the refused one in failed/ once', async () => {
+    await t.db.query('CREATE TABLE cut (k INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100))');
+    await t.db.query("INSERT INTO cut (v) VALUES ('seed')");
+    const target = new URL(t.url);
+    // The proxy forwards the trip after the refused job (it starts with ROLLBACK TO SAVEPOINT), then cuts the client.
+    const proxy = await cuttingProxy({ host: target.hostname, port: Number(target.port || 3306) }, 'ROLLBACK TO SAVEPOINT');
+    const home = await tempHome();
+    const q = new QueryBatch({ home, configFile: false, dropInSettleMs: 0, datasources: { main: { url: `mysql://root@127.0.0.1:${proxy.port}/${t.name}`, ledger: { batch: 4 } } } });
+    try {
+      const plan = ['g', 'r', 'g', 'g'];
+      const ids: string[] = [];
+      for (const [k, p] of plan.entries()) ids.push(await q.spool(p === 'r' ? 'INSERT INTO cut (k, v) VALUES (1, ?)' : 'INSERT INTO cut (v) VALUES (?)', [`job ${k}`]));
+      proxy.arm();
+      // The server ran the trip to its COMMIT (jobs 0, 2, 3); the client never heard. The ledger
+      // says job 0 committed; the others go back untouched, to be found in the ledger.
+      expect(await q.run({ upkeep: false })).toMatchObject({ success: 1, sqlFailed: 0, connectionFailed: 0, deferred: 3 });
+      expect(proxy.cuts).toBe(1);
+      const totals = { success: 1, settled: 0, sqlFailed: 0 };
+      for (let i = 0; i < 50 && totals.settled + totals.sqlFailed < 3; i++) {
+        const summary = await q.run({ upkeep: false });
+        totals.success += summary.success;
+        totals.settled += summary.settled;
+        totals.sqlFailed += summary.sqlFailed;
+        if (summary.datasources.main?.busy === true) await new Promise((r) => setTimeout(r, 100)); // the cut session holds the lock a moment
+      }
+      expect(totals).toEqual({ success: 1, settled: 2, sqlFailed: 1 });
+      const [rows] = await t.db.query('SELECT v FROM cut ORDER BY k');
+      expect((rows as Array<{ v: string }>).map((r) => r.v)).toEqual(['seed', 'job 0', 'job 2', 'job 3']);
+      expect(await count(t.db, 'SELECT COUNT(*) AS c FROM querybatch_ledger')).toBe(3);
+      expect(await failedNames(home)).toEqual([`failed-${ids[1]}.batchsql`]);
+    } finally {
+      await q.close();
+      await proxy.close();
+      await removeHome(home);
+    }
+  }, 60_000);
+
+  it("a refused statement's message quotes its own text, not the savepoint statements sent after it", async () => {
+    await t.db.query('CREATE TABLE quoted (k INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100))');
+    const home = await tempHome();
+    const q = new QueryBatch({ home, configFile: false, dropInSettleMs: 0, datasources: { main: { url: t.url, ledger: { batch: 3 } } } });
+    try {
+      await q.spool('INSERT INTO quoted (v) VALUES (?)', ['a']);
+      const bad = await q.spool('INSERT INTO quoted (v) VALUES (?) ORDER', ['b']);
+      await q.spool('INSERT INTO quoted (v) VALUES (?)', ['c']);
+      expect(await q.run()).toMatchObject({ success: 2, sqlFailed: 1 });
+      const record = decodeRecord(await readFile(join(home, 'failed', `failed-${bad}.batchsql`), 'utf8'));
+      expect(record.lastError).toMatchObject({ code: 'ER_PARSE_ERROR' });
+      // What the server says of the statement sent alone.
+      const alone = await t.db.query("INSERT INTO quoted (v) VALUES ('b') ORDER").then(() => '', (error: Error) => error.message);
+      expect(alone).toMatch(/near '' at line 1$/);
+      expect(record.lastError!.message).toBe(alone);
+    } finally {
+      await q.close();
+      await removeHome(home);
+    }
+  });
 });

@@ -67,7 +67,8 @@ const TRAILER = '; COMMIT';
 export function messageForStatement(message: string, statement: string, trailer = TRAILER): string {
   const m = /near '([\s\S]*)' at line (\d+)$/.exec(message);
   if (!m) return message;
-  const snippet = m[1]!;
+  // The server cuts a long quote short with `...`: the text it quotes is then a prefix of what was sent.
+  const snippet = m[1]!.endsWith('...') ? m[1]!.slice(0, -3) : m[1]!;
   const sent = statement + trailer;
   // Where the quoted text starts in what followed the statement's start (the last place it fits).
   for (let at = Math.min(statement.length, sent.length - snippet.length); at >= 0; at--) {
