@@ -7,6 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readFile } from 'node:fs/promises';
+import mysql from 'mysql2/promise';
 import { join } from 'node:path';
 import { QueryBatch } from '../src/index.js';
 import { parseErrorLine } from '../src/ops/log-format.js';
@@ -15,7 +16,7 @@ import { MysqlSession } from '../src/db/mysql/session.js';
 import { PostgresSession } from '../src/db/postgres/session.js';
 import { SqliteSession } from '../src/db/sqlite/session.js';
 import { DIALECTS, type FixtureDatabase } from './dialects.js';
-import { count, cuttingProxy, failedNames, removeHome, tempHome, useTestDatabase } from './helpers.js';
+import { count, cuttingProxy, failedNames, removeHome, tempHome, useTestDatabase, waitFor } from './helpers.js';
 
 const SESSIONS = { mariadb: MysqlSession, postgres: PostgresSession, sqlite: SqliteSession } as const;
 
@@ -134,7 +135,8 @@ describe('refused groups under savepoints: a connection lost on MariaDB', () => 
       expect(totals).toEqual({ success: 1, settled: 2, sqlFailed: 1 });
       const [rows] = await t.db.query('SELECT v FROM cut ORDER BY k');
       expect((rows as Array<{ v: string }>).map((r) => r.v)).toEqual(['seed', 'job 0', 'job 2', 'job 3']);
-      expect(await count(t.db, 'SELECT COUNT(*) AS c FROM querybatch_ledger')).toBe(3);
+      const [ledger] = await t.db.query('SELECT id FROM querybatch_ledger WHERE id IN (?) ORDER BY id', [ids]);
+      expect((ledger as Array<{ id: string }>).map((r) => r.id)).toEqual([ids[0], ids[2], ids[3]]);
       expect(await failedNames(home)).toEqual([`failed-${ids[1]}.batchsql`]);
     } finally {
       await q.close();
@@ -163,4 +165,47 @@ describe('refused groups under savepoints: a connection lost on MariaDB', () => 
       await removeHome(home);
     }
   });
+
+  it('a transient error under savepoints (a lock wait timeout) rolls it all back: the jobs go one by one, the waiting one is retried, not failed', async () => {
+    await t.db.query('CREATE TABLE waits (k INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100))');
+    await t.db.query('CREATE TABLE gate (id INT PRIMARY KEY, v INT NOT NULL)');
+    await t.db.query("INSERT INTO waits (v) VALUES ('seed')");
+    await t.db.query('INSERT INTO gate VALUES (1, 0)');
+    const home = await tempHome();
+    const q = new QueryBatch({
+      home, configFile: false, dropInSettleMs: 0,
+      datasources: { main: { url: t.url, init: ['SET SESSION innodb_lock_wait_timeout = 1'], ledger: { batch: 4 }, retry: { maxAttempts: 5, backoffMs: 500 } } },
+    });
+    const other = await mysql.createConnection({ uri: t.url });
+    const each = vi.spyOn(MysqlSession.prototype, 'executeEach');
+    try {
+      const a = await q.spool('INSERT INTO waits (v) VALUES (?)', ['a']);
+      const gate = await q.spool('UPDATE gate SET v = v + 1 WHERE id = ?', [1]);
+      const b = await q.spool('INSERT INTO waits (v) VALUES (?)', ['b']);
+      const refused = await q.spool('INSERT INTO waits (k, v) VALUES (1, ?)', ['c']);
+      await other.query('START TRANSACTION');
+      await other.query('SELECT * FROM gate WHERE id = 1 FOR UPDATE');
+      const run = q.run({ upkeep: false });
+      // The group's try and the savepoints' both wait 1 s and give up; then the UPDATE alone, retried: release the lock.
+      await waitFor(async () => ((await readFile(join(home, 'logs', 'querybatch-error.log'), 'utf8').catch(() => '')).includes(`retry id=${gate}`) ? true : undefined), 20_000, 'a retry line');
+      await other.query('COMMIT');
+      const summary = await run;
+      expect(summary).toMatchObject({ success: 3, sqlFailed: 1 });
+      expect(summary.retried).toBeGreaterThanOrEqual(1);
+      // The group went under savepoints once, and gave up there (all rolled back).
+      expect(each).toHaveBeenCalledTimes(1);
+      expect(await each.mock.results[0]!.value).toBeNull();
+      const [rows] = await t.db.query('SELECT v FROM waits ORDER BY k');
+      expect((rows as Array<{ v: string }>).map((r) => r.v)).toEqual(['seed', 'a', 'b']);
+      expect(await count(t.db, 'SELECT v AS c FROM gate WHERE id = 1')).toBe(1);
+      const [ledger] = await t.db.query('SELECT id FROM querybatch_ledger WHERE id IN (?, ?, ?, ?) ORDER BY id', [a, gate, b, refused]);
+      expect((ledger as Array<{ id: string }>).map((r) => r.id)).toEqual([a, gate, b]);
+      expect(await failedNames(home)).toEqual([`failed-${refused}.batchsql`]);
+    } finally {
+      each.mockRestore();
+      await other.end();
+      await q.close();
+      await removeHome(home);
+    }
+  }, 60_000);
 });
