@@ -104,7 +104,7 @@ describe.each(DIALECTS)('refused groups under savepoints: $name', (dialect) => {
   }, 60_000);
 });
 
-describe('refused groups under savepoints: a connection lost on MariaDB', () => {
+describe('refused groups under savepoints: MariaDB', () => {
   const t = useTestDatabase('failpath2');
 
   it('lost with the last trip, whose COMMIT the server still runs: each job commits once in all, the refused one in failed/ once', async () => {
@@ -204,6 +204,27 @@ describe('refused groups under savepoints: a connection lost on MariaDB', () => 
     } finally {
       each.mockRestore();
       await other.end();
+      await q.close();
+      await removeHome(home);
+    }
+  }, 60_000);
+
+  it("a group stopped by its time limit goes one by one at once, not under savepoints (where the slow job would use up the group's limit again)", async () => {
+    await t.db.query('CREATE TABLE slow (k INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100))');
+    const home = await tempHome();
+    const q = new QueryBatch({ home, configFile: false, dropInSettleMs: 0, timeoutMs: 1000, datasources: { main: { url: t.url, ledger: { batch: 3 } } } });
+    const each = vi.spyOn(MysqlSession.prototype, 'executeEach');
+    try {
+      await q.spool('INSERT INTO slow (v) VALUES (?)', ['a']);
+      const sleeper = await q.spool('INSERT INTO slow (v) SELECT SLEEP(30)');
+      await q.spool('INSERT INTO slow (v) VALUES (?)', ['b']);
+      expect(await q.run()).toMatchObject({ success: 2, sqlFailed: 1 });
+      expect(each).not.toHaveBeenCalled();
+      const [rows] = await t.db.query('SELECT v FROM slow ORDER BY k');
+      expect((rows as Array<{ v: string }>).map((r) => r.v)).toEqual(['a', 'b']);
+      expect(await failedNames(home)).toEqual([`failed-${sleeper}.batchsql`]);
+    } finally {
+      each.mockRestore();
       await q.close();
       await removeHome(home);
     }

@@ -280,6 +280,8 @@ export class Drain {
     if (jobs.length > 1 && (this.#ledger?.batch ?? 1) > 1 && this.#driver.capabilities.groupCommit) {
       const counts = await this.#executeGroup(jobs, t);
       if (counts === 'lost') return false;
+      // Over the group's time limit: one by one at once, each job under its own (under savepoints the slow one would use up the group's limit again).
+      if (counts === 'timeout') return this.#runEach(jobs);
       if (counts !== null) {
         const ms = performance.now() - t;
         this.summary.sqlMs += ms;
@@ -344,10 +346,11 @@ export class Drain {
    * (coalescing, issue 15); when a merged INSERT failed (all rolled back), the group goes
    * again unmerged. The group as a whole gets the default limit; on a timeout it runs again
    * one by one, each job under its own limit, so only the slow one fails. Resolves with each
-   * job's affected rows; null after an SQL error (a duplicate ledger id included: then one
-   * by one) or when the driver can't group them; 'lost' when the connection was lost (settled).
+   * job's affected rows; null after an SQL error (a duplicate ledger id included: then under
+   * savepoints) or when the driver can't group them; 'timeout' when the group's time limit
+   * stopped it; 'lost' when the connection was lost (settled).
    */
-  async #executeGroup(jobs: readonly Job[], t: number): Promise<readonly number[] | null | 'lost'> {
+  async #executeGroup(jobs: readonly Job[], t: number): Promise<readonly number[] | null | 'lost' | 'timeout'> {
     const limitMs = this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null;
     for (const coalesce of [true, false]) {
       try {
@@ -357,6 +360,7 @@ export class Drain {
           await this.#connectionLost(jobs, error, t, jobs[0]!.path);
           return 'lost';
         }
+        if (isQueryBatchError(error, 'STATEMENT_TIMEOUT')) return 'timeout';
         if (!(error instanceof CoalescedBatchError)) return null;
       }
     }
