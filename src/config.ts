@@ -200,18 +200,20 @@ export const DEFAULT_LEDGER_BATCH = 32;
 
 const TABLE_NAME = /^[A-Za-z0-9_$]{1,64}(\.[A-Za-z0-9_$]{1,64})?$/;
 
-function resolveLedger(name: string, value: unknown): { table: string; batch: number } | null {
-  if (value === undefined || value === true) return { table: DEFAULT_LEDGER_TABLE, batch: DEFAULT_LEDGER_BATCH };
+function resolveLedger(name: string, value: unknown): { table: string; batch: number; coalesce: boolean } | null {
+  if (value === undefined || value === true) return { table: DEFAULT_LEDGER_TABLE, batch: DEFAULT_LEDGER_BATCH, coalesce: true };
   if (value === false) return null;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw configError(`Expected datasource "${name}" ledger to be true, false or { "table": "name" }; got ${describeValue(value)}`);
   }
-  onlyKeys(value, ['table', 'batch'], `datasource "${name}" ledger`);
+  onlyKeys(value, ['table', 'batch', 'coalesce'], `datasource "${name}" ledger`);
   const table = (value as { table?: unknown }).table ?? DEFAULT_LEDGER_TABLE;
   if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
     throw configError(`Expected datasource "${name}" ledger.table to be a table name like querybatch_ledger or db.querybatch_ledger (letters, digits, _ and $); got ${JSON.stringify(table)}`);
   }
-  return { table, batch: wholeNumber((value as { batch?: unknown }).batch, `datasources.${name}.ledger.batch`, 1, DEFAULT_LEDGER_BATCH) };
+  const coalesce = (value as { coalesce?: unknown }).coalesce ?? true;
+  if (typeof coalesce !== 'boolean') throw configError(`Expected datasources.${name}.ledger.coalesce to be true or false; got ${describeValue(coalesce)}`);
+  return { table, batch: wholeNumber((value as { batch?: unknown }).batch, `datasources.${name}.ledger.batch`, 1, DEFAULT_LEDGER_BATCH), coalesce };
 }
 
 /** A datasource's `retry`: false (or true: the defaults), or { maxAttempts, backoffMs }. */

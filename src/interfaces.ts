@@ -24,10 +24,18 @@ export interface DatasourceOptions {
   readonly ledger?: boolean | {
     readonly table?: string;
     /**
-     * Group commit: up to this many consecutive transactional jobs go in one ledger
-     * transaction and one round trip (1: one job per transaction). @default 32
+     * Group commit: up to this many consecutive transactional jobs' statements go in one
+     * ledger transaction and one round trip (1: one job per transaction). Consecutive
+     * single-row INSERTs merged into one count as one statement, up to 1,000 jobs a
+     * transaction (docs/guarantees.md, "Coalesced INSERTs"). @default 32
      */
     readonly batch?: number;
+    /**
+     * Consecutive single-row INSERTs of a group commit run as one multi-row INSERT
+     * (docs/guarantees.md, "Coalesced INSERTs"); false: each job's statement runs as it is
+     * (statement triggers fire once per job, a statement's time is each job's own). @default true
+     */
+    readonly coalesce?: boolean;
   };
   /**
    * Statements run on every new connection and after every session reset (a job that may
@@ -217,8 +225,8 @@ export interface ResolvedDatasource {
   readonly webhook: string | null;
   /** Statements run on every new connection and after every session reset. */
   readonly init: readonly string[];
-  /** The ledger table and group-commit size, or null when the ledger is off. */
-  readonly ledger: { readonly table: string; readonly batch: number } | null;
+  /** The ledger table, group-commit size and whether a group's INSERTs merge, or null when the ledger is off. */
+  readonly ledger: { readonly table: string; readonly batch: number; readonly coalesce: boolean } | null;
   /** Transient errors: tries per statement in a run (1: no retry) and the base backoff. */
   readonly retry: Required<RetryOptions>;
   /** Drains nothing while a failed-… or uncertain-… file of this datasource is in failed/. */

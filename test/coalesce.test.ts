@@ -152,6 +152,56 @@ describe.each(DIALECTS)('coalescing: $name', (dialect) => {
     expect(await q.status(ids[2]!)).toMatchObject({ affectedRows: 1 });
   });
 
+  it('a run of mergeable INSERTs fills one group past ledger.batch: ledger.batch counts statements, a merged run once', async () => {
+    const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 4 } } } });
+    const values = Array.from({ length: 60 }, (_, i) => `r${i}`);
+    const ids = await spoolAll(q, values);
+    expect(await q.run()).toMatchObject({ success: 60, sqlFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(values);
+    // 60 jobs at batch 4: one group, one statement (15 groups, so 15 statements, before).
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(1);
+    for (const id of [ids[0]!, ids[59]!]) expect(await q.status(id)).toMatchObject({ state: 'succeeded', affectedRows: 1 });
+  });
+
+  it('a refused job in a group grown past ledger.batch: the group goes again in parts of batch jobs, only the part holding it one by one', async () => {
+    const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 4 } } } });
+    const values = ['p0', 'p1', 'p2', 'p3', 'p4', 'far too long for v', 'p6', 'p7', 'p8', 'p9', 'p10', 'p11'];
+    const ids = await spoolAll(q, values);
+    expect(await q.run()).toMatchObject({ success: 11, sqlFailed: 1, connectionFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(values.filter((v) => v.length <= 10));
+    expect(await failedNames(home)).toEqual([`failed-${ids[5]}.batchsql`]);
+    // Parts [p0..p3] and [p8..p11] merged (one statement each); [p4..p7] one by one (three).
+    const statementOf = (v: string) => inserted.find((r) => r.v === v)!.s;
+    expect(new Set(['p0', 'p1', 'p2', 'p3'].map(statementOf)).size).toBe(1);
+    expect(new Set(['p8', 'p9', 'p10', 'p11'].map(statementOf)).size).toBe(1);
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(5);
+  });
+
+  it('statements that can\'t merge still count one each against ledger.batch', async () => {
+    const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 2 } } } });
+    // Each text differs before its row: six statements, three groups of two.
+    for (let i = 0; i < 6; i++) await q.spool(`INSERT INTO coalesce_jobs (v)${' '.repeat(i + 1)}VALUES (?)`, [`u${i}`]);
+    await spoolAll(q, ['m1', 'm2', 'm3']);
+    expect(await q.run()).toMatchObject({ success: 9, sqlFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'm1', 'm2', 'm3']);
+    const statementOf = (v: string) => inserted.find((r) => r.v === v)!.s;
+    expect(new Set(['m1', 'm2', 'm3'].map(statementOf)).size).toBe(1);
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(7);
+  });
+
+  it('ledger.coalesce false never merges, and a group holds ledger.batch jobs', async () => {
+    const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 4, coalesce: false } } } });
+    const values = Array.from({ length: 6 }, (_, i) => `n${i}`);
+    await spoolAll(q, values);
+    expect(await q.run()).toMatchObject({ success: 6, sqlFailed: 0 });
+    const inserted = await rows();
+    expect(inserted.map((r) => r.v)).toEqual(values);
+    expect(new Set(inserted.map((r) => r.s)).size).toBe(6);
+  });
+
   it('per-statement mode (ledger.batch 1) never merges', async () => {
     const q = qb({ datasources: { main: { url: db.url, ledger: { batch: 1 } } } });
     await spoolAll(q, ['x1', 'x2', 'x3']);

@@ -1,10 +1,7 @@
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { QueryBatch, type DashboardHandle } from '../src/index.js';
-import { launchChromium } from './browser.js';
-import { removeHome, tempHome, useTestDatabase } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { useDashboardFixture } from './dashboard-fixture.js';
 
 /**
  * The dashboard pages of issue 14 in a real browser (Debian's chromium through
@@ -13,46 +10,10 @@ import { removeHome, tempHome, useTestDatabase } from './helpers.js';
  * docs/dashboard-overview.png and docs/dashboard-failed.png.
  */
 
-const t = useTestDatabase('console_browser', 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB');
-let home: string;
-let browser: Browser;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await removeHome(home);
-  await t.db.query('DELETE FROM t');
-});
-
-async function setup(): Promise<QueryBatch> {
-  home = await tempHome();
-  await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { a: t.url, b: t.url }, durability: 'none' }));
-  const qb = new QueryBatch({ home });
-  cleanups.push(() => qb.close());
-  return qb;
-}
-
-async function serve(qb: QueryBatch, options: Parameters<QueryBatch['serveDashboard']>[0] = {}): Promise<DashboardHandle> {
-  const server = await qb.serveDashboard({ port: 0, metricsCacheMs: 0, ...options });
-  cleanups.push(() => server.close());
-  return server;
-}
+const dash = useDashboardFixture('console_browser', { browser: true });
+const { serve, setup, page } = dash;
 
 const screenshots = process.env.SCREENSHOTS === '1';
-
-async function page(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  cleanups.push(() => context.close());
-  return context.newPage();
-}
 
 describe('dashboard pages of issue 14 in a browser', () => {
   it('"Respool all of this filter" moves back only the files the filter shows', async () => {
@@ -78,7 +39,7 @@ describe('dashboard pages of issue 14 in a browser', () => {
     await p.waitForURL(/done=bulk/);
     expect(await p.locator('.notice').textContent()).toBe('Respooled 2 file(s) of the filter');
     const matching = failed.filter((f) => f.datasource === 'a' && f.lastError?.code === 'ER_DUP_ENTRY').map((f) => f.name);
-    expect((await readdir(join(home, 'failed'))).sort()).toEqual(failed.map((f) => f.name).filter((n) => !matching.includes(n)).sort());
+    expect((await readdir(join(dash.home, 'failed'))).sort()).toEqual(failed.map((f) => f.name).filter((n) => !matching.includes(n)).sort());
     expect((await qb.status()).pending).toMatchObject({ a: { count: 2 } });
     expect(await p.locator('#failed tbody tr').textContent()).toContain('No failed file matches');
   });

@@ -1,9 +1,9 @@
 import { appendFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { QueryBatch, type DashboardHandle } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { QueryBatch } from '../src/index.js';
 import type { Overview } from '../src/http/overview.js';
-import { removeHome, tempHome, useTestDatabase } from './helpers.js';
+import { useDashboardFixture } from './dashboard-fixture.js';
 import { waitFor } from './daemon-helpers.js';
 
 /**
@@ -12,29 +12,8 @@ import { waitFor } from './daemon-helpers.js';
  * /logs and its event stream, and the 401 page a browser gets.
  */
 
-const t = useTestDatabase('console_http', 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB');
-let home: string;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await removeHome(home);
-  await t.db.query('DELETE FROM t');
-});
-
-async function setup(datasources: Record<string, unknown> = { a: t.url, b: t.url }): Promise<QueryBatch> {
-  home = await tempHome();
-  await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources, durability: 'none' }));
-  const qb = new QueryBatch({ home });
-  cleanups.push(() => qb.close());
-  return qb;
-}
-
-async function serve(qb: QueryBatch, options: Parameters<QueryBatch['serveDashboard']>[0] = {}): Promise<DashboardHandle> {
-  const server = await qb.serveDashboard({ port: 0, metricsCacheMs: 0, ...options });
-  cleanups.push(() => server.close());
-  return server;
-}
+const dash = useDashboardFixture('console_http');
+const { t, serve, setup } = dash;
 
 /** A page's CSRF cookie pair and the form's value (they are the same token). */
 async function csrfFrom(url: string): Promise<{ cookie: string; csrf: string; html: string }> {
@@ -77,7 +56,7 @@ describe('bulk respool of a filter', () => {
     await qb.run();
     const third = (await qb.failed()).find((f) => f.datasource === 'a' && f.lastError?.code === 'ER_DUP_ENTRY' && !dupA.includes(f.name))!;
     const uncertain = third.name.replace(/^failed-/, 'uncertain-');
-    await rename(join(home, 'failed', third.name), join(home, 'failed', uncertain));
+    await rename(join(dash.home, 'failed', third.name), join(dash.home, 'failed', uncertain));
 
     const server = await serve(qb);
     const { cookie, csrf, html } = await csrfFrom(`${server.url}failed?datasource=a&text=duplicate`);
@@ -86,12 +65,12 @@ describe('bulk respool of a filter', () => {
 
     const forged = await post(`${server.url}failed/respool`, cookie, { csrf: 'x'.repeat(32), datasource: 'a', text: 'duplicate' });
     expect(forged.status).toBe(403);
-    expect((await readdir(join(home, 'failed'))).length).toBe(6);
+    expect((await readdir(join(dash.home, 'failed'))).length).toBe(6);
 
     const res = await post(`${server.url}failed/respool`, cookie, { csrf, datasource: 'a', text: 'duplicate', class: '' });
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/failed?done=bulk&n=2&skipped=1&datasource=a&text=duplicate');
-    const left = await readdir(join(home, 'failed'));
+    const left = await readdir(join(dash.home, 'failed'));
     expect(left.sort()).toEqual(failed.filter((f) => !dupA.includes(f.name)).map((f) => f.name).concat(uncertain).sort());
     expect((await qb.status()).pending.a?.count).toBe(2);
     expect((await qb.status()).pending.b?.count ?? 0).toBe(0);
@@ -108,7 +87,7 @@ describe('bulk respool of a filter', () => {
     // A valid pair (the form's value is the cookie's): refused for being read-only, not for the token.
     const res = await post(`${server.url}failed/respool`, cookie, { csrf: cookie.split('=')[1]! });
     expect(res.status).toBe(403);
-    expect(await readdir(join(home, 'failed'))).toHaveLength(5);
+    expect(await readdir(join(dash.home, 'failed'))).toHaveLength(5);
   });
 
   it('the list is paginated newest first (100 a page) and the filter counts every file', async () => {
@@ -181,7 +160,7 @@ describe('overview', () => {
   });
 
   it('blocked (strictOrder): the file that blocks the datasource', async () => {
-    const qb = await setup({ a: { url: t.url, strictOrder: true }, b: t.url });
+    const qb = await setup({ datasources: { a: { url: t.url, strictOrder: true }, b: t.url } });
     await qb.spool('INSERT INTO no_such_table (id) VALUES (1)', [], { datasource: 'a' });
     await qb.spool('INSERT INTO t (id) VALUES (5)', [], { datasource: 'a' });
     await qb.run();
@@ -304,8 +283,8 @@ describe('/logs', () => {
   it('tailEntries reads the last lines from the end of a long log, lines across its chunks intact', async () => {
     const { tailEntries } = await import('../src/ops/log-reader.js');
     const { formatSummaryLine } = await import('../src/ops/log-format.js');
-    home = await tempHome();
-    const log = join(home, 'querybatch.log');
+    await setup();
+    const log = join(dash.home, 'querybatch.log');
     const summary = (i: number) => formatSummaryLine(new Date(Date.UTC(2026, 10, 29, 10, 0, i)), { success: i, sqlFailed: 0, connectionFailed: 0, totalMs: i, avgMs: 1 }) + '\n';
     // 3 MB of lines that are not summaries, then 3,000 summaries (~300 KB: lines cut by the 64 KB chunks), then a long line.
     await writeFile(log, 'x'.repeat(200).concat('\n').repeat(15_000));

@@ -135,6 +135,21 @@ describe.each(FAULT_DIALECTS)('$fixture.name', (dialect) => {
         await new Promise((r) => setTimeout(r, 100));
       }
 
+      if (ledger && (await countOf(db, 'SELECT COUNT(*) AS c FROM querybatch_ledger')) > 0) {
+        // A runner killed after the COMMIT of the last jobs (a merged group fills one
+        // transaction: the "after a random number of rows" kill lands right after it) and
+        // before its end-of-run prune leaves their ledger rows; a run with nothing to do
+        // connects to nothing, so the next run that does work prunes them: one more job, in a
+        // table of its own.
+        await db.exec(dialect.fixture.table(`${table}_tail`));
+        const tail = new QueryBatch({ home, durability: 'none' });
+        await tail.spool(`INSERT INTO ${table}_tail (v) VALUES (?)`, [0]);
+        await tail.close();
+        const last = startRunner(home);
+        runs++;
+        expect((await last.exit).code).toBe(0);
+      }
+
       // Nothing left anywhere: not pending, not claimed, not failed.
       expect(await filesBelow(join(home, 'spool'))).toEqual([]);
       expect(await readdir(join(home, 'spool', '.active'))).toEqual([]);
@@ -188,7 +203,9 @@ describe.each(FAULT_DIALECTS)('$fixture.name', (dialect) => {
           const q = new QueryBatch({ home, durability: 'none' });
           for (let k = 0; k < MULTI_STATEMENTS; k++) {
             const ds = k % 2 === 0 ? 'main' : 'other';
-            await q.spool(`INSERT INTO ${table} (v) VALUES (?)`, [`${ds}:${k}`], { datasource: ds });
+            // Each job's text its own (the comment before the row): nothing merges, so a group
+            // holds ledger.batch jobs, and the drains last long enough for the runners to meet.
+            await q.spool(`INSERT INTO ${table} /* ${k} */ (v) VALUES (?)`, [`${ds}:${k}`], { datasource: ds });
           }
           await q.close();
           const started = Date.now();

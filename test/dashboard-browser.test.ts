@@ -1,10 +1,8 @@
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { QueryBatch, type DashboardHandle } from '../src/index.js';
-import { launchChromium } from './browser.js';
-import { removeHome, tempHome, useTestDatabase } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { QueryBatch } from '../src/index.js';
+import { useDashboardFixture } from './dashboard-fixture.js';
 
 /**
  * The dashboard's pages in a real browser (Debian's chromium through playwright-core)
@@ -13,31 +11,12 @@ import { removeHome, tempHome, useTestDatabase } from './helpers.js';
  * test/console-browser.test.ts).
  */
 
-const t = useTestDatabase('dashbrowser', 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB');
-let home: string;
-let browser: Browser;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await removeHome(home);
-  await t.db.query('DELETE FROM t');
-});
+const dash = useDashboardFixture('dashbrowser', { browser: true });
+const { serve, page } = dash;
 
 /** A home with datasources a and b: `pendingA` jobs pending on a, 2 on b, and one failed file on a (a duplicate key). */
 async function setup(pendingA: number): Promise<{ qb: QueryBatch; failedName: string }> {
-  home = await tempHome();
-  await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { a: t.url, b: t.url }, durability: 'none' }));
-  const qb = new QueryBatch({ home });
-  cleanups.push(() => qb.close());
+  const qb = await dash.setup();
   await qb.spool('INSERT INTO t (id, v) VALUES (?, ?)', [1, 'one'], { datasource: 'a' });
   await qb.spool('INSERT INTO t (id, v) VALUES (?, ?)', [1, 'again'], { datasource: 'a' });
   await qb.run();
@@ -46,18 +25,6 @@ async function setup(pendingA: number): Promise<{ qb: QueryBatch; failedName: st
   for (let i = 0; i < pendingA; i++) await qb.spool('INSERT INTO t (id) VALUES (?)', [10 + i], { datasource: 'a' });
   for (let i = 0; i < 2; i++) await qb.spool('INSERT INTO t (id) VALUES (?)', [100 + i], { datasource: 'b' });
   return { qb, failedName: failed[0]!.name };
-}
-
-async function serve(qb: QueryBatch, options: Parameters<QueryBatch['serveDashboard']>[0] = {}): Promise<DashboardHandle> {
-  const server = await qb.serveDashboard({ port: 0, metricsCacheMs: 0, ...options });
-  cleanups.push(() => server.close());
-  return server;
-}
-
-async function page(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  cleanups.push(() => context.close());
-  return context.newPage();
 }
 
 const screenshots = process.env.SCREENSHOTS === '1';
@@ -97,7 +64,7 @@ describe('dashboard in a browser', () => {
     await p.getByRole('button', { name: 'Respool' }).click();
     await p.waitForURL(/\/failed\?done=respooled/);
     expect(await p.locator('.notice').textContent()).toContain(failedName);
-    expect(await readdir(join(home, 'failed'))).not.toContain(failedName);
+    expect(await readdir(join(dash.home, 'failed'))).not.toContain(failedName);
     expect((await qb.status()).pending.a?.count).toBe(1);
     const id = failedName.replace(/^failed-|\.batchsql$/g, '');
     await p.goto(`${server.url}jobs/${id}`);
@@ -109,7 +76,7 @@ describe('dashboard in a browser', () => {
     const server = await serve(qb);
     const res = await fetch(`${server.url}failed/${failedName}/delete`, { method: 'POST', body: new URLSearchParams({ csrf: 'x'.repeat(32) }) });
     expect(res.status).toBe(403);
-    expect(await readdir(join(home, 'failed'))).toContain(failedName);
+    expect(await readdir(join(dash.home, 'failed'))).toContain(failedName);
   });
 
   it('the token is enforced: 401 without it, ?token= lets the browser in for later pages', async () => {
@@ -132,6 +99,6 @@ describe('dashboard in a browser', () => {
     expect(await p.getByRole('button', { name: 'Delete' }).count()).toBe(0);
     const res = await fetch(`${server.url}failed/${failedName}/respool`, { method: 'POST' });
     expect(res.status).toBe(403);
-    expect(await readdir(join(home, 'failed'))).toContain(failedName);
+    expect(await readdir(join(dash.home, 'failed'))).toContain(failedName);
   });
 });

@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { QueryBatch, isQueryBatchError, type DashboardHandle } from '../src/index.js';
-import { CLI, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
+import { isQueryBatchError } from '../src/index.js';
+import { CLI, runCli } from './helpers.js';
+import { useDashboardFixture } from './dashboard-fixture.js';
 import { sleep, startDaemon, waitFor, type Daemon } from './daemon-helpers.js';
 
 /**
@@ -11,29 +12,8 @@ import { sleep, startDaemon, waitFor, type Daemon } from './daemon-helpers.js';
  * the token rules, the daemon's run counters (`start --http`), and `querybatch dashboard`.
  */
 
-const t = useTestDatabase('dashboard', 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB');
-let home: string;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await removeHome(home);
-  await t.db.query('DELETE FROM t');
-});
-
-async function setup(config: Record<string, unknown> = {}): Promise<QueryBatch> {
-  home = await tempHome();
-  await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { a: t.url, b: t.url }, durability: 'none', ...config }));
-  const qb = new QueryBatch({ home });
-  cleanups.push(() => qb.close());
-  return qb;
-}
-
-async function serve(qb: QueryBatch, options: Parameters<QueryBatch['serveDashboard']>[0] = {}): Promise<DashboardHandle> {
-  const server = await qb.serveDashboard({ port: 0, metricsCacheMs: 0, ...options });
-  cleanups.push(() => server.close());
-  return server;
-}
+const dash = useDashboardFixture('dashboard');
+const { serve, setup } = dash;
 
 /** Prometheus text into `name{labels}` → value (labels as written, in prom-client's order). */
 function parseMetrics(text: string): Map<string, number> {
@@ -90,7 +70,7 @@ describe('/metrics', () => {
     expect(m.get('querybatch_failed_files{datasource="b",class="connection"}')).toBe(0);
     expect(m.get('querybatch_failed_files{datasource="a",class="failed"}')).toBe(0);
     // A file put into failed/ by hand, not a job: class other, datasource unknown.
-    await writeFile(join(home, 'failed', 'notes.txt'), 'hello');
+    await writeFile(join(dash.home, 'failed', 'notes.txt'), 'hello');
     const m2 = await scrape(server.url);
     expect(m2.get('querybatch_failed_files{datasource="unknown",class="other"}')).toBe(1);
     expect(m2.get('querybatch_failed_files{datasource="b",class="failed"}')).toBe(1);
@@ -101,8 +81,8 @@ describe('/metrics', () => {
     const server = await serve(qb);
     expect((await scrape(server.url)).get('querybatch_paused{datasource="b"}')).toBe(0);
     await import('node:fs/promises').then(async (fs) => {
-      await fs.mkdir(join(home, 'spool', '.paused'), { recursive: true });
-      await fs.writeFile(join(home, 'spool', '.paused', 'b'), '');
+      await fs.mkdir(join(dash.home, 'spool', '.paused'), { recursive: true });
+      await fs.writeFile(join(dash.home, 'spool', '.paused', 'b'), '');
     });
     const m = await scrape(server.url);
     expect(m.get('querybatch_paused{datasource="b"}')).toBe(1);
@@ -177,10 +157,10 @@ describe('token', () => {
     const qb = await setup();
     const refused = await qb.serveDashboard({ host: '0.0.0.0', port: 0 }).catch((e: unknown) => e);
     expect(isQueryBatchError(refused, 'DASHBOARD_TOKEN_REQUIRED')).toBe(true);
-    const cli = await runCli(['--home', home, 'dashboard', '--host', '0.0.0.0', '--port', '0']);
+    const cli = await runCli(['--home', dash.home, 'dashboard', '--host', '0.0.0.0', '--port', '0']);
     expect(cli.code).toBe(2);
     expect(cli.stderr).toContain('Expected a token to listen on 0.0.0.0');
-    const daemon = await runCli(['--home', home, 'start', '--http', '0.0.0.0:0']);
+    const daemon = await runCli(['--home', dash.home, 'start', '--http', '0.0.0.0:0']);
     expect(daemon.code).toBe(2);
     expect(daemon.stderr).toContain('[DASHBOARD_TOKEN_REQUIRED]');
     const server = await serve(qb, { host: '0.0.0.0', token: 'x' });
@@ -196,13 +176,13 @@ interface DashboardProcess {
 
 /** `querybatch dashboard ARGS` in a child process, until its first line (its URL); stopped with SIGTERM after the test. */
 async function dashboardProcess(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<DashboardProcess> {
-  const child = spawn(process.execPath, [CLI, '--home', home, 'dashboard', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--home', dash.home, 'dashboard', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  cleanups.push(async () => {
+  dash.defer(async () => {
     if (child.exitCode === null) child.kill('SIGKILL');
     await exited;
   });
@@ -219,11 +199,11 @@ describe('querybatch dashboard', () => {
   it('prints its URL, serves /metrics there, and stops on SIGTERM with exit 0', async () => {
     const qb = await setup();
     await qb.spool('INSERT INTO t (id) VALUES (1)', [], { datasource: 'b' });
-    const child = spawn(process.execPath, [CLI, '--home', home, 'dashboard', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--home', dash.home, 'dashboard', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    cleanups.push(async () => {
+    dash.defer(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
     });
@@ -260,7 +240,7 @@ describe('querybatch start --http', () => {
     for (let i = 0; i < 5; i++) await qb.spool('INSERT INTO t (id) VALUES (?)', [i], { datasource: 'a' });
     await qb.spool('INSERT INTO no_such_table (id) VALUES (1)', [], { datasource: 'b' });
     await qb.close();
-    daemon = await startDaemon(home, ['--http', '127.0.0.1:0', '--start-delay', '300', '--no-watch']);
+    daemon = await startDaemon(dash.home, ['--http', '127.0.0.1:0', '--start-delay', '300', '--no-watch']);
     const listening = daemon.events.find((e) => e.event === 'listening');
     expect(listening?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     const url = listening!.url as string;
@@ -283,7 +263,7 @@ describe('querybatch start --http', () => {
 
   it('refuses a malformed --http with exit 2', async () => {
     await setup();
-    const r = await runCli(['--home', home, 'start', '--http', 'host:port']);
+    const r = await runCli(['--home', dash.home, 'start', '--http', 'host:port']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--http: Expected [HOST:]PORT');
   });

@@ -21,6 +21,26 @@ export interface Run {
   readonly sql: string | null;
 }
 
+/**
+ * A job's shape with its params written into its row, from the shape of its statement's
+ * text (`template`, read once per text: db/by-text.ts): `at` holds its one-character
+ * placeholders' offsets in that text, `literals` their values as SQL literals (a literal is a
+ * constant in every dialect: a quoted string, a number, NULL, TRUE/FALSE, X'…'). Null when a
+ * placeholder lies outside the row.
+ */
+export function inlinedShape(template: InsertShape, at: readonly number[], literals: readonly string[]): InsertShape | null {
+  const start = template.prefix.length;
+  const end = start + template.row.length;
+  let row = '';
+  let from = start;
+  for (const [k, offset] of at.entries()) {
+    if (offset < from || offset >= end || literals[k] === undefined) return null;
+    row += template.row.slice(from - start, offset - start) + literals[k];
+    from = offset + 1;
+  }
+  return { prefix: template.prefix, row: row + template.row.slice(from - start), placeholders: 0 };
+}
+
 /** The multi-row INSERT of these shapes (one prefix): the prefix, then the rows. */
 export function mergedInsert(shapes: readonly InsertShape[]): string {
   return shapes[0]!.prefix + shapes.map((s) => s.row).join(', ');

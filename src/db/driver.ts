@@ -98,6 +98,13 @@ export interface Dialect {
   /** A new splitter for a script in this dialect (quotes, comments, delimiters). */
   scriptSplitter(): ScriptSplitter;
   scriptRole(sql: string): ScriptRole;
+  /**
+   * Coalescing (issue 15): the text before a single-row INSERT's row (db/insert-shape.ts),
+   * the same for every job whose INSERT may share one multi-row INSERT with it; null when it
+   * can't share one. The drain counts a group's statements with it (run/group-fill.ts); the
+   * session decides what it merges. Absent: nothing merges.
+   */
+  insertPrefix?(sql: string): string | null;
 }
 
 /** What a driver can do beyond running one statement at a time. */

@@ -110,6 +110,11 @@ async function pageByNames(layout: Layout, config: ResolvedConfig, filter: Faile
  * each file from the offset it has read to). Ends when the client goes, or when the server
  * closes (close() aborts every stream in `streams`).
  */
+/** Sets a cookie only this site's pages send back, never to scripts (both the session and the CSRF cookie). */
+function setCookie(c: Pick<Context, 'header'>, name: string, value: string): void {
+  c.header('Set-Cookie', `${name}=${value}; Path=/; HttpOnly; SameSite=Strict`, { append: true });
+}
+
 function logStream(c: Context, layout: Layout, streams: Set<AbortController>): Response {
   return streamSSE(c, async (stream) => {
     const aborted = new AbortController();
@@ -158,7 +163,7 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
         if (/\btext\/html\b/.test(c.req.header('accept') ?? '')) return c.html(unauthorizedPage(), 401, { 'Cache-Control': 'no-store' });
         return c.text('401 Unauthorized: send "Authorization: Bearer <token>", or open a page once with ?token=<token>\n', 401);
       }
-      if (how === 'query') c.header('Set-Cookie', `${COOKIE_NAME}=${sessionValue(token)}; Path=/; HttpOnly; SameSite=Strict`, { append: true });
+      if (how === 'query') setCookie(c, COOKIE_NAME, sessionValue(token));
       await next();
     });
   }
@@ -179,7 +184,7 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
     const known = cookieOf(c.req.header('cookie'), CSRF_COOKIE);
     if (isCsrfToken(known)) return known;
     const fresh = newCsrfToken();
-    c.header('Set-Cookie', `${CSRF_COOKIE}=${fresh}; Path=/; HttpOnly; SameSite=Strict`, { append: true });
+    setCookie(c, CSRF_COOKIE, fresh);
     return fresh;
   };
   const html = (c: Context, body: string, status: 200 | 400 | 403 | 404 = 200) => c.html(body, status, { 'Cache-Control': 'no-store' });

@@ -65,6 +65,9 @@ export class OutcomeLog {
   #flushing: Promise<void> | null = null;
   #dirReady = false;
   #lastPrune = 0;
+  /** The file of the last outcome recorded, and its id's first characters. */
+  #lastKey = '';
+  #lastFile = '';
   /** The last error writing the record (it never fails a run). */
   lastError: Error | null = null;
 
@@ -79,7 +82,13 @@ export class OutcomeLog {
    * (docs/decisions.md, "A job's file is removed between round trips").
    */
   record(outcome: Recorded): void {
-    const file = fileOf(this.#dir, outcome.id);
+    // Consecutive outcomes mostly share a file (ids in drain order): its path is made once.
+    const key = outcome.id.slice(0, OUTCOME_FILE_CHARS);
+    if (key !== this.#lastKey) {
+      this.#lastKey = key;
+      this.#lastFile = fileOf(this.#dir, outcome.id);
+    }
+    const file = this.#lastFile;
     let lines = this.#pending.get(file);
     if (!lines) this.#pending.set(file, (lines = []));
     lines.push(JSON.stringify(outcome) + '\n');

@@ -12,7 +12,8 @@ import { Claims } from './claims.js';
 import type { DrainOptions, RunnerDeps } from './context.js';
 import { executeGroup, executeJob, executeUnderSavepoints, lostConnection, type Executed } from './execute.js';
 import { describeFailure, failureOf, succeededOutcome } from './failure.js';
-import { groupSize, groupable, outsideLedger, traitsOf, type Job } from './job.js';
+import { fillItemOf, groupSize, groupable, outsideLedger, traitsOf, type Job } from './job.js';
+import { GroupFill } from './group-fill.js';
 import { DatabaseHold } from './hold.js';
 import { oldestLiveId } from './ledger-prune.js';
 import { countFailure, emptyDatasourceSummary } from './tally.js';
@@ -40,7 +41,7 @@ export class Drain {
   readonly #datasource: string;
   readonly #options: DrainOptions;
   readonly #driver: Driver;
-  readonly #ledger: { readonly table: string; readonly batch: number } | null;
+  readonly #ledger: { readonly table: string; readonly batch: number; readonly coalesce: boolean } | null;
   readonly #claims: Claims;
   readonly #settling: SettleContext;
   readonly #hold: DatabaseHold;
@@ -53,6 +54,8 @@ export class Drain {
   #relist = false;
   /** Claimed jobs waiting to run together in one ledger transaction (group commit). */
   #group: Job[] = [];
+  /** How full #group is: `ledger.batch` statements, a merged run of INSERTs counting once (group-fill.ts). */
+  readonly #fill: GroupFill;
   /** Refused jobs of the burst running one by one, settled together when it ends (#settleRefused). */
   #refused: { readonly job: Job; readonly refused: Refused }[] = [];
 
@@ -67,6 +70,7 @@ export class Drain {
     this.#claims = new Claims(deps.layout, deps.name, datasource, deps.syncer);
     this.#settling = settling;
     this.#strictOrder = deps.config.datasources[datasource]?.strictOrder ?? false;
+    this.#fill = new GroupFill(groupSize(this.#ledger), (this.#ledger?.batch ?? 1) > 1 && this.#ledger?.coalesce === true && this.#driver.capabilities.groupCommit);
     this.#retrier = new Retrier(deps.config.datasources[datasource]?.retry, this.#driver.dialect, settling, options.signal, this.summary);
   }
 
@@ -246,8 +250,14 @@ export class Drain {
         continue;
       }
       if (groupable(job, this.#ledger)) {
+        const item = fillItemOf(this.#driver.dialect, job);
+        if (!this.#fill.fits(item) && !(await this.#flushGroup())) {
+          await this.#claims.returnUnrun([job]);
+          return false;
+        }
         this.#group.push(job);
-        if (this.#group.length >= groupSize(this.#ledger) && !(await this.#flushGroup())) return false;
+        this.#fill.add(item);
+        if (this.#fill.full && !(await this.#flushGroup())) return false;
         continue;
       }
       // FIFO: what is grouped runs before this job.
@@ -262,14 +272,13 @@ export class Drain {
 
   /**
    * Runs the grouped jobs in one ledger transaction and one round trip. On an SQL error
-   * (all rolled back) they run again under savepoints in one transaction, so the refused ones
+   * (all rolled back; a group grown past `batch`: in parts of `batch` first, #flushInParts)
+   * they run again under savepoints in one transaction, so the refused ones
    * go to failed/ alone (#underSavepoints); when they can't, or with strictOrder (the drain
    * stops at the first refused job), one by one. False when the drain must stop; the jobs
    * that did not run are given back.
    */
-  async #flushGroup(): Promise<boolean> {
-    const jobs = this.#group;
-    this.#group = [];
+  async #flushGroup(jobs: readonly Job[] = this.#takeGroup()): Promise<boolean> {
     if (jobs.length === 0) return true;
     if (this.#hold.link.state !== 'open') {
       await this.#claims.returnUnrun(jobs);
@@ -280,9 +289,7 @@ export class Drain {
     if (jobs.length > 1 && (this.#ledger?.batch ?? 1) > 1 && this.#driver.capabilities.groupCommit) {
       const counts = await this.#executeGroup(jobs, t);
       if (counts === 'lost') return false;
-      // Over the group's time limit: one by one at once, each job under its own (under savepoints the slow one would use up the group's limit again).
-      if (counts === 'timeout') return this.#runEach(jobs);
-      if (counts !== null) {
+      if (counts !== null && counts !== 'timeout') {
         const ms = performance.now() - t;
         this.summary.sqlMs += ms;
         this.summary.success += jobs.length;
@@ -290,12 +297,46 @@ export class Drain {
         this.#claims.remove(...this.#claims.finishAll(jobs));
         return true;
       }
-      if (!this.#strictOrder) {
+      // Refused, or over the group's time limit: a group grown past `batch` goes again in parts first.
+      if (jobs.length > groupSize(this.#ledger)) return this.#flushInParts(jobs);
+      // Refused: under savepoints. Over the time limit: one by one at once, each job under its
+      // own limit (under savepoints the slow one would use up the group's limit again).
+      if (counts === null && !this.#strictOrder) {
         const settled = await this.#underSavepoints(jobs, t);
         if (settled !== null) return settled;
       }
     }
-    return this.#runEach(jobs);
+    return jobs.length > groupSize(this.#ledger) ? this.#flushInParts(jobs) : this.#runEach(jobs);
+  }
+
+  /** The grouped jobs, the group emptied. */
+  #takeGroup(): Job[] {
+    const jobs = this.#group;
+    this.#group = [];
+    this.#fill.clear();
+    return jobs;
+  }
+
+  /**
+   * A group that grew past `ledger.batch` jobs through merged INSERTs (group-fill.ts) and
+   * failed goes again in groups of `batch` jobs, so that a refused job sends no more jobs
+   * one by one than before coalescing (a group of 1,000 would run 999 single commits).
+   * False when the drain must stop; the parts not reached are given back.
+   */
+  async #flushInParts(jobs: readonly Job[]): Promise<boolean> {
+    const size = groupSize(this.#ledger);
+    for (let k = 0; k < jobs.length; k += size) {
+      if (k > 0 && this.#options.signal?.aborted) {
+        if (this.#stop === 'none') this.#stop = 'aborted';
+        await this.#claims.returnUnrun(jobs.slice(k));
+        return false;
+      }
+      if (!(await this.#flushGroup(jobs.slice(k, k + size)))) {
+        await this.#claims.returnUnrun(jobs.slice(k + size));
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
@@ -345,14 +386,14 @@ export class Drain {
    * Runs a group in one ledger transaction, its consecutive single-row INSERTs merged
    * (coalescing, issue 15); when a merged INSERT failed (all rolled back), the group goes
    * again unmerged. The group as a whole gets the default limit; on a timeout it runs again
-   * one by one, each job under its own limit, so only the slow one fails. Resolves with each
-   * job's affected rows; null after an SQL error (a duplicate ledger id included: then under
-   * savepoints) or when the driver can't group them; 'timeout' when the group's time limit
-   * stopped it; 'lost' when the connection was lost (settled).
+   * one by one (a group grown past `batch`: in parts first), each job under its own limit, so
+   * only the slow one fails. Resolves with each job's affected rows; null after an SQL error (a
+   * duplicate ledger id included: then under savepoints) or when the driver can't group them;
+   * 'timeout' when the group's time limit stopped it; 'lost' when the connection was lost (settled).
    */
   async #executeGroup(jobs: readonly Job[], t: number): Promise<readonly number[] | null | 'lost' | 'timeout'> {
     const limitMs = this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null;
-    for (const coalesce of [true, false]) {
+    for (const coalesce of this.#ledger?.coalesce === true ? [true, false] : [false]) {
       try {
         return await executeGroup(this.#hold.session, jobs, limitMs, coalesce);
       } catch (error) {

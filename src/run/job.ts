@@ -1,4 +1,5 @@
 import { runsOnceWithLedger, type Dialect, type StatementParams } from '../db/driver.js';
+import type { FillItem } from './group-fill.js';
 import type { SpoolRecord } from '../spool/record.js';
 import type { ScriptFile } from '../spool/script-file.js';
 
@@ -50,6 +51,15 @@ export function groupable(job: Job, ledger: Ledger): boolean {
 export function groupSize(ledger: Ledger): number {
   const batch = ledger?.batch ?? 1;
   return batch > 1 ? batch : PER_STATEMENT_BURST;
+}
+
+/** A grouped job as the group's fill counts it (group-fill.ts): its INSERT's prefix when it may be merged, and its size (the SQL and its values, about). */
+export function fillItemOf(dialect: Dialect, job: Job): FillItem {
+  const { sql } = job.record;
+  let bytes = sql.length;
+  const values = Array.isArray(job.params) ? job.params : Object.values(job.params);
+  for (const value of values) bytes += typeof value === 'string' ? value.length : value instanceof Uint8Array ? 2 * value.length : 24;
+  return { prefix: Array.isArray(job.params) ? (dialect.insertPrefix?.(sql) ?? null) : null, bytes };
 }
 
 /** Outside the ledger although the ledger is on: a statement that commits implicitly (a crash mid-statement leaves it uncertain). */

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { coalesceRuns, mergedInsert, perJob } from '../../src/db/coalesce.js';
+import { coalesceRuns, inlinedShape, mergedInsert, perJob } from '../../src/db/coalesce.js';
+import { escapeLiteral, inlineStatement } from '../../src/db/mysql/inline.js';
+import { inspectStatement } from '../../src/db/mysql/statement.js';
+import { inlineStatement as pgInlineStatement } from '../../src/db/postgres/session.js';
+import { qmarksOf } from '../../src/db/postgres/statement.js';
+import { literalOf } from '../../src/db/postgres/values.js';
+import type { ParamValue } from '../../src/spool/record.js';
 import type { InsertShape } from '../../src/db/insert-shape.js';
 import { mysqlInsertShape } from '../../src/db/mysql/insert-shape.js';
 import { postgresInsertShape } from '../../src/db/postgres/insert-shape.js';
@@ -90,5 +96,59 @@ describe('coalesceRuns', () => {
     expect(perJob(runs, [5, 3])).toEqual([5, 1, 1, 1]);
     // A trigger skipped a row: which job's is unknown.
     expect(perJob(runs, [5, 2])).toBeNull();
+  });
+});
+
+/**
+ * A job's row is written from its template's shape (read once per text) and its values: it
+ * must be exactly what reading the statement with its values written in gives, for every kind
+ * of value and placement, so that the text merged is the text the job would run alone.
+ */
+describe('inlinedShape: a template’s row with its values written in', () => {
+  const templates = [
+    'INSERT INTO t (a, b) VALUES (?, ?)',
+    "insert into t values (?, '?', ?);",
+    'INSERT INTO t VALUES (-?, +?) -- a note ?',
+    'INSERT INTO t VALUES (?, /* ? */ ?)',
+    'INSERT INTO t VALUES (?,?)  ;  ',
+  ];
+  const values: ParamValue[] = [
+    0, -2, 1.5, -0.25, 1e21, -1e-7, 'x', "it's", 'back\\slash\\', 'q?', '-- c', '/* c', '*/', 'a\nb', '', 'é☃', null, true, false,
+    10n ** 20n, -5n, new Date(Date.UTC(2020, 0, 2, 3, 4, 5, 6)), Buffer.from([0, 1, 39, 92, 255]), new Uint8Array([1, 2]),
+  ];
+  const pairs = values.flatMap((a) => values.map((b) => [a, b] as const));
+  it.each([true, false])('MySQL (backslash escapes %s)', (escapes) => {
+    const rules = { timezone: 'Z', noBackslashEscapes: !escapes };
+    let compared = 0;
+    for (const sql of templates) {
+      const template = mysqlInsertShape(sql, escapes);
+      expect(template, sql).not.toBeNull();
+      for (const params of pairs) {
+        const inline = inlineStatement(sql, params, rules);
+        const expected = inline === null ? null : mysqlInsertShape(inline, escapes);
+        const got = inlinedShape(template!, inspectStatement(sql, escapes).placeholders, params.map((v) => escapeLiteral(v, rules)));
+        expect(got, `${sql} ${inline}`).toEqual(expected === null ? null : { ...expected, placeholders: 0 });
+        compared++;
+      }
+    }
+    expect(compared).toBe(templates.length * pairs.length);
+  });
+  it('PostgreSQL', () => {
+    for (const sql of templates) {
+      const template = postgresInsertShape(sql);
+      expect(template, sql).not.toBeNull();
+      for (const params of pairs) {
+        const inline = pgInlineStatement(sql, params);
+        const expected = inline === null ? null : postgresInsertShape(inline);
+        const got = inlinedShape(template!, qmarksOf(sql).map((t) => t.start), params.map((v) => literalOf(v)!));
+        expect(got, `${sql} ${inline}`).toEqual(expected === null ? null : { ...expected, placeholders: 0 });
+      }
+    }
+  });
+  it('refuses a placeholder outside the row, or a missing value', () => {
+    const template = s('INSERT INTO t VALUES ', '(?, ?)', 2);
+    expect(inlinedShape(template, [22, 25], ['1', '2'])).toEqual(s('INSERT INTO t VALUES ', '(1, 2)'));
+    expect(inlinedShape(template, [3, 22, 25], ['0', '1', '2'])).toBeNull();
+    expect(inlinedShape(template, [22, 25], ['1'])).toBeNull();
   });
 });

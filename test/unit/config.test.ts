@@ -84,7 +84,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('takes a datasource given as a URL string as { url }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: URL_MAIN } });
-    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 }, retry: { maxAttempts: 5, backoffMs: 100 }, strictOrder: false } });
+    expect(config.datasources).toEqual({ main: { url: URL_MAIN, options: {}, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32, coalesce: true }, retry: { maxAttempts: 5, backoffMs: 100 }, strictOrder: false } });
   });
 
   it('turns the ledger on by default, off with false, and takes its table name', () => {
@@ -92,10 +92,15 @@ describe('resolveConfig with configFile: false', () => {
       configFile: false,
       datasources: { a: URL_MAIN, b: { url: URL_MAIN, ledger: false }, c: { url: URL_MAIN, ledger: { table: 'db1.my_ledger' } }, d: { url: URL_MAIN, ledger: true } },
     });
-    expect(config.datasources.a!.ledger).toEqual({ table: 'querybatch_ledger', batch: 32 });
+    expect(config.datasources.a!.ledger).toEqual({ table: 'querybatch_ledger', batch: 32, coalesce: true });
     expect(config.datasources.b!.ledger).toBeNull();
-    expect(config.datasources.c!.ledger).toEqual({ table: 'db1.my_ledger', batch: 32 });
-    expect(config.datasources.d!.ledger).toEqual({ table: 'querybatch_ledger', batch: 32 });
+    expect(config.datasources.c!.ledger).toEqual({ table: 'db1.my_ledger', batch: 32, coalesce: true });
+    expect(config.datasources.d!.ledger).toEqual({ table: 'querybatch_ledger', batch: 32, coalesce: true });
+  });
+
+  it('takes ledger.coalesce: false (single-row INSERTs never merge)', () => {
+    const config = resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, ledger: { coalesce: false } } } });
+    expect(config.datasources.main!.ledger).toEqual({ table: 'querybatch_ledger', batch: 32, coalesce: false });
   });
 
   it.each([
@@ -103,6 +108,7 @@ describe('resolveConfig with configFile: false', () => {
     [{ table: 'a.b.c' }, /ledger.table to be a table name/],
     [{ tabel: 'x' }, /Unknown option "tabel"/],
     [{ batch: 0 }, /ledger.batch. to be a whole number >= 1/],
+    [{ coalesce: 'no' }, /ledger.coalesce to be true or false/],
     ['yes', /ledger to be true, false or/],
   ])('rejects ledger %j', (ledger, message) => {
     expect(() => resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, ledger: ledger as never } } })).toThrow(message);
@@ -143,7 +149,7 @@ describe('resolveConfig with configFile: false', () => {
 
   it('keeps a datasource given as { url, options }', () => {
     const config = resolveConfig({ configFile: false, datasources: { main: { url: URL_MAIN, options: { connectTimeout: 5000 } } } });
-    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32 }, retry: { maxAttempts: 5, backoffMs: 100 }, strictOrder: false });
+    expect(config.datasources.main).toEqual({ url: URL_MAIN, options: { connectTimeout: 5000 }, webhook: null, init: [], ledger: { table: 'querybatch_ledger', batch: 32, coalesce: true }, retry: { maxAttempts: 5, backoffMs: 100 }, strictOrder: false });
   });
 
   it('keeps a datasource webhook, checks webhook options, and takes the secret from QUERYBATCH_WEBHOOK_SECRET', () => {

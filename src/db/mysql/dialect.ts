@@ -3,6 +3,7 @@ import type { Dialect, DriverCapabilities, ScriptRole, StatementTraits } from '.
 import { ScriptSplitter } from './script.js';
 import { classifyError } from './classify.js';
 import { inspectStatement, runsInLedgerTransaction } from './statement.js';
+import { mysqlInsertShape } from './insert-shape.js';
 
 /**
  * The database lock that makes one runner at a time drain a datasource of a spool, across
@@ -40,6 +41,7 @@ export const mysqlDialect: Dialect = {
   lockKey: lockNameFor,
   scriptSplitter: () => new ScriptSplitter(),
   scriptRole,
+  insertPrefix: (sql) => mysqlInsertShape(sql)?.prefix ?? null,
 };
 
 /** What its driver can do (MysqlDriver's), known before its module is loaded (db/lazy-driver.ts). */

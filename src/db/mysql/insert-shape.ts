@@ -1,3 +1,4 @@
+import { byText } from '../by-text.js';
 import { insertShape, type InsertShape } from '../insert-shape.js';
 import { lexShape, type LexRules } from '../shape-lexer.js';
 
@@ -22,6 +23,10 @@ const WITH_ESCAPES = rules(true);
 const WITHOUT_ESCAPES = rules(false);
 const VALUES = { values: new Set(['VALUES', 'VALUE']), casts: false };
 
+const withEscapes = byText((sql) => insertShape(sql, lexShape(sql, WITH_ESCAPES), VALUES));
+const withoutEscapes = byText((sql) => insertShape(sql, lexShape(sql, WITHOUT_ESCAPES), VALUES));
+
+/** Remembered per text (by-text.ts): a drain reads the same template again and again. */
 export function mysqlInsertShape(sql: string, backslashEscapes = true): InsertShape | null {
-  return insertShape(sql, lexShape(sql, backslashEscapes ? WITH_ESCAPES : WITHOUT_ESCAPES), VALUES);
+  return backslashEscapes ? withEscapes(sql) : withoutEscapes(sql);
 }

@@ -10,7 +10,8 @@ import {
 } from './ledger-sql.js';
 import { packetBudget, packetTooLarge, preparedBytes } from './packet.js';
 import { inspectStatement } from './statement.js';
-import { coalesceRuns, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
+import { coalesceRuns, inlinedShape, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
+import type { InsertShape } from '../insert-shape.js';
 import { mysqlInsertShape } from './insert-shape.js';
 import { eachTrip, runEachUnderSavepoints, type TripResult } from '../savepoints.js';
 
@@ -202,7 +203,7 @@ export class MysqlSession implements Session {
     }
     const rows = this.#ledgerRows(ledger, jobs.map((job) => job.id));
     if (options.coalesce === true) {
-      const runs = coalesceRuns(statements.map((sql) => mysqlInsertShape(sql, !this.#rules.noBackslashEscapes)), COALESCE_LIMITS);
+      const runs = coalesceRuns(jobs.map((job) => this.#rowShape(job)), COALESCE_LIMITS);
       if (merges(runs)) return this.#executeCoalesced(rows, statements, runs);
     }
     const text = ledgerTransaction(rows, statements);
@@ -259,6 +260,18 @@ export class MysqlSession implements Session {
         resolve({ affected: done.map(affectedRowsOf), error });
       });
     });
+  }
+
+  /**
+   * A job's single-row INSERT with its params written in (db/coalesce.ts): its text's shape
+   * and placeholders are read once per text, then only its values are escaped. Null when it
+   * can't share a statement.
+   */
+  #rowShape(job: BatchJob): InsertShape | null {
+    const escapes = !this.#rules.noBackslashEscapes;
+    const template = mysqlInsertShape(job.sql, escapes);
+    if (template === null || isNamed(job.params)) return null;
+    return inlinedShape(template, inspectStatement(job.sql, escapes).placeholders, job.params.map((value) => escapeLiteral(value, this.#rules)));
   }
 
   /**

@@ -1,3 +1,5 @@
+import { byText } from '../by-text.js';
+
 /**
  * What a statement is, read from its text without a database: whether it can run inside the
  * ledger's transaction (exactly-once) or commits implicitly / controls transactions itself
@@ -165,8 +167,15 @@ function leavesSessionState(words: readonly string[]): boolean {
   return words.some((w) => (w.startsWith('@') && !w.startsWith('@@')) || SESSION_FUNCTIONS.has(w));
 }
 
-/** Reads a statement's text; `backslashEscapes` is false under the NO_BACKSLASH_ESCAPES SQL mode. */
+/** Reads a statement's text; `backslashEscapes` is false under the NO_BACKSLASH_ESCAPES SQL mode. Remembered per text (by-text.ts). */
 export function inspectStatement(sql: string, backslashEscapes = true): StatementInfo {
+  return backslashEscapes ? inspectWithEscapes(sql) : inspectWithoutEscapes(sql);
+}
+
+const inspectWithEscapes = byText((sql) => readStatement(sql, true));
+const inspectWithoutEscapes = byText((sql) => readStatement(sql, false));
+
+function readStatement(sql: string, backslashEscapes: boolean): StatementInfo {
   // A leading "(" (a parenthesised SELECT) is not a word, so the scanner skips it.
   const { words, placeholders, semicolons } = scan(sql, backslashEscapes);
   const nonEmpty = words.filter((w) => w.length > 0);

@@ -3,6 +3,7 @@ import type { Dialect, DriverCapabilities, ScriptRole, StatementTraits } from '.
 import { classifyError } from './classify.js';
 import { PostgresScriptSplitter } from './script.js';
 import { inspectStatement, runsInLedgerTransaction } from './statement.js';
+import { postgresInsertShape } from './insert-shape.js';
 
 /**
  * The advisory lock that makes one runner at a time drain a datasource of a spool, across
@@ -37,6 +38,7 @@ export const postgresDialect: Dialect = {
   lockKey: advisoryKeyFor,
   scriptSplitter: () => new PostgresScriptSplitter(),
   scriptRole,
+  insertPrefix: (sql) => postgresInsertShape(sql)?.prefix ?? null,
 };
 
 /** What its driver can do (PostgresDriver's), known before its module is loaded (db/lazy-driver.ts). */

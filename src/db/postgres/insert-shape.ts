@@ -1,3 +1,4 @@
+import { byText } from '../by-text.js';
 import { insertShape, type InsertShape, type ShapeToken } from '../insert-shape.js';
 import { tokenize } from './lexer.js';
 
@@ -42,6 +43,5 @@ function shapeTokens(sql: string): ShapeToken[] | null {
 
 const VALUES = { values: new Set(['VALUES']), casts: true };
 
-export function postgresInsertShape(sql: string): InsertShape | null {
-  return insertShape(sql, shapeTokens(sql), VALUES);
-}
+/** Remembered per text (by-text.ts): a drain reads the same template again and again. */
+export const postgresInsertShape: (sql: string) => InsertShape | null = byText((sql) => insertShape(sql, shapeTokens(sql), VALUES));

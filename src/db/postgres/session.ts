@@ -1,12 +1,13 @@
 import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResult } from 'pg';
 import { CoalescedBatchError, type BatchJob, type BatchOptions, type EachOptions, type EachResult, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
-import { coalesceRuns, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
+import { coalesceRuns, inlinedShape, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
+import type { InsertShape } from '../insert-shape.js';
 import { postgresInsertShape } from './insert-shape.js';
 import { runEachUnderSavepoints, type TripResult } from '../savepoints.js';
 import { classifyError } from './classify.js';
 import { FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, openLedgerTransaction, pruneLedgerRows, selectLedgerRow, selectScriptProgress, statementOfKey } from './ledger-sql.js';
-import { hasDollarParams, inspectStatement, replacePlaceholders, runsInLedgerTransaction } from './statement.js';
+import { hasDollarParams, inspectStatement, isNamed, qmarksOf, replacePlaceholders, runsInLedgerTransaction } from './statement.js';
 import { boundValue, literalOf, quoteLiteral } from './values.js';
 
 /** 23505 unique_violation; 42P01 undefined_table. */
@@ -55,6 +56,23 @@ export function inlineStatement(sql: string, params: StatementParams): string | 
   let writable = true;
   const { text, matched } = replacePlaceholders(sql, params, (value) => literalOf(value) ?? ((writable = false), ''));
   return matched && writable ? text : null;
+}
+
+/**
+ * A job's single-row INSERT with its params written in (db/coalesce.ts): its text's shape and
+ * placeholders are read once per text, then only its values are written. Null when it can't
+ * share a statement.
+ */
+function rowShape(job: BatchJob): InsertShape | null {
+  const template = postgresInsertShape(job.sql);
+  if (template === null || isNamed(job.params)) return null;
+  const literals: string[] = [];
+  for (const value of job.params) {
+    const literal = literalOf(value);
+    if (literal === null) return null;
+    literals.push(literal);
+  }
+  return inlinedShape(template, qmarksOf(job.sql).map((t) => t.start), literals);
 }
 
 /** Transaction status from the server's last ReadyForQuery: idle, in a transaction, in a failed one; `?` after an error, until the next arrives. */
@@ -208,7 +226,7 @@ export class PostgresSession implements Session {
       statements.push(inline);
     }
     if (options.coalesce === true) {
-      const runs = coalesceRuns(statements.map(postgresInsertShape), COALESCE_LIMITS);
+      const runs = coalesceRuns(jobs.map(rowShape), COALESCE_LIMITS);
       if (merges(runs)) return this.#executeCoalesced(jobs, statements, runs);
     }
     try {

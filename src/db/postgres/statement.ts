@@ -1,3 +1,4 @@
+import { byText } from '../by-text.js';
 import type { StatementParams } from '../driver.js';
 import type { ParamValue } from '../../spool/record.js';
 import { tokenize, type Token } from './lexer.js';
@@ -97,7 +98,9 @@ function wordsOf(sql: string, tokens: readonly Token[]): string[] {
   return tokens.filter((t) => t.kind === 'word').map((t) => sql.slice(t.start, t.end).toUpperCase());
 }
 
-export function inspectStatement(sql: string): StatementInfo {
+export const inspectStatement = byText(readStatement);
+
+function readStatement(sql: string): StatementInfo {
   const statements = statementsOf(tokenize(sql));
   const words = wordsOf(sql, statements[0] ?? []);
   const multiple = statements.length > 1;
@@ -122,12 +125,14 @@ export function isNamed(params: StatementParams): params is Readonly<Record<stri
  * order; `matched`: as many positional values as placeholders (else a `?` past the values
  * becomes a bare `$n` and the server reports the mismatch).
  */
+/** A text's positional `?` placeholders, read once per text (by-text.ts). */
+export const qmarksOf: (sql: string) => readonly Token[] = byText((sql) => tokenize(sql).filter((t) => t.kind === 'qmark'));
+
 export function replacePlaceholders(sql: string, params: StatementParams, write: (value: ParamValue, n: number) => string): { text: string; values: ParamValue[]; matched: boolean } {
-  const tokens = tokenize(sql);
   let text = '';
   let from = 0;
   if (!isNamed(params)) {
-    const marks = tokens.filter((t) => t.kind === 'qmark');
+    const marks = qmarksOf(sql);
     if (marks.length === 0) return { text: sql, values: [...params], matched: params.length === 0 };
     marks.forEach((t, k) => {
       text += sql.slice(from, t.start) + (k < params.length ? write(params[k]!, k + 1) : `$${k + 1}`);
@@ -137,7 +142,7 @@ export function replacePlaceholders(sql: string, params: StatementParams, write:
   }
   const values: ParamValue[] = [];
   const numbers = new Map<string, number>();
-  for (const t of tokens) {
+  for (const t of tokenize(sql)) {
     if (t.kind !== 'named') continue;
     const name = sql.slice(t.start + 1, t.end);
     if (!Object.hasOwn(params, name)) continue;

@@ -3,6 +3,7 @@ import type { Dialect, DriverCapabilities } from '../driver.js';
 import { classifyError } from './classify.js';
 import { SqliteScriptSplitter } from './script.js';
 import { inspect, scriptRole } from './statement.js';
+import { sqliteInsertShape } from './insert-shape.js';
 
 /**
  * The lock of datasource `datasource` of spool `spoolId`: the session holds an exclusive
@@ -21,6 +22,7 @@ export const sqliteDialect: Dialect = {
   lockKey: lockNameFor,
   scriptSplitter: () => new SqliteScriptSplitter(),
   scriptRole,
+  insertPrefix: (sql) => sqliteInsertShape(sql)?.prefix ?? null,
 };
 
 /** What its driver can do (SqliteDriver's), known before its module is loaded (db/lazy-driver.ts). */

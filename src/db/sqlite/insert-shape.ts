@@ -1,3 +1,4 @@
+import { byText } from '../by-text.js';
 import { insertShape, type InsertShape } from '../insert-shape.js';
 import { lexShape, type LexRules } from '../shape-lexer.js';
 
@@ -20,6 +21,5 @@ const RULES: LexRules = {
 
 const VALUES = { values: new Set(['VALUES']), casts: false };
 
-export function sqliteInsertShape(sql: string): InsertShape | null {
-  return insertShape(sql, lexShape(sql, RULES), VALUES);
-}
+/** Remembered per text (by-text.ts): a drain reads the same template again and again. */
+export const sqliteInsertShape: (sql: string) => InsertShape | null = byText((sql) => insertShape(sql, lexShape(sql, RULES), VALUES));

@@ -1,3 +1,4 @@
+import { byText } from '../by-text.js';
 import type { ScriptRole, StatementTraits } from '../driver.js';
 import { splitScript } from './script.js';
 
@@ -29,7 +30,9 @@ function isTemp(words: readonly string[]): boolean {
   return words[0] === 'CREATE' && (words[1] === 'TEMP' || words[1] === 'TEMPORARY');
 }
 
-export function inspect(sql: string): StatementTraits {
+export const inspect = byText(readTraits);
+
+function readTraits(sql: string): StatementTraits {
   const statements = statementsOf(sql);
   const words = statements[0] ?? [];
   const keyword = words[0] ?? '';
