@@ -58,7 +58,7 @@ function wrap(proto, name, label) {
     return result;
   };
 }
-for (const m of ['executeOnce', 'executeBatch']) wrap(MysqlSession.prototype, m, `session.${m}`);
+for (const m of ['executeOnce', 'executeBatch', 'executeEach']) wrap(MysqlSession.prototype, m, `session.${m}`);
 for (const m of ['take', 'read', 'remove', 'placeFailed', 'failAlone', 'shrink', 'rewrite', 'moveToFailed', 'placeRefused']) wrap(Claims.prototype, m, `claims.${m}`);
 wrap(Logs.prototype, 'failure', 'logs.failure');
 wrap(DirSyncer.prototype, 'sync', 'directory fsync');

@@ -137,6 +137,19 @@ describe.each(DIALECTS)('job options: $name', (dialect) => {
       expect(await keyRows()).toEqual([ids[0], ids[1], ids[3]].map((id) => `k:${id}`).sort());
     });
 
+    it('a group refused by one bad job goes again under savepoints: the keyed jobs that commit get their key rows, the refused one none', async () => {
+      q = new QueryBatch(options());
+      const ids = [
+        await q.spool(insert, ['s1'], { key: 's-1' }),
+        await q.spool('INSERT INTO jobopts_no_such_table (v) VALUES (?)', ['s2'], { key: 's-2' }),
+        await q.spool('UPDATE jobopts_jobs SET v = ? WHERE v = ?', ['s1!', 's1'], { key: 's-3' }),
+        await q.spool(insert, ['s4']),
+      ];
+      expect(await q.run()).toMatchObject({ success: 3, sqlFailed: 1 });
+      expect(await values()).toEqual(['s1!', 's4']);
+      expect(await keyRows()).toEqual([ids[0], ids[2]].map((id) => `k:${id}`).sort());
+    });
+
     it('a real `querybatch run` SIGKILLed after a keyed job committed and before its outcome record was written: the key still returns the first id', async () => {
       await fs.promises.writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { main: { url: db.url } } }));
       q = new QueryBatch({ home });

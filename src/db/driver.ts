@@ -170,6 +170,18 @@ export interface ExecuteResult {
 /** What executeOnce() found: it ran the statement now, or the ledger says it ran before. */
 export type OnceResult = { readonly status: 'done'; readonly affectedRows: number } | { readonly status: 'done-before' };
 
+/** What executeEach() came to for one job: it ran (in the shared transaction), the ledger says it ran before, or its statement was refused (`error`: the driver's). */
+export type EachResult = OnceResult | { readonly status: 'refused'; readonly error: unknown };
+
+/** How executeEach() runs. */
+export interface EachOptions {
+  /**
+   * Asked after a statement failed: true when the group's time limit passed and the
+   * statement was stopped for it. Then nothing goes on: all is rolled back and the call rejects.
+   */
+  readonly cancelled?: () => boolean;
+}
+
 /** A job of a group commit. */
 export interface BatchJob {
   readonly id: string;
@@ -237,6 +249,18 @@ export interface Session {
    * rolls the whole transaction back and rejects (nothing of the batch ran).
    */
   executeBatch(jobs: readonly BatchJob[], options?: BatchOptions): Promise<readonly number[] | null>;
+  /**
+   * A group commit that failed, again (issue 15): the jobs in ONE ledger transaction, each
+   * under a savepoint (its ledger row, then its statement), in order. A refused statement is
+   * rolled back to its savepoint and the rest go on; a ledger row already there means the
+   * job ran before; then one COMMIT, with the ledger rows of the jobs that ran and of no
+   * other (db/savepoints.ts). Resolves with each job's result; or with null, nothing left
+   * behind, when the jobs can't go this way or an error was not a statement's own (a
+   * transient one: the server may have rolled back the whole transaction): then they run one
+   * by one. A lost connection rejects with the driver's error (nothing committed, unless it
+   * was lost during the COMMIT: ask isDone()).
+   */
+  executeEach(jobs: readonly BatchJob[], options?: EachOptions): Promise<readonly EachResult[] | null>;
   /**
    * Runs a statement and hands its rows (as arrays of column values) to `onRow` one at a
    * time, waiting for each: never all in memory. `onColumns` gets the column names before

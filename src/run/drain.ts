@@ -1,6 +1,6 @@
 import { basename, dirname, join, relative } from 'node:path';
 import fs from 'fs-extra';
-import { CoalescedBatchError, type Driver } from '../db/driver.js';
+import { CoalescedBatchError, type Driver, type EachResult } from '../db/driver.js';
 import { QueryBatchError, isQueryBatchError } from '../errors.js';
 import type { DatasourceSummary, ResolvedConfig } from '../interfaces.js';
 import { countJobs, jobsInLeaf, removeIfEmpty, type Leaf } from '../spool/listing.js';
@@ -10,7 +10,7 @@ import type { SpoolRecord } from '../spool/record.js';
 import { compareNames, idOfFileName, jobFileName, parseJobFileName, spoolPathFor } from '../spool/shards.js';
 import { Claims } from './claims.js';
 import type { DrainOptions, RunnerDeps } from './context.js';
-import { executeGroup, executeJob, lostConnection, type Executed } from './execute.js';
+import { executeGroup, executeJob, executeUnderSavepoints, lostConnection, type Executed } from './execute.js';
 import { describeFailure, failureOf, succeededOutcome } from './failure.js';
 import { fillItemOf, groupSize, groupable, outsideLedger, traitsOf, type Job } from './job.js';
 import { GroupFill } from './group-fill.js';
@@ -272,8 +272,11 @@ export class Drain {
 
   /**
    * Runs the grouped jobs in one ledger transaction and one round trip. On an SQL error
-   * (all rolled back) they run again one by one, so the failing one goes to failed/ alone.
-   * False when the drain must stop; the jobs that did not run are given back.
+   * (all rolled back; a group grown past `batch`: in parts of `batch` first, #flushInParts)
+   * they run again under savepoints in one transaction, so the refused ones
+   * go to failed/ alone (#underSavepoints); when they can't, or with strictOrder (the drain
+   * stops at the first refused job), one by one. False when the drain must stop; the jobs
+   * that did not run are given back.
    */
   async #flushGroup(jobs: readonly Job[] = this.#takeGroup()): Promise<boolean> {
     if (jobs.length === 0) return true;
@@ -286,13 +289,21 @@ export class Drain {
     if (jobs.length > 1 && (this.#ledger?.batch ?? 1) > 1 && this.#driver.capabilities.groupCommit) {
       const counts = await this.#executeGroup(jobs, t);
       if (counts === 'lost') return false;
-      if (counts !== null) {
+      if (counts !== null && counts !== 'timeout') {
         const ms = performance.now() - t;
         this.summary.sqlMs += ms;
         this.summary.success += jobs.length;
         jobs.forEach((job, k) => this.#succeeded(job, ms / jobs.length, counts[k] ?? 0));
         this.#claims.remove(...this.#claims.finishAll(jobs));
         return true;
+      }
+      // Refused, or over the group's time limit: a group grown past `batch` goes again in parts first.
+      if (jobs.length > groupSize(this.#ledger)) return this.#flushInParts(jobs);
+      // Refused: under savepoints. Over the time limit: one by one at once, each job under its
+      // own limit (under savepoints the slow one would use up the group's limit again).
+      if (counts === null && !this.#strictOrder) {
+        const settled = await this.#underSavepoints(jobs, t);
+        if (settled !== null) return settled;
       }
     }
     return jobs.length > groupSize(this.#ledger) ? this.#flushInParts(jobs) : this.#runEach(jobs);
@@ -329,15 +340,58 @@ export class Drain {
   }
 
   /**
+   * A refused group again, under savepoints (Session.executeEach, issue 15): its jobs in one
+   * ledger transaction, each refused one rolled back alone, the rest committed once with
+   * their ledger rows; the refused ones are settled together (#settleRefused). Null when the
+   * jobs must run one by one instead (all rolled back: a transient error, a time limit, a
+   * driver that can't); else as #flushGroup.
+   */
+  async #underSavepoints(jobs: readonly Job[], t: number): Promise<boolean | null> {
+    let results: readonly EachResult[] | null;
+    try {
+      results = await executeUnderSavepoints(this.#hold.session, jobs, this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null);
+    } catch (error) {
+      if (!lostConnection(this.#driver.dialect, error)) return null;
+      // Nothing committed unless the COMMIT was under way: the first job's ledger row tells
+      // for it; the rest go back untouched (the ledger knows which of them ran).
+      await this.#connectionLost([jobs[0]!], error, t, jobs[0]!.path);
+      await this.#claims.returnUnrun(jobs.slice(1));
+      return false;
+    }
+    if (results === null) return null;
+    const ms = (performance.now() - t) / jobs.length;
+    this.summary.sqlMs += ms * jobs.length;
+    const ran: string[] = [];
+    for (const [k, job] of jobs.entries()) {
+      const result = results[k]!;
+      if (result.status === 'refused') {
+        this.#refused.push(this.#refusedOf(job, 'sql', result.error, ms));
+        continue;
+      }
+      if (result.status === 'done') this.summary.success++;
+      else this.summary.settled++;
+      this.#succeeded(job, ms, result.status === 'done' ? result.affectedRows : 0);
+      const done = this.#claims.finish(job);
+      if (done !== null) ran.push(done);
+    }
+    try {
+      await this.#settleRefused();
+    } finally {
+      this.#claims.remove(...ran);
+    }
+    return !this.stopped;
+  }
+
+  /**
    * Runs a group in one ledger transaction, its consecutive single-row INSERTs merged
    * (coalescing, issue 15); when a merged INSERT failed (all rolled back), the group goes
    * again unmerged. The group as a whole gets the default limit; on a timeout it runs again
    * one by one (a group grown past `batch`: in parts first), each job under its own limit, so
-   * only the slow one fails. Resolves with each
-   * job's affected rows; null after an SQL error (a duplicate ledger id included: then one
-   * by one) or when the driver can't group them; 'lost' when the connection was lost (settled).
+   * only the slow one fails. Resolves with each job's affected rows; null after an SQL error (a
+   * duplicate ledger id included: then under savepoints) or when the driver can't group them;
+   * 'timeout' when the group's time limit stopped it; 'lost' when the connection was lost (settled).
    */
-  async #executeGroup(jobs: readonly Job[], t: number): Promise<readonly number[] | null | 'lost'> {
+  async #executeGroup(jobs: readonly Job[], t: number): Promise<readonly number[] | null | 'lost' | 'timeout'> {
     const limitMs = this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null;
     for (const coalesce of this.#ledger?.coalesce === true ? [true, false] : [false]) {
       try {
@@ -347,6 +401,7 @@ export class Drain {
           await this.#connectionLost(jobs, error, t, jobs[0]!.path);
           return 'lost';
         }
+        if (isQueryBatchError(error, 'STATEMENT_TIMEOUT')) return 'timeout';
         if (!(error instanceof CoalescedBatchError)) return null;
       }
     }
@@ -421,7 +476,7 @@ export class Drain {
         const cls = isQueryBatchError(error, 'STATEMENT_TIMEOUT') ? 'timeout' : 'sql';
         if (ran !== undefined && !job.changesSession && !this.#strictOrder) {
           // In a burst: settled with the burst's other refused jobs when it ends (strictOrder stops at once instead).
-          this.#refused.push({ job, refused: { record, foundAt: job.src, failure: { ...failureOf(cls, error), class: cls }, options: { ms, claimedAt: job.claimedAt, count: (f, to) => countFailure(this.summary, f, to, this.#options.step) } } });
+          this.#refused.push(this.#refusedOf(job, cls, error, ms));
           return !this.stopped;
         }
         await this.#settleJob(job, path, failureOf(cls, error), { ms });
@@ -608,6 +663,11 @@ export class Drain {
     const pending = this.#refused;
     this.#refused = [];
     await settleRefused(this.#settling, pending.map((p) => p.refused), (updated, prefix) => this.#claims.placeRefused(pending.map(({ job }, k) => ({ job, updated: updated[k]!, prefix }))));
+  }
+
+  /** A refused job of a burst, to settle with the others (#settleRefused). */
+  #refusedOf(job: Job, cls: 'sql' | 'timeout', error: unknown, ms: number): { readonly job: Job; readonly refused: Refused } {
+    return { job, refused: { record: job.record, foundAt: job.src, failure: { ...failureOf(cls, error), class: cls }, options: { ms, claimedAt: job.claimedAt, count: (f, to) => countFailure(this.summary, f, to, this.#options.step) } } };
   }
 
   /** strictOrder: the file `name` in failed/ blocks the datasource; the drain stops (a stop already under way keeps its reason). */

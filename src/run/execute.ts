@@ -1,4 +1,4 @@
-import type { Dialect, Session } from '../db/driver.js';
+import type { BatchJob, Dialect, EachResult, Session } from '../db/driver.js';
 import { isQueryBatchError } from '../errors.js';
 import { ResultWriter } from '../ops/results.js';
 import type { Job } from './job.js';
@@ -48,9 +48,31 @@ export async function executeJob(session: Session, job: Job, limitMs: number | n
 export function executeGroup(session: Session, jobs: readonly Job[], limitMs: number | null, coalesce = false): Promise<readonly number[] | null> {
   return withTimeout(
     limitMs,
-    () => session.executeBatch(jobs.map((j) => ({ id: j.record.id, sql: j.record.sql, params: j.params, keyed: j.record.key !== undefined })), { coalesce }),
+    () => session.executeBatch(batchJobs(jobs), { coalesce }),
     () => session.cancel(),
   );
+}
+
+/**
+ * A refused group again, its jobs under savepoints in one ledger transaction
+ * (Session.executeEach), under one time limit for the whole group: once it stops a
+ * statement, nothing goes on (all rolled back, a STATEMENT_TIMEOUT). Resolves with each
+ * job's result, or null when they must run one by one.
+ */
+export function executeUnderSavepoints(session: Session, jobs: readonly Job[], limitMs: number | null): Promise<readonly EachResult[] | null> {
+  let stopped = false;
+  return withTimeout(
+    limitMs,
+    () => session.executeEach(batchJobs(jobs), { cancelled: () => stopped }),
+    () => {
+      stopped = true;
+      return session.cancel();
+    },
+  );
+}
+
+function batchJobs(jobs: readonly Job[]): BatchJob[] {
+  return jobs.map((j) => ({ id: j.record.id, sql: j.record.sql, params: j.params, keyed: j.record.key !== undefined }));
 }
 
 /** Streams a captured statement's rows into result pages; resolves with its affected rows (0 for a SELECT). */

@@ -1,5 +1,5 @@
 import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchOptions } from '../../src/db/driver.js';
-import type { BatchJob, Dialect, Driver, ExecuteResult, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../../src/db/driver.js';
+import type { BatchJob, Dialect, Driver, EachResult, ExecuteResult, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../../src/db/driver.js';
 import { ScriptSplitter } from '../../src/db/mysql/script.js';
 
 /**
@@ -153,6 +153,12 @@ class FakeSession implements Session {
   async scriptProgress(id: string): Promise<number> {
     const keys = [...this.#db.ledger].filter((key) => key.startsWith(`${id}:`));
     return Math.max(0, ...keys.map((key) => Number(key.slice(id.length + 1))));
+  }
+
+  /** Not under savepoints: the drain runs the jobs one by one (savepoints are tested against the real databases). */
+  async executeEach(): Promise<readonly EachResult[] | null> {
+    this.#alive();
+    return null;
   }
 
   async executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {

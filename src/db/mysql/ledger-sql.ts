@@ -62,13 +62,14 @@ const TRAILER = '; COMMIT';
 /**
  * A server message about a job's statement sent in a ledgerTransaction(), as if the
  * statement had been sent alone: the text the server quotes (`near '…' at line 1`) stops at
- * the statement's end, without the `; COMMIT` that follows it there. Pure.
+ * the statement's end, without the `; COMMIT` (or the `trailer`) that follows it there. Pure.
  */
-export function messageForStatement(message: string, statement: string): string {
+export function messageForStatement(message: string, statement: string, trailer = TRAILER): string {
   const m = /near '([\s\S]*)' at line (\d+)$/.exec(message);
   if (!m) return message;
-  const snippet = m[1]!;
-  const sent = statement + TRAILER;
+  // The server cuts a long quote short with `...`: the text it quotes is then a prefix of what was sent.
+  const snippet = m[1]!.endsWith('...') ? m[1]!.slice(0, -3) : m[1]!;
+  const sent = statement + trailer;
   // Where the quoted text starts in what followed the statement's start (the last place it fits).
   for (let at = Math.min(statement.length, sent.length - snippet.length); at >= 0; at--) {
     if (!sent.startsWith(snippet, at)) continue;

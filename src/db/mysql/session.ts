@@ -2,7 +2,7 @@ import mysql from 'mysql2/promise';
 import { escapeId } from 'mysql2';
 import type { Connection as CoreConnection, ConnectionOptions } from 'mysql2';
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
-import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
+import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type EachOptions, type EachResult, type ExecuteResult, LedgerSettings, LockKey, OnceResult, ScriptStep, ScriptStepResult, Session, StatementParams } from '../driver.js';
 import { classifyError } from './classify.js';
 import { escapeLiteral, inlineStatement, isNamed, type EscapeRules } from './inline.js';
 import {
@@ -14,6 +14,7 @@ import { inspectStatement } from './statement.js';
 import { coalesceRuns, inlinedShape, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
 import type { InsertShape } from '../insert-shape.js';
 import { mysqlInsertShape } from './insert-shape.js';
+import { eachTrip, runEachUnderSavepoints, type TripResult } from '../savepoints.js';
 
 /** A merged INSERT's rows at most (values are written into its text: no bound params; max_allowed_packet bounds the whole text). */
 const COALESCE_LIMITS: CoalesceLimits = { maxRows: 1000, maxPlaceholders: Infinity };
@@ -37,10 +38,10 @@ const NOT_PREPARABLE = new Set([1295 /* ER_UNSUPPORTED_PS */, 1461 /* ER_MAX_PRE
 
 /** The rows a statement's result header says it changed; 0 for a result set. */
 /** A server error about a statement sent inside a ledger transaction says no more of the text than the statement (ledger-sql.ts messageForStatement). */
-function unquoteTrailer(error: unknown, statement: string): void {
+function unquoteTrailer(error: unknown, statement: string, trailer?: string): void {
   const e = error as { message?: unknown; sqlMessage?: unknown };
-  if (typeof e.message === 'string') e.message = messageForStatement(e.message, statement);
-  if (typeof e.sqlMessage === 'string') e.sqlMessage = messageForStatement(e.sqlMessage, statement);
+  if (typeof e.message === 'string') e.message = messageForStatement(e.message, statement, trailer);
+  if (typeof e.sqlMessage === 'string') e.sqlMessage = messageForStatement(e.sqlMessage, statement, trailer);
 }
 
 function affectedRowsOf(result: unknown): number {
@@ -216,6 +217,50 @@ export class MysqlSession implements Session {
       await this.#rollbackAfter(error);
       throw error;
     }
+  }
+
+  async executeEach(jobs: readonly BatchJob[], options: EachOptions = {}): Promise<readonly EachResult[] | null> {
+    const ledger = this.#requireLedger();
+    const statements: string[] = [];
+    for (const job of jobs) {
+      const inline = inlineStatement(job.sql, job.params, this.#rules);
+      if (inline === null) return null;
+      statements.push(inline);
+    }
+    const ids = jobs.map((job) => job.id);
+    const rows = jobs.map((job) => this.#ledgerRows(ledger, ledgerIdsOf([job])));
+    // The first trip is the largest: too large for one packet, one by one.
+    if (!this.#fits(eachTrip('START TRANSACTION', false, rows, statements, 0).statements.join('; '))) return null;
+    return runEachUnderSavepoints({
+      begin: 'START TRANSACTION',
+      send: (trip) => this.#trip(trip),
+      classify: (error) => classifyError(error, 'execute'),
+      isLedgerDuplicate: (error, id) => (error as { errno?: number }).errno === DUPLICATE_KEY && String((error as { message?: unknown }).message).includes(id),
+      rollback: async () => void (await this.#connection.query('ROLLBACK')),
+    }, ids, rows, statements, options.cancelled);
+  }
+
+  /**
+   * Statements in one query, stopped by the first that fails: the results of those that
+   * completed before it are read from mysql2's query command (its promise API drops them with
+   * the error). Without them the failure can't be placed: none are counted, and the caller
+   * rolls back.
+   */
+  #trip(statements: readonly string[]): Promise<TripResult> {
+    const core = (this.#connection as unknown as { connection: CoreConnection }).connection;
+    return new Promise((resolve) => {
+      const query = core.query(statements.join('; '), (error: unknown, results: unknown) => {
+        if (error === null || error === undefined) {
+          resolve({ affected: (Array.isArray(results) ? results : [results]).map(affectedRowsOf) });
+          return;
+        }
+        const state = query as unknown as { _resultIndex?: unknown; _rows?: unknown };
+        const done = typeof state._resultIndex === 'number' && Array.isArray(state._rows) ? (state._rows as unknown[]).slice(0, state._resultIndex) : [];
+        const failed = statements[done.length];
+        if (failed !== undefined) unquoteTrailer(error, failed, `; ${statements.slice(done.length + 1).join('; ')}`);
+        resolve({ affected: done.map(affectedRowsOf), error });
+      });
+    });
   }
 
   /**

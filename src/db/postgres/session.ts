@@ -1,9 +1,10 @@
 import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResult } from 'pg';
-import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
+import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type EachOptions, type EachResult, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
 import { coalesceRuns, inlinedShape, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
 import type { InsertShape } from '../insert-shape.js';
 import { postgresInsertShape } from './insert-shape.js';
+import { runEachUnderSavepoints, type TripResult } from '../savepoints.js';
 import { classifyError } from './classify.js';
 import {
   FIRST_JOB_RESULT, PRUNE_CHUNK, createLedgerTable, insertLedgerRows, ledgerTransaction, openLedgerTransaction, pruneKeyRows, pruneLedgerRows, selectKeyRow, selectLedgerRow, selectScriptProgress, statementOfKey,
@@ -28,6 +29,12 @@ const FETCH_ROWS = 500;
 function affectedOf(result: QueryResult | undefined): number {
   if (result === undefined) return 0;
   return ['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY'].includes(result.command) ? (result.rowCount ?? 0) : 0;
+}
+
+/** The rows a command changed, from its CommandComplete tag (`INSERT 0 5`, `UPDATE 3`), as affectedOf() counts them. */
+export function affectedOfTag(tag: string): number {
+  const m = /^(INSERT \d+|UPDATE|DELETE|MERGE|COPY) (\d+)$/.exec(tag);
+  return m ? Number(m[2]) : 0;
 }
 
 /** An advisory key; a GET_LOCK name (MySQL's) is a caller's mistake. */
@@ -74,9 +81,12 @@ function rowShape(job: BatchJob): InsertShape | null {
 type TxStatus = 'I' | 'T' | 'E' | '?';
 
 type ReadyListener = (message: { status?: string }) => void;
+type CompleteListener = (message: { text?: string }) => void;
 interface ProtocolConnection {
   on(event: 'readyForQuery', listener: ReadyListener): void;
   off(event: 'readyForQuery', listener: ReadyListener): void;
+  on(event: 'commandComplete', listener: CompleteListener): void;
+  off(event: 'commandComplete', listener: CompleteListener): void;
 }
 
 /** One pooled connection, as a run uses it. */
@@ -227,6 +237,42 @@ export class PostgresSession implements Session {
     } catch (error) {
       await this.#rollbackAfter(error);
       throw error;
+    }
+  }
+
+  async executeEach(jobs: readonly BatchJob[], options: EachOptions = {}): Promise<readonly EachResult[] | null> {
+    this.#requireLedger();
+    const statements: string[] = [];
+    for (const job of jobs) {
+      const inline = inlineStatement(job.sql, job.params);
+      if (inline === null) return null;
+      statements.push(inline);
+    }
+    const ids = jobs.map((job) => job.id);
+    return runEachUnderSavepoints({
+      begin: 'BEGIN',
+      send: (trip) => this.#trip(trip),
+      classify: (error) => classifyError(error, 'execute'),
+      isLedgerDuplicate: (error, id) => this.#isLedgerDuplicate(error, id),
+      rollback: async () => void (await this.#query('ROLLBACK')),
+    }, ids, jobs.map((job) => this.#ledgerRows(ledgerIdsOf([job]))), statements, options.cancelled);
+  }
+
+  /**
+   * Statements in one simple query, stopped by the first that fails: the server's
+   * CommandComplete messages say how many completed before it, and what each changed.
+   */
+  async #trip(statements: readonly string[]): Promise<TripResult> {
+    const tags: string[] = [];
+    const onComplete: CompleteListener = (message) => tags.push(message.text ?? '');
+    this.#connection().on('commandComplete', onComplete);
+    try {
+      await this.#query(statements.join('; '));
+      return { affected: tags.map(affectedOfTag) };
+    } catch (error) {
+      return { affected: tags.map(affectedOfTag), error };
+    } finally {
+      this.#connection().off('commandComplete', onComplete);
     }
   }
 

@@ -149,6 +149,43 @@ function ledgerTransaction(table, spool, ids, jobs) {
   }
 }
 
+/**
+ * A refused group again (db/savepoints.ts): BEGIN IMMEDIATE, each job under a savepoint (its
+ * ledger row, its statement), a refused one rolled back to it and the rest going on, then
+ * COMMIT. An error whose primary code is in a.abandon (not the statement's own), or one after
+ * which SQLite ended the transaction itself, rolls it all back and is thrown.
+ */
+function each(a) {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const results = a.jobs.map((job) => {
+      db.exec('SAVEPOINT querybatch_job');
+      let ledgerDuplicate = false;
+      try {
+        try {
+          for (const id of job.ids ?? [job.id]) insertRow(a.table, id, a.spool);
+        } catch (e) {
+          ledgerDuplicate = isDuplicate(e);
+          throw e;
+        }
+        const affectedRows = run(job.sql, job.params);
+        db.exec('RELEASE querybatch_job');
+        return { status: 'done', affectedRows };
+      } catch (e) {
+        if (!db.inTransaction || a.abandon.includes(/^SQLITE_[A-Z]+/.exec(String(e?.code))?.[0])) throw e;
+        db.exec('ROLLBACK TO querybatch_job');
+        db.exec('RELEASE querybatch_job');
+        return ledgerDuplicate ? { status: 'done-before' } : { status: 'refused', error: errorOf(e) };
+      }
+    });
+    db.exec('COMMIT');
+    return results;
+  } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw e;
+  }
+}
+
 const ops = {
   open,
   reset: () => open(settings),
@@ -163,6 +200,7 @@ const ops = {
     }
   },
   batch: (a) => ledgerTransaction(a.table, a.spool, a.ids ?? a.jobs.map((j) => j.id), a.jobs),
+  each,
   step(a) {
     const result = (affectedRows, doneBefore) => ({ affectedRows, inTransaction: db.inTransaction, doneBefore });
     if (a.key === null) return result(run(a.sql, []), false);

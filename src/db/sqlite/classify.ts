@@ -18,6 +18,9 @@ const CONNECTION_PRIMARY: ReadonlySet<string> = new Set([
 const TRANSIENT_PRIMARY: ReadonlySet<string> = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
 
 /** SQLITE_IOERR_WRITE → SQLITE_IOERR. */
+/** Primary codes of errors that are not a statement's own (transient, or the connection's): a group under savepoints stops at them (child-source.ts each). */
+export const NOT_STATEMENT_PRIMARY: readonly string[] = [...TRANSIENT_PRIMARY, ...CONNECTION_PRIMARY];
+
 function primary(code: string): string {
   const m = /^SQLITE_[A-Z]+/.exec(code);
   return m ? m[0] : code;

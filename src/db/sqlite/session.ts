@@ -1,6 +1,6 @@
-import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
+import { CoalescedBatchError, keyLedgerId, ledgerIdsOf, type BatchJob, type BatchOptions, type EachResult, type ExecuteResult, type LedgerSettings, type LockKey, type OnceResult, type ScriptStep, type ScriptStepResult, type Session, type StatementParams } from '../driver.js';
 import { coalesceRuns, merges, perJob, type CoalesceLimits, type Run } from '../coalesce.js';
-import { classifyError } from './classify.js';
+import { NOT_STATEMENT_PRIMARY, classifyError } from './classify.js';
 import { sqliteInsertShape } from './insert-shape.js';
 import type { ParamValue } from '../../spool/record.js';
 import { INTERRUPTED, PROCESS_LOST, SqliteError } from './codes.js';
@@ -132,6 +132,19 @@ export class SqliteSession implements Session {
       if (merges(runs)) return this.#executeCoalesced(ledger, jobs, runs);
     }
     return this.#request('batch', { ...ledger, ids: ledgerIdsOf(jobs), jobs: jobs.map((job) => ({ id: job.id, sql: job.sql, params: sqliteParams(job.params) })) });
+  }
+
+  /**
+   * The jobs under savepoints, in one request: the session's process runs the loop
+   * (child-source.ts each). An error that is not a statement's own rolls it all back: a lost
+   * process rejects as it is; anything else (transient, or the process killed for the time
+   * limit) rejects too, and the drain runs the jobs one by one.
+   */
+  async executeEach(jobs: readonly BatchJob[]): Promise<readonly EachResult[] | null> {
+    const ledger = this.#requireLedger();
+    type Answer = { status: 'done'; affectedRows: number } | { status: 'done-before' } | { status: 'refused'; error: { code: string; message: string } };
+    const answers = await this.#request<Answer[]>('each', { ...ledger, abandon: NOT_STATEMENT_PRIMARY, jobs: jobs.map((job) => ({ id: job.id, ids: ledgerIdsOf([job]), sql: job.sql, params: sqliteParams(job.params) })) });
+    return answers.map((answer) => (answer.status === 'refused' ? { status: 'refused', error: new SqliteError(answer.error.code, answer.error.message) } : answer));
   }
 
   /**
