@@ -43,10 +43,12 @@ export class Drain {
   readonly #ledger: { readonly table: string; readonly batch: number } | null;
   readonly #claims: Claims;
   readonly #settling: SettleContext;
-  readonly #hold: DatabaseHold;
+  #hold: DatabaseHold;
   readonly #retrier: Retrier;
   readonly #strictOrder: boolean;
   #stop: StopReason = 'none';
+  /** The drain ended without an error of the spool's I/O (only then may its lock be kept for the next run). */
+  #completed = false;
   /** Jobs claimed so far (what `limit` counts). */
   #taken = 0;
   /** Other hosts' claims went back to the spool once the lock was ours: the listing starts over. */
@@ -93,6 +95,7 @@ export class Drain {
       // Jobs grouped when the listing ended or the drain stopped.
       await this.#flushGroup();
       await this.#claims.returnSegments();
+      this.#completed = true;
     } finally {
       left = await this.#release();
     }
@@ -165,7 +168,10 @@ export class Drain {
 
   /** Connects and takes the datasource's lock; false when another runner holds it. Gives back other hosts' claims once the lock is ours. */
   async #connect(): Promise<boolean> {
-    const opened = await this.#hold.open();
+    // The session and lock this process kept since its last run of the datasource (continuous mode), if it still holds the lock.
+    const kept = await this.#deps.kept?.take(this.#datasource);
+    if (kept !== undefined) this.#hold = kept;
+    const opened = kept !== undefined ? 'held' : await this.#hold.open();
     if (opened === 'busy') {
       this.#stop = 'busy';
       this.summary.busy = true;
@@ -572,7 +578,11 @@ export class Drain {
    */
   async #release(): Promise<number | null> {
     let left: number | null = null;
-    await this.#hold.release(async (session) => {
+    const kept = this.#deps.kept;
+    if (kept !== undefined && (this.#options.keepLockMs ?? 0) > 0 && this.#completed && this.#stop === 'none' && this.#hold.keepable) {
+      // Continuous mode: the lock stays ours for the next run (run/kept-holds.ts); no prune (a run with the upkeep releases it).
+      kept.keep(this.#datasource, this.#hold, this.#options.keepLockMs!);
+    } else await this.#hold.release(async (session) => {
       if (this.#ledger === null || this.summary.success + this.summary.settled === 0 || this.#options.upkeep === false) return;
       try {
         const live = await oldestLiveId(this.#deps.layout, this.#config, this.stopped ? this.#datasource : undefined);
