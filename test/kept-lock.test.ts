@@ -5,6 +5,7 @@ import { QueryBatch } from '../src/index.js';
 import type { RunReason } from '../src/daemon/schedule.js';
 import type { RunSummary } from '../src/interfaces.js';
 import { lockNameFor } from '../src/db/mysql/dialect.js';
+import { shardOf } from '../src/spool/shards.js';
 import { filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 import { startDaemon, waitFor, type Daemon } from './daemon-helpers.js';
 
@@ -165,5 +166,29 @@ describe('continuous mode keeps the lock', () => {
     daemon = undefined;
     expect(code).toBe(0);
     expect(await holder(name)).toBeNull();
+  });
+});
+
+describe('a run lists its leaf again before leaving it', () => {
+  it('a job spooled into the leaf while the run works on it runs in that run, not the next', async () => {
+    await newHome();
+    // Without the ledger each job runs as soon as it is claimed: the second is spooled while the first sleeps.
+    qb = new QueryBatch({ home, configFile: false, datasources: { main: { url: t.url, ledger: false } } });
+    for (let attempt = 1; ; attempt++) {
+      const first = await qb.spool('DO SLEEP(1)');
+      const running = qb.run();
+      await waitFor(async () => ((await qb!.status(first)).state === 'running' ? true : undefined), 10_000, 'the first job to be claimed');
+      const second = await qb.spool('INSERT INTO kept (v) VALUES (?)', [`attempt ${attempt}`]);
+      const summary = await running;
+      // Only a second job in the same leaf (the same second) says anything; else try again.
+      if (shardOf(first).join('/') !== shardOf(second).join('/')) {
+        await qb.run();
+        expect(attempt).toBeLessThan(5);
+        continue;
+      }
+      expect(summary).toMatchObject({ success: 2 });
+      expect((await values()).at(-1)).toBe(`attempt ${attempt}`);
+      break;
+    }
   });
 });

@@ -53,6 +53,8 @@ export class Drain {
   #taken = 0;
   /** Other hosts' claims went back to the spool once the lock was ours: the listing starts over. */
   #relist = false;
+  /** Leaves listed again (#relistLeaf): each at most once before the walk leaves it. */
+  readonly #relisted = new Set<string>();
   /** Claimed jobs waiting to run together in one ledger transaction (group commit). */
   #group: Job[] = [];
   /** Refused jobs of the burst running one by one, settled together when it ends (#settleRefused). */
@@ -109,6 +111,9 @@ export class Drain {
       if (this.stopped) return;
       for (let i = 0; i < names.length; i++) {
         if (!(await this.#takeNext(leaf, names, i, marker))) return;
+        // Listed again once before the walk leaves it: jobs spooled into it meanwhile (the newest
+        // leaf, in continuous mode) join this run's group instead of waiting for the next run.
+        if (i === names.length - 1 && marker === undefined) await this.#relistLeaf(leaf, names, i, true);
       }
       if (await removeIfEmpty(leaf.path)) await removeIfEmpty(dirname(leaf.path));
     }
@@ -213,8 +218,10 @@ export class Drain {
     return true;
   }
 
-  /** Names that appeared in this leaf since it was listed join the rest of its listing, in order. */
-  async #relistLeaf(leaf: Leaf, names: string[], i: number): Promise<void> {
+  /** Names that appeared in this leaf since it was listed join the rest of its listing, in order (`once`: only if it was not listed again before). */
+  async #relistLeaf(leaf: Leaf, names: string[], i: number, once = false): Promise<void> {
+    if (once && this.#relisted.has(leaf.path)) return;
+    this.#relisted.add(leaf.path);
     const known = new Set(names);
     const fresh = (await jobsInLeaf(leaf)).filter((name) => !known.has(name));
     if (fresh.length > 0) names.push(...[...names.splice(i + 1), ...fresh].sort(compareNames));
