@@ -6,6 +6,7 @@ import type { RunReason } from '../src/daemon/schedule.js';
 import type { RunSummary } from '../src/interfaces.js';
 import { lockNameFor } from '../src/db/mysql/dialect.js';
 import { shardOf } from '../src/spool/shards.js';
+import { DIALECTS, sqliteSessions, type FixtureDatabase } from './dialects.js';
 import { filesBelow, removeHome, runCli, tempHome, useTestDatabase } from './helpers.js';
 import { startDaemon, waitFor, type Daemon } from './daemon-helpers.js';
 
@@ -189,6 +190,47 @@ describe('a run lists its leaf again before leaving it', () => {
       expect(summary).toMatchObject({ success: 2 });
       expect((await values()).at(-1)).toBe(`attempt ${attempt}`);
       break;
+    }
+  });
+});
+
+describe.each(DIALECTS.filter((d) => d.name !== 'mariadb'))('a lock kept between runs on $name', (dialect) => {
+  let db: FixtureDatabase;
+
+  /** PostgreSQL: the backends holding advisory locks in the test's database; SQLite: this process's session processes. */
+  async function holders(): Promise<number[]> {
+    if (dialect.name === 'sqlite') return sqliteSessions(process.pid).map((p) => p.pid).sort();
+    const rows = await db.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY pid");
+    return rows.map((r) => Number(r.pid));
+  }
+
+  async function rows(): Promise<string[]> {
+    return (await db.query('SELECT v FROM kept_d ORDER BY k')).map((r) => String(r.v));
+  }
+
+  it('is used again while its session holds it (Session.holdsLock), refuses another runner, and goes with close()', async () => {
+    home = await tempHome();
+    db = await dialect.open(home);
+    try {
+      await db.exec(dialect.table('kept_d'));
+      await writeFile(join(home, 'querybatch.config.json'), JSON.stringify({ datasources: { main: db.url } }));
+      qb = new QueryBatch({ home });
+      await qb.spool('INSERT INTO kept_d (v) VALUES (?)', ['first']);
+      expect(await qb.run({ keepLockMs: LONG })).toMatchObject({ success: 1 });
+      const kept = await holders();
+      expect(kept.length).toBeGreaterThan(0);
+      await qb.spool('INSERT INTO kept_d (v) VALUES (?)', ['second']);
+      expect(await cliRun()).toMatchObject({ busy: true, success: 0 });
+      // The kept session says it still holds the lock: the same connections (processes) run the next job.
+      expect((await qb.run({ keepLockMs: LONG })).datasources.main).toMatchObject({ success: 1, connectionFailed: 0 });
+      expect(await holders()).toEqual(expect.arrayContaining(kept));
+      await qb.spool('INSERT INTO kept_d (v) VALUES (?)', ['third']);
+      await qb.close();
+      qb = undefined;
+      expect(await cliRun()).toMatchObject({ success: 1 });
+      expect(await rows()).toEqual(['first', 'second', 'third']);
+    } finally {
+      await db.close();
     }
   });
 });
