@@ -220,8 +220,10 @@ export class Drain {
 
   /** Names that appeared in this leaf since it was listed join the rest of its listing, in order (`once`: only if it was not listed again before). */
   async #relistLeaf(leaf: Leaf, names: string[], i: number, once = false): Promise<void> {
-    if (once && this.#relisted.has(leaf.path)) return;
-    this.#relisted.add(leaf.path);
+    if (once) {
+      if (this.#relisted.has(leaf.path)) return;
+      this.#relisted.add(leaf.path);
+    }
     const known = new Set(names);
     const fresh = (await jobsInLeaf(leaf)).filter((name) => !known.has(name));
     if (fresh.length > 0) names.push(...[...names.splice(i + 1), ...fresh].sort(compareNames));
@@ -586,9 +588,10 @@ export class Drain {
   async #release(): Promise<number | null> {
     let left: number | null = null;
     const kept = this.#deps.kept;
-    if (kept !== undefined && (this.#options.keepLockMs ?? 0) > 0 && this.#completed && this.#stop === 'none' && this.#hold.keepable) {
+    const keepMs = this.#options.keepLockMs ?? 0;
+    if (kept !== undefined && keepMs > 0 && this.#completed && this.#stop === 'none' && this.#hold.keepable) {
       // Continuous mode: the lock stays ours for the next run (run/kept-holds.ts); no prune (a run with the upkeep releases it).
-      kept.keep(this.#datasource, this.#hold, this.#options.keepLockMs!);
+      kept.keep(this.#datasource, this.#hold, keepMs);
     } else await this.#hold.release(async (session) => {
       if (this.#ledger === null || this.summary.success + this.summary.settled === 0 || this.#options.upkeep === false) return;
       try {
