@@ -8,8 +8,9 @@
  * A producer offers n jobs at a steady rate (open loop: job i is due at start + i/rate,
  * whether or not the ones before have returned), each an INSERT carrying Date.now() taken
  * just before spool() / queue.add(). The poller reads new rows every POLL_MS and stamps each
- * with Date.now() when it first sees it, i.e. once it has committed; it prints the latencies
- * (seen − spooled, ms) of jobs warmup.. as one JSON line. Both sides use the same poller, so
+ * with Date.now() when it first sees it, i.e. once it has committed; it prints [a, seen − spooled
+ * (ms)] of jobs warmup.. in commit order as one JSON line. produce-qb prints, per job, `a id
+ * start end` (Date.now() before spool() and once it resolved): the stage breakdown's input. Both sides use the same poller, so
  * its resolution (a few ms) is added to both alike, and the same clock (the host's wall
  * clock, read in two processes).
  */
@@ -39,8 +40,14 @@ async function produceQb(home: string, url: string, table: string, rate: number,
   // Default durability (fsync) and the ledger on: what a user gets.
   const qb = new QueryBatch({ home, configFile: false, datasources: { main: { url } } });
   const sql = insertContinuousSql(table);
-  await steady(rate, n, (i) => qb.spool(sql, [i, Date.now()]));
+  const lines: string[] = [];
+  await steady(rate, n, async (i) => {
+    const start = Date.now();
+    const id = await qb.spool(sql, [i, start]);
+    lines.push(`${i} ${id} ${start} ${Date.now()}`);
+  });
   await qb.close();
+  process.stdout.write(lines.join('\n') + '\n');
 }
 
 async function produceBull(name: string, table: string, rate: number, n: number): Promise<void> {
@@ -56,7 +63,7 @@ async function produceBull(name: string, table: string, rate: number, n: number)
 async function poll(url: string, table: string, n: number, warmup: number): Promise<void> {
   const conn = await mysql.createConnection({ uri: url, supportBigNumbers: true, bigNumberStrings: false });
   /** In commit order: the last one is the last job to commit. */
-  const latencies: number[] = [];
+  const latencies: Array<[number, number]> = [];
   let last = 0;
   let seen = 0;
   while (seen < n) {
@@ -65,7 +72,7 @@ async function poll(url: string, table: string, n: number, warmup: number): Prom
     for (const row of rows as Array<{ id: number; a: number; spooled_ms: number }>) {
       last = Number(row.id);
       seen++;
-      if (row.a >= warmup) latencies.push(now - Number(row.spooled_ms));
+      if (row.a >= warmup) latencies.push([Number(row.a), now - Number(row.spooled_ms)]);
     }
     await sleep(POLL_MS);
   }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { QueryBatch } from '../src/index.js';
-import { DB_URL, type Context, type Row, check, connect, dropTable, freshDir, redisClient, redisPersistence, remove, rowCount } from './common.js';
+import { DB_NAME, DB_URL, type Context, type Row, check, connect, dropTable, freshDir, redisClient, redisPersistence, remove, rowCount } from './common.js';
 import { createContinuousTableSql } from './continuous-sql.js';
 
 /**
@@ -28,11 +28,28 @@ function child(args: readonly string[]): Promise<string> {
   });
 }
 
-/** Starts the poller, then the producer; the latencies (ms) of jobs after the warm-up. */
-async function measure(producer: readonly string[], n: number, warmup: number): Promise<number[]> {
+/** Starts the poller, then the producer; [a, latency ms] of jobs after the warm-up (commit order), and the producer's output. */
+async function measure(producer: readonly string[], n: number, warmup: number): Promise<{ seen: Array<[number, number]>; produced: string }> {
   const polled = child(['poll', DB_URL, TABLE, String(n), String(warmup)]);
-  await child(producer);
-  return JSON.parse((await polled).trim()) as number[];
+  const produced = await child(producer);
+  return { seen: JSON.parse((await polled).trim()) as Array<[number, number]>, produced };
+}
+
+/** Where a job's spool-to-commit time went (ms, Date.now() in the producer, the daemon and the poller). */
+interface Stages {
+  /** spool() began → it resolved (the producer's fsyncs). */
+  readonly spool: number;
+  /** spool() resolved → the run that committed the job began (negative: the run began before spool() returned). */
+  readonly wait: number;
+  /** That run began → the job's commit was reported (succeeded event). */
+  readonly run: number;
+  /** Committed → the poller saw the row. */
+  readonly poll: number;
+}
+
+function meanStages(stages: readonly Stages[]): Record<keyof Stages, number> {
+  const mean = (k: keyof Stages) => Math.round((stages.reduce((t, s) => t + s[k], 0) / Math.max(1, stages.length)) * 10) / 10;
+  return { spool: mean('spool'), wait: mean('wait'), run: mean('run'), poll: mean('poll') };
 }
 
 async function resetContinuousTable(): Promise<void> {
@@ -50,11 +67,33 @@ async function qbSide(ctx: Context, n: number, warmup: number): Promise<number[]
   const home = await freshDir(ctx, 'continuous');
   const errors: unknown[] = [];
   const qb = new QueryBatch({ home, configFile: false, datasources: { main: { url: DB_URL } }, schedule: { continuous: true, cron: '0 0 1 1 *', startDelayMs: 0, watch: false } });
+  // Per job: when the run that committed it began, and when its commit was reported.
+  let runStart = 0;
+  const committed = new Map<string, { runStart: number; at: number }>();
+  qb.on('run:start', () => (runStart = Date.now()));
+  qb.on('succeeded', (outcome) => committed.set(outcome.id, { runStart, at: Date.now() }));
   try {
     await qb.start({ onError: (e) => errors.push(e) });
-    const latencies = await measure(['produce-qb', home, DB_URL, TABLE, String(RATE), String(n)], n, warmup);
+    const { seen, produced } = await measure(['produce-qb', home, DB_URL, TABLE, String(RATE), String(n)], n, warmup);
     check(errors.length === 0, `no run errors (${String(errors[0])})`);
     check((await rowCount(TABLE)) === n, `querybatch inserted ${n} rows`);
+    const spooled = new Map(produced.trim().split('\n').map((line) => {
+      const [a, id, start, end] = line.split(' ');
+      return [Number(a), { id: id!, start: Number(start), end: Number(end) }] as const;
+    }));
+    const latencies = seen.map(([, ms]) => ms);
+    const p99 = percentile(latencies, 99);
+    const all: Stages[] = [];
+    const tail: Stages[] = [];
+    for (const [a, ms] of seen) {
+      const job = spooled.get(a);
+      const commit = job && committed.get(job.id);
+      if (!job || !commit) continue;
+      const stages = { spool: job.end - job.start, wait: commit.runStart - job.end, run: commit.at - commit.runStart, poll: job.start + ms - commit.at };
+      all.push(stages);
+      if (ms >= p99) tail.push(stages);
+    }
+    ctx.log(`continuous: querybatch stages, mean ms: all ${JSON.stringify(meanStages(all))}; the ${tail.length} jobs at or over p99 (${p99} ms) ${JSON.stringify(meanStages(tail))}`);
     return latencies;
   } finally {
     await qb.close();
@@ -64,7 +103,7 @@ async function qbSide(ctx: Context, n: number, warmup: number): Promise<number[]
 
 async function bullSide(n: number, warmup: number): Promise<number[]> {
   await resetContinuousTable();
-  const name = 'continuous-qbbench';
+  const name = `continuous-${DB_NAME}`;
   const queueRedis = redisClient();
   const workerRedis = redisClient();
   const queue = new Queue(name, { connection: queueRedis });
@@ -80,7 +119,7 @@ async function bullSide(n: number, warmup: number): Promise<number[]> {
     }, { connection: workerRedis, concurrency: 1, autorun: true });
     worker.on('failed', () => failed++);
     await worker.waitUntilReady();
-    const latencies = await measure(['produce-bull', name, TABLE, String(RATE), String(n)], n, warmup);
+    const latencies = (await measure(['produce-bull', name, TABLE, String(RATE), String(n)], n, warmup)).seen.map(([, ms]) => ms);
     check(failed === 0, `BullMQ jobs all succeeded (${failed} failed)`);
     check((await rowCount(TABLE)) === n, `BullMQ worker inserted ${n} rows`);
     return latencies;

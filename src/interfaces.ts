@@ -143,6 +143,12 @@ export interface ScheduleOptions {
    * waiting for the cron. After a run that stopped on a connection failure, jobs wait for the next cron run. @default false
    */
   readonly continuous?: boolean;
+  /**
+   * Continuous mode: a datasource's session and drain lock stay held between its runs, and are given back after this long
+   * without a run (another runner, `querybatch run`, is refused as busy until then); also by every run with the upkeep
+   * (at least once a minute), on pause, stop() and close(). 0: given back after every run. @default 1000
+   */
+  readonly keepLockMs?: number;
   /** The CLI's `start` gives up waiting for the statement in flight after this long on SIGINT/SIGTERM and exits 1. @default 30000 */
   readonly stopTimeoutMs?: number;
 }
@@ -215,6 +221,7 @@ export interface ResolvedSchedule {
   readonly runOnDrop: boolean;
   readonly dropDebounceMs: number;
   readonly continuous: boolean;
+  readonly keepLockMs: number;
   readonly stopTimeoutMs: number;
 }
 
@@ -270,6 +277,13 @@ export interface RunOptions {
    * mode's runs pass false, cron and start runs do it all (docs/decisions.md). @default true
    */
   readonly upkeep?: boolean;
+  /**
+   * Over 0: a datasource drained to the end keeps its session and its lock for this
+   * process's next run (which then skips connecting and locking) for up to this many ms;
+   * another runner finds it busy meanwhile. Continuous mode's runs pass schedule.keepLockMs;
+   * the lock goes at the next run without it, on pause, stop() and close() (docs/decisions.md). @default 0
+   */
+  readonly keepLockMs?: number;
 }
 
 export interface RunProgress {

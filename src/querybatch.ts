@@ -18,6 +18,7 @@ import { ensureLayout, layoutOf, type Layout } from './spool/layout.js';
 import { Logs } from './ops/logs.js';
 import { loadDriverFactory, type DriverFactory } from './db/registry.js';
 import { runnerName } from './run/recovery.js';
+import { KeptHolds } from './run/kept-holds.js';
 import type { Params, SpoolRecord } from './spool/record.js';
 import { SpoolWriter } from './spool/writer.js';
 import { spoolStatus } from './ops/status.js';
@@ -93,6 +94,8 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
   readonly #factories = new Map<string, DriverFactory>();
   readonly #outcomes: OutcomeLog;
   readonly #webhooks: WebhookNotifier;
+  /** Datasource locks kept between continuous runs (RunOptions.keepLockMs; run/kept-holds.ts). */
+  readonly #kept = new KeptHolds();
   #ready: Promise<void> | null = null;
   #running: Promise<RunSummary> | null = null;
   /** The run in flight was started without options (so a call without options can join it). */
@@ -272,6 +275,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
         logs: this.#logs,
         name: this.runnerName,
         driver: (name) => this.#driver(name),
+        kept: this.#kept,
         onOutcome: (outcome, record) => this.#finished(outcome, record),
       }, options);
     });
@@ -318,11 +322,15 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     return this.#schedule;
   }
 
-  /** Stops the schedule started by start() (the statement in flight finishes, the rest stays in spool). Idempotent. */
+  /**
+   * Stops the schedule started by start() (the statement in flight finishes, the rest stays in
+   * spool) and gives back the datasource locks continuous mode kept. Idempotent.
+   */
   async stop(): Promise<void> {
     const schedule = this.#schedule;
     await schedule?.stop();
     if (this.#schedule === schedule) this.#schedule = null;
+    await this.#kept.release();
   }
 
   /** The files in failed/, oldest job first, with class, id, datasource, age, attempts and last error. */
@@ -503,6 +511,7 @@ export class QueryBatch extends EventEmitter<QueryBatchEvents> {
     this.#closing ??= (async () => {
       await this.#schedule?.stop();
       await this.#running?.catch(() => {});
+      await this.#kept.release();
       await Promise.all([...this.#drivers.values()].map((d) => d.close().catch(() => {})));
       this.#drivers.clear();
       await Promise.all([this.#webhooks.close(this.config.webhooks.closeWaitMs), this.#outcomes.flush(), this.#logs.close()]);

@@ -132,7 +132,9 @@ export function startSchedule(deps: ScheduleDeps, hooks: ScheduleHooks = {}): Sc
       // or with a continuous one once UPKEEP_EVERY_MS passed without it (a yearly cron).
       const upkeep = reason !== 'continuous' || Date.now() - lastUpkeep >= UPKEEP_EVERY_MS;
       if (upkeep && reason !== 'adopt') lastUpkeep = Date.now();
-      const summary = reason === 'adopt' ? await deps.adopt(controller.signal) : await deps.run({ signal: controller.signal, ...(!upkeep && { upkeep: false }) });
+      // It also keeps the datasources' locks for the next one (RunOptions.keepLockMs); a run with the upkeep gives them back.
+      const light = { upkeep: false, ...(schedule.keepLockMs > 0 && { keepLockMs: schedule.keepLockMs }) };
+      const summary = reason === 'adopt' ? await deps.adopt(controller.signal) : await deps.run({ signal: controller.signal, ...(!upkeep && light) });
       hooks.onRun?.(summary, reason);
       if (reason !== 'adopt') holdAfter(summary);
       void armDue();

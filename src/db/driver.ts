@@ -301,6 +301,12 @@ export interface Session {
   tryLock(key: LockKey): Promise<boolean>;
   unlock(key: LockKey): Promise<void>;
   /**
+   * Whether this session still holds the lock it took with tryLock(), every connection of it
+   * alive: asked before a lock kept between runs is used again (continuous mode keeps it;
+   * run/kept-holds.ts). A driver without it never has its lock kept between runs.
+   */
+  holdsLock?(): Promise<boolean>;
+  /**
    * Stops the statement this session is running, on the server, from outside the session
    * (it is called while the statement is in flight). The statement then fails; the session
    * stays usable, or, when the stop could not be sent, is destroyed, so that the statement's

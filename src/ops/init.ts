@@ -28,7 +28,7 @@ export function sampleConfig(url: string): string {
     },
     '// logs': d.logs,
     schedule: {
-      '//': 'For `querybatch start`: cron (5 fields, or 6 with seconds first), timezone (IANA name, default the machine\'s), startDelayMs (first run after start), watch (drop-in watcher), runOnDrop (run soon after a drop-in), dropDebounceMs, continuous (run as soon as a job is spooled), stopTimeoutMs (give up waiting for the statement in flight on SIGTERM).',
+      '//': 'For `querybatch start`: cron (5 fields, or 6 with seconds first), timezone (IANA name, default the machine\'s), startDelayMs (first run after start), watch (drop-in watcher), runOnDrop (run soon after a drop-in), dropDebounceMs, continuous (run as soon as a job is spooled), keepLockMs (continuous mode keeps the drain lock this long after a run), stopTimeoutMs (give up waiting for the statement in flight on SIGTERM).',
       cron: d.schedule.cron,
       '// timezone': 'UTC',
       '// startDelayMs': d.schedule.startDelayMs,
@@ -36,6 +36,7 @@ export function sampleConfig(url: string): string {
       '// runOnDrop': d.schedule.runOnDrop,
       '// dropDebounceMs': d.schedule.dropDebounceMs,
       '// continuous': d.schedule.continuous,
+      '// keepLockMs': d.schedule.keepLockMs,
       '// stopTimeoutMs': d.schedule.stopTimeoutMs,
     },
     '// dashboard': {

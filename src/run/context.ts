@@ -3,6 +3,7 @@ import type { ResolvedConfig, RunOptions } from '../interfaces.js';
 import type { Logs } from '../ops/logs.js';
 import type { Outcome } from '../ops/outcomes.js';
 import type { DirSyncer } from '../spool/durable.js';
+import type { KeptHolds } from './kept-holds.js';
 import type { Layout } from '../spool/layout.js';
 import type { SpoolRecord } from '../spool/record.js';
 import type { SpoolWriter } from '../spool/writer.js';
@@ -18,6 +19,8 @@ export interface RunnerDeps {
   /** This runner's name, host.pid.starttime: its claims live in spool/.active/<name>/. */
   readonly name: string;
   driver(datasource: string): Driver;
+  /** The datasource locks kept between runs (continuous mode): a drain takes its datasource's, and keeps it again with RunOptions.keepLockMs. */
+  readonly kept?: KeptHolds;
   /** Told of every job that finished (succeeded, or moved to failed/), before its file is removed. */
   onOutcome?(outcome: Outcome, record: SpoolRecord | null): void;
 }

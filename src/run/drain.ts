@@ -44,14 +44,18 @@ export class Drain {
   readonly #ledger: { readonly table: string; readonly batch: number; readonly coalesce: boolean } | null;
   readonly #claims: Claims;
   readonly #settling: SettleContext;
-  readonly #hold: DatabaseHold;
+  #hold: DatabaseHold;
   readonly #retrier: Retrier;
   readonly #strictOrder: boolean;
   #stop: StopReason = 'none';
+  /** The drain ended without an error of the spool's I/O (only then may its lock be kept for the next run). */
+  #completed = false;
   /** Jobs claimed so far (what `limit` counts). */
   #taken = 0;
   /** Other hosts' claims went back to the spool once the lock was ours: the listing starts over. */
   #relist = false;
+  /** Leaves listed again (#relistLeaf): each at most once before the walk leaves it. */
+  readonly #relisted = new Set<string>();
   /** Claimed jobs waiting to run together in one ledger transaction (group commit). */
   #group: Job[] = [];
   /** How full #group is: `ledger.batch` statements, a merged run of INSERTs counting once (group-fill.ts). */
@@ -97,6 +101,7 @@ export class Drain {
       // Jobs grouped when the listing ended or the drain stopped.
       await this.#flushGroup();
       await this.#claims.returnSegments();
+      this.#completed = true;
     } finally {
       left = await this.#release();
     }
@@ -110,6 +115,9 @@ export class Drain {
       if (this.stopped) return;
       for (let i = 0; i < names.length; i++) {
         if (!(await this.#takeNext(leaf, names, i, marker))) return;
+        // Listed again once before the walk leaves it: jobs spooled into it meanwhile (the newest
+        // leaf, in continuous mode) join this run's group instead of waiting for the next run.
+        if (i === names.length - 1 && marker === undefined) await this.#relistLeaf(leaf, names, i, true);
       }
       if (await removeIfEmpty(leaf.path)) await removeIfEmpty(dirname(leaf.path));
     }
@@ -169,7 +177,10 @@ export class Drain {
 
   /** Connects and takes the datasource's lock; false when another runner holds it. Gives back other hosts' claims once the lock is ours. */
   async #connect(): Promise<boolean> {
-    const opened = await this.#hold.open();
+    // The session and lock this process kept since its last run of the datasource (continuous mode), if it still holds the lock.
+    const kept = await this.#deps.kept?.take(this.#datasource);
+    if (kept !== undefined) this.#hold = kept;
+    const opened = kept !== undefined ? 'held' : await this.#hold.open();
     if (opened === 'busy') {
       this.#stop = 'busy';
       this.summary.busy = true;
@@ -211,8 +222,12 @@ export class Drain {
     return true;
   }
 
-  /** Names that appeared in this leaf since it was listed join the rest of its listing, in order. */
-  async #relistLeaf(leaf: Leaf, names: string[], i: number): Promise<void> {
+  /** Names that appeared in this leaf since it was listed join the rest of its listing, in order (`once`: only if it was not listed again before). */
+  async #relistLeaf(leaf: Leaf, names: string[], i: number, once = false): Promise<void> {
+    if (once) {
+      if (this.#relisted.has(leaf.path)) return;
+      this.#relisted.add(leaf.path);
+    }
     const known = new Set(names);
     const fresh = (await jobsInLeaf(leaf)).filter((name) => !known.has(name));
     if (fresh.length > 0) names.push(...[...names.splice(i + 1), ...fresh].sort(compareNames));
@@ -696,7 +711,12 @@ export class Drain {
    */
   async #release(): Promise<number | null> {
     let left: number | null = null;
-    await this.#hold.release(async (session) => {
+    const kept = this.#deps.kept;
+    const keepMs = this.#options.keepLockMs ?? 0;
+    if (kept !== undefined && keepMs > 0 && this.#completed && this.#stop === 'none' && this.#hold.keepable) {
+      // Continuous mode: the lock stays ours for the next run (run/kept-holds.ts); no prune (a run with the upkeep releases it).
+      kept.keep(this.#datasource, this.#hold, keepMs);
+    } else await this.#hold.release(async (session) => {
       if (this.#ledger === null || this.summary.success + this.summary.settled === 0 || this.#options.upkeep === false) return;
       try {
         const live = await oldestLiveId(this.#deps.layout, this.#config, this.stopped ? this.#datasource : undefined);

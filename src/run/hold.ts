@@ -49,6 +49,17 @@ export class DatabaseHold {
     }
   }
 
+  /** Whether the lock is ours on an open session whose driver can say later that it still holds it (a hold that can be kept between runs). */
+  get keepable(): boolean {
+    return this.link.state === 'open' && this.lock === 'held' && this.link.session.holdsLock !== undefined;
+  }
+
+  /** A hold kept since an earlier run: whether its session still holds the lock (Session.holdsLock, one round trip). */
+  async stillHeld(): Promise<boolean> {
+    if (this.link.state !== 'open' || this.lock !== 'held') return false;
+    return (await this.link.session.holdsLock?.()) ?? false;
+  }
+
   /** The connection was lost: the session is dropped (the server frees the lock with it). */
   lose(): void {
     if (this.link.state === 'open') this.link.session.destroy();

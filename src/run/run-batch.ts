@@ -39,6 +39,8 @@ export async function runBatch(deps: RunnerDeps, options: RunOptions = {}): Prom
   // A paused datasource is not drained (nor connected to): its jobs wait for resume.
   const paused = await pausedDatasources(layout);
   const active = names.filter((name) => !paused.has(name));
+  // A paused datasource's lock, kept since a continuous run, goes: another runner may take it over.
+  for (const name of paused) if (names.includes(name)) await deps.kept?.release(name);
   const drainOptions = await withProgress(layout, active, options);
   const perDatasource = await drainAll(deps, active, drainOptions, settling, spoolId);
   for (const name of names) if (paused.has(name)) perDatasource[name] = { ...emptyDatasourceSummary(), paused: true };

@@ -503,6 +503,23 @@ export class MysqlSession implements Session {
     }
   }
 
+  /** Both connections answer, and each holds its GET_LOCK (a connection KILLed or lost while idle says no). */
+  async holdsLock(): Promise<boolean> {
+    const name = this.#held;
+    const connection = this.#lockConnection;
+    if (name === null || connection === null) return false;
+    const mine = async (c: mysql.Connection | PoolConnection, lock: string) => {
+      const [rows] = await c.query('SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS mine', [lock]);
+      return Number((rows as Array<{ mine: unknown }>)[0]?.mine) === 1;
+    };
+    try {
+      const answers = await Promise.all([mine(connection, name), mine(this.#connection, sessionLockName(name))]);
+      return answers.every(Boolean);
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * COM_RESET_CONNECTION (variables, autocommit, the SQL mode, temporary tables, table
    * locks, prepared statements: as on a new connection), the datasource's database selected

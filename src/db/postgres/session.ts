@@ -483,6 +483,19 @@ export class PostgresSession implements Session {
     }
   }
 
+  /** Both connections answer, and each holds its advisory lock (a backend terminated or lost while idle says no). */
+  async holdsLock(): Promise<boolean> {
+    const client = this.#lockClient;
+    if (this.#held === null || client === null) return false;
+    const text = "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted";
+    try {
+      const [outer, inner] = await Promise.all([client.query<{ n: number }>(text), this.#query<QueryResult<{ n: number }>>(text)]);
+      return (outer.rows[0]?.n ?? 0) > 0 && (inner.rows[0]?.n ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * DISCARD ALL (settings, temporary tables, prepared statements, cursors, LISTEN, advisory
    * locks: as on a new connection) after rolling back a transaction a job or script left

@@ -27,6 +27,11 @@ export class FileLock {
     return true;
   }
 
+  /** Whether the lock is taken (by this process: the operating system's lock lives as long as the open file). */
+  get held(): boolean {
+    return this.#db !== null;
+  }
+
   release(): void {
     const db = this.#db;
     this.#db = null;

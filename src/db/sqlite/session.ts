@@ -221,6 +221,11 @@ export class SqliteSession implements Session {
     });
   }
 
+  /** The lock lives in this process (lock.ts); the session's own process must be alive too. */
+  holdsLock(): Promise<boolean> {
+    return Promise.resolve(this.#lock.held && !this.#destroyed && this.#restarting === null && this.#process.alive);
+  }
+
   unlock(): Promise<void> {
     this.#lock.release();
     return Promise.resolve();
