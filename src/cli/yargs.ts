@@ -1,8 +1,8 @@
 /**
  * yargs, bundled into the CLI and without its help renderer at start. The bin (dist/cli.js) is
- * one esbuild bundle (scripts/build-cli.mjs): yargs' factory and the parser's own dependencies
- * (yargs-parser, y18n, escalade, get-caller-file) are compiled into it, so a start resolves and
- * reads none of their files. yargs' own ESM entry would also load cliui, string-width and
+ * a rolldown bundle (scripts/build-cli.mjs): yargs' factory and the parser's own dependencies
+ * (yargs-parser, y18n, escalade, get-caller-file) are in its startup chunk, so a start resolves
+ * and reads none of their files. yargs' own ESM entry would also load cliui, string-width and
  * wrap-ansi (about half of what yargs costs to load), and after every command's handler render
  * the whole help text to cache it (for a failure message that shows help: ours does not,
  * main.ts prints one line). So yargs is made here by its own factory with a copy of its ESM
@@ -17,8 +17,8 @@ import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { inspect } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type Yargs from 'yargs';
-// The four below are yargs' own dependencies, and yargs' factory is not among its exports: the
-// build resolves them from yargs' folder (scripts/build-cli.mjs); their types are in
+// yargs' factory (not among yargs' exports) and yargs' own dependencies: the build resolves
+// them from yargs' folder (scripts/build-cli.mjs); the types it lacks are in
 // yargs-internals.d.ts.
 import { YargsFactory } from 'yargs/build/lib/yargs-factory.js';
 import Parser from 'yargs-parser';
