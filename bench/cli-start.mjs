@@ -4,10 +4,12 @@
 // datasource is MySQL, and `querybatch --help`. Neither status nor spool connects to a
 // database, so no server needs to be up. Each round runs every case once (interleaved: a
 // busy machine slows them alike); the medians count. Target: each <= 2x `node -e 0` (wall
-// time; the CPU time, user + system from GNU time when installed, is printed beside it).
+// time; the CPU time, user + system, is printed beside it: on a busy machine it varies far
+// less. Each run reports its own, process.cpuUsage() at exit, from a preloaded CommonJS file
+// (`node -r`, for `node -e 0` too), in microseconds where GNU time gave 10 ms steps).
 // Usage: npm run bench:cli [-- --runs=N (default 11, >= 5)] [--cli=path/to/dist/cli.js]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { URL, fileURLToPath } from 'node:url';
@@ -32,18 +34,20 @@ const dir = mkdtempSync(join(tmpdir(), 'querybatch-bench-cli-'));
 const env = { ...process.env };
 for (const key of Object.keys(env)) if (key.startsWith('QUERYBATCH_')) delete env[key];
 
-// GNU time, when there, gives each run's CPU time (user + system): on a busy machine it varies
-// less than the wall time.
-const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+// Each run writes its CPU time (user + system, microseconds) to cpuFile when it exits.
+const cpuFile = join(dir, 'cpu');
+const preload = join(dir, 'cpu.cjs');
+writeFileSync(preload, "process.on('exit', () => { const u = process.cpuUsage(); require('node:fs').writeFileSync(process.env.QB_BENCH_CPU_FILE, String(u.user + u.system)); });\n");
+env.QB_BENCH_CPU_FILE = cpuFile;
 
-/** Runs `argv` with node; throws with its output when it fails. Returns the wall time and the CPU time (null without GNU time) in ms. */
+/** Runs `argv` with node; throws with its output when it fails. Returns the wall time and the CPU time in ms. */
 function time(argv) {
+  rmSync(cpuFile, { force: true });
   const started = process.hrtime.bigint();
-  const result = gnuTime ? spawnSync(gnuTime, ['-f', 'cpu %U %S', node, ...argv], { env, encoding: 'utf8' }) : spawnSync(node, argv, { env, encoding: 'utf8' });
+  const result = spawnSync(node, ['-r', preload, ...argv], { env, encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (result.status !== 0) throw new Error(`Expected \`node ${argv.join(' ')}\` to exit 0; got ${result.status ?? result.signal}: ${result.stderr.trim()}`);
-  const cpu = gnuTime ? /cpu ([\d.]+) ([\d.]+)\s*$/.exec(result.stderr) : null;
-  return { wall: ms, cpu: cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : null };
+  return { wall: ms, cpu: Number(readFileSync(cpuFile, 'utf8')) / 1000 };
 }
 
 function median(values) {
@@ -71,15 +75,15 @@ try {
     cases.forEach(([, argv], i) => samples[i].push(time(argv)));
   }
   const wall = samples.map((runs) => median(runs.map((r) => r.wall)));
-  const cpu = samples.map((runs) => (runs[0].cpu === null ? null : median(runs.map((r) => r.cpu))));
+  const cpu = samples.map((runs) => median(runs.map((r) => r.cpu)));
   console.log(`querybatch CLI start: ${cli}; node ${process.version}; median of ${runs} runs each; target: wall time <= ${TARGET}x node -e 0\n`);
   console.log('| case                 | wall ms | x node -e 0 | target        | CPU ms | x node -e 0 | wall samples ms');
   console.log('|----------------------|---------|-------------|---------------|--------|-------------|----------------');
   cases.forEach(([name], i) => {
     const ratio = wall[i] / wall[0];
     const verdict = i === 0 ? '' : `${ratio <= TARGET ? 'met' : 'MISSED'} (<= ${TARGET}x)`;
-    const cpuText = cpu[i] === null ? '-' : cpu[i].toFixed(0);
-    const cpuRatio = cpu[i] === null || !cpu[0] ? '-' : `${(cpu[i] / cpu[0]).toFixed(2)}x`;
+    const cpuText = cpu[i].toFixed(1);
+    const cpuRatio = `${(cpu[i] / cpu[0]).toFixed(2)}x`;
     console.log(`| ${name.padEnd(20)} | ${wall[i].toFixed(0).padStart(7)} | ${ratio.toFixed(2).padStart(10)}x | ${verdict.padEnd(13)} | ${cpuText.padStart(6)} | ${cpuRatio.padStart(11)} | ${samples[i].map((r) => r.wall.toFixed(0)).join(' ')}`);
   });
 } finally {

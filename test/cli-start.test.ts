@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CLI, runCli } from './helpers.js';
 
 /**
@@ -12,7 +14,10 @@ import { CLI, runCli } from './helpers.js';
  * implementation, or the dialect modules (lexers, splitters, ledger SQL) of a database: status
  * none, spool only its datasource's (a script's splitter; with the ledger, a statement's traits). What a process loads is recorded by a
  * module-loading hook (test/fixtures/module-log.mjs), not timed: the figures are in
- * bench/cli-start.mjs.
+ * bench/cli-start.mjs. The bin is a bundle (scripts/build-cli.mjs): a file of it that the hook
+ * sees stands for every source module in it (dist/bin/modules.json lists them), named as tsc
+ * would have built it (src/ops/init.ts as dist/ops/init.js), so a module bundled into a file
+ * that status loads counts as loaded, whether or not its code runs.
  */
 
 const HEAVY = ['mysql2', 'pg', 'better-sqlite3', 'winston', 'chokidar', 'node-cron', 'hono', '@hono/node-server', 'prom-client', 'fs-extra', 'cliui', 'string-width'];
@@ -20,7 +25,22 @@ const HEAVY = ['mysql2', 'pg', 'better-sqlite3', 'winston', 'chokidar', 'node-cr
 const IMPLEMENTATIONS = ['cli/progress.js', 'ops/init.js', 'ops/log-reader.js', 'http/server.js', 'daemon/schedule.js', 'run/run-batch.js', 'ops/failed-files.js', 'ops/results.js', 'ops/cancel.js', 'ops/job-status.js'];
 const DIALECTS = ['sqlite', 'mysql', 'postgres'] as const;
 const HOOK = join(import.meta.dirname, 'fixtures', 'module-log.mjs');
-const DIST_INDEX = join(import.meta.dirname, '..', 'dist', 'index.js');
+const ROOT = join(import.meta.dirname, '..');
+const DIST = join(ROOT, 'dist');
+const DIST_INDEX = join(DIST, 'index.js');
+
+/** The bundle's files (relative to dist/) and the source modules in each (relative to the repository), as the build wrote them. */
+const BUNDLE = JSON.parse(readFileSync(join(DIST, 'bin', 'modules.json'), 'utf8')) as Record<string, string[]>;
+
+/** `modules` (URLs or paths) with each file of the bundle followed by the modules in it: src/x/y.ts as dist/x/y.js, the bundled packages' files as under node_modules/. */
+function unbundled(modules: readonly string[]): string[] {
+  const sources = new Map(Object.entries(BUNDLE).map(([file, inputs]) => [pathToFileURL(join(DIST, file)).href, inputs]));
+  return modules.flatMap((m) => {
+    const inputs = sources.get(m.startsWith('file:') ? m : pathToFileURL(m).href);
+    if (inputs === undefined) return [m];
+    return [m, ...inputs.map((input) => join(ROOT, input.replace(/^src\/(.*)\.ts$/, 'dist/$1.js')))];
+  });
+}
 
 let dir: string;
 const homes: Record<string, string> = {};
@@ -37,7 +57,7 @@ async function loaded(args: readonly string[]): Promise<{ code: number | null; s
     child.on('error', reject);
     child.on('close', resolve);
   });
-  const modules = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  const modules = unbundled((await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean));
   return { code, stdout, stderr, modules };
 }
 
@@ -140,6 +160,20 @@ describe('CLI start (issue 15): what a command loads', () => {
     expect(logs.stderr).toBe('');
     expect(logs.code).toBe(0);
     expect(implementationsAmong(logs.modules)).toContain('ops/log-reader.js');
+  });
+
+  it('status and spool load the bin\'s bundle only: no file of a package (yargs\' parser is in the bundle), none of the library\'s modules', async () => {
+    for (const args of [['status'], ['spool', 'INSERT INTO clistart_t (a) VALUES (3)']]) {
+      const log = join(dir, `modules-raw-${args[0]}.log`);
+      const child = spawn(process.execPath, ['--import', HOOK, CLI, '--home', homes.sqlite!, ...args], { env: { ...process.env, QB_MODULE_LOG: log }, stdio: 'ignore' });
+      expect(await new Promise((resolve, reject) => child.on('error', reject).on('close', resolve))).toBe(0);
+      const files = [...new Set((await readFile(log, 'utf8')).split('\n').filter((m) => m !== '' && !m.startsWith('node:')))];
+      const bundle = new Set(Object.keys(BUNDLE).map((file) => pathToFileURL(join(DIST, file)).href));
+      expect(files.filter((m) => !bundle.has(m)), `querybatch ${args[0]}`).toEqual([]);
+      // The modules that every command loads are in one file (startup), beside the entry, the
+      // bundler's runtime, main and yargs; spool adds its dialect's and what it shares.
+      expect(files.length, `querybatch ${args[0]}: ${files.join(' ')}`).toBeLessThanOrEqual(args[0] === 'status' ? 5 : 10);
+    }
   });
 
   it("import 'querybatch' (the library entry) loads none of them either", async () => {

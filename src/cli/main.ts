@@ -18,7 +18,7 @@ import { runCommand } from './commands/run.js';
 import { spoolCommand } from './commands/spool.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
-import { loadYargs, type YargsFactory } from './yargs.js';
+import { yargs, type YargsFactory } from './yargs.js';
 
 /** The parser (made by `yargs`, cli/yargs.ts): global options, the commands in the order help lists them, help, version, epilogue. */
 export function buildCli(argv: string[], yargs: YargsFactory): Argv<GlobalArgs> {
@@ -54,7 +54,7 @@ class UsageError extends Error {}
 
 /** Parses `argv` and runs its command; prints errors on one line and sets the exit code. */
 export async function main(argv: string[]): Promise<void> {
-  const cli = buildCli(argv, await loadYargs())
+  const cli = buildCli(argv, yargs)
     .exitProcess(false)
     .fail((message, error) => {
       if (error && !(isQueryBatchError(error) && error.isUsageError)) throw error;
