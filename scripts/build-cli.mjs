@@ -24,6 +24,8 @@ const yargsRoot = dirname(yargsEntry);
 /** What src/cli/yargs.ts imports from yargs' folder. */
 const FROM_YARGS = /^(yargs-parser|y18n|escalade\/sync|get-caller-file)$/;
 const BARE = /^[^./\0]/;
+/** src/db/*.ts: the modules the dialects share (src/db/<dialect>/ are the dialects' own). */
+const DB_SHARED = /[\\/]src[\\/]db[\\/][^\\/]+\.ts$/;
 
 /** The modules loaded at start: those the entry imports (lazily), and everything they import statically. */
 const startup = new Set();
@@ -67,7 +69,14 @@ const { output } = await bundle.write({
   chunkFileNames: 'bin/[name]-[hash].js',
   sourcemap: true,
   minify: false,
-  codeSplitting: { groups: [{ name: 'startup', test: (id) => startup.has(id) }] },
+  codeSplitting: {
+    groups: [
+      { name: 'startup', test: (id) => startup.has(id) },
+      // The dialect-independent database modules a dialect's lazy chunk needs (statement
+      // shapes, error info, the lazy driver): one file, not one each.
+      { name: 'db', test: (id) => DB_SHARED.test(id) },
+    ],
+  },
 });
 await bundle.close();
 

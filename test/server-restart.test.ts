@@ -96,7 +96,9 @@ async function restartDuringRun(target: RestartTarget): Promise<void> {
   const home = await tempHome();
   const q = new QueryBatch({ home, configFile: false, durability: 'none', datasources: { main: target.datasource }, maxConnectionAttempts: 10 });
   try {
-    for (let k = 0; k < total; k++) await q.spool(`INSERT INTO ${target.table} (job) VALUES (?)`, [k]);
+    // Two texts in turns of two: runs of two jobs merge into one INSERT (coalescing), while the
+    // groups stay small enough (32 statements) for the stop to land mid-drain.
+    for (let k = 0; k < total; k++) await q.spool(k % 4 < 2 ? `INSERT INTO ${target.table} (job) VALUES (?)` : `INSERT INTO ${target.table}(job) VALUES (?)`, [k]);
     const summaries = [];
     for (const how of ['clean', 'crash'] as const) {
       const running = q.run();
