@@ -225,6 +225,13 @@ export interface ResolvedSchedule {
   readonly stopTimeoutMs: number;
 }
 
+/**
+ * Why a schedule's run started (daemon/schedule.ts). `adopt`: the watcher took drop-ins into the spool and ran nothing.
+ * `immediate`: an immediate-priority job was spooled. `continuous`: a job was spooled (schedule.continuous).
+ * `due`: a delayed job came due.
+ */
+export type RunReason = 'start' | 'schedule' | 'drop' | 'adopt' | 'immediate' | 'continuous' | 'due';
+
 export interface ResolvedDatasource {
   readonly url: string;
   /** Driver options, as the driver's check returned them: for mysql:// and mariadb://, mysql2 pool options. */

@@ -17,7 +17,7 @@ import { spoolPathFor } from './shards.js';
  * drop-ins.
  *
  * spool/.delayed/.wake is rewritten after each delayed job is written: the daemon's watcher
- * sees it change and arms its timer for the earliest due time (daemon/schedule.ts).
+ * sees it change and arms its timer for the earliest due time (daemon/due-timer.ts).
  */
 const NAME_PATTERN = /^(\d{15})-([0-7][0-9A-HJKMNP-TV-Z]{25})\.batchsql$/;
 const DUE_DIGITS = 15;
