@@ -95,7 +95,10 @@ describe.each(FAULT_DIALECTS)('$fixture.name', (dialect) => {
       // With the ledger, 16 producers at a time: most jobs share segment files (spool/writer.ts),
       // so kills land mid-segment too. Without it every job has a file of its own.
       const producers = ledger ? 16 : 1;
-      const sqlOf = (job: number) => (job % 8 === 7 ? dialect.slowInsert(table, 0.04) : `INSERT INTO ${table} (v) VALUES (?)`);
+      // SQLite's short run (200 statements) takes its slow ones at 0.1 s: at 0.04 a quiet machine
+      // drained it before the fourth kill.
+      const slow = total < 800 ? 0.1 : 0.04;
+      const sqlOf = (job: number) => (job % 8 === 7 ? dialect.slowInsert(table, slow) : `INSERT INTO ${table} (v) VALUES (?)`);
       for (let k = 0; k < total; k += producers) {
         await Promise.all(Array.from({ length: Math.min(producers, total - k) }, (_, j) => q.spool(sqlOf(k + j), [k + j])));
       }
