@@ -194,14 +194,21 @@ export class MysqlSession implements Session {
     }
   }
 
-  async executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {
-    const ledger = this.#requireLedger();
+  /** The jobs' statements with their params written in; null when one's can't be (the caller then runs the jobs one by one). */
+  #inlined(jobs: readonly BatchJob[]): string[] | null {
     const statements: string[] = [];
     for (const job of jobs) {
       const inline = inlineStatement(job.sql, job.params, this.#rules);
       if (inline === null) return null;
       statements.push(inline);
     }
+    return statements;
+  }
+
+  async executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {
+    const ledger = this.#requireLedger();
+    const statements = this.#inlined(jobs);
+    if (statements === null) return null;
     const rows = this.#ledgerRows(ledger, ledgerIdsOf(jobs));
     if (options.coalesce === true) {
       const runs = coalesceRuns(jobs.map((job) => this.#rowShape(job)), COALESCE_LIMITS);
@@ -221,12 +228,8 @@ export class MysqlSession implements Session {
 
   async executeEach(jobs: readonly BatchJob[], options: EachOptions = {}): Promise<readonly EachResult[] | null> {
     const ledger = this.#requireLedger();
-    const statements: string[] = [];
-    for (const job of jobs) {
-      const inline = inlineStatement(job.sql, job.params, this.#rules);
-      if (inline === null) return null;
-      statements.push(inline);
-    }
+    const statements = this.#inlined(jobs);
+    if (statements === null) return null;
     const ids = jobs.map((job) => job.id);
     const rows = jobs.map((job) => this.#ledgerRows(ledger, ledgerIdsOf([job])));
     // The first trip is the largest: too large for one packet, one by one.

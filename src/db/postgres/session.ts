@@ -219,14 +219,21 @@ export class PostgresSession implements Session {
     }
   }
 
-  async executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {
-    this.#requireLedger();
+  /** The jobs' statements with their params written in; null when one's can't be (the caller then runs the jobs one by one). */
+  #inlined(jobs: readonly BatchJob[]): string[] | null {
     const statements: string[] = [];
     for (const job of jobs) {
       const inline = inlineStatement(job.sql, job.params);
       if (inline === null) return null;
       statements.push(inline);
     }
+    return statements;
+  }
+
+  async executeBatch(jobs: readonly BatchJob[], options: BatchOptions = {}): Promise<readonly number[] | null> {
+    this.#requireLedger();
+    const statements = this.#inlined(jobs);
+    if (statements === null) return null;
     if (options.coalesce === true) {
       const runs = coalesceRuns(jobs.map(rowShape), COALESCE_LIMITS);
       if (merges(runs)) return this.#executeCoalesced(jobs, statements, runs);
@@ -242,12 +249,8 @@ export class PostgresSession implements Session {
 
   async executeEach(jobs: readonly BatchJob[], options: EachOptions = {}): Promise<readonly EachResult[] | null> {
     this.#requireLedger();
-    const statements: string[] = [];
-    for (const job of jobs) {
-      const inline = inlineStatement(job.sql, job.params);
-      if (inline === null) return null;
-      statements.push(inline);
-    }
+    const statements = this.#inlined(jobs);
+    if (statements === null) return null;
     const ids = jobs.map((job) => job.id);
     return runEachUnderSavepoints({
       begin: 'BEGIN',
