@@ -115,6 +115,37 @@ function setCookie(c: Pick<Context, 'header'>, name: string, value: string): voi
   c.header('Set-Cookie', `${name}=${value}; Path=/; HttpOnly; SameSite=Strict`, { append: true });
 }
 
+/** Every request needs the token (header, cookie, or `?token=` once, which sets the cookie); else 401. */
+function requireToken(app: Hono, token: string): void {
+  app.use('*', async (c, next) => {
+    const how = admit(token, { authorization: c.req.header('authorization'), cookie: cookieOf(c.req.header('cookie'), COOKIE_NAME), queryToken: c.req.query('token') });
+    if (how === 'denied') {
+      c.header('WWW-Authenticate', 'Bearer realm="querybatch"');
+      // A browser gets a page that says how to pass the token; scrapers and scripts the plain line.
+      if (/\btext\/html\b/.test(c.req.header('accept') ?? '')) return c.html(unauthorizedPage(), 401, { 'Cache-Control': 'no-store' });
+      return c.text('401 Unauthorized: send "Authorization: Bearer <token>", or open a page once with ?token=<token>\n', 401);
+    }
+    if (how === 'query') setCookie(c, COOKIE_NAME, sessionValue(token));
+    await next();
+  });
+}
+
+/** The failed list's notice after an action redirected to it (`done=respooled|deleted|bulk`), if any. */
+function failedNotice(c: Context): string | undefined {
+  const done = c.req.query('done');
+  if (done === 'respooled' || done === 'deleted') return `${done === 'respooled' ? 'Respooled' : 'Deleted'} ${c.req.query('name') ?? ''}`;
+  if (done !== 'bulk') return undefined;
+  const skipped = Number(c.req.query('skipped'));
+  return `Respooled ${Number(c.req.query('n')) || 0} file(s) of the filter${skipped > 0 ? `; ${skipped} left in failed/ (uncertain, or not a job that can run here: see each file)` : ''}`;
+}
+
+/** When a running job was claimed: its claim's ctime, set by the rename that took it into spool/.active (a rename keeps mtime, not ctime). */
+async function claimTime(layout: Layout, config: ResolvedConfig, status: Extract<JobStatus, { state: 'running' }>): Promise<string | null> {
+  const found = await findJob(join(layout.activeDir, status.runner, status.datasource), status.id, config.limits);
+  const st = found ? await fs.promises.stat(found.path).catch(() => null) : null;
+  return st ? st.ctime.toISOString() : null;
+}
+
 function logStream(c: Context, layout: Layout, streams: Set<AbortController>): Response {
   return streamSSE(c, async (stream) => {
     const aborted = new AbortController();
@@ -154,19 +185,7 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
   const app = new Hono();
   // Liveness, without the token: a probe (load balancer, Kubernetes) rarely carries one, and the answer says nothing about the queue.
   app.get('/healthz', (c) => c.text('ok\n'));
-  if (token !== null) {
-    app.use('*', async (c, next) => {
-      const how = admit(token, { authorization: c.req.header('authorization'), cookie: cookieOf(c.req.header('cookie'), COOKIE_NAME), queryToken: c.req.query('token') });
-      if (how === 'denied') {
-        c.header('WWW-Authenticate', 'Bearer realm="querybatch"');
-        // A browser gets a page that says how to pass the token; scrapers and scripts the plain line.
-        if (/\btext\/html\b/.test(c.req.header('accept') ?? '')) return c.html(unauthorizedPage(), 401, { 'Cache-Control': 'no-store' });
-        return c.text('401 Unauthorized: send "Authorization: Bearer <token>", or open a page once with ?token=<token>\n', 401);
-      }
-      if (how === 'query') setCookie(c, COOKIE_NAME, sessionValue(token));
-      await next();
-    });
-  }
+  if (token !== null) requireToken(app, token);
   app.get('/metrics', async (c) => {
     const text = await metrics.metrics();
     return c.body(text, 200, { 'Content-Type': metrics.contentType, 'Cache-Control': 'no-store' });
@@ -215,10 +234,7 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
   });
   app.get('/failed', async (c) => {
     const filter = { class: c.req.query('class'), datasource: c.req.query('datasource'), text: c.req.query('text') };
-    const done = c.req.query('done');
-    const notice = done === 'respooled' || done === 'deleted'
-      ? `${done === 'respooled' ? 'Respooled' : 'Deleted'} ${c.req.query('name') ?? ''}`
-      : done === 'bulk' ? `Respooled ${Number(c.req.query('n')) || 0} file(s) of the filter${Number(c.req.query('skipped')) > 0 ? `; ${Number(c.req.query('skipped'))} left in failed/ (uncertain, or not a job that can run here: see each file)` : ''}` : undefined;
+    const notice = failedNotice(c);
     const page = Number(c.req.query('page') ?? '1');
     // Without a datasource or text filter, the names say enough to count, sort and page: only the page's files are read.
     const view = filter.datasource || filter.text?.trim() ? failedListView(await ops.failed(), filter, page) : await pageByNames(layout, config, filter, page);
@@ -255,13 +271,7 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
   });
   app.get('/jobs/:id', async (c) => {
     const status = await ops.status(c.req.param('id'));
-    let claimedAt: string | null = null;
-    if (status.state === 'running') {
-      // The claim's ctime: the rename that took it into spool/.active (a rename keeps mtime, not ctime).
-      const found = await findJob(join(layout.activeDir, status.runner, status.datasource), status.id, config.limits);
-      const st = found ? await fs.promises.stat(found.path).catch(() => null) : null;
-      claimedAt = st ? st.ctime.toISOString() : null;
-    }
+    const claimedAt = status.state === 'running' ? await claimTime(layout, config, status) : null;
     return html(c, jobPage(status, { spooledAt: new Date(idTime(status.id)).toISOString(), claimedAt }, readOnly));
   });
   app.get('/logs', async (c) => {
