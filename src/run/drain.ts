@@ -38,6 +38,8 @@ export class Drain {
   readonly summary = emptyDatasourceSummary();
   readonly #deps: RunnerDeps;
   readonly #config: ResolvedConfig;
+  /** The configured default time limit of a statement (or a group), null for none. */
+  readonly #limitMs: number | null;
   readonly #datasource: string;
   readonly #options: DrainOptions;
   readonly #driver: Driver;
@@ -66,6 +68,7 @@ export class Drain {
   constructor(deps: RunnerDeps, datasource: string, options: DrainOptions, settling: SettleContext, spoolId: string) {
     this.#deps = deps;
     this.#config = deps.config;
+    this.#limitMs = deps.config.timeoutMs > 0 ? deps.config.timeoutMs : null;
     this.#datasource = datasource;
     this.#options = options;
     this.#driver = deps.driver(datasource);
@@ -321,7 +324,7 @@ export class Drain {
         if (settled !== null) return settled;
       }
     }
-    return jobs.length > groupSize(this.#ledger) ? this.#flushInParts(jobs) : this.#runEach(jobs);
+    return this.#runEach(jobs);
   }
 
   /** The grouped jobs, the group emptied. */
@@ -364,7 +367,7 @@ export class Drain {
   async #underSavepoints(jobs: readonly Job[], t: number): Promise<boolean | null> {
     let results: readonly EachResult[] | null;
     try {
-      results = await executeUnderSavepoints(this.#hold.session, jobs, this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null);
+      results = await executeUnderSavepoints(this.#hold.session, jobs, this.#limitMs);
     } catch (error) {
       if (!lostConnection(this.#driver.dialect, error)) return null;
       // Nothing committed unless the COMMIT was under way: the first job's ledger row tells
@@ -407,10 +410,9 @@ export class Drain {
    * 'timeout' when the group's time limit stopped it; 'lost' when the connection was lost (settled).
    */
   async #executeGroup(jobs: readonly Job[], t: number): Promise<readonly number[] | null | 'lost' | 'timeout'> {
-    const limitMs = this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null;
     for (const coalesce of this.#ledger?.coalesce === true ? [true, false] : [false]) {
       try {
-        return await executeGroup(this.#hold.session, jobs, limitMs, coalesce);
+        return await executeGroup(this.#hold.session, jobs, this.#limitMs, coalesce);
       } catch (error) {
         if (lostConnection(this.#driver.dialect, error)) {
           await this.#connectionLost(jobs, error, t, jobs[0]!.path);
@@ -467,7 +469,7 @@ export class Drain {
     let executed: Executed;
     for (let tries = 1; ; tries++, t = performance.now()) {
       try {
-        executed = await executeJob(this.#hold.session, job, record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null), this.#deps.layout.resultsDir);
+        executed = await executeJob(this.#hold.session, job, record.timeoutMs ?? this.#limitMs, this.#deps.layout.resultsDir);
         break;
       } catch (error) {
         // A timeout whose cancel had to drop the connection is a lost connection too.
@@ -530,7 +532,7 @@ export class Drain {
         session: this.#hold.session,
         dialect: this.#driver.dialect,
         ledger: this.#ledger !== null,
-        limitMs: record.timeoutMs ?? (this.#config.timeoutMs > 0 ? this.#config.timeoutMs : null),
+        limitMs: record.timeoutMs ?? this.#limitMs,
         uncertain: async (on) => (claim = await this.#claims.rename(claim, on ? uncertainMarkerName(record.id) : basename(job.path))),
         onStatement: (index, total) => this.#options.scriptStep?.(record.id, index, total),
         ...(this.#options.signal !== undefined && { signal: this.#options.signal }),

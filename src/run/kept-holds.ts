@@ -14,11 +14,6 @@ export class KeptHolds {
   /** Releases under way: a take() waits for them, so that this process never finds its own lock busy. */
   #releasing: Promise<void> = Promise.resolve();
 
-  /** Whether a hold is kept for `datasource`. */
-  has(datasource: string): boolean {
-    return this.#holds.has(datasource);
-  }
-
   /**
    * Takes the hold kept for `datasource` out (the caller owns it now), once it is known to
    * still hold the lock; undefined when none is kept or it lost the lock (then it is dropped).

@@ -98,7 +98,7 @@ async function recoverAdoption(layout: Layout, src: string, name: string, defaul
       // not readable as a job: back it goes, and adoption says why
     }
   }
-  if (pending !== null && (await fs.promises.access(pending).then(() => true, () => false))) {
+  if (pending !== null && (await pathExists(pending))) {
     await drop(src);
     return false;
   }
@@ -184,7 +184,7 @@ async function recoverDatasourceDir(layout: Layout, owner: string, ds: string, s
     const job = parseJobFileName(file.name);
     // A name that is not <id>.batchsql (or a segment's <id>.<n>.batchsql) goes back as a drop-in, to be checked by adoption.
     const target = job ? spoolPathFor(layout.spoolDir, ds, job.id, job.count) : join(layout.spoolDir, `recovered-${owner}-${file.name}`);
-    if (await fs.promises.access(target).then(() => true, () => false)) {
+    if (await pathExists(target)) {
       // The job is pending already (a copy written back before the crash): that one stays.
       await drop(src);
       continue;

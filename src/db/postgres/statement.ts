@@ -159,6 +159,4 @@ export function replacePlaceholders(sql: string, params: StatementParams, write:
 }
 
 /** Does the text (without quotes and comments) hold a `$n` parameter of its own? */
-export function hasDollarParams(sql: string): boolean {
-  return tokenize(sql).some((t) => t.kind === 'word' && sql[t.start] === '$');
-}
+export const hasDollarParams: (sql: string) => boolean = byText((sql) => tokenize(sql).some((t) => t.kind === 'word' && sql[t.start] === '$'));
