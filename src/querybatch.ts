@@ -33,13 +33,13 @@ import type { DashboardHandle, ServeDashboardOptions } from './http/server.js';
 // imported by the methods that use them (`await import()`): `querybatch status` or `spool`
 // loads none of them, nor the database clients (db/lazy-driver.ts).
 
+/** How long to wait before asking again for a job whose outcome may not be written yet (outcomes are flushed within 100 ms). */
+const OUTCOME_SETTLE_MS = 300;
+
 /**
  * The in-process guard: runs on one home never overlap within a process, even from two
  * QueryBatch instances (they share this process's runner name, so their claims would mix).
  */
-/** How long to wait before asking again for a job whose outcome may not be written yet (outcomes are flushed within 100 ms). */
-const OUTCOME_SETTLE_MS = 300;
-
 const runsByHome = new Map<string, Promise<unknown>>();
 
 async function oneRunAtATime<T>(home: string, run: () => Promise<T>): Promise<T> {

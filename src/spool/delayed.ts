@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import fs from 'node:fs';
-import { makeDirDurable, type DirSyncer } from './durable.js';
+import { makeDirDurable, pathExists, type DirSyncer } from './durable.js';
 import type { Layout } from './layout.js';
 import { listSorted } from './listing.js';
 import { SPOOL_EXTENSION } from './record.js';
@@ -83,7 +83,7 @@ export async function promoteDue(layout: Layout, datasource: string, syncer: Dir
       await makeDirDurable(dirname(target), syncer);
       await fs.promises.rename(join(source, name), target);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(join(source, name)))) continue; // another runner took it
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(await pathExists(join(source, name)))) continue; // another runner took it
       const rest = all.slice(i);
       return { promoted, waiting: rest.length, nextDueMs: rest[0]!.dueMs, failed: { path: join(source, name), id, error } };
     }
@@ -95,10 +95,6 @@ export async function promoteDue(layout: Layout, datasource: string, syncer: Dir
   if (promoted > 0 && syncer) await syncer.sync(source);
   const rest = all.slice(i);
   return { promoted, waiting: rest.length, nextDueMs: rest[0]?.dueMs ?? null };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return fs.promises.lstat(path).then(() => true, () => false);
 }
 
 /** The earliest due time over these datasources' delayed jobs, or null when none waits. */

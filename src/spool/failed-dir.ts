@@ -1,7 +1,7 @@
 import { basename, dirname, extname, join } from 'node:path';
 import fs from 'node:fs';
 import type { Layout } from './layout.js';
-import type { DirSyncer } from './durable.js';
+import { pathExists, type DirSyncer } from './durable.js';
 
 /**
  * The prefixes the runner gives files in failed/. `uncertain-`: a statement that commits
@@ -44,7 +44,7 @@ export async function moveToFailed(layout: Layout, src: string, prefix: FailedPr
     const target = join(layout.failedDir, candidate(prefix, name, n));
     // Names in failed/ are only ever taken by a runner holding the file (claims and
     // adoption are exclusive), so checking first does not race for the same name.
-    if (await fs.promises.access(target).then(() => true, () => false)) continue;
+    if (await pathExists(target)) continue;
     await fs.promises.rename(src, target);
     if (syncer) await syncer.sync(layout.failedDir);
     return target;
