@@ -4,7 +4,7 @@ import type { RunOptions, RunReason, RunSummary } from '../interfaces.js';
 export const UPKEEP_EVERY_MS = 60_000;
 
 /** Whether a datasource stopped on a connection failure in this run. Pure. */
-export function stoppedOnConnection(summary: RunSummary): boolean {
+function stoppedOnConnection(summary: RunSummary): boolean {
   return Object.values(summary.datasources).some((d) => d.connectionError !== undefined);
 }
 

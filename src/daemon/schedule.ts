@@ -8,7 +8,7 @@ import { ContinuousPacer } from './continuous-pacer.js';
 import { RunQueue } from './run-queue.js';
 
 export type { RunReason } from '../interfaces.js';
-export { UPKEEP_EVERY_MS, stoppedOnConnection } from './continuous-pacer.js';
+export { UPKEEP_EVERY_MS } from './continuous-pacer.js';
 
 export interface ScheduleHooks {
   /** After every run (and every adoption-only pass), with its summary. */

@@ -33,7 +33,7 @@ const DELAYED = '.delayed';
 const WAKE = '.wake';
 
 /** True for spool/.delayed/.wake. */
-export function isWakePath(spoolDir: string, path: string): boolean {
+function isWakePath(spoolDir: string, path: string): boolean {
   return relative(spoolDir, path) === join(DELAYED, WAKE);
 }
 

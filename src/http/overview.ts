@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import type { LastRunLine } from '../interfaces.js';
 import { isDatasourceName } from '../spool/record.js';
-import { listSorted } from '../spool/listing.js';
 import type { FailedClass } from '../spool/failed-dir.js';
 import { idTime } from '../spool/id.js';
-import { walkTree } from '../spool/listing.js';
+import { listSorted, walkTree } from '../spool/listing.js';
 import { idOfFileName, parseJobFileName } from '../spool/shards.js';
 import type { SpoolSnapshot } from './metrics.js';
 

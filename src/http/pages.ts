@@ -235,14 +235,10 @@ export interface FailedListView {
 
 /** The files a filter keeps, newest job first (files without a job id last), cut to page `page` (1-based, clamped). Pure. */
 export function failedListView(all: readonly FailedFile[], filter: FailedFilter, page: number, pageSize = FAILED_PAGE_SIZE): FailedListView {
-  const kept = filterFailed(all, filter).sort((x, y) => {
-    const a = x.id ?? '', b = y.id ?? '';
-    return a === b ? (x.name < y.name ? -1 : 1) : a < b ? 1 : -1;
-  });
-  const pages = Math.max(1, Math.ceil(kept.length / pageSize));
-  const p = Math.min(pages, Math.max(1, Number.isSafeInteger(page) ? page : 1));
+  const kept = filterFailed(all, filter).sort(newestFirst);
+  const { p, pages, slice } = pageOf(kept, page, pageSize);
   return {
-    files: kept.slice((p - 1) * pageSize, p * pageSize),
+    files: slice,
     matched: kept.length,
     total: all.length,
     uncertain: kept.filter((f) => f.class === 'uncertain').length,
@@ -251,6 +247,19 @@ export function failedListView(all: readonly FailedFile[], filter: FailedFilter,
     filter,
     datasources: [...new Set(all.flatMap((f) => (f.datasource === null ? [] : [f.datasource])))].sort(),
   };
+}
+
+/** The failed list's order: newest id first, then by name; names without an id last. */
+export function newestFirst(x: { readonly id: string | null; readonly name: string }, y: { readonly id: string | null; readonly name: string }): number {
+  const a = x.id ?? '', b = y.id ?? '';
+  return a === b ? (x.name < y.name ? -1 : 1) : a < b ? 1 : -1;
+}
+
+/** Page `page` (1-based, clamped to the pages there are) of `items`. */
+export function pageOf<T>(items: readonly T[], page: number, pageSize = FAILED_PAGE_SIZE): { p: number; pages: number; slice: T[] } {
+  const pages = Math.max(1, Math.ceil(items.length / pageSize));
+  const p = Math.min(pages, Math.max(1, Number.isSafeInteger(page) ? page : 1));
+  return { p, pages, slice: items.slice((p - 1) * pageSize, p * pageSize) };
 }
 
 /** The query string of a filter (and page), for links. */

@@ -14,10 +14,10 @@ import { COOKIE_NAME, admit, cookieOf, isLoopback, sessionValue } from './auth.j
 import { SpoolMetrics } from './metrics.js';
 import { CSRF_COOKIE, CSRF_FIELD, csrfMatches, isCsrfToken, newCsrfToken } from './csrf.js';
 import { readInFlight, readOverview } from './overview.js';
-import { CHART_RUNS, FAILED_PAGE_SIZE, LOG_LINES_SHOWN, errorPage, failedDetailPage, failedListPage, failedListView, filterFailed, jobPage, logsPage, overviewPage, unauthorizedPage, type FailedFilter, type FailedListView } from './pages.js';
+import { CHART_RUNS, LOG_LINES_SHOWN, errorPage, failedDetailPage, failedListPage, failedListView, filterFailed, jobPage, logsPage, newestFirst, overviewPage, pageOf, unauthorizedPage, type FailedFilter, type FailedListView } from './pages.js';
 import type { JobStatus } from '../interfaces.js';
 import { describeFailed, failedNames, type DeleteFailedResult, type FailedFile, type FailedFileDetail, type RespoolResult, type RespoolSelection } from '../ops/failed-files.js';
-import { followLogs, tailEntries, type LogEntry, type LogFilter } from '../ops/log-reader.js';
+import { followLogs, tailEntries, type LogEntry } from '../ops/log-reader.js';
 import { findJob } from '../ops/job-status.js';
 import { blockingFiles, strictDatasources } from '../run/strict-order.js';
 import { idTime } from '../spool/id.js';
@@ -63,7 +63,6 @@ export interface DashboardOps {
   respool(selection: RespoolSelection): Promise<RespoolResult>;
   deleteFailed(names: readonly string[]): Promise<DeleteFailedResult>;
   status(id: string): Promise<JobStatus>;
-  logs(filter: LogFilter): Promise<LogEntry[]>;
   pause(datasource: string): Promise<void>;
   resume(datasource: string): Promise<void>;
 }
@@ -96,20 +95,13 @@ export function resolveDashboard(options: ServeDashboardOptions, config: Resolve
 /** failedListView from one listing of failed/ and a read of the page's files; newest id first, names without one last. */
 async function pageByNames(layout: Layout, config: ResolvedConfig, filter: FailedFilter, page: number): Promise<FailedListView> {
   const names = await failedNames(layout);
-  const kept = names.filter((n) => !filter.class || n.class === filter.class)
-    .sort((x, y) => (x.id ?? '') === (y.id ?? '') ? (x.name < y.name ? -1 : 1) : (x.id ?? '') < (y.id ?? '') ? 1 : -1);
-  const pages = Math.max(1, Math.ceil(kept.length / FAILED_PAGE_SIZE));
-  const p = Math.min(pages, Math.max(1, Number.isSafeInteger(page) ? page : 1));
-  const files = await describeFailed(layout, config, kept.slice((p - 1) * FAILED_PAGE_SIZE, p * FAILED_PAGE_SIZE).map((n) => n.name));
+  const kept = names.filter((n) => !filter.class || n.class === filter.class).sort(newestFirst);
+  const { p, pages, slice } = pageOf(kept, page);
+  const files = await describeFailed(layout, config, slice.map((n) => n.name));
   const datasources = [...new Set([...Object.keys(config.datasources), ...files.flatMap((f) => (f.datasource === null ? [] : [f.datasource]))])].sort();
   return { files, matched: kept.length, total: names.length, uncertain: kept.filter((n) => n.class === 'uncertain').length, page: p, pages, filter, datasources };
 }
 
-/**
- * GET /logs/stream: the log lines written from now on, as server-sent events (followLogs tails
- * each file from the offset it has read to). Ends when the client goes, or when the server
- * closes (close() aborts every stream in `streams`).
- */
 /** Sets a cookie only this site's pages send back, never to scripts (both the session and the CSRF cookie). */
 function setCookie(c: Pick<Context, 'header'>, name: string, value: string): void {
   c.header('Set-Cookie', `${name}=${value}; Path=/; HttpOnly; SameSite=Strict`, { append: true });
@@ -146,6 +138,11 @@ async function claimTime(layout: Layout, config: ResolvedConfig, status: Extract
   return st ? st.ctime.toISOString() : null;
 }
 
+/**
+ * GET /logs/stream: the log lines written from now on, as server-sent events (followLogs tails
+ * each file from the offset it has read to). Ends when the client goes, or when the server
+ * closes (close() aborts every stream in `streams`).
+ */
 function logStream(c: Context, layout: Layout, streams: Set<AbortController>): Response {
   return streamSSE(c, async (stream) => {
     const aborted = new AbortController();
@@ -194,9 +191,9 @@ function buildApp(metrics: SpoolMetrics, token: string | null, readOnly: boolean
   const strict = strictDatasources(config);
   const overview = async () => {
     // The run log read from its end: a long log costs what its last lines do.
-    const runs = (await tailEntries(layout.runLog, CHART_RUNS)).flatMap((e) => (e.record.log === 'run' ? [e.record] : []));
-    const extras = { inFlight: await readInFlight(layout.activeDir), blocked: await blockingFiles(layout, config, strict) };
-    return readOverview(layout.spoolDir, await metrics.snapshot(), runs, extras);
+    const [tail, inFlight, blocked, snapshot] = await Promise.all([tailEntries(layout.runLog, CHART_RUNS), readInFlight(layout.activeDir), blockingFiles(layout, config, strict), metrics.snapshot()]);
+    const runs = tail.flatMap((e) => (e.record.log === 'run' ? [e.record] : []));
+    return readOverview(layout.spoolDir, snapshot, runs, { inFlight, blocked });
   };
   /** The page's CSRF token: the browser's cookie, or a new one set now. */
   const csrfOf = (c: Context): string => {
