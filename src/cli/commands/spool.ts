@@ -79,7 +79,7 @@ function optionsFrom(args: ArgumentsCamelCase<SpoolArgs>): SpoolOptions {
   };
 }
 
-/** An ISO 8601 time with a time zone, as spool files write times. */
+/** An ISO 8601 time with a time zone, as people type it: a space may stand for the T, seconds may be left out (spool files themselves always write the full form: record.ts ISO_TIME_PATTERN). */
 const ISO_TIME = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:\d\d)$/;
 
 /** --run-at as a Date. Throws CONFIG_INVALID. */
